@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/dsrengine/dsr/domain"
+)
+
+// Sealer encrypts identities for storage and computes their lookup hashes;
+// *keyring.Keyring is one.
+type Sealer interface {
+	Seal(plaintext, ad []byte) ([]byte, error)
+	Open(ciphertext, ad []byte) ([]byte, error)
+	Hash(kind, value string) string
+}
+
+// Request is a data-subject request as the store keeps it.
+type Request struct {
+	ID            string             `db:"id" json:"id"`
+	SubjectID     string             `db:"subject_id" json:"subject_id"`
+	Type          domain.RequestType `db:"type" json:"type"`
+	Regulation    domain.Regulation  `db:"regulation" json:"regulation"`
+	Status        domain.Status      `db:"status" json:"status"`
+	ReceivedAt    time.Time          `db:"received_at" json:"received_at"`
+	DueAt         time.Time          `db:"due_at" json:"due_at"`
+	ExtendedDueAt sql.NullTime       `db:"extended_due_at" json:"-"`
+	CompletedAt   sql.NullTime       `db:"completed_at" json:"-"`
+	WorkflowID    string             `db:"workflow_id" json:"workflow_id"`
+	CreatedAt     time.Time          `db:"created_at" json:"created_at"`
+	UpdatedAt     time.Time          `db:"updated_at" json:"updated_at"`
+}
+
+// ErrConflict is returned when a write contradicts what is already stored,
+// for example the same request id with another type.
+var ErrConflict = errors.New("conflicts with stored data")
+
+// RecordRequest stores a new request and its subject's identities. It is
+// idempotent: recording the same request again changes nothing, so an
+// activity retry after a crash is safe. The subject is found by the keyed
+// hash of any of its identities, so one person keeps one subject id.
+func (s *Store) RecordRequest(ctx context.Context, keys Sealer, r Request, ids []domain.Identity) (Request, error) {
+	if len(ids) == 0 {
+		return Request{}, errors.New("record request: no identity")
+	}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var existing Request
+		err := tx.GetContext(ctx, &existing, s.db.Rebind(`SELECT * FROM requests WHERE id = ?`), r.ID)
+		if err == nil {
+			if existing.Type != r.Type || existing.Regulation != r.Regulation || !existing.ReceivedAt.Equal(utc(r.ReceivedAt)) {
+				return fmt.Errorf("record request %s: %w: stored as %s/%s received %s", r.ID, ErrConflict, existing.Type, existing.Regulation, existing.ReceivedAt.Format(time.RFC3339))
+			}
+			r = existing
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("record request %s: %w", r.ID, err)
+		}
+		subject, err := s.subjectFor(ctx, tx, keys, ids)
+		if err != nil {
+			return fmt.Errorf("record request %s: %w", r.ID, err)
+		}
+		t := now()
+		r.SubjectID, r.CreatedAt, r.UpdatedAt = subject, t, t
+		r.ReceivedAt, r.DueAt = utc(r.ReceivedAt), utc(r.DueAt)
+		if r.Status == "" {
+			r.Status = domain.StatusReceived
+		}
+		_, err = tx.NamedExecContext(ctx, `INSERT INTO requests
+			(id, subject_id, type, regulation, status, received_at, due_at, extended_due_at, completed_at, workflow_id, created_at, updated_at)
+			VALUES (:id, :subject_id, :type, :regulation, :status, :received_at, :due_at, :extended_due_at, :completed_at, :workflow_id, :created_at, :updated_at)`, r)
+		if err != nil {
+			return fmt.Errorf("record request %s: %w", r.ID, err)
+		}
+		return s.appendAudit(ctx, tx, AuditEntry{RequestID: r.ID, Actor: "engine", Action: "request.received",
+			Detail: map[string]any{"type": r.Type, "regulation": r.Regulation, "due_at": r.DueAt}})
+	})
+	return r, err
+}
+
+// subjectFor returns the subject that owns any of ids, creating it if none
+// does, and attaches the identities it does not have yet.
+func (s *Store) subjectFor(ctx context.Context, tx *sqlx.Tx, keys Sealer, ids []domain.Identity) (string, error) {
+	hashes := make([]string, len(ids))
+	var subject string
+	for i, id := range ids {
+		hashes[i] = keys.Hash(string(id.Kind), id.Value)
+		err := tx.GetContext(ctx, &subject, s.db.Rebind(`SELECT subject_id FROM subject_identities WHERE kind = ? AND value_hash = ?`), id.Kind, hashes[i])
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", err
+		}
+	}
+	t := now()
+	if subject == "" {
+		subject = uuid.NewString()
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO subjects (id, created_at) VALUES (?, ?)`), subject, t); err != nil {
+			return "", err
+		}
+	}
+	for i, id := range ids {
+		sealed, err := keys.Seal([]byte(id.Value), []byte(id.Kind))
+		if err != nil {
+			return "", err
+		}
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO subject_identities (subject_id, kind, value_hash, value_sealed, added_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, value_hash) DO NOTHING`), subject, id.Kind, hashes[i], sealed, t); err != nil {
+			return "", err
+		}
+	}
+	return subject, nil
+}
+
+// SubjectIdentities opens the sealed identities of a subject.
+func (s *Store) SubjectIdentities(ctx context.Context, keys Sealer, subjectID string) ([]domain.Identity, error) {
+	var rows []struct {
+		Kind   domain.IdentityKind `db:"kind"`
+		Sealed []byte              `db:"value_sealed"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT kind, value_sealed FROM subject_identities WHERE subject_id = ? ORDER BY kind, added_at`), subjectID); err != nil {
+		return nil, fmt.Errorf("subject identities: %w", err)
+	}
+	out := make([]domain.Identity, len(rows))
+	for i, r := range rows {
+		v, err := keys.Open(r.Sealed, []byte(r.Kind))
+		if err != nil {
+			return nil, fmt.Errorf("subject identities: %s: %w", r.Kind, err)
+		}
+		out[i] = domain.Identity{Kind: r.Kind, Value: string(v)}
+	}
+	return out, nil
+}
+
+// GetRequest returns one request or ErrNotFound.
+func (s *Store) GetRequest(ctx context.Context, id string) (Request, error) {
+	var r Request
+	err := s.db.GetContext(ctx, &r, s.db.Rebind(`SELECT * FROM requests WHERE id = ?`), id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("request %s: %w", id, ErrNotFound)
+	}
+	return r, err
+}
+
+// SetStatus moves a request to a status and audits who moved it. A terminal
+// status also sets completed_at. Setting the status a request already has
+// is a no-op, so retries do not duplicate audit entries.
+func (s *Store) SetStatus(ctx context.Context, id string, status domain.Status, actor string, at time.Time) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var current domain.Status
+		if err := tx.GetContext(ctx, &current, s.db.Rebind(`SELECT status FROM requests WHERE id = ?`), id); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("set status of request %s: %w", id, ErrNotFound)
+			}
+			return err
+		}
+		if current == status {
+			return nil
+		}
+		if current.Terminal() {
+			return fmt.Errorf("set status of request %s to %s: %w: already %s", id, status, ErrConflict, current)
+		}
+		var completed sql.NullTime
+		if status.Terminal() {
+			completed = sql.NullTime{Time: utc(at), Valid: true}
+		}
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE requests SET status = ?, completed_at = ?, updated_at = ? WHERE id = ?`),
+			status, completed, now(), id); err != nil {
+			return fmt.Errorf("set status of request %s: %w", id, err)
+		}
+		return s.appendAudit(ctx, tx, AuditEntry{RequestID: id, Actor: actor, Action: "request.status",
+			Detail: map[string]any{"from": current, "to": status}})
+	})
+}
+
+// SetExtendedDue records a new deadline after an extension.
+func (s *Store) SetExtendedDue(ctx context.Context, id string, due time.Time, actor, reason string) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE requests SET extended_due_at = ?, updated_at = ? WHERE id = ?`), utc(due), now(), id)
+		if err != nil {
+			return fmt.Errorf("extend request %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("extend request %s: %w", id, ErrNotFound)
+		}
+		return s.appendAudit(ctx, tx, AuditEntry{RequestID: id, Actor: actor, Action: "request.extended",
+			Detail: map[string]any{"due_at": utc(due), "reason": reason}})
+	})
+}

@@ -1,0 +1,281 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/store"
+)
+
+// backends runs every store test on SQLite and on the real PostgreSQL.
+func backends(t *testing.T, test func(t *testing.T, s *store.Store)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		s := open(t, filepath.Join(t.TempDir(), "dsr.db"))
+		test(t, s)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		s := open(t, testenv.PostgresSchema(t))
+		test(t, s)
+	})
+}
+
+func open(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func keys(t *testing.T) *keyring.Keyring {
+	k, err := keyring.New(bytes.Repeat([]byte{7}, keyring.MasterKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func identity(t *testing.T, kind domain.IdentityKind, v string) domain.Identity {
+	id, err := domain.NewIdentity(kind, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func newRequest(id string, typ domain.RequestType) store.Request {
+	received := time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC)
+	return store.Request{ID: id, Type: typ, Regulation: domain.GDPR, ReceivedAt: received,
+		DueAt: domain.DueAt(domain.GDPR, received), WorkflowID: domain.WorkflowID(id)}
+}
+
+func TestRequests(t *testing.T) {
+	backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		k := keys(t)
+		email := identity(t, domain.Email, "Jane@Example.com")
+		r, err := s.RecordRequest(ctx, k, newRequest("REQ-1", domain.Access), []domain.Identity{email})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != domain.StatusReceived || r.SubjectID == "" {
+			t.Fatalf("recorded %+v", r)
+		}
+		// Idempotent: the same request again returns the stored one.
+		again, err := s.RecordRequest(ctx, k, newRequest("REQ-1", domain.Access), []domain.Identity{email})
+		if err != nil || again.SubjectID != r.SubjectID || !again.CreatedAt.Equal(r.CreatedAt) {
+			t.Fatalf("second record = %+v, %v", again, err)
+		}
+		// Same id, other content: refused.
+		if _, err := s.RecordRequest(ctx, k, newRequest("REQ-1", domain.Erasure), []domain.Identity{email}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("conflicting record err = %v", err)
+		}
+		// A second request by the same person, found by e-mail, gains a phone.
+		phone := identity(t, domain.Phone, "+44 20 7946 0958")
+		r2, err := s.RecordRequest(ctx, k, newRequest("REQ-2", domain.Erasure), []domain.Identity{email, phone})
+		if err != nil || r2.SubjectID != r.SubjectID {
+			t.Fatalf("same subject expected: %+v, %v", r2, err)
+		}
+		ids, err := s.SubjectIdentities(ctx, k, r.SubjectID)
+		if err != nil || len(ids) != 2 || ids[0] != email || ids[1] != phone {
+			t.Fatalf("identities = %v, %v", ids, err)
+		}
+		got, err := s.GetRequest(ctx, "REQ-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.DueAt.Format("2006-01-02") != "2026-02-28" || !got.ReceivedAt.Equal(time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC)) {
+			t.Fatalf("dates round trip: received %s due %s", got.ReceivedAt, got.DueAt)
+		}
+		if _, err := s.GetRequest(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing request err = %v", err)
+		}
+
+		done := time.Date(2026, 2, 3, 9, 0, 0, 0, time.UTC)
+		if err := s.SetStatus(ctx, "REQ-1", domain.StatusCompleted, "engine", done); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetStatus(ctx, "REQ-1", domain.StatusCompleted, "engine", done); err != nil {
+			t.Fatalf("repeating a status must be a no-op: %v", err)
+		}
+		if err := s.SetStatus(ctx, "REQ-1", domain.StatusDiscovery, "engine", done); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("reopening a completed request err = %v", err)
+		}
+		got, _ = s.GetRequest(ctx, "REQ-1")
+		if got.Status != domain.StatusCompleted || !got.CompletedAt.Valid || !got.CompletedAt.Time.Equal(done) {
+			t.Fatalf("completed = %+v", got)
+		}
+		ext := time.Date(2026, 4, 30, 23, 59, 59, 0, time.UTC)
+		if err := s.SetExtendedDue(ctx, "REQ-2", ext, "compliance:alice", "complex request"); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.GetRequest(ctx, "REQ-2")
+		if !got.ExtendedDueAt.Valid || !got.ExtendedDueAt.Time.Equal(ext) {
+			t.Fatalf("extended due = %+v", got.ExtendedDueAt)
+		}
+		log, err := s.AuditLog(ctx, "REQ-1")
+		if err != nil || len(log) != 2 || log[0].Action != "request.received" || log[1].Action != "request.status" {
+			t.Fatalf("audit of REQ-1 = %+v, %v", log, err)
+		}
+		for _, e := range log {
+			if strings.Contains(e.DetailRaw, "jane") {
+				t.Fatalf("audit detail holds personal data: %s", e.DetailRaw)
+			}
+		}
+	})
+}
+
+func TestDepartmentsAndSignOffs(t *testing.T) {
+	backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		deps := []store.Department{
+			{Name: "Finance", Channel: "#finance", Approvers: []string{"U01", "U02"}},
+			{Name: "Sales", Channel: "#sales", Approvers: []string{"U03"}},
+		}
+		if err := s.SyncDepartments(ctx, deps); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SyncDepartments(ctx, deps[:1]); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Departments(ctx)
+		if err != nil || len(got) != 2 || len(got[0].Approvers) != 2 || len(got[1].Approvers) != 0 {
+			t.Fatalf("departments = %+v, %v", got, err)
+		}
+		if _, err := s.RecordRequest(ctx, keys(t), newRequest("REQ-9", domain.Erasure), []domain.Identity{identity(t, domain.CustomerID, "C-1")}); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2026, 2, 1, 8, 0, 0, 0, time.UTC)
+		obj := store.SignOff{RequestID: "REQ-9", Department: "Finance", Decision: "object", LegalBasis: "tax law keeps invoices 10 years", Actor: "slack:U01", DecidedAt: at}
+		if err := s.RecordSignOff(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordSignOff(ctx, obj); err != nil {
+			t.Fatalf("identical decision again must be a no-op: %v", err)
+		}
+		other := obj
+		other.Decision, other.LegalBasis = "approve", ""
+		if err := s.RecordSignOff(ctx, other); !errors.Is(err, store.ErrAlreadyDecided) {
+			t.Fatalf("second decision err = %v", err)
+		}
+		if err := s.RecordSignOff(ctx, store.SignOff{RequestID: "REQ-9", Department: "Sales", Decision: "object", Actor: "x", DecidedAt: at}); err == nil || !strings.Contains(err.Error(), "legal basis") {
+			t.Fatalf("objection without basis err = %v", err)
+		}
+		list, err := s.SignOffs(ctx, "REQ-9")
+		if err != nil || len(list) != 1 || list[0].Actor != "slack:U01" || !list[0].DecidedAt.Equal(at) {
+			t.Fatalf("sign-offs = %+v, %v", list, err)
+		}
+	})
+}
+
+func TestConsentArtifactsSuppression(t *testing.T) {
+	backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		k := keys(t)
+		r, err := s.RecordRequest(ctx, k, newRequest("REQ-C", domain.OptIn), []domain.Identity{identity(t, domain.Email, "a@b.co")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		for i, st := range []string{"pending", "granted", "withdrawn"} {
+			if err := s.AppendConsent(ctx, store.ConsentEvent{SubjectID: r.SubjectID, Purpose: "newsletter", State: st, Channel: "web", WordingVersion: "v3", RequestID: r.ID, At: base.Add(time.Duration(i) * time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cur, err := s.CurrentConsent(ctx, r.SubjectID, "newsletter")
+		if err != nil || cur.State != "withdrawn" {
+			t.Fatalf("current consent = %+v, %v", cur, err)
+		}
+		if _, err := s.CurrentConsent(ctx, r.SubjectID, "profiling"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("no consent err = %v", err)
+		}
+		if err := s.AppendConsent(ctx, store.ConsentEvent{SubjectID: r.SubjectID, Purpose: "x", State: "granted"}); err == nil {
+			t.Fatal("consent without evidence accepted")
+		}
+		hist, _ := s.ConsentHistory(ctx, r.SubjectID)
+		if len(hist) != 3 {
+			t.Fatalf("history = %d entries", len(hist))
+		}
+
+		a := store.Artifact{ID: "A1", RequestID: r.ID, System: "crm", Format: "json", Location: "file:///exports/A1.json", SHA256: "ab", SizeBytes: 10}
+		if err := s.AddArtifact(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddArtifact(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		arts, err := s.Artifacts(ctx, r.ID)
+		if err != nil || len(arts) != 1 || arts[0].Location != a.Location {
+			t.Fatalf("artifacts = %+v, %v", arts, err)
+		}
+
+		h := k.Hash("email", "a@b.co")
+		if ok, _ := s.Suppressed(ctx, "email", h); ok {
+			t.Fatal("suppressed before erasure")
+		}
+		for range 2 {
+			if err := s.Suppress(ctx, "email", h, "erased", r.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ok, err := s.Suppressed(ctx, "email", h); !ok || err != nil {
+			t.Fatalf("suppressed = %v, %v", ok, err)
+		}
+	})
+}
+
+func TestAuditChain(t *testing.T) {
+	backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		for i, action := range []string{"a", "b", "c", "d"} {
+			if err := s.AppendAudit(ctx, store.AuditEntry{Actor: "tester", Action: action, Detail: map[string]any{"i": i}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if problems, err := s.VerifyAudit(ctx); err != nil || len(problems) != 0 {
+			t.Fatalf("fresh chain: %v, %v", problems, err)
+		}
+		if err := s.AppendAudit(ctx, store.AuditEntry{Action: "x"}); err == nil {
+			t.Fatal("entry without actor accepted")
+		}
+		db := store.RawDB(s)
+		if _, err := db.Exec(db.Rebind(`UPDATE audit_log SET actor = ? WHERE action = ?`), "mallory", "b"); err != nil {
+			t.Fatal(err)
+		}
+		problems, _ := s.VerifyAudit(ctx)
+		if len(problems) != 1 || !strings.Contains(problems[0], "entry 2 (b) was altered") {
+			t.Fatalf("altered entry: %v", problems)
+		}
+		if _, err := db.Exec(db.Rebind(`DELETE FROM audit_log WHERE action = ?`), "c"); err != nil {
+			t.Fatal(err)
+		}
+		problems, _ = s.VerifyAudit(ctx)
+		if len(problems) != 3 || !strings.Contains(problems[1], "entries 3 to 3 are missing") || !strings.Contains(problems[2], "entry 4 does not follow") {
+			t.Fatalf("removed entry: %v", problems)
+		}
+	})
+}
+
+func TestOpenErrors(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"":                      "empty database URL",
+		"mysql://root@x/db":     `unsupported database scheme "mysql"`,
+		"postgres://%zz@host/x": "not a valid URL",
+	} {
+		if _, err := store.Open(context.Background(), dsn); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(%q) err = %v, want %q", dsn, err, want)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// ConsentEvent is one change of a subject's consent to one purpose, with
+// the evidence a regulator asks for: when, through which channel, and which
+// version of the wording the subject saw.
+type ConsentEvent struct {
+	Seq            int64     `db:"seq" json:"seq"`
+	SubjectID      string    `db:"subject_id" json:"subject_id"`
+	Purpose        string    `db:"purpose" json:"purpose"`
+	State          string    `db:"state" json:"state"` // pending, granted, withdrawn, expired
+	Channel        string    `db:"channel" json:"channel"`
+	WordingVersion string    `db:"wording_version" json:"wording_version"`
+	RequestID      string    `db:"request_id" json:"request_id,omitempty"`
+	At             time.Time `db:"at" json:"at"`
+}
+
+// AppendConsent adds to the ledger; the ledger is never updated in place.
+func (s *Store) AppendConsent(ctx context.Context, e ConsentEvent) error {
+	if e.Purpose == "" || e.Channel == "" || e.WordingVersion == "" {
+		return errors.New("consent event needs a purpose, a channel and a wording version")
+	}
+	e.At = utc(e.At)
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.NamedExecContext(ctx, `INSERT INTO consent_ledger (subject_id, purpose, state, channel, wording_version, request_id, at)
+			VALUES (:subject_id, :purpose, :state, :channel, :wording_version, :request_id, :at)`, e); err != nil {
+			return fmt.Errorf("consent ledger: %w", err)
+		}
+		return s.appendAudit(ctx, tx, AuditEntry{RequestID: e.RequestID, Actor: "engine", Action: "consent." + e.State,
+			Detail: map[string]any{"purpose": e.Purpose, "channel": e.Channel, "wording_version": e.WordingVersion}})
+	})
+}
+
+// CurrentConsent is the latest ledger entry for a subject and purpose, or ErrNotFound.
+func (s *Store) CurrentConsent(ctx context.Context, subjectID, purpose string) (ConsentEvent, error) {
+	var e ConsentEvent
+	err := s.db.GetContext(ctx, &e, s.db.Rebind(`SELECT * FROM consent_ledger WHERE subject_id = ? AND purpose = ? ORDER BY seq DESC LIMIT 1`), subjectID, purpose)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, fmt.Errorf("consent of subject %s to %s: %w", subjectID, purpose, ErrNotFound)
+	}
+	return e, err
+}
+
+// ConsentHistory is the full ledger of a subject, oldest first.
+func (s *Store) ConsentHistory(ctx context.Context, subjectID string) ([]ConsentEvent, error) {
+	var out []ConsentEvent
+	err := s.db.SelectContext(ctx, &out, s.db.Rebind(`SELECT * FROM consent_ledger WHERE subject_id = ? ORDER BY seq`), subjectID)
+	return out, err
+}
+
+// Artifact is an exported file of an access request, kept by reference.
+type Artifact struct {
+	ID        string       `db:"id" json:"id"`
+	RequestID string       `db:"request_id" json:"request_id"`
+	System    string       `db:"system" json:"system"`
+	Format    string       `db:"format" json:"format"`
+	Location  string       `db:"location" json:"location"`
+	SHA256    string       `db:"sha256" json:"sha256"`
+	SizeBytes int64        `db:"size_bytes" json:"size_bytes"`
+	CreatedAt time.Time    `db:"created_at" json:"created_at"`
+	ExpiresAt sql.NullTime `db:"expires_at" json:"-"`
+}
+
+// AddArtifact records an export; the same id again is a no-op.
+func (s *Store) AddArtifact(ctx context.Context, a Artifact) error {
+	a.CreatedAt = now()
+	_, err := s.db.NamedExecContext(ctx, `INSERT INTO access_artifacts (id, request_id, system, format, location, sha256, size_bytes, created_at, expires_at)
+		VALUES (:id, :request_id, :system, :format, :location, :sha256, :size_bytes, :created_at, :expires_at) ON CONFLICT (id) DO NOTHING`, a)
+	if err != nil {
+		return fmt.Errorf("add artifact %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// Artifacts lists a request's exports.
+func (s *Store) Artifacts(ctx context.Context, requestID string) ([]Artifact, error) {
+	var out []Artifact
+	err := s.db.SelectContext(ctx, &out, s.db.Rebind(`SELECT * FROM access_artifacts WHERE request_id = ? ORDER BY system, id`), requestID)
+	return out, err
+}
+
+// Suppress adds an identity's keyed hash to the suppression list; adding it
+// twice keeps the first entry.
+func (s *Store) Suppress(ctx context.Context, kind, valueHash, reason, requestID string) error {
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO suppression_list (kind, value_hash, reason, request_id, added_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, value_hash) DO NOTHING`), kind, valueHash, reason, requestID, now())
+	if err != nil {
+		return fmt.Errorf("suppress: %w", err)
+	}
+	return nil
+}
+
+// Suppressed reports whether an identity's keyed hash is on the list.
+func (s *Store) Suppressed(ctx context.Context, kind, valueHash string) (bool, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, s.db.Rebind(`SELECT COUNT(*) FROM suppression_list WHERE kind = ? AND value_hash = ?`), kind, valueHash)
+	return n > 0, err
+}
