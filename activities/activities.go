@@ -1,0 +1,99 @@
+// Package activities holds every side effect of the request workflows: the
+// store writes, notices and (later) connector calls. Activities are
+// idempotent, so Temporal may retry any of them after a crash.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/store"
+)
+
+// Activities carries the dependencies; register a *Activities with the worker.
+type Activities struct {
+	Store    *store.Store
+	Keys     store.Sealer
+	Notifier Notifier
+	Log      *slog.Logger
+}
+
+// Notifier delivers notices to data subjects and departments. Slack and
+// e-mail notifiers come later; LogNotifier is the default.
+type Notifier interface {
+	Notify(ctx context.Context, n Notice) error
+}
+
+// Notice is a message about one request. It carries no personal data: the
+// recipient is named by role, and the deliverer looks up the address.
+type Notice struct {
+	RequestID string `json:"request_id"`
+	To        string `json:"to"` // "subject", "compliance" or a department name
+	Kind      string `json:"kind"`
+	Text      string `json:"text"`
+}
+
+// RecordInput is what RecordReceived stores.
+type RecordInput struct {
+	RequestID  string             `json:"request_id"`
+	Type       domain.RequestType `json:"type"`
+	Regulation domain.Regulation  `json:"regulation"`
+	Identities []domain.Identity  `json:"identities"`
+	ReceivedAt time.Time          `json:"received_at"`
+	DueAt      time.Time          `json:"due_at"`
+	WorkflowID string             `json:"workflow_id"`
+}
+
+// RecordReceived stores the request and its sealed identities. A stored
+// request with other content is a non-retryable error: retrying cannot fix it.
+func (a *Activities) RecordReceived(ctx context.Context, in RecordInput) error {
+	_, err := a.Store.RecordRequest(ctx, a.Keys, store.Request{
+		ID: in.RequestID, Type: in.Type, Regulation: in.Regulation,
+		ReceivedAt: in.ReceivedAt, DueAt: in.DueAt, WorkflowID: in.WorkflowID,
+	}, in.Identities)
+	if errors.Is(err, store.ErrConflict) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "Conflict", err)
+	}
+	return err
+}
+
+// StatusInput moves a request to a status.
+type StatusInput struct {
+	RequestID string        `json:"request_id"`
+	Status    domain.Status `json:"status"`
+	Actor     string        `json:"actor"`
+	At        time.Time     `json:"at"`
+}
+
+// SetStatus records a status change in the store and its audit log.
+func (a *Activities) SetStatus(ctx context.Context, in StatusInput) error {
+	err := a.Store.SetStatus(ctx, in.RequestID, in.Status, in.Actor, in.At)
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "InvalidStatus", err)
+	}
+	return err
+}
+
+// Notify sends a notice and audits that it was sent.
+func (a *Activities) Notify(ctx context.Context, n Notice) error {
+	if err := a.Notifier.Notify(ctx, n); err != nil {
+		return fmt.Errorf("notify %s about %s: %w", n.To, n.RequestID, err)
+	}
+	return a.Store.AppendAudit(ctx, store.AuditEntry{RequestID: n.RequestID, Actor: "engine", Action: "notice.sent",
+		Detail: map[string]any{"to": n.To, "kind": n.Kind}})
+}
+
+// LogNotifier writes notices to the log, for dev mode and until a real
+// channel is configured. Notices hold no personal data, so this is safe.
+type LogNotifier struct{ Log *slog.Logger }
+
+func (l LogNotifier) Notify(_ context.Context, n Notice) error {
+	l.Log.Info("notice", "request", n.RequestID, "to", n.To, "kind", n.Kind, "text", n.Text)
+	return nil
+}

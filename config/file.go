@@ -1,0 +1,153 @@
+// Package config loads the engine's settings: flags and environment
+// variables for the process, and the YAML data map for what the engine
+// knows about the company (departments now, systems with the connectors).
+// Everything is validated at load; errors name the file, line and field, or
+// the flag and its environment variable.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dsrengine/dsr/store"
+)
+
+// File is the YAML data map.
+type File struct {
+	Departments []Department `yaml:"departments"`
+
+	path string
+}
+
+// Department owns systems and signs off on requests.
+type Department struct {
+	Name      string   `yaml:"name"`
+	Channel   string   `yaml:"channel"`
+	Approvers []string `yaml:"approvers"`
+
+	line int
+}
+
+// Error names where in which file something is wrong.
+type Error struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if e.Field == "" {
+		return fmt.Sprintf("%s: %s", loc, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", loc, e.Field, e.Msg)
+}
+
+// Load reads and validates a data map file.
+func Load(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse validates a data map given as bytes; path is used in errors.
+func Parse(path string, b []byte) (*File, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: path, Msg: "file is empty"}
+		}
+		return nil, &Error{File: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	f := &File{path: path}
+	strict := yaml.NewDecoder(bytes.NewReader(b))
+	strict.KnownFields(true)
+	if err := strict.Decode(f); err != nil {
+		return nil, &Error{File: path, Msg: strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n ", ""), "yaml: unmarshal errors:")}
+	}
+	markLines(&root, f)
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// markLines remembers where each department starts, for error messages.
+func markLines(root *yaml.Node, f *File) {
+	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return
+	}
+	m := root.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == "departments" && m.Content[i+1].Kind == yaml.SequenceNode {
+			for j, item := range m.Content[i+1].Content {
+				if j < len(f.Departments) {
+					f.Departments[j].line = item.Line
+				}
+			}
+		}
+	}
+}
+
+var (
+	namePattern    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9 _-]{0,63}$`)
+	channelPattern = regexp.MustCompile(`^(#[a-z0-9][a-z0-9_-]{0,79}|[CGD][A-Z0-9]{8,})$`)
+	slackUser      = regexp.MustCompile(`^[UW][A-Z0-9]{8,}$`)
+	emailish       = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+)
+
+func (f *File) validate() error {
+	seen := map[string]int{}
+	for i, d := range f.Departments {
+		field := fmt.Sprintf("departments[%d]", i)
+		fail := func(sub, msg string) error {
+			return &Error{File: f.path, Line: d.line, Field: field + sub, Msg: msg}
+		}
+		if !namePattern.MatchString(d.Name) {
+			return fail(".name", fmt.Sprintf("%q must be 1-64 letters, digits, spaces, '_' or '-', starting with a letter", d.Name))
+		}
+		key := strings.ToLower(d.Name)
+		if first, dup := seen[key]; dup {
+			return fail(".name", fmt.Sprintf("%q is declared twice (also at departments[%d])", d.Name, first))
+		}
+		seen[key] = i
+		if d.Channel != "" && !channelPattern.MatchString(d.Channel) {
+			return fail(".channel", fmt.Sprintf("%q must be a Slack channel name like #finance or a channel id like C0123456789", d.Channel))
+		}
+		if len(d.Approvers) == 0 {
+			return fail(".approvers", "at least one approver is required: a department nobody can sign off for blocks every request")
+		}
+		for j, a := range d.Approvers {
+			if !slackUser.MatchString(a) && !emailish.MatchString(a) {
+				return fail(fmt.Sprintf(".approvers[%d]", j), fmt.Sprintf("%q must be a Slack user id (U0123456789) or an e-mail address", a))
+			}
+		}
+	}
+	return nil
+}
+
+// Path is where the file was read from.
+func (f *File) Path() string { return f.path }
+
+// StoreDepartments converts the departments for store.SyncDepartments.
+func (f *File) StoreDepartments() []store.Department {
+	out := make([]store.Department, len(f.Departments))
+	for i, d := range f.Departments {
+		out[i] = store.Department{Name: d.Name, Channel: d.Channel, Approvers: d.Approvers}
+	}
+	return out
+}

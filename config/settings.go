@@ -1,0 +1,194 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/dsrengine/dsr/keyring"
+)
+
+// Settings are the worker's process settings. Each comes from a flag or,
+// when the flag is not given, from its environment variable. Secrets
+// (the master key, the Temporal API key) come only from the environment or
+// a file, never from a flag that `ps` would show.
+type Settings struct {
+	TemporalAddress string
+	Namespace       string
+	TLSCert         string
+	TLSKey          string
+	TLSCA           string
+	TLSServerName   string
+	APIKey          string
+	DatabaseURL     string
+	ConfigFile      string
+	MasterKeyFile   string
+	GatewayAddr     string
+	LogLevel        string
+
+	masterKey []byte
+	fields    []field
+}
+
+type field struct {
+	flag, env string
+	ptr       *string
+	check     func(string) error
+	secret    bool
+}
+
+// Bind registers the settings' flags on fs, defaulting from the environment.
+func (s *Settings) Bind(fs *flag.FlagSet) {
+	s.fields = []field{
+		{"temporal-address", "DSR_TEMPORAL_ADDRESS", &s.TemporalAddress, checkHostPort, false},
+		{"namespace", "DSR_NAMESPACE", &s.Namespace, checkNamespace, false},
+		{"tls-cert", "DSR_TEMPORAL_TLS_CERT", &s.TLSCert, checkFile, false},
+		{"tls-key", "DSR_TEMPORAL_TLS_KEY", &s.TLSKey, checkFile, false},
+		{"tls-ca", "DSR_TEMPORAL_TLS_CA", &s.TLSCA, checkFile, false},
+		{"tls-server-name", "DSR_TEMPORAL_TLS_SERVER_NAME", &s.TLSServerName, nil, false},
+		{"", "DSR_TEMPORAL_API_KEY", &s.APIKey, nil, true},
+		{"database-url", "DATABASE_URL", &s.DatabaseURL, checkDatabaseURL, false},
+		{"config", "DSR_CONFIG", &s.ConfigFile, checkFile, false},
+		{"master-key-file", "DSR_MASTER_KEY_FILE", &s.MasterKeyFile, checkFile, false},
+		{"gateway-addr", "DSR_GATEWAY_ADDR", &s.GatewayAddr, checkHostPort, false},
+		{"log-level", "DSR_LOG_LEVEL", &s.LogLevel, checkLogLevel, false},
+	}
+	defaults := map[string]string{
+		"temporal-address": "127.0.0.1:7233", "namespace": "dsr", "gateway-addr": "127.0.0.1:8080", "log-level": "info",
+	}
+	usage := map[string]string{
+		"temporal-address": "Temporal frontend host:port",
+		"namespace":        "Temporal namespace of the engine",
+		"tls-cert":         "client certificate for Temporal mTLS (PEM file)",
+		"tls-key":          "client key for Temporal mTLS (PEM file)",
+		"tls-ca":           "CA bundle that signed the Temporal server certificate",
+		"tls-server-name":  "server name to verify in the Temporal certificate",
+		"database-url":     "engine store: postgres://user:pass@host/db (required)",
+		"config":           "data map YAML file (required)",
+		"master-key-file":  "file holding the base64 master key; or set DSR_MASTER_KEY",
+		"gateway-addr":     "host:port of the HTTP gateway",
+		"log-level":        "debug, info, warn or error",
+	}
+	for _, f := range s.fields {
+		if f.flag == "" {
+			*f.ptr = os.Getenv(f.env)
+			continue
+		}
+		def := defaults[f.flag]
+		if v, ok := os.LookupEnv(f.env); ok {
+			def = v
+		}
+		fs.StringVar(f.ptr, f.flag, def, fmt.Sprintf("%s (env %s)", usage[f.flag], f.env))
+	}
+}
+
+// Validate checks every setting and returns all problems at once, each
+// naming its flag and environment variable.
+func (s *Settings) Validate() error {
+	var errs []error
+	name := func(f field) string {
+		if f.flag == "" {
+			return f.env
+		}
+		return fmt.Sprintf("--%s (%s)", f.flag, f.env)
+	}
+	for _, f := range s.fields {
+		if f.check == nil || *f.ptr == "" {
+			continue
+		}
+		if err := f.check(*f.ptr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name(f), err))
+		}
+	}
+	if s.DatabaseURL == "" {
+		errs = append(errs, errors.New("--database-url (DATABASE_URL): required; e.g. postgres://dsr@db:5432/dsr?sslmode=require"))
+	}
+	if s.ConfigFile == "" {
+		errs = append(errs, errors.New("--config (DSR_CONFIG): required: the data map YAML file"))
+	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key (DSR_TEMPORAL_TLS_CERT, DSR_TEMPORAL_TLS_KEY): give both or neither"))
+	}
+	switch env := os.Getenv("DSR_MASTER_KEY"); {
+	case env != "" && s.MasterKeyFile != "":
+		errs = append(errs, errors.New("DSR_MASTER_KEY and --master-key-file (DSR_MASTER_KEY_FILE): give one, not both"))
+	case env != "":
+		k, err := keyring.ParseMasterKey(env)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DSR_MASTER_KEY: %w", err))
+		}
+		s.masterKey = k
+	case s.MasterKeyFile != "":
+		b, err := os.ReadFile(s.MasterKeyFile)
+		if err == nil {
+			s.masterKey, err = keyring.ReadKey(s.MasterKeyFile, b)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--master-key-file (DSR_MASTER_KEY_FILE): %w", err))
+		}
+	default:
+		errs = append(errs, errors.New("DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE): required: the base64 key that encrypts identities and workflow payloads (openssl rand -base64 32)"))
+	}
+	return errors.Join(errs...)
+}
+
+// MasterKey is the decoded key; valid after Validate succeeded.
+func (s *Settings) MasterKey() []byte { return s.masterKey }
+
+func checkHostPort(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", v)
+	}
+	if port == "" || strings.Trim(port, "0123456789") != "" {
+		return fmt.Errorf("%q has no numeric port", v)
+	}
+	return nil
+}
+
+var namespacePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{1,254}$`)
+
+func checkNamespace(v string) error {
+	if !namespacePattern.MatchString(v) {
+		return fmt.Errorf("%q is not a valid Temporal namespace name", v)
+	}
+	return nil
+}
+
+func checkFile(v string) error {
+	st, err := os.Stat(v)
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", v, errors.Unwrap(err))
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory, not a file", v)
+	}
+	return nil
+}
+
+func checkDatabaseURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("not a valid URL")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("scheme %q: production mode needs postgres:// (SQLite is for dev mode)", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("has no host")
+	}
+	return nil
+}
+
+func checkLogLevel(v string) error {
+	switch v {
+	case "debug", "info", "warn", "error":
+		return nil
+	}
+	return fmt.Errorf("%q must be debug, info, warn or error", v)
+}

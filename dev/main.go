@@ -1,0 +1,159 @@
+// Command dev runs the whole engine on a laptop with one command and no
+// external services: a real Temporal server persisted to SQLite, its Web UI,
+// the engine's store in SQLite, the worker and the gateway. State lives in
+// --data-dir and survives restarts.
+//
+//	go run ./dev
+package main
+
+import (
+	"context"
+	_ "embed"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dsrengine/dsr/config"
+	"github.com/dsrengine/dsr/devserver"
+	"github.com/dsrengine/dsr/engine"
+	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/store"
+)
+
+//go:embed acme.yaml
+var acmeMap []byte
+
+// DefaultDataDir is also where starter looks for the dev key.
+const DefaultDataDir = ".dsr/dev"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		os.Exit(2)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", DefaultDataDir, "directory for all dev-mode state (Temporal, store, key)")
+	ip := fs.String("ip", "127.0.0.1", "address every service listens on")
+	temporalPort := fs.Int("temporal-port", 7233, "Temporal frontend gRPC port")
+	uiPort := fs.Int("ui-port", 8233, "Temporal Web UI port (0 disables the UI)")
+	gatewayPort := fs.Int("gateway-port", 8080, "engine HTTP gateway port")
+	namespace := fs.String("namespace", "dsr", "Temporal namespace")
+	retentionDays := fs.Int("retention-days", 30, "how long closed workflow histories stay in Temporal (at least 30)")
+	configFile := fs.String("config", "", "data map YAML file (default: the built-in Acme demo)")
+	logLevel := fs.String("log-level", "info", "engine log level: debug, info, warn, error")
+	serverLog := fs.String("server-log-level", "", "Temporal server log level on stdout (default silent)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see dev -h)", fs.Arg(0))
+	}
+	for name, p := range map[string]int{"--temporal-port": *temporalPort, "--gateway-port": *gatewayPort} {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("%s %d: must be a port between 1 and 65535", name, p)
+		}
+	}
+	if *uiPort < 0 || *uiPort > 65535 {
+		return fmt.Errorf("--ui-port %d: must be 0 (no UI) or a port up to 65535", *uiPort)
+	}
+	if *retentionDays < 30 {
+		return fmt.Errorf("--retention-days %d: must be at least 30, so that auditors can still read closed requests", *retentionDays)
+	}
+	if net.ParseIP(*ip) == nil {
+		return fmt.Errorf("--ip %q: not an IP address", *ip)
+	}
+
+	dataMap, err := loadMap(*configFile)
+	if err != nil {
+		return err
+	}
+	log := engine.NewLogger(*logLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	keyFile := filepath.Join(*dataDir, "master.key")
+	master, err := keyring.LoadOrCreateKeyFile(keyFile)
+	if err != nil {
+		return err
+	}
+	keys, err := keyring.New(master)
+	if err != nil {
+		return err
+	}
+	gatewayAddr := net.JoinHostPort(*ip, strconv.Itoa(*gatewayPort))
+	uiOrigin := "http://" + net.JoinHostPort(*ip, strconv.Itoa(*uiPort))
+	srv, err := devserver.Start(ctx, devserver.Options{
+		DataDir: *dataDir, IP: *ip, FrontendPort: *temporalPort, UIPort: *uiPort, Namespace: *namespace,
+		Retention: time.Duration(*retentionDays) * 24 * time.Hour, CodecEndpoint: "http://" + gatewayAddr + "/codec",
+		LogLevel: *serverLog,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+
+	st, err := store.Open(ctx, filepath.Join(*dataDir, "dsr.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.SyncDepartments(ctx, dataMap.StoreDepartments()); err != nil {
+		return err
+	}
+	c, err := engine.Dial(ctx, engine.DialOptions{Address: srv.FrontendAddress(), Namespace: *namespace, Keys: keys, Log: log})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := engine.EnsureSearchAttributes(ctx, c, *namespace); err != nil {
+		return err
+	}
+	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: gatewayAddr, ExposeCodec: true, CodecOrigin: uiOrigin}
+	ln, err := e.Listen()
+	if err != nil {
+		return err
+	}
+	fmt.Print(banner(srv, *namespace, gatewayAddr, *dataDir, dataMap.Path(), *temporalPort))
+	return e.Run(ctx, ln)
+}
+
+func loadMap(path string) (*config.File, error) {
+	if path == "" {
+		return config.Parse("dev/acme.yaml (built in)", acmeMap)
+	}
+	return config.Load(path)
+}
+
+func banner(srv *devserver.Server, namespace, gatewayAddr, dataDir, mapPath string, temporalPort int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\ndsr dev mode is running (Ctrl-C stops it; state in %s survives restarts)\n\n", dataDir)
+	fmt.Fprintf(&b, "  Temporal frontend  %s  (namespace %s)\n", srv.FrontendAddress(), namespace)
+	if ui := srv.UIURL(); ui != "" {
+		fmt.Fprintf(&b, "  Temporal Web UI    %s/namespaces/%s/workflows\n", ui, namespace)
+	}
+	fmt.Fprintf(&b, "  Gateway            http://%s/healthz\n", gatewayAddr)
+	fmt.Fprintf(&b, "  Data map           %s\n\n", mapPath)
+	var flags []string
+	if dataDir != DefaultDataDir {
+		flags = append(flags, "--key-file "+filepath.Join(dataDir, "master.key"))
+	}
+	if temporalPort != 7233 || namespace != "dsr" {
+		flags = append(flags, "--temporal-address "+srv.FrontendAddress(), "--namespace "+namespace)
+	}
+	extra := ""
+	if len(flags) > 0 {
+		extra = " " + strings.Join(flags, " ")
+	}
+	fmt.Fprintf(&b, "Try, in another terminal:\n  go run ./starter start --type access --regulation gdpr --email jane@example.com%s\n\n", extra)
+	return b.String()
+}

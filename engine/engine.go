@@ -1,0 +1,202 @@
+// Package engine wires the pieces into a running engine: the Temporal
+// client with the encrypting data converter, the worker with the request
+// workflows and activities, and the HTTP gateway. The worker and dev-mode
+// mains are thin shells around it.
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/gateway"
+	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// DialOptions say how to reach Temporal.
+type DialOptions struct {
+	Address   string
+	Namespace string
+	TLSCert   string
+	TLSKey    string
+	TLSCA     string
+	TLSName   string
+	APIKey    string
+	Keys      *keyring.Keyring
+	Log       *slog.Logger
+}
+
+// Dial connects to Temporal with the encrypting data converter; every
+// client and worker of the engine must use it.
+func Dial(ctx context.Context, o DialOptions) (client.Client, error) {
+	opts := client.Options{
+		HostPort:      o.Address,
+		Namespace:     o.Namespace,
+		DataConverter: o.Keys.DataConverter(),
+		Logger:        tlog.NewStructuredLogger(quiet(o.Log)),
+	}
+	if o.TLSCert != "" || o.TLSCA != "" || o.APIKey != "" {
+		cfg := &tls.Config{ServerName: o.TLSName, MinVersion: tls.VersionTLS12}
+		if o.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("temporal TLS client certificate: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		if o.TLSCA != "" {
+			pem, err := os.ReadFile(o.TLSCA)
+			if err != nil {
+				return nil, fmt.Errorf("temporal TLS CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("temporal TLS CA %s: no PEM certificate found", o.TLSCA)
+			}
+			cfg.RootCAs = pool
+		}
+		opts.ConnectionOptions.TLS = cfg
+	}
+	if o.APIKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(o.APIKey)
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", o.Address, o.Namespace, err)
+	}
+	return c, nil
+}
+
+// quiet keeps the SDK's chatty info logs out of the engine's output.
+func quiet(l *slog.Logger) *slog.Logger {
+	return slog.New(levelFloor{l.Handler(), slog.LevelWarn})
+}
+
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+// EnsureSearchAttributes registers the engine's search attributes that the
+// namespace lacks. It is idempotent, so every start may call it.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes of %s: %w", namespace, err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range workflows.SearchAttributes {
+		have, ok := resp.GetCustomAttributes()[name]
+		switch {
+		case !ok:
+			missing[name] = typ
+		case have != typ:
+			return fmt.Errorf("search attribute %s is registered as %s, the engine needs %s", name, have, typ)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("register search attributes in %s: %w", namespace, err)
+	}
+	return nil
+}
+
+// NewWorker registers the request workflows and activities.
+func NewWorker(c client.Client, acts *activities.Activities) worker.Worker {
+	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflow(workflows.Request)
+	w.RegisterActivity(acts)
+	return w
+}
+
+// Engine is a running engine's dependencies.
+type Engine struct {
+	Client      client.Client
+	Store       *store.Store
+	Keys        *keyring.Keyring
+	Log         *slog.Logger
+	GatewayAddr string
+	// ExposeCodec serves the payload codec to the Web UI at CodecOrigin; dev mode only.
+	ExposeCodec bool
+	CodecOrigin string
+}
+
+// Activities builds the activity set with the default (log) notifier.
+func (e *Engine) Activities() *activities.Activities {
+	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: activities.LogNotifier{Log: e.Log}, Log: e.Log}
+}
+
+// Listen binds the gateway address early, so a taken port fails the start
+// with a clear message instead of later in the background.
+func (e *Engine) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", e.GatewayAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: listen on %s: %w", e.GatewayAddr, err)
+	}
+	return ln, nil
+}
+
+// Run runs the worker and the gateway until ctx ends or one of them fails.
+func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
+	w := NewWorker(e.Client, e.Activities())
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+
+	opts := gateway.Options{Log: e.Log, Checks: []gateway.Checker{
+		{Name: "store", Check: e.Store.Ping},
+		{Name: "temporal", Check: func(ctx context.Context) error {
+			_, err := e.Client.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		}},
+	}}
+	if e.ExposeCodec {
+		opts.Codec, opts.CodecOrigin = e.Keys.Codec(), e.CodecOrigin
+	}
+	srv := &http.Server{Handler: gateway.Handler(opts), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("gateway: %w", err)
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+// NewLogger is the engine's text logger at the given level.
+func NewLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}

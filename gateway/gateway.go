@@ -1,0 +1,75 @@
+// Package gateway is the engine's HTTP front door: health now; the API,
+// Slack interactions and the console attach here in later steps.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/converter"
+)
+
+// Checker is one dependency the health endpoint probes.
+type Checker struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Options configure the gateway.
+type Options struct {
+	Checks []Checker
+	Log    *slog.Logger
+	// Codec, when set, is served at /codec/ so that the Temporal Web UI can
+	// show decrypted payloads to whoever can reach this endpoint. Only set it
+	// where the gateway is reachable by trusted staff alone (dev mode binds
+	// to loopback); CodecOrigin is the UI's origin allowed by CORS.
+	Codec       converter.PayloadCodec
+	CodecOrigin string
+}
+
+// Handler builds the gateway's routes.
+func Handler(o Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		status := map[string]string{}
+		code := http.StatusOK
+		for _, c := range o.Checks {
+			if err := c.Check(ctx); err != nil {
+				status[c.Name] = "down: " + err.Error()
+				code = http.StatusServiceUnavailable
+				continue
+			}
+			status[c.Name] = "ok"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(map[string]any{"ok": code == http.StatusOK, "checks": status})
+	})
+	if o.Codec != nil {
+		codec := http.StripPrefix("/codec", converter.NewPayloadCodecHTTPHandler(o.Codec))
+		mux.Handle("/codec/", withCORS(o.CodecOrigin, codec))
+	}
+	return mux
+}
+
+func withCORS(origin string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin != "" && r.Header.Get("Origin") == origin {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Access-Control-Allow-Credentials", "true")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization")
+			w.Header().Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+			w.Header().Set("Vary", "Origin")
+		}
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

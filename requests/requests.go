@@ -1,0 +1,143 @@
+// Package requests is the client side of the request workflows: starting a
+// request idempotently and reading where it stands. starter uses it today;
+// the HTTP API and the console will use the same calls.
+package requests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// ErrIDTaken is returned when a request id is already used by a request
+// with other content.
+var ErrIDTaken = errors.New("request id already used")
+
+// ErrNotFound is returned for an unknown request id.
+var ErrNotFound = errors.New("no such request")
+
+// Started says what Start did.
+type Started struct {
+	View
+	// Existing is true when the request id was already started with the same
+	// content; nothing new was started.
+	Existing bool `json:"existing"`
+}
+
+// Start starts a request workflow. Starting the same request id again does
+// not start a second workflow, whether the first is running or finished:
+// with the same type and regulation it returns the existing request; with
+// another type or regulation it fails with ErrIDTaken.
+func Start(ctx context.Context, c client.Client, in workflows.RequestInput) (Started, error) {
+	if err := in.Validate(); err != nil {
+		return Started{}, err
+	}
+	wid := domain.WorkflowID(in.RequestID)
+	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       wid,
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		// Without this the SDK silently returns a running workflow of the same
+		// id, and Start could not tell "started" from "already there".
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    workflows.StartAttributes(in),
+	}, workflows.Request, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	existing := errors.As(err, &started)
+	if err != nil && !existing {
+		return Started{}, fmt.Errorf("start request %s: %w", in.RequestID, err)
+	}
+	v, err := Show(ctx, c, in.RequestID)
+	if err != nil {
+		return Started{}, err
+	}
+	// The receipt time is not compared: a retried command without --received
+	// stamps a new "now", and the first start stays authoritative.
+	if existing && (v.Type != in.Type || v.Regulation != in.Regulation) {
+		return Started{}, fmt.Errorf("%w: %s belongs to a request of type %s under %s", ErrIDTaken, in.RequestID, v.Type, v.Regulation)
+	}
+	return Started{View: v, Existing: existing}, nil
+}
+
+// View is a request as compliance sees it. It holds no personal data.
+type View struct {
+	ID         string                   `json:"id"`
+	Type       domain.RequestType       `json:"type"`
+	Regulation domain.Regulation        `json:"regulation"`
+	Status     domain.Status            `json:"status"`
+	ReceivedAt time.Time                `json:"received_at"`
+	DueAt      time.Time                `json:"due_at"`
+	DaysLeft   int                      `json:"days_left"`
+	WorkflowID string                   `json:"workflow_id"`
+	RunID      string                   `json:"run_id"`
+	Workflow   string                   `json:"workflow_status"`
+	Timeline   []workflows.StatusChange `json:"timeline"`
+	Problem    string                   `json:"problem,omitempty"`
+}
+
+// Show reads a request from its workflow: the search attributes for the
+// summary, and the workflow's own state (query while running, result once
+// completed) for the timeline.
+func Show(ctx context.Context, c client.Client, requestID string) (View, error) {
+	if err := domain.ValidateRequestID(requestID); err != nil {
+		return View{}, err
+	}
+	wid := domain.WorkflowID(requestID)
+	d, err := c.DescribeWorkflow(ctx, wid, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return View{}, fmt.Errorf("%w: %s", ErrNotFound, requestID)
+	}
+	if err != nil {
+		return View{}, fmt.Errorf("show request %s: %w", requestID, err)
+	}
+	sa := d.TypedSearchAttributes
+	v := View{ID: requestID, WorkflowID: wid, RunID: d.WorkflowExecution.RunID, Workflow: d.Status.String()}
+	typ, _ := sa.GetKeyword(workflows.AttrType)
+	reg, _ := sa.GetKeyword(workflows.AttrRegulation)
+	status, _ := sa.GetKeyword(workflows.AttrStatus)
+	v.Type, v.Regulation, v.Status = domain.RequestType(typ), domain.Regulation(reg), domain.Status(status)
+	v.ReceivedAt, _ = sa.GetTime(workflows.AttrReceivedAt)
+	v.DueAt, _ = sa.GetTime(workflows.AttrDueAt)
+
+	var st workflows.RequestState
+	switch d.Status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		q, err := c.QueryWorkflow(ctx, wid, "", workflows.QueryStatus)
+		if err == nil {
+			err = q.Get(&st)
+		}
+		if err != nil {
+			v.Problem = "timeline unavailable (is a worker running?): " + err.Error()
+		}
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		if err := c.GetWorkflow(ctx, wid, d.WorkflowExecution.RunID).Get(ctx, &st); err != nil {
+			v.Problem = "timeline unavailable: " + err.Error()
+		}
+	default:
+		err := c.GetWorkflow(ctx, wid, d.WorkflowExecution.RunID).Get(ctx, nil)
+		v.Problem = fmt.Sprintf("workflow %s: %v", d.Status, err)
+		if v.Status == "" || !v.Status.Terminal() {
+			v.Status = domain.StatusNeedsAttention
+		}
+	}
+	if st.RequestID != "" {
+		// The workflow's own times keep the receipt's UTC offset, so the due
+		// date reads as the calendar day the law counts.
+		v.Timeline, v.ReceivedAt, v.DueAt = st.Timeline, st.ReceivedAt, st.DueAt
+		if st.Status != "" { // empty until the workflow recorded the request
+			v.Status = st.Status
+		}
+	}
+	v.DaysLeft = domain.DaysLeft(v.DueAt, time.Now())
+	return v, nil
+}

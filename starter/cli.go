@@ -1,0 +1,364 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/engine"
+	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+const (
+	exitOK       = 0
+	exitFailed   = 1
+	exitUsage    = 2
+	exitNotFound = 3
+	exitConflict = 4
+)
+
+// devKeyFile is where dev mode keeps its key, relative to the repository.
+const devKeyFile = ".dsr/dev/master.key"
+
+const usage = `starter: the compliance command line of dsr
+
+Usage:
+  starter start --type TYPE --regulation REG (--email E | --phone P | --customer-id C)... [flags]
+  starter show REQUEST-ID [flags]
+
+Types: access, portability, erasure, opt_in, withdrawal
+Regulations: gdpr, uk_gdpr, ccpa (CCPA/CPRA), lgpd
+
+Run "starter start -h" or "starter show -h" for the flags.
+Exit codes: 0 done, 1 failed, 2 invalid input, 3 no such request, 4 request id already used.
+`
+
+// cli holds what every subcommand shares.
+type cli struct {
+	stdout, stderr io.Writer
+	address        string
+	namespace      string
+	keyFile        string
+	output         string
+	dial           func(ctx context.Context) (client.Client, error)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	switch args[0] {
+	case "start":
+		return c.start(ctx, args[1:])
+	case "show":
+		return c.show(ctx, args[1:])
+	}
+	fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+func (c *cli) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("starter "+name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.address, "temporal-address", envOr("DSR_TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (env DSR_TEMPORAL_ADDRESS)")
+	fs.StringVar(&c.namespace, "namespace", envOr("DSR_NAMESPACE", "dsr"), "Temporal namespace (env DSR_NAMESPACE)")
+	fs.StringVar(&c.keyFile, "key-file", os.Getenv("DSR_MASTER_KEY_FILE"), "master key file (env DSR_MASTER_KEY_FILE or DSR_MASTER_KEY; default: dev mode's "+devKeyFile+")")
+	fs.StringVar(&c.output, "output", "table", "output format: table or json")
+	return fs
+}
+
+func (c *cli) fail(code int, format string, args ...any) int {
+	fmt.Fprintf(c.stderr, "starter: "+format+"\n", args...)
+	return code
+}
+
+// connect builds the keyring and dials Temporal; tests replace dial.
+func (c *cli) connect(ctx context.Context) (client.Client, error) {
+	if c.dial != nil {
+		return c.dial(ctx)
+	}
+	keys, err := c.keys()
+	if err != nil {
+		return nil, err
+	}
+	return engine.Dial(ctx, engine.DialOptions{
+		Address: c.address, Namespace: c.namespace, Keys: keys, Log: engine.NewLogger("error"),
+		TLSCert: os.Getenv("DSR_TEMPORAL_TLS_CERT"), TLSKey: os.Getenv("DSR_TEMPORAL_TLS_KEY"),
+		TLSCA: os.Getenv("DSR_TEMPORAL_TLS_CA"), TLSName: os.Getenv("DSR_TEMPORAL_TLS_SERVER_NAME"),
+		APIKey: os.Getenv("DSR_TEMPORAL_API_KEY"),
+	})
+}
+
+// keys finds the master key: DSR_MASTER_KEY, --key-file, or dev mode's file.
+// Without it starter could neither encrypt a request nor read one.
+func (c *cli) keys() (*keyring.Keyring, error) {
+	var master []byte
+	var err error
+	switch env := os.Getenv("DSR_MASTER_KEY"); {
+	case env != "":
+		if master, err = keyring.ParseMasterKey(env); err != nil {
+			return nil, fmt.Errorf("DSR_MASTER_KEY: %w", err)
+		}
+	default:
+		path := c.keyFile
+		if path == "" {
+			path = devKeyFile
+		}
+		b, rerr := os.ReadFile(path)
+		if rerr != nil {
+			return nil, fmt.Errorf("no master key: set DSR_MASTER_KEY or --key-file (tried %s: %v); in dev mode run starter from the directory where `go run ./dev` runs", path, errors.Unwrap(rerr))
+		}
+		if master, err = keyring.ReadKey(path, b); err != nil {
+			return nil, err
+		}
+	}
+	return keyring.New(master)
+}
+
+func (c *cli) checkOutput() error {
+	if c.output != "table" && c.output != "json" {
+		return fmt.Errorf("--output %q: must be table or json", c.output)
+	}
+	return nil
+}
+
+func (c *cli) start(ctx context.Context, args []string) int {
+	fs := c.flags("start")
+	typ := fs.String("type", "", "request type: access, portability, erasure, opt_in, withdrawal (required)")
+	reg := fs.String("regulation", "", "gdpr, uk_gdpr, ccpa or lgpd (required)")
+	var emails, phones, customers multi
+	fs.Var(&emails, "email", "subject's e-mail address (repeatable)")
+	fs.Var(&phones, "phone", "subject's phone number in international form, e.g. +44 20 7946 0958 (repeatable)")
+	fs.Var(&customers, "customer-id", "subject's customer id (repeatable)")
+	received := fs.String("received", "", "when the request arrived, if earlier (YYYY-MM-DD or RFC 3339); default now")
+	tz := fs.String("tz", envOr("DSR_TIMEZONE", "UTC"), "time zone in which the deadline is counted, e.g. Europe/Berlin (env DSR_TIMEZONE)")
+	id := fs.String("id", "", "request id, e.g. your ticket number (default: generated); the same id never starts two requests")
+	by := fs.String("requested-by", "", "who starts the request, for the audit trail (default: cli:$USER)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return c.fail(exitUsage, "unexpected argument %q", fs.Arg(0))
+	}
+	if err := c.checkOutput(); err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	in, err := buildInput(*typ, *reg, emails, phones, customers, *received, *tz, *id, *by, time.Now())
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	cl, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	defer cl.Close()
+	res, err := requests.Start(ctx, cl, in)
+	switch {
+	case errors.Is(err, requests.ErrIDTaken):
+		return c.fail(exitConflict, "%v", err)
+	case err != nil:
+		var fe *domain.FieldError
+		if errors.As(err, &fe) {
+			return c.fail(exitUsage, "%v", err)
+		}
+		return c.fail(exitFailed, "%v", err)
+	}
+	if c.output == "json" {
+		return c.writeJSON(res)
+	}
+	if res.Existing {
+		fmt.Fprintf(c.stdout, "Request %s already exists; nothing new was started.\n\n", res.ID)
+	} else {
+		fmt.Fprintf(c.stdout, "Started request %s.\n\n", res.ID)
+	}
+	c.writeView(res.View)
+	return exitOK
+}
+
+// buildInput turns flags into a validated workflow input. now is passed in
+// so tests can pin the clock.
+func buildInput(typ, reg string, emails, phones, customers []string, received, tz, id, by string, now time.Time) (workflows.RequestInput, error) {
+	if typ == "" {
+		return workflows.RequestInput{}, errors.New("--type is required (access, portability, erasure, opt_in, withdrawal)")
+	}
+	if reg == "" {
+		return workflows.RequestInput{}, errors.New("--regulation is required (gdpr, uk_gdpr, ccpa, lgpd)")
+	}
+	t, err := domain.ParseRequestType(typ)
+	if err != nil {
+		return workflows.RequestInput{}, fmt.Errorf("--%w", err)
+	}
+	r, err := domain.ParseRegulation(reg)
+	if err != nil {
+		return workflows.RequestInput{}, fmt.Errorf("--%w", err)
+	}
+	var ids []domain.Identity
+	for _, group := range []struct {
+		kind domain.IdentityKind
+		vals []string
+	}{{domain.Email, emails}, {domain.Phone, phones}, {domain.CustomerID, customers}} {
+		for _, v := range group.vals {
+			ident, err := domain.NewIdentity(group.kind, v)
+			var fe *domain.FieldError
+			if errors.As(err, &fe) {
+				return workflows.RequestInput{}, fmt.Errorf("--%s: %s", strings.ReplaceAll(string(group.kind), "_", "-"), fe.Reason)
+			}
+			ids = append(ids, ident)
+		}
+	}
+	if len(ids) == 0 {
+		return workflows.RequestInput{}, errors.New("an identity is required: --email, --phone or --customer-id")
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return workflows.RequestInput{}, fmt.Errorf("--tz %q: unknown time zone (use an IANA name such as Europe/Berlin)", tz)
+	}
+	at := now.In(loc)
+	if received != "" {
+		if at, err = parseReceived(received, loc); err != nil {
+			return workflows.RequestInput{}, err
+		}
+		if at.After(now) {
+			return workflows.RequestInput{}, fmt.Errorf("--received %s: is in the future", received)
+		}
+	}
+	if id == "" {
+		id = "REQ-" + at.Format("20060102") + "-" + strings.ToUpper(uuid.NewString()[:8])
+	}
+	if by == "" {
+		by = "cli:" + currentUser()
+	}
+	return workflows.RequestInput{
+		RequestID: id, Type: t, Regulation: r, Identities: ids,
+		ReceivedAt: at, DueAt: domain.DueAt(r, at), RequestedBy: by,
+	}, nil
+}
+
+func parseReceived(s string, loc *time.Location) (time.Time, error) {
+	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.In(loc), nil
+	}
+	return time.Time{}, fmt.Errorf("--received %q: use YYYY-MM-DD or RFC 3339 (2026-01-31T09:30:00+01:00)", s)
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "unknown"
+}
+
+func (c *cli) show(ctx context.Context, args []string) int {
+	fs := c.flags("show")
+	// Accept the id before or after the flags.
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return c.fail(exitUsage, "unexpected argument %q", fs.Arg(0))
+	}
+	if id == "" {
+		return c.fail(exitUsage, "show needs a request id: starter show REQUEST-ID")
+	}
+	if err := c.checkOutput(); err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	if err := domain.ValidateRequestID(id); err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	cl, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	defer cl.Close()
+	v, err := requests.Show(ctx, cl, id)
+	switch {
+	case errors.Is(err, requests.ErrNotFound):
+		return c.fail(exitNotFound, "%v", err)
+	case err != nil:
+		return c.fail(exitFailed, "%v", err)
+	}
+	if c.output == "json" {
+		return c.writeJSON(v)
+	}
+	c.writeView(v)
+	return exitOK
+}
+
+func (c *cli) writeJSON(v any) int {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return c.fail(exitFailed, "write output: %v", err)
+	}
+	return exitOK
+}
+
+func (c *cli) writeView(v requests.View) {
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Request\t%s\n", v.ID)
+	fmt.Fprintf(tw, "Type\t%s\n", v.Type)
+	fmt.Fprintf(tw, "Regulation\t%s\n", v.Regulation)
+	fmt.Fprintf(tw, "Status\t%s\n", v.Status)
+	fmt.Fprintf(tw, "Received\t%s\n", v.ReceivedAt.Format("2006-01-02 15:04 MST"))
+	left := fmt.Sprintf("%d days left", v.DaysLeft)
+	if v.Status.Terminal() {
+		left = "closed"
+	} else if v.DaysLeft < 0 {
+		left = fmt.Sprintf("OVERDUE by %d days", -v.DaysLeft)
+	}
+	fmt.Fprintf(tw, "Due\t%s (%s)\n", v.DueAt.Format("2006-01-02"), left)
+	fmt.Fprintf(tw, "Workflow\t%s (%s)\n", v.WorkflowID, strings.ToLower(strings.TrimPrefix(v.Workflow, "WORKFLOW_EXECUTION_STATUS_")))
+	tw.Flush()
+	if len(v.Timeline) > 0 {
+		fmt.Fprintln(c.stdout, "\nTimeline")
+		tw = tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+		for _, ch := range v.Timeline {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", ch.At.Format("2006-01-02 15:04:05Z07:00"), ch.Status, ch.Actor, ch.Note)
+		}
+		tw.Flush()
+	}
+	if v.Problem != "" {
+		fmt.Fprintf(c.stdout, "\nNote: %s\n", v.Problem)
+	}
+}
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

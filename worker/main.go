@@ -1,0 +1,81 @@
+// Command worker runs the engine in production: it connects to a Temporal
+// frontend and to PostgreSQL, reads the data map, and runs the request
+// workflows, their activities and the HTTP gateway. For a laptop with no
+// services, use dev mode instead: go run ./dev
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/dsrengine/dsr/config"
+	"github.com/dsrengine/dsr/engine"
+	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/store"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		os.Exit(2)
+	}
+}
+
+func run(args []string) error {
+	var s config.Settings
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	s.Bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (settings are flags; see worker -h)", fs.Arg(0))
+	}
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("invalid settings:\n%w", err)
+	}
+	log := engine.NewLogger(s.LogLevel)
+	dataMap, err := config.Load(s.ConfigFile)
+	if err != nil {
+		return err
+	}
+	keys, err := keyring.New(s.MasterKey())
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	st, err := store.Open(ctx, s.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.SyncDepartments(ctx, dataMap.StoreDepartments()); err != nil {
+		return err
+	}
+	c, err := engine.Dial(ctx, engine.DialOptions{
+		Address: s.TemporalAddress, Namespace: s.Namespace, TLSCert: s.TLSCert, TLSKey: s.TLSKey,
+		TLSCA: s.TLSCA, TLSName: s.TLSServerName, APIKey: s.APIKey, Keys: keys, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := engine.EnsureSearchAttributes(ctx, c, s.Namespace); err != nil {
+		return err
+	}
+	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: s.GatewayAddr}
+	ln, err := e.Listen()
+	if err != nil {
+		return err
+	}
+	log.Info("worker running", "temporal", s.TemporalAddress, "namespace", s.Namespace,
+		"gateway", "http://"+ln.Addr().String(), "departments", len(dataMap.Departments), "key_id", keys.KeyID())
+	return e.Run(ctx, ln)
+}

@@ -1,0 +1,188 @@
+// Package workflows holds the deterministic request workflows: no I/O, no
+// wall clock, no goroutines, no map iteration for decisions. Every side
+// effect is an activity in package activities.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/domain"
+)
+
+// TaskQueue is where request workflows and their activities run.
+const TaskQueue = "dsr-requests"
+
+// QueryStatus is the name of the query that returns a RequestState.
+const QueryStatus = "status"
+
+// RequestInput starts a request. The identities are personal data: they are
+// only ever in payloads, which the keyring codec encrypts.
+type RequestInput struct {
+	RequestID   string             `json:"request_id"`
+	Type        domain.RequestType `json:"type"`
+	Regulation  domain.Regulation  `json:"regulation"`
+	Identities  []domain.Identity  `json:"identities"`
+	ReceivedAt  time.Time          `json:"received_at"`
+	DueAt       time.Time          `json:"due_at"`
+	RequestedBy string             `json:"requested_by"`
+}
+
+// Validate checks an input before it is started, naming the bad field.
+func (in RequestInput) Validate() error {
+	if err := domain.ValidateRequestID(in.RequestID); err != nil {
+		return err
+	}
+	if t, err := domain.ParseRequestType(string(in.Type)); err != nil || t != in.Type {
+		return &domain.FieldError{Field: "type", Value: string(in.Type), Reason: "must be one of " + fmt.Sprint(domain.RequestTypes)}
+	}
+	if r, err := domain.ParseRegulation(string(in.Regulation)); err != nil || r != in.Regulation {
+		return &domain.FieldError{Field: "regulation", Value: string(in.Regulation), Reason: "must be one of " + fmt.Sprint(domain.Regulations)}
+	}
+	if len(in.Identities) == 0 {
+		return &domain.FieldError{Field: "identity", Reason: "at least one of email, phone or customer id is required"}
+	}
+	for _, id := range in.Identities {
+		if _, err := domain.NewIdentity(id.Kind, id.Value); err != nil {
+			return err
+		}
+	}
+	if in.ReceivedAt.IsZero() {
+		return &domain.FieldError{Field: "received_at", Reason: "is required"}
+	}
+	// Compared as calendar dates in the receipt's zone: a serialized time keeps
+	// its offset but not its zone rules, so instants may differ by a DST hour.
+	want := domain.DueAt(in.Regulation, in.ReceivedAt).Format(time.DateOnly)
+	if got := in.DueAt.In(in.ReceivedAt.Location()).Format(time.DateOnly); got != want {
+		return &domain.FieldError{Field: "due_at", Value: got, Reason: fmt.Sprintf("does not match %s for a request received %s (want %s)", in.Regulation, in.ReceivedAt.Format(time.DateOnly), want)}
+	}
+	if in.RequestedBy == "" {
+		return &domain.FieldError{Field: "requested_by", Reason: "is required: every request names who started it"}
+	}
+	return nil
+}
+
+// StatusChange is one step of a request's timeline.
+type StatusChange struct {
+	Status domain.Status `json:"status"`
+	At     time.Time     `json:"at"`
+	Actor  string        `json:"actor"`
+	Note   string        `json:"note,omitempty"`
+}
+
+// RequestState is what the status query returns. It has no personal data, so
+// a dashboard may show it as it is.
+type RequestState struct {
+	RequestID  string             `json:"request_id"`
+	Type       domain.RequestType `json:"type"`
+	Regulation domain.Regulation  `json:"regulation"`
+	Status     domain.Status      `json:"status"`
+	ReceivedAt time.Time          `json:"received_at"`
+	DueAt      time.Time          `json:"due_at"`
+	Timeline   []StatusChange     `json:"timeline"`
+}
+
+// storeActivity is for quick writes to the engine's own database: retried
+// with backoff for a long while, since a database restart must not fail a
+// request, and never retried for errors that retrying cannot fix.
+var storeActivity = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        5 * time.Minute,
+		MaximumAttempts:        0, // bounded by ScheduleToCloseTimeout
+		NonRetryableErrorTypes: []string{"Conflict", "InvalidStatus"},
+	},
+	ScheduleToCloseTimeout: 24 * time.Hour,
+}
+
+// noticeActivity delivers notices; channels such as Slack rate-limit, so
+// the backoff is gentler and the attempts bounded.
+var noticeActivity = workflow.ActivityOptions{
+	StartToCloseTimeout: time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    5 * time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    10 * time.Minute,
+		MaximumAttempts:    20,
+	},
+}
+
+// Request carries a data-subject request from receipt to a terminal status.
+// This first cut records the request, acknowledges receipt to the subject
+// and completes; discovery, sign-off and fulfilment build on it.
+func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
+	st := &RequestState{RequestID: in.RequestID, Type: in.Type, Regulation: in.Regulation, ReceivedAt: in.ReceivedAt, DueAt: in.DueAt}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RequestState, error) { return *st, nil }); err != nil {
+		return *st, err
+	}
+	if err := in.Validate(); err != nil {
+		// A bad input must not be retried forever: fail the workflow with the reason.
+		return *st, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", err)
+	}
+	var a *activities.Activities
+	storeCtx := workflow.WithActivityOptions(ctx, storeActivity)
+
+	err := workflow.ExecuteActivity(storeCtx, a.RecordReceived, activities.RecordInput{
+		RequestID: in.RequestID, Type: in.Type, Regulation: in.Regulation, Identities: in.Identities,
+		ReceivedAt: in.ReceivedAt, DueAt: in.DueAt, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+	}).Get(ctx, nil)
+	if err != nil {
+		return *st, fmt.Errorf("record request: %w", err)
+	}
+	if err := advance(ctx, st, domain.StatusReceived, in.RequestedBy, ""); err != nil {
+		return *st, err
+	}
+
+	noticeCtx := workflow.WithActivityOptions(ctx, noticeActivity)
+	err = workflow.ExecuteActivity(noticeCtx, a.Notify, activities.Notice{
+		RequestID: in.RequestID, To: "subject", Kind: "receipt",
+		Text: fmt.Sprintf("We received your %s request under %s on %s and will answer by %s.",
+			in.Type, in.Regulation, in.ReceivedAt.Format("2 January 2006"), in.DueAt.Format("2 January 2006")),
+	}).Get(ctx, nil)
+	if err != nil {
+		return *st, fmt.Errorf("acknowledge receipt: %w", err)
+	}
+
+	if err := advance(ctx, st, domain.StatusCompleted, "engine", "receipt acknowledged"); err != nil {
+		return *st, err
+	}
+	return *st, nil
+}
+
+// advance records a status in the store, the timeline and the search
+// attributes, in that order, so the UI never shows a status the store lacks.
+func advance(ctx workflow.Context, st *RequestState, status domain.Status, actor, note string) error {
+	now := workflow.Now(ctx).UTC()
+	var a *activities.Activities
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.SetStatus, activities.StatusInput{
+		RequestID: st.RequestID, Status: status, Actor: actor, At: now,
+	}).Get(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("set status %s: %w", status, err)
+	}
+	st.Status = status
+	st.Timeline = append(st.Timeline, StatusChange{Status: status, At: now, Actor: actor, Note: note})
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(status))); err != nil {
+		return errors.Join(fmt.Errorf("search attribute %s", AttrStatus.GetName()), err)
+	}
+	return nil
+}
+
+// StartAttributes are the search attributes a request starts with, so it
+// is filterable from its first moment.
+func StartAttributes(in RequestInput) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(
+		AttrType.ValueSet(string(in.Type)),
+		AttrRegulation.ValueSet(string(in.Regulation)),
+		AttrStatus.ValueSet(string(domain.StatusReceived)),
+		AttrReceivedAt.ValueSet(in.ReceivedAt.UTC()),
+		AttrDueAt.ValueSet(in.DueAt.UTC()),
+	)
+}
