@@ -71,19 +71,65 @@ func Parse(path string, b []byte) (*File, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: path, Msg: "file is empty"}
 		}
-		return nil, &Error{File: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, yamlError(path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	f := &File{path: path}
 	strict := yaml.NewDecoder(bytes.NewReader(b))
 	strict.KnownFields(true)
 	if err := strict.Decode(f); err != nil {
-		return nil, &Error{File: path, Msg: strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n ", ""), "yaml: unmarshal errors:")}
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			return nil, yamlError(path, te.Errors[0])
+		}
+		return nil, yamlError(path, err.Error())
 	}
 	markLines(&root, f)
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+var (
+	yamlLine    = regexp.MustCompile(`^line (\d+): (.*)$`)
+	yamlUnknown = regexp.MustCompile(`field (\S+) not found in type config\.(\w+)`)
+	yamlType    = regexp.MustCompile(`into (\[\])?config\.(\w+)`)
+)
+
+// yamlError turns a yaml.v3 message into an Error with its line, in words
+// that name the data map rather than Go types.
+func yamlError(path, msg string) error {
+	e := &Error{File: path, Msg: msg}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		fmt.Sscan(m[1], &e.Line)
+		e.Msg = m[2]
+	}
+	e.Msg = yamlUnknown.ReplaceAllStringFunc(e.Msg, func(s string) string {
+		m := yamlUnknown.FindStringSubmatch(s)
+		return fmt.Sprintf("unknown field %q %s", m[1], where(m[2]))
+	})
+	e.Msg = yamlType.ReplaceAllStringFunc(e.Msg, func(s string) string {
+		m := yamlType.FindStringSubmatch(s)
+		if m[1] != "" {
+			return "into a list of " + noun(m[2]) + "s"
+		}
+		return "into a " + noun(m[2])
+	})
+	return e
+}
+
+func noun(goType string) string {
+	if goType == "File" {
+		return "data map"
+	}
+	return strings.ToLower(goType)
+}
+
+func where(goType string) string {
+	if goType == "File" {
+		return "at the top level"
+	}
+	return "in a " + noun(goType)
 }
 
 // markLines remembers where each department starts, for error messages.

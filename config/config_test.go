@@ -1,0 +1,110 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseDataMap(t *testing.T) {
+	good := `departments:
+  - name: Finance
+    channel: "#finance"
+    approvers: [U0123456789, controller@acme.example]
+  - name: Sales
+    approvers: [sales@acme.example]
+`
+	f, err := Parse("acme.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := f.StoreDepartments()
+	if len(deps) != 2 || deps[0].Name != "Finance" || len(deps[0].Approvers) != 2 || deps[1].Channel != "" {
+		t.Fatalf("departments = %+v", deps)
+	}
+
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"empty", ``, "acme.yaml: file is empty"},
+		{"syntax", "departments: [", "acme.yaml:1: did not find expected node content"},
+		{"unknown field", "departments:\n  - name: Sales\n    aprovers: [a@b.co]\n", `acme.yaml:3: unknown field "aprovers" in a department`},
+		{"unknown top field", "deparments: []\n", `acme.yaml:1: unknown field "deparments" at the top level`},
+		{"bad name", "departments:\n  - name: \"\"\n    approvers: [a@b.co]\n", `acme.yaml:2: departments[0].name: "" must be`},
+		{"duplicate", "departments:\n  - name: Sales\n    approvers: [a@b.co]\n  - name: sales\n    approvers: [a@b.co]\n", `acme.yaml:4: departments[1].name: "sales" is declared twice (also at departments[0])`},
+		{"no approvers", "departments:\n  - name: Sales\n", "acme.yaml:2: departments[0].approvers: at least one approver is required"},
+		{"bad approver", "departments:\n  - name: Sales\n    approvers: [bob]\n", `acme.yaml:2: departments[0].approvers[0]: "bob" must be a Slack user id`},
+		{"bad channel", "departments:\n  - name: Sales\n    channel: sales team\n    approvers: [a@b.co]\n", `departments[0].channel: "sales team" must be a Slack channel`},
+		{"wrong type", "departments: {name: Sales}\n", "acme.yaml:1: cannot unmarshal !!map into a list of departments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("acme.yaml", []byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Fatalf("missing file err = %v", err)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "map.yaml")
+	os.WriteFile(cfg, []byte("departments: []\n"), 0o600)
+	goodKey := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string // substrings of the error; none means valid
+	}{
+		{"valid from env", map[string]string{"DATABASE_URL": "postgres://dsr@db:5432/dsr", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey}, nil, nil},
+		{"flags override env", map[string]string{"DATABASE_URL": "mysql://x", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey}, []string{"--database-url", "postgres://dsr@db/dsr"}, nil},
+		{"everything missing", nil, nil, []string{"--database-url (DATABASE_URL): required", "--config (DSR_CONFIG): required", "DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE): required"}},
+		{"bad values", map[string]string{"DATABASE_URL": "sqlite://x.db", "DSR_CONFIG": filepath.Join(dir, "nope.yaml"), "DSR_MASTER_KEY": "c2hvcnQ=", "DSR_TEMPORAL_ADDRESS": "localhost", "DSR_LOG_LEVEL": "loud"},
+			nil, []string{`--database-url (DATABASE_URL): scheme "sqlite"`, "--config (DSR_CONFIG): cannot read", "DSR_MASTER_KEY: must decode to 32 bytes", `--temporal-address (DSR_TEMPORAL_ADDRESS): "localhost" is not host:port`, `--log-level (DSR_LOG_LEVEL): "loud"`}},
+		{"tls half", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_TEMPORAL_TLS_CERT": cfg}, nil, []string{"give both or neither"}},
+		{"two keys", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey}, []string{"--master-key-file", cfg}, []string{"give one, not both"}},
+		{"bad namespace", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey}, []string{"--namespace", "no spaces"}, []string{`--namespace (DSR_NAMESPACE): "no spaces"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"DATABASE_URL", "DSR_CONFIG", "DSR_MASTER_KEY", "DSR_MASTER_KEY_FILE", "DSR_TEMPORAL_ADDRESS", "DSR_LOG_LEVEL", "DSR_TEMPORAL_TLS_CERT", "DSR_NAMESPACE"} {
+				t.Setenv(k, tt.env[k])
+				if _, ok := tt.env[k]; !ok {
+					os.Unsetenv(k)
+				}
+			}
+			var s Settings
+			fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+			s.Bind(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			err := s.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if len(s.MasterKey()) != 32 {
+					t.Fatal("master key not decoded")
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("invalid settings accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
