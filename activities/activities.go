@@ -48,6 +48,8 @@ type RecordInput struct {
 	ReceivedAt time.Time          `json:"received_at"`
 	DueAt      time.Time          `json:"due_at"`
 	WorkflowID string             `json:"workflow_id"`
+	// RequestedBy is who started the request, for the audit log.
+	RequestedBy string `json:"requested_by"`
 }
 
 // RecordReceived stores the request and its sealed identities. A stored
@@ -56,7 +58,7 @@ func (a *Activities) RecordReceived(ctx context.Context, in RecordInput) error {
 	_, err := a.Store.RecordRequest(ctx, a.Keys, store.Request{
 		ID: in.RequestID, Type: in.Type, Regulation: in.Regulation,
 		ReceivedAt: in.ReceivedAt, DueAt: in.DueAt, WorkflowID: in.WorkflowID,
-	}, in.Identities)
+	}, in.Identities, in.RequestedBy)
 	if errors.Is(err, store.ErrConflict) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "Conflict", err)
 	}

@@ -44,8 +44,9 @@ var ErrConflict = errors.New("conflicts with stored data")
 // RecordRequest stores a new request and its subject's identities. It is
 // idempotent: recording the same request again changes nothing, so an
 // activity retry after a crash is safe. The subject is found by the keyed
-// hash of any of its identities, so one person keeps one subject id.
-func (s *Store) RecordRequest(ctx context.Context, keys Sealer, r Request, ids []domain.Identity) (Request, error) {
+// hash of any of its identities, so one person keeps one subject id. actor
+// is who started the request, for the audit log.
+func (s *Store) RecordRequest(ctx context.Context, keys Sealer, r Request, ids []domain.Identity, actor string) (Request, error) {
 	if len(ids) == 0 {
 		return Request{}, errors.New("record request: no identity")
 	}
@@ -78,7 +79,7 @@ func (s *Store) RecordRequest(ctx context.Context, keys Sealer, r Request, ids [
 		if err != nil {
 			return fmt.Errorf("record request %s: %w", r.ID, err)
 		}
-		return s.appendAudit(ctx, tx, AuditEntry{RequestID: r.ID, Actor: "engine", Action: "request.received",
+		return s.appendAudit(ctx, tx, AuditEntry{RequestID: r.ID, Actor: actor, Action: "request.received",
 			Detail: map[string]any{"type": r.Type, "regulation": r.Regulation, "due_at": r.DueAt}})
 	})
 	return r, err

@@ -66,7 +66,7 @@ func TestRequests(t *testing.T) {
 		ctx := context.Background()
 		k := keys(t)
 		email := identity(t, domain.Email, "Jane@Example.com")
-		r, err := s.RecordRequest(ctx, k, newRequest("REQ-1", domain.Access), []domain.Identity{email})
+		r, err := s.RecordRequest(ctx, k, newRequest("REQ-1", domain.Access), []domain.Identity{email}, "cli:test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,17 +74,17 @@ func TestRequests(t *testing.T) {
 			t.Fatalf("recorded %+v", r)
 		}
 		// Idempotent: the same request again returns the stored one.
-		again, err := s.RecordRequest(ctx, k, newRequest("REQ-1", domain.Access), []domain.Identity{email})
+		again, err := s.RecordRequest(ctx, k, newRequest("REQ-1", domain.Access), []domain.Identity{email}, "cli:test")
 		if err != nil || again.SubjectID != r.SubjectID || !again.CreatedAt.Equal(r.CreatedAt) {
 			t.Fatalf("second record = %+v, %v", again, err)
 		}
 		// Same id, other content: refused.
-		if _, err := s.RecordRequest(ctx, k, newRequest("REQ-1", domain.Erasure), []domain.Identity{email}); !errors.Is(err, store.ErrConflict) {
+		if _, err := s.RecordRequest(ctx, k, newRequest("REQ-1", domain.Erasure), []domain.Identity{email}, "cli:test"); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("conflicting record err = %v", err)
 		}
 		// A second request by the same person, found by e-mail, gains a phone.
 		phone := identity(t, domain.Phone, "+44 20 7946 0958")
-		r2, err := s.RecordRequest(ctx, k, newRequest("REQ-2", domain.Erasure), []domain.Identity{email, phone})
+		r2, err := s.RecordRequest(ctx, k, newRequest("REQ-2", domain.Erasure), []domain.Identity{email, phone}, "cli:test")
 		if err != nil || r2.SubjectID != r.SubjectID {
 			t.Fatalf("same subject expected: %+v, %v", r2, err)
 		}
@@ -154,7 +154,7 @@ func TestDepartmentsAndSignOffs(t *testing.T) {
 		if err != nil || len(got) != 2 || len(got[0].Approvers) != 2 || len(got[1].Approvers) != 0 {
 			t.Fatalf("departments = %+v, %v", got, err)
 		}
-		if _, err := s.RecordRequest(ctx, keys(t), newRequest("REQ-9", domain.Erasure), []domain.Identity{identity(t, domain.CustomerID, "C-1")}); err != nil {
+		if _, err := s.RecordRequest(ctx, keys(t), newRequest("REQ-9", domain.Erasure), []domain.Identity{identity(t, domain.CustomerID, "C-1")}, "cli:test"); err != nil {
 			t.Fatal(err)
 		}
 		at := time.Date(2026, 2, 1, 8, 0, 0, 0, time.UTC)
@@ -184,7 +184,7 @@ func TestConsentArtifactsSuppression(t *testing.T) {
 	backends(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		k := keys(t)
-		r, err := s.RecordRequest(ctx, k, newRequest("REQ-C", domain.OptIn), []domain.Identity{identity(t, domain.Email, "a@b.co")})
+		r, err := s.RecordRequest(ctx, k, newRequest("REQ-C", domain.OptIn), []domain.Identity{identity(t, domain.Email, "a@b.co")}, "cli:test")
 		if err != nil {
 			t.Fatal(err)
 		}

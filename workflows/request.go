@@ -132,6 +132,7 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 	err := workflow.ExecuteActivity(storeCtx, a.RecordReceived, activities.RecordInput{
 		RequestID: in.RequestID, Type: in.Type, Regulation: in.Regulation, Identities: in.Identities,
 		ReceivedAt: in.ReceivedAt, DueAt: in.DueAt, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		RequestedBy: in.RequestedBy,
 	}).Get(ctx, nil)
 	if err != nil {
 		return *st, fmt.Errorf("record request: %w", err)
