@@ -58,9 +58,12 @@ type cli struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr}
+	return (&cli{stdout: stdout, stderr: stderr}).dispatch(ctx, args)
+}
+
+func (c *cli) dispatch(ctx context.Context, args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(c.stderr, usage)
 		if len(args) == 0 {
 			return exitUsage
 		}
@@ -72,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "show":
 		return c.show(ctx, args[1:])
 	}
-	fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", args[0], usage)
+	fmt.Fprintf(c.stderr, "starter: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage
 }
 
@@ -244,13 +247,17 @@ func buildInput(typ, reg string, emails, phones, customers []string, received, t
 	if id == "" {
 		id = "REQ-" + at.Format("20060102") + "-" + strings.ToUpper(uuid.NewString()[:8])
 	}
+	if err := domain.ValidateRequestID(id); err != nil {
+		return workflows.RequestInput{}, fmt.Errorf("--id: %w", err)
+	}
 	if by == "" {
 		by = "cli:" + currentUser()
 	}
-	return workflows.RequestInput{
+	in := workflows.RequestInput{
 		RequestID: id, Type: t, Regulation: r, Identities: ids,
 		ReceivedAt: at, DueAt: domain.DueAt(r, at), RequestedBy: by,
-	}, nil
+	}
+	return in, in.Validate()
 }
 
 func parseReceived(s string, loc *time.Location) (time.Time, error) {

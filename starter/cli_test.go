@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/store"
+)
+
+// starterEnv runs starter commands against a real in-process engine.
+type starterEnv struct {
+	t *testing.T
+	e *testenv.Engine
+}
+
+func newStarterEnv(t *testing.T) *starterEnv {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &starterEnv{t: t, e: testenv.StartEngine(t, st)}
+}
+
+func (s *starterEnv) run(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	c := &cli{stdout: &out, stderr: &errb}
+	if s != nil {
+		c.dial = func(context.Context) (client.Client, error) {
+			return s.e.Server.NewClientWithOptions(client.Options{DataConverter: s.e.Keys.DataConverter()}), nil
+		}
+	}
+	code = c.dispatch(context.Background(), args)
+	return code, out.String(), errb.String()
+}
+
+func TestStarterStartAndShow(t *testing.T) {
+	s := newStarterEnv(t)
+
+	code, out, errs := s.run("start", "--type", "erasure", "--regulation", "gdpr", "--email", " Jane@Example.com ",
+		"--received", "2026-01-31", "--tz", "Europe/Berlin", "--id", "TICKET-1", "--output", "json")
+	if code != exitOK {
+		t.Fatalf("start exit %d: %s", code, errs)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("json output: %v\n%s", err, out)
+	}
+	for field, want := range map[string]any{"id": "TICKET-1", "type": "erasure", "regulation": "gdpr", "received_at": "2026-01-31T00:00:00+01:00", "due_at": "2026-02-28T23:59:59+01:00", "existing": false} {
+		if got[field] != want {
+			t.Errorf("%s = %v, want %v", field, got[field], want)
+		}
+	}
+	if _, ok := got["status"].(string); !ok {
+		t.Errorf("status missing: %v", got)
+	}
+	if strings.Contains(out, "jane") {
+		t.Error("output repeats the subject's identity")
+	}
+
+	// Idempotent: the same id again starts nothing.
+	code, out, _ = s.run("start", "--type", "erasure", "--regulation", "gdpr", "--email", "jane@example.com", "--id", "TICKET-1")
+	if code != exitOK || !strings.Contains(out, "Request TICKET-1 already exists; nothing new was started.") {
+		t.Fatalf("second start: exit %d\n%s", code, out)
+	}
+	code, _, errs = s.run("start", "--type", "access", "--regulation", "gdpr", "--email", "jane@example.com", "--id", "TICKET-1")
+	if code != exitConflict || !strings.Contains(errs, "TICKET-1 belongs to a request of type erasure under gdpr") {
+		t.Fatalf("conflicting start: exit %d: %s", code, errs)
+	}
+
+	// show waits for nothing; poll until the first cut completes.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, out, errs = s.run("show", "TICKET-1")
+		if code != exitOK {
+			t.Fatalf("show exit %d: %s", code, errs)
+		}
+		if strings.Contains(out, "Status      completed") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, want := range []string{"Request     TICKET-1", "Regulation  gdpr", "Status      completed", "Due         2026-02-28 (closed)", "Timeline", "received", "receipt acknowledged"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = s.run("show", "TICKET-1", "--output", "json")
+	if code != exitOK || !strings.Contains(out, `"status": "completed"`) {
+		t.Fatalf("show json: exit %d\n%s", code, out)
+	}
+	if code, _, errs = s.run("show", "NO-SUCH"); code != exitNotFound || !strings.Contains(errs, "no such request: NO-SUCH") {
+		t.Fatalf("show unknown: exit %d: %s", code, errs)
+	}
+}
+
+// TestStarterRefusesBadInput needs no server: nothing is sent.
+func TestStarterRefusesBadInput(t *testing.T) {
+	base := []string{"start", "--type", "access", "--regulation", "gdpr", "--email", "jane@example.com"}
+	with := func(extra ...string) []string { return append(append([]string{}, base...), extra...) }
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", []string{}, "Usage:"},
+		{"unknown command", []string{"launch"}, `unknown command "launch"`},
+		{"no type", []string{"start", "--regulation", "gdpr", "--email", "a@b.co"}, "--type is required"},
+		{"bad type", []string{"start", "--type", "delete", "--regulation", "gdpr", "--email", "a@b.co"}, `--type "delete": must be one of access, portability, erasure, opt_in, withdrawal`},
+		{"bad regulation", []string{"start", "--type", "access", "--regulation", "hipaa", "--email", "a@b.co"}, `--regulation "hipaa": must be one of gdpr`},
+		{"no identity", []string{"start", "--type", "access", "--regulation", "gdpr"}, "an identity is required"},
+		{"bad email", with("--email", "jane@localhost"), "--email: domain must be a dotted host name"},
+		{"bad phone", []string{"start", "--type", "access", "--regulation", "gdpr", "--phone", "020 7946 0958"}, "--phone: must be in international form"},
+		{"hostile customer id", []string{"start", "--type", "access", "--regulation", "gdpr", "--customer-id", "C1\u200b"}, "--customer-id: contains an invisible or control character (U+200B)"},
+		{"future receipt", with("--received", "2999-01-01"), "--received 2999-01-01: is in the future"},
+		{"bad receipt", with("--received", "31/01/2026"), `--received "31/01/2026": use YYYY-MM-DD`},
+		{"bad zone", with("--tz", "Mars/Olympus"), `--tz "Mars/Olympus": unknown time zone`},
+		{"email in id", with("--id", "jane@example.com"), "request id"},
+		{"bad output", with("--output", "yaml"), `--output "yaml": must be table or json`},
+		{"stray argument", with("extra"), `unexpected argument "extra"`},
+		{"show without id", []string{"show"}, "show needs a request id"},
+		{"show bad id", []string{"show", "a b"}, "request id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s *starterEnv
+			code, out, errs := s.run(tt.args...)
+			if code != exitUsage || !strings.Contains(errs, tt.want) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit 2 and %q (stdout %q)", code, errs, tt.want, out)
+			}
+			if strings.Contains(tt.name, "email") && strings.Contains(errs, "jane@localhost") {
+				t.Errorf("error echoes the identity: %s", errs)
+			}
+		})
+	}
+}
+
+func TestStarterNeedsAKey(t *testing.T) {
+	t.Setenv("DSR_MASTER_KEY", "")
+	var s *starterEnv
+	code, _, errs := s.run("show", "REQ-1", "--key-file", filepath.Join(t.TempDir(), "missing.key"))
+	if code != exitFailed || !strings.Contains(errs, "no master key: set DSR_MASTER_KEY or --key-file") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	t.Setenv("DSR_MASTER_KEY", "dG9vIHNob3J0")
+	code, _, errs = s.run("show", "REQ-1")
+	if code != exitFailed || !strings.Contains(errs, "DSR_MASTER_KEY: must decode to 32 bytes") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}
