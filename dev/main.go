@@ -11,6 +11,7 @@ import (
 	_ "embed"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -34,13 +35,16 @@ var acmeMap []byte
 const DefaultDataDir = ".dsr/dev"
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(2)
 	}
 }
 
-func run(args []string) error {
+// run starts everything, prints the banner to out and serves until ctx ends.
+func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", DefaultDataDir, "directory for all dev-mode state (Temporal, store, key)")
 	ip := fs.String("ip", "127.0.0.1", "address every service listens on")
@@ -78,8 +82,6 @@ func run(args []string) error {
 		return err
 	}
 	log := engine.NewLogger(*logLevel)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	keyFile := filepath.Join(*dataDir, "master.key")
 	master, err := keyring.LoadOrCreateKeyFile(keyFile)
@@ -123,7 +125,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Print(banner(srv, *namespace, gatewayAddr, *dataDir, dataMap.Path(), *temporalPort))
+	fmt.Fprint(out, banner(srv, *namespace, gatewayAddr, *dataDir, dataMap.Path(), *temporalPort))
 	return e.Run(ctx, ln)
 }
 

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// TestDevModeSurvivesRestart runs the real one-command dev mode twice on
+// the same data directory: a request started in the first run is still
+// there, completed, in the second; the Web UI and the gateway answer.
+func TestDevModeSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	ports := freePorts(t, 3)
+	args := []string{"--data-dir", dir, "--temporal-port", ports[0], "--ui-port", ports[1], "--gateway-port", ports[2], "--log-level", "error"}
+	frontend := "127.0.0.1:" + ports[0]
+
+	banner, stop := startDev(t, args, "http://127.0.0.1:"+ports[2]+"/healthz")
+	for _, want := range []string{"Temporal Web UI    http://127.0.0.1:" + ports[1] + "/namespaces/dsr/workflows", "Gateway            http://127.0.0.1:" + ports[2], "go run ./starter start", "--key-file " + dir + "/master.key", "--temporal-address " + frontend} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+	c := dial(t, dir, frontend)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	received := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	email, _ := domain.NewIdentity(domain.Email, "dev@example.com")
+	in := workflows.RequestInput{RequestID: "DEV-1", Type: domain.Erasure, Regulation: domain.LGPD, Identities: []domain.Identity{email},
+		ReceivedAt: received, DueAt: domain.DueAt(domain.LGPD, received), RequestedBy: "cli:test"}
+	if _, err := requests.Start(ctx, c, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.GetWorkflow(ctx, "dsr-DEV-1", "").Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "dsr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration(); got < 30*24*time.Hour {
+		t.Fatalf("retention %s, want at least 30 days", got)
+	}
+	c.Close()
+	stop()
+
+	// Second run on the same directory.
+	_, stop = startDev(t, args, "http://127.0.0.1:"+ports[2]+"/healthz")
+	defer stop()
+	c = dial(t, dir, frontend)
+	defer c.Close()
+	v, err := requests.Show(ctx, c, "DEV-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Status != domain.StatusCompleted || v.DueAt.Format(time.DateOnly) != "2026-03-17" || len(v.Timeline) != 2 {
+		t.Fatalf("after restart: %+v", v)
+	}
+	// The Web UI lists it, filtered by a search attribute.
+	resp, err := http.Get("http://127.0.0.1:" + ports[1] + "/api/v1/namespaces/dsr/workflows?query=" + "DsrRegulation%3D%22lgpd%22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var list struct {
+		Executions []struct {
+			Execution struct {
+				WorkflowID string `json:"workflowId"`
+			} `json:"execution"`
+		} `json:"executions"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || len(list.Executions) != 1 || list.Executions[0].Execution.WorkflowID != "dsr-DEV-1" {
+		t.Fatalf("UI workflow list (%d): %s", resp.StatusCode, body)
+	}
+	page, err := http.Get("http://127.0.0.1:" + ports[1] + "/")
+	if err != nil || page.StatusCode != http.StatusOK {
+		t.Fatalf("UI page: %v %v", page, err)
+	}
+	page.Body.Close()
+}
+
+func TestDevModeRefusesBadFlags(t *testing.T) {
+	tests := map[string][]string{
+		"--retention-days 7: must be at least 30": {"--retention-days", "7"},
+		"--ip \"localhost:1\": not an IP address": {"--ip", "localhost:1"},
+		"--ui-port -1":                {"--ui-port", "-1"},
+		"--temporal-port 70000":       {"--temporal-port", "70000"},
+		"unexpected argument \"now\"": {"now"},
+	}
+	for want, args := range tests {
+		err := run(context.Background(), append([]string{"--data-dir", t.TempDir()}, args...), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("run(%v) = %v, want %q", args, err, want)
+		}
+	}
+}
+
+func startDev(t *testing.T, args []string, health string) (banner string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, &out) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(health)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("dev mode exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("dev mode did not become healthy in 60s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return out.String(), func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("dev mode stopped with: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("dev mode did not stop in 30s")
+		}
+	}
+}
+
+func dial(t *testing.T, dir, frontend string) client.Client {
+	t.Helper()
+	master, err := keyring.LoadOrCreateKeyFile(dir + "/master.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := keyring.New(master)
+	c, err := client.Dial(client.Options{HostPort: frontend, Namespace: "dsr", DataConverter: keys.DataConverter()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		out = append(out, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return out
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
