@@ -20,13 +20,16 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		os.Exit(2)
 	}
 }
 
-func run(args []string) error {
+// run validates the settings, connects and serves until ctx ends.
+func run(ctx context.Context, args []string) error {
 	var s config.Settings
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	s.Bind(fs)
@@ -48,9 +51,6 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	st, err := store.Open(ctx, s.DatabaseURL)
 	if err != nil {
 		return err

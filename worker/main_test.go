@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/temporal"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/dsrengine/dsr/devserver"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+func clearEnv(t *testing.T) {
+	for _, k := range []string{"DATABASE_URL", "DSR_CONFIG", "DSR_MASTER_KEY", "DSR_MASTER_KEY_FILE", "DSR_TEMPORAL_ADDRESS", "DSR_NAMESPACE", "DSR_GATEWAY_ADDR"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+}
+
+// TestWorkerProductionMode runs the worker as production does: settings
+// from the environment, a real Temporal frontend and a real PostgreSQL.
+func TestWorkerProductionMode(t *testing.T) {
+	clearEnv(t)
+	ts := temporaltest.NewServer(temporaltest.WithT(t),
+		temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(devserver.DynamicConfig())))
+	dsn := testenv.PostgresSchema(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "map.yaml")
+	os.WriteFile(cfg, []byte("departments:\n  - name: Finance\n    approvers: [cfo@acme.example]\n"), 0o600)
+	gw := freeAddr(t)
+	t.Setenv("DATABASE_URL", dsn)
+	t.Setenv("DSR_CONFIG", cfg)
+	t.Setenv("DSR_MASTER_KEY", base64.StdEncoding.EncodeToString(testenv.TestKey))
+	t.Setenv("DSR_NAMESPACE", ts.GetDefaultNamespace())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--temporal-address", ts.GetFrontendHostPort(), "--gateway-addr", gw, "--log-level", "error"})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker stopped with: %v", err)
+		}
+	}()
+	waitHealthy(t, "http://"+gw+"/healthz", done)
+
+	keys, _ := keyring.New(testenv.TestKey)
+	c := ts.NewClientWithOptions(client.Options{DataConverter: keys.DataConverter()})
+	received := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	id, _ := domain.NewIdentity(domain.CustomerID, "C-1001")
+	in := workflows.RequestInput{RequestID: "PROD-1", Type: domain.Portability, Regulation: domain.UKGDPR, Identities: []domain.Identity{id},
+		ReceivedAt: received, DueAt: domain.DueAt(domain.UKGDPR, received), RequestedBy: "api:compliance"}
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	if _, err := requests.Start(rctx, c, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.GetWorkflow(rctx, "dsr-PROD-1", "").Get(rctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(rctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r, err := st.GetRequest(rctx, "PROD-1")
+	if err != nil || r.Status != domain.StatusCompleted {
+		t.Fatalf("stored = %+v, %v", r, err)
+	}
+	deps, err := st.Departments(rctx)
+	if err != nil || len(deps) != 1 || deps[0].Name != "Finance" {
+		t.Fatalf("departments synced from the data map = %+v, %v", deps, err)
+	}
+}
+
+func TestWorkerRefusesBadSettings(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	badMap := filepath.Join(dir, "map.yaml")
+	os.WriteFile(badMap, []byte("departments:\n  - name: Finance\n"), 0o600)
+	key := "DSR_MASTER_KEY=" + base64.StdEncoding.EncodeToString(testenv.TestKey)
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want []string
+	}{
+		{"nothing set", nil, nil, []string{"invalid settings", "--database-url (DATABASE_URL): required", "--config (DSR_CONFIG): required", "DSR_MASTER_KEY or --master-key-file"}},
+		{"stray argument", nil, []string{"serve"}, []string{`unexpected argument "serve"`}},
+		{"unknown flag", nil, []string{"--databse-url", "x"}, []string{"flag provided but not defined: -databse-url"}},
+		{"broken data map", []string{"DATABASE_URL=postgres://127.0.0.1:1/x", "DSR_CONFIG=" + badMap, key}, nil, []string{badMap + ":2: departments[0].approvers: at least one approver is required"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for _, kv := range tt.env {
+				k, v, _ := strings.Cut(kv, "=")
+				t.Setenv(k, v)
+			}
+			err := run(context.Background(), tt.args)
+			if err == nil {
+				t.Fatal("worker started with bad settings")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func waitHealthy(t *testing.T, url string, done chan error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("worker exited: %v", err)
+		default:
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("worker did not become healthy")
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
