@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -154,4 +155,21 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// TestProductionBinariesDoNotEmbedTheServer keeps the Temporal server (and
+// its Web UI) out of what runs in production: only dev mode embeds them.
+func TestProductionBinariesDoNotEmbedTheServer(t *testing.T) {
+	for _, pkg := range []string{"github.com/dsrengine/dsr/worker", "github.com/dsrengine/dsr/starter"} {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "go.temporal.io/server") || strings.HasPrefix(dep, "github.com/temporalio/ui-server") {
+				t.Errorf("%s imports %s", pkg, dep)
+				break
+			}
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 
@@ -20,6 +21,21 @@ import (
 
 // TestKey is the fixed master key of tests, so recorded histories replay.
 var TestKey = bytes.Repeat([]byte{42}, keyring.MasterKeySize)
+
+// NewTemporal starts a real in-process Temporal server, tuned as in dev
+// mode, and stops it when the test or benchmark ends.
+func NewTemporal(t testing.TB) *temporaltest.TestServer {
+	opts := []temporaltest.TestServerOption{
+		temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(devserver.DynamicConfig())),
+	}
+	if tt, ok := t.(*testing.T); ok {
+		opts = append(opts, temporaltest.WithT(tt))
+		return temporaltest.NewServer(opts...)
+	}
+	ts := temporaltest.NewServer(opts...)
+	t.Cleanup(ts.Stop)
+	return ts
+}
 
 // Engine is a running engine on a real in-process Temporal server.
 type Engine struct {
@@ -34,17 +50,17 @@ type Engine struct {
 
 // StartEngine starts Temporal (temporaltest, tuned like dev mode), registers
 // the search attributes and runs the worker and gateway on st until the test ends.
-func StartEngine(t *testing.T, st *store.Store) *Engine {
+func StartEngine(t testing.TB, st *store.Store) *Engine {
 	t.Helper()
 	keys, err := keyring.New(TestKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := temporaltest.NewServer(temporaltest.WithT(t),
-		temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(devserver.DynamicConfig())))
+	ts := NewTemporal(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := ts.NewClientWithOptions(client.Options{DataConverter: keys.DataConverter()})
-	raw := ts.NewClientWithOptions(client.Options{})
+	logger := tlog.NewStructuredLogger(quiet)
+	c := ts.NewClientWithOptions(client.Options{DataConverter: keys.DataConverter(), Logger: logger})
+	raw := ts.NewClientWithOptions(client.Options{Logger: logger})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := engine.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
 		t.Fatal(err)

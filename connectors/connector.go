@@ -1,0 +1,58 @@
+// Package connectors reaches the systems that hold personal data: SQL
+// databases, SaaS APIs, caches, and systems without an API through a manual
+// task. Each connector finds, exports, erases and applies consent for one
+// subject and always says what it read or changed: a connector that
+// silently does nothing is a compliance failure.
+//
+// The SQL, HTTP, Redis and manual connectors, and the data map that
+// declares them, are built in the connectors issue; this file fixes the
+// contract the activities will call.
+package connectors
+
+import (
+	"context"
+
+	"github.com/dsrengine/dsr/domain"
+)
+
+// Connector is one system of the data map. Every method is idempotent: a
+// retry after a crash neither fails nor acts twice.
+type Connector interface {
+	// Discover reports whether and how much the system holds on the subject.
+	Discover(ctx context.Context, subject []domain.Identity) (Result, error)
+	// Export reads the subject's data for an access package and reports it.
+	Export(ctx context.Context, subject []domain.Identity) (Result, error)
+	// Erase applies the system's erasure strategy; DryRun reports only.
+	Erase(ctx context.Context, subject []domain.Identity, opts EraseOptions) (Result, error)
+}
+
+// EraseOptions tune an erasure.
+type EraseOptions struct {
+	// DryRun reports what would change without changing it.
+	DryRun bool
+}
+
+// Result is the evidence of one call: per table or object, how many records
+// were found, exported or changed, and how. It never holds the data itself.
+type Result struct {
+	System  string   `json:"system"`
+	Records []Record `json:"records"`
+}
+
+// Record counts one table's (or endpoint's, or key pattern's) rows.
+type Record struct {
+	Location string   `json:"location"` // e.g. "crm.customers"
+	Action   string   `json:"action"`   // found, exported, deleted, nulled, masked, kept
+	Count    int64    `json:"count"`
+	Fields   []string `json:"fields,omitempty"`
+	Reason   string   `json:"reason,omitempty"` // e.g. the legal hold that kept it
+}
+
+// Total is the number of records across locations.
+func (r Result) Total() int64 {
+	var n int64
+	for _, rec := range r.Records {
+		n += rec.Count
+	}
+	return n
+}
