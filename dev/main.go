@@ -93,10 +93,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	gatewayAddr := net.JoinHostPort(*ip, strconv.Itoa(*gatewayPort))
-	uiOrigin := "http://" + net.JoinHostPort(*ip, strconv.Itoa(*uiPort))
+	// The codec endpoint decrypts payloads for whoever reaches it: only on
+	// loopback, where only this machine's users can.
+	exposeCodec := net.ParseIP(*ip).IsLoopback() && *uiPort != 0
+	codecEndpoint := ""
+	uiOrigins := []string{"http://" + net.JoinHostPort(*ip, strconv.Itoa(*uiPort)), "http://" + net.JoinHostPort("localhost", strconv.Itoa(*uiPort))}
+	if exposeCodec {
+		codecEndpoint = "http://" + gatewayAddr + "/codec"
+	} else if *uiPort != 0 {
+		log.Warn("the Web UI shows payloads encrypted: the codec endpoint is served on loopback addresses only", "ip", *ip)
+	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		DataDir: *dataDir, IP: *ip, FrontendPort: *temporalPort, UIPort: *uiPort, Namespace: *namespace,
-		Retention: time.Duration(*retentionDays) * 24 * time.Hour, CodecEndpoint: "http://" + gatewayAddr + "/codec",
+		Retention: time.Duration(*retentionDays) * 24 * time.Hour, CodecEndpoint: codecEndpoint,
 		LogLevel: *serverLog,
 	})
 	if err != nil {
@@ -120,7 +129,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := engine.EnsureSearchAttributes(ctx, c, *namespace); err != nil {
 		return err
 	}
-	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: gatewayAddr, ExposeCodec: true, CodecOrigin: uiOrigin}
+	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: gatewayAddr, ExposeCodec: exposeCodec, CodecOrigins: uiOrigins}
 	ln, err := e.Listen()
 	if err != nil {
 		return err

@@ -98,6 +98,16 @@ func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
+// WithAttrs and WithGroup keep the floor on derived loggers, which the SDK
+// creates for every worker and workflow.
+func (h levelFloor) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelFloor{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h levelFloor) WithGroup(name string) slog.Handler {
+	return levelFloor{h.Handler.WithGroup(name), h.min}
+}
+
 // EnsureSearchAttributes registers the engine's search attributes that the
 // namespace lacks. It is idempotent, so every start may call it.
 func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
@@ -141,9 +151,10 @@ type Engine struct {
 	Keys        *keyring.Keyring
 	Log         *slog.Logger
 	GatewayAddr string
-	// ExposeCodec serves the payload codec to the Web UI at CodecOrigin; dev mode only.
-	ExposeCodec bool
-	CodecOrigin string
+	// ExposeCodec serves the payload codec to the Web UI at CodecOrigins;
+	// dev mode only, on loopback.
+	ExposeCodec  bool
+	CodecOrigins []string
 }
 
 // Activities builds the activity set with the default (log) notifier.
@@ -177,7 +188,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 		}},
 	}}
 	if e.ExposeCodec {
-		opts.Codec, opts.CodecOrigin = e.Keys.Codec(), e.CodecOrigin
+		opts.Codec, opts.CodecOrigins = e.Keys.Codec(), e.CodecOrigins
 	}
 	srv := &http.Server{Handler: gateway.Handler(opts), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)

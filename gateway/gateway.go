@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/converter"
@@ -25,9 +26,9 @@ type Options struct {
 	// Codec, when set, is served at /codec/ so that the Temporal Web UI can
 	// show decrypted payloads to whoever can reach this endpoint. Only set it
 	// where the gateway is reachable by trusted staff alone (dev mode binds
-	// to loopback); CodecOrigin is the UI's origin allowed by CORS.
-	Codec       converter.PayloadCodec
-	CodecOrigin string
+	// to loopback); CodecOrigins are the UI's origins allowed by CORS.
+	Codec        converter.PayloadCodec
+	CodecOrigins []string
 }
 
 // Handler builds the gateway's routes.
@@ -52,14 +53,14 @@ func Handler(o Options) http.Handler {
 	})
 	if o.Codec != nil {
 		codec := http.StripPrefix("/codec", converter.NewPayloadCodecHTTPHandler(o.Codec))
-		mux.Handle("/codec/", withCORS(o.CodecOrigin, codec))
+		mux.Handle("/codec/", withCORS(o.CodecOrigins, codec))
 	}
 	return mux
 }
 
-func withCORS(origin string, next http.Handler) http.Handler {
+func withCORS(origins []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if origin != "" && r.Header.Get("Origin") == origin {
+		if origin := r.Header.Get("Origin"); origin != "" && slices.Contains(origins, origin) {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
 			w.Header().Set("Access-Control-Allow-Credentials", "true")
 			w.Header().Set("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization")
