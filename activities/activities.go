@@ -39,17 +39,11 @@ type Notice struct {
 	Text      string `json:"text"`
 }
 
-// RecordInput is what RecordReceived stores.
+// RecordInput is what RecordReceived stores: the request as started and
+// the workflow that carries it.
 type RecordInput struct {
-	RequestID  string             `json:"request_id"`
-	Type       domain.RequestType `json:"type"`
-	Regulation domain.Regulation  `json:"regulation"`
-	Identities []domain.Identity  `json:"identities"`
-	ReceivedAt time.Time          `json:"received_at"`
-	DueAt      time.Time          `json:"due_at"`
-	WorkflowID string             `json:"workflow_id"`
-	// RequestedBy is who started the request, for the audit log.
-	RequestedBy string `json:"requested_by"`
+	domain.Request
+	WorkflowID string `json:"workflow_id"`
 }
 
 // RecordReceived stores the request and its sealed identities. A stored

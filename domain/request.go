@@ -6,7 +6,9 @@ package domain
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 )
 
 // RequestType is what the data subject asks for.
@@ -78,6 +80,57 @@ func ValidateRequestID(id string) error {
 // WorkflowID is the Temporal workflow id of a request: derived from the
 // request id only, never from the identity.
 func WorkflowID(requestID string) string { return "dsr-" + requestID }
+
+// Request is a data-subject request as it is started. The identities are
+// personal data: they only ever travel in encrypted payloads.
+type Request struct {
+	RequestID   string      `json:"request_id"`
+	Type        RequestType `json:"type"`
+	Regulation  Regulation  `json:"regulation"`
+	Identities  []Identity  `json:"identities"`
+	ReceivedAt  time.Time   `json:"received_at"`
+	DueAt       time.Time   `json:"due_at"`
+	RequestedBy string      `json:"requested_by"`
+}
+
+// Validate checks a request before it is started, naming the bad field.
+func (r Request) Validate() error {
+	if err := ValidateRequestID(r.RequestID); err != nil {
+		return err
+	}
+	if !slices.Contains(RequestTypes, r.Type) {
+		return &FieldError{Field: "type", Value: string(r.Type), Reason: "must be one of " + joinNames(RequestTypes)}
+	}
+	if !slices.Contains(Regulations, r.Regulation) {
+		return &FieldError{Field: "regulation", Value: string(r.Regulation), Reason: "must be one of " + joinNames(Regulations)}
+	}
+	if len(r.Identities) == 0 {
+		return &FieldError{Field: "identity", Reason: "at least one of email, phone or customer id is required"}
+	}
+	for _, id := range r.Identities {
+		n, err := NewIdentity(id.Kind, id.Value)
+		if err != nil {
+			return err
+		}
+		// Lookups hash the normalized value; an unnormalized one would miss.
+		if n.Value != id.Value {
+			return &FieldError{Field: string(id.Kind), Reason: "is not normalized (use domain.NewIdentity)"}
+		}
+	}
+	if r.ReceivedAt.IsZero() {
+		return &FieldError{Field: "received_at", Reason: "is required"}
+	}
+	// Compared as calendar dates in the receipt's zone: a serialized time keeps
+	// its offset but not its zone rules, so instants may differ by a DST hour.
+	want := DueAt(r.Regulation, r.ReceivedAt).Format(time.DateOnly)
+	if got := r.DueAt.In(r.ReceivedAt.Location()).Format(time.DateOnly); got != want {
+		return &FieldError{Field: "due_at", Value: got, Reason: fmt.Sprintf("does not match %s for a request received %s (want %s)", r.Regulation, r.ReceivedAt.Format(time.DateOnly), want)}
+	}
+	if r.RequestedBy == "" {
+		return &FieldError{Field: "requested_by", Reason: "is required: every request names who started it"}
+	}
+	return nil
+}
 
 // FieldError names the input field that is wrong and why.
 type FieldError struct {

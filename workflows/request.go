@@ -21,51 +21,8 @@ const TaskQueue = "dsr-requests"
 // QueryStatus is the name of the query that returns a RequestState.
 const QueryStatus = "status"
 
-// RequestInput starts a request. The identities are personal data: they are
-// only ever in payloads, which the keyring codec encrypts.
-type RequestInput struct {
-	RequestID   string             `json:"request_id"`
-	Type        domain.RequestType `json:"type"`
-	Regulation  domain.Regulation  `json:"regulation"`
-	Identities  []domain.Identity  `json:"identities"`
-	ReceivedAt  time.Time          `json:"received_at"`
-	DueAt       time.Time          `json:"due_at"`
-	RequestedBy string             `json:"requested_by"`
-}
-
-// Validate checks an input before it is started, naming the bad field.
-func (in RequestInput) Validate() error {
-	if err := domain.ValidateRequestID(in.RequestID); err != nil {
-		return err
-	}
-	if t, err := domain.ParseRequestType(string(in.Type)); err != nil || t != in.Type {
-		return &domain.FieldError{Field: "type", Value: string(in.Type), Reason: "must be one of " + fmt.Sprint(domain.RequestTypes)}
-	}
-	if r, err := domain.ParseRegulation(string(in.Regulation)); err != nil || r != in.Regulation {
-		return &domain.FieldError{Field: "regulation", Value: string(in.Regulation), Reason: "must be one of " + fmt.Sprint(domain.Regulations)}
-	}
-	if len(in.Identities) == 0 {
-		return &domain.FieldError{Field: "identity", Reason: "at least one of email, phone or customer id is required"}
-	}
-	for _, id := range in.Identities {
-		if _, err := domain.NewIdentity(id.Kind, id.Value); err != nil {
-			return err
-		}
-	}
-	if in.ReceivedAt.IsZero() {
-		return &domain.FieldError{Field: "received_at", Reason: "is required"}
-	}
-	// Compared as calendar dates in the receipt's zone: a serialized time keeps
-	// its offset but not its zone rules, so instants may differ by a DST hour.
-	want := domain.DueAt(in.Regulation, in.ReceivedAt).Format(time.DateOnly)
-	if got := in.DueAt.In(in.ReceivedAt.Location()).Format(time.DateOnly); got != want {
-		return &domain.FieldError{Field: "due_at", Value: got, Reason: fmt.Sprintf("does not match %s for a request received %s (want %s)", in.Regulation, in.ReceivedAt.Format(time.DateOnly), want)}
-	}
-	if in.RequestedBy == "" {
-		return &domain.FieldError{Field: "requested_by", Reason: "is required: every request names who started it"}
-	}
-	return nil
-}
+// RequestInput starts a request workflow; see domain.Request.
+type RequestInput = domain.Request
 
 // StatusChange is one step of a request's timeline.
 type StatusChange struct {
@@ -130,9 +87,7 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 	storeCtx := workflow.WithActivityOptions(ctx, storeActivity)
 
 	err := workflow.ExecuteActivity(storeCtx, a.RecordReceived, activities.RecordInput{
-		RequestID: in.RequestID, Type: in.Type, Regulation: in.Regulation, Identities: in.Identities,
-		ReceivedAt: in.ReceivedAt, DueAt: in.DueAt, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
-		RequestedBy: in.RequestedBy,
+		Request: in, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
 	}).Get(ctx, nil)
 	if err != nil {
 		return *st, fmt.Errorf("record request: %w", err)

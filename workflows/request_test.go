@@ -93,7 +93,8 @@ func TestRequestRefusesBadInput(t *testing.T) {
 	}{
 		{"personal data in id", func(in *workflows.RequestInput) { in.RequestID = "jane@example.com" }, "request id"},
 		{"no identity", func(in *workflows.RequestInput) { in.Identities = nil }, "identity: at least one"},
-		{"unnormalized identity", func(in *workflows.RequestInput) { in.Identities[0].Value = "not an email" }, "email"},
+		{"invalid identity", func(in *workflows.RequestInput) { in.Identities[0].Value = "not an email" }, "email"},
+		{"unnormalized identity", func(in *workflows.RequestInput) { in.Identities[0].Value = "Jane@Example.com" }, "email: is not normalized"},
 		{"wrong due date", func(in *workflows.RequestInput) { in.DueAt = in.DueAt.AddDate(0, 0, 30) }, "due_at"},
 		{"unknown type", func(in *workflows.RequestInput) { in.Type = "delete" }, "type"},
 		{"alias type", func(in *workflows.RequestInput) { in.Type = "opt-in" }, "type"},
