@@ -21,7 +21,6 @@ type Activities struct {
 	Store    *store.Store
 	Keys     store.Sealer
 	Notifier Notifier
-	Log      *slog.Logger
 }
 
 // Notifier delivers notices to data subjects and departments. Slack and

@@ -159,7 +159,7 @@ type Engine struct {
 
 // Activities builds the activity set with the default (log) notifier.
 func (e *Engine) Activities() *activities.Activities {
-	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: activities.LogNotifier{Log: e.Log}, Log: e.Log}
+	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: activities.LogNotifier{Log: e.Log}}
 }
 
 // Listen binds the gateway address early, so a taken port fails the start

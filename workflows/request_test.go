@@ -38,7 +38,7 @@ func env(t *testing.T) (*testsuite.TestWorkflowEnvironment, *store.Store, *keyri
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(log))
 	e := s.NewTestWorkflowEnvironment()
-	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: activities.LogNotifier{Log: log}, Log: log})
+	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: activities.LogNotifier{Log: log}})
 	e.RegisterWorkflow(workflows.Request)
 	return e, st, keys
 }
