@@ -92,3 +92,20 @@ func (l LogNotifier) Notify(_ context.Context, n Notice) error {
 	l.Log.Info("notice", "request", n.RequestID, "to", n.To, "kind", n.Kind, "text", n.Text)
 	return nil
 }
+
+// ExtensionInput records a new deadline.
+type ExtensionInput struct {
+	RequestID string    `json:"request_id"`
+	DueAt     time.Time `json:"due_at"`
+	Actor     string    `json:"actor"`
+	Reason    string    `json:"reason"`
+}
+
+// RecordExtension stores the extended deadline and audits who and why.
+func (a *Activities) RecordExtension(ctx context.Context, in ExtensionInput) error {
+	err := a.Store.SetExtendedDue(ctx, in.RequestID, in.DueAt, in.Actor, in.Reason)
+	if errors.Is(err, store.ErrNotFound) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "InvalidStatus", err)
+	}
+	return err
+}

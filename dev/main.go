@@ -165,6 +165,6 @@ func banner(srv *devserver.Server, namespace, gatewayAddr, dataDir, mapPath stri
 	if len(flags) > 0 {
 		extra = " " + strings.Join(flags, " ")
 	}
-	fmt.Fprintf(&b, "Try, in another terminal:\n  go run ./starter start --type access --regulation gdpr --email jane@example.com%s\n\n", extra)
+	fmt.Fprintf(&b, "Try, in another terminal:\n  go run ./starter start --type access --regulation gdpr --email jane@example.com --identity-verified%s\n\n", extra)
 	return b.String()
 }

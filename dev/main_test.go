@@ -43,7 +43,7 @@ func TestDevModeSurvivesRestart(t *testing.T) {
 	received := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	email, _ := domain.NewIdentity(domain.Email, "dev@example.com")
 	in := workflows.RequestInput{RequestID: "DEV-1", Type: domain.Erasure, Regulation: domain.LGPD, Identities: []domain.Identity{email},
-		ReceivedAt: received, DueAt: domain.DueAt(domain.LGPD, received), RequestedBy: "cli:test"}
+		ReceivedAt: received, DueAt: domain.DueAt(domain.LGPD, received), RequestedBy: "cli:test", IdentityVerified: true}
 	if _, err := requests.Start(ctx, c, in); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestDevModeSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Status != domain.StatusCompleted || v.DueAt.Format(time.DateOnly) != "2026-03-17" || len(v.Timeline) != 2 {
+	if v.Status != domain.StatusCompleted || v.DueAt.Format(time.DateOnly) != "2026-03-17" || len(v.Timeline) != 3 {
 		t.Fatalf("after restart: %+v", v)
 	}
 	// The Web UI lists it, filtered by a search attribute.

@@ -199,3 +199,38 @@ func TestValidateRequestID(t *testing.T) {
 		}
 	}
 }
+
+func TestNextAlert(t *testing.T) {
+	p := DefaultReminders()
+	received := date("2026-01-01 00:00")
+	due := date("2026-01-31 00:00") // 30 days
+	tests := []struct {
+		after string
+		want  string
+		kind  AlertKind
+	}{
+		{"2026-01-01 00:00", "2026-01-16 00:00", Reminder},   // halfway
+		{"2026-01-16 00:00", "2026-01-24 00:00", Reminder},   // one week before
+		{"2026-01-24 00:00", "2026-01-30 00:00", Reminder},   // one day before
+		{"2026-01-30 00:00", "2026-01-31 00:00", Escalation}, // the deadline
+		{"2026-01-31 00:00", "2026-02-01 00:00", Escalation}, // then daily
+		{"2026-02-03 12:00", "2026-02-04 00:00", Escalation},
+	}
+	for _, tt := range tests {
+		got, kind := p.NextAlert(received, due, date(tt.after))
+		if got.Format("2006-01-02 15:04") != tt.want || kind != tt.kind {
+			t.Errorf("NextAlert(after %s) = %s %s, want %s %s", tt.after, got.Format("2006-01-02 15:04"), kind, tt.want, tt.kind)
+		}
+	}
+	// A short deadline skips reminders that would fall before receipt.
+	short := date("2026-01-03 00:00")
+	if got, kind := p.NextAlert(received, short, received); kind != Reminder || got != date("2026-01-02 00:00") {
+		t.Errorf("short deadline: %s %s", got, kind)
+	}
+	if err := (ReminderPolicy{EscalateEvery: time.Minute}).Validate(); err == nil || !strings.Contains(err.Error(), "reminders.escalate_every") {
+		t.Errorf("tiny escalation interval accepted: %v", err)
+	}
+	if err := (ReminderPolicy{EscalateEvery: time.Hour, Before: []time.Duration{-time.Hour}}).Validate(); err == nil || !strings.Contains(err.Error(), "reminders.before[0]") {
+		t.Errorf("negative reminder accepted: %v", err)
+	}
+}

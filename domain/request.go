@@ -91,6 +91,11 @@ type Request struct {
 	ReceivedAt  time.Time   `json:"received_at"`
 	DueAt       time.Time   `json:"due_at"`
 	RequestedBy string      `json:"requested_by"`
+	// IdentityVerified is set when compliance verified the subject before
+	// starting; otherwise the request waits for a verification.
+	IdentityVerified bool `json:"identity_verified,omitempty"`
+	// Reminders says when to remind and escalate; zero means DefaultReminders.
+	Reminders ReminderPolicy `json:"reminders,omitzero"`
 }
 
 // Validate checks a request before it is started, naming the bad field.
@@ -129,7 +134,18 @@ func (r Request) Validate() error {
 	if r.RequestedBy == "" {
 		return &FieldError{Field: "requested_by", Reason: "is required: every request names who started it"}
 	}
+	if r.Reminders.EscalateEvery != 0 {
+		return r.Reminders.Validate()
+	}
 	return nil
+}
+
+// ReminderPolicy is the request's policy, or the default when none was given.
+func (r Request) ReminderPolicy() ReminderPolicy {
+	if r.Reminders.EscalateEvery == 0 {
+		return DefaultReminders()
+	}
+	return r.Reminders
 }
 
 // FieldError names the input field that is wrong and why.

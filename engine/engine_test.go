@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"regexp"
@@ -34,11 +35,13 @@ func openPostgres(t *testing.T) *store.Store {
 	return st
 }
 
+// input is a GDPR access request received yesterday, pre-verified.
 func input(id, email string) workflows.RequestInput {
-	received := time.Date(2026, 1, 31, 9, 30, 0, 0, time.UTC)
+	received := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Second)
 	ident, _ := domain.NewIdentity(domain.Email, email)
 	return workflows.RequestInput{RequestID: id, Type: domain.Access, Regulation: domain.GDPR,
-		Identities: []domain.Identity{ident}, ReceivedAt: received, DueAt: domain.DueAt(domain.GDPR, received), RequestedBy: "cli:alice"}
+		Identities: []domain.Identity{ident}, ReceivedAt: received, DueAt: domain.DueAt(domain.GDPR, received), RequestedBy: "cli:alice",
+		IdentityVerified: true}
 }
 
 // TestRequestEndToEnd runs a request on the real Temporal server and the
@@ -50,12 +53,35 @@ func TestRequestEndToEnd(t *testing.T) {
 	defer cancel()
 
 	in := input("REQ-E2E-1", "jane.doe@example.com")
+	in.IdentityVerified = false
 	started, err := requests.Start(ctx, e.Client, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if started.Existing || started.ID != "REQ-E2E-1" || started.WorkflowID != "dsr-REQ-E2E-1" {
 		t.Fatalf("started = %+v", started)
+	}
+	// Compliance extends the deadline, is refused a second one beyond the
+	// law, then verifies the subject; the request completes.
+	due, err := requests.Extend(ctx, e.Client, "REQ-E2E-1", workflows.ExtensionRequest{Actor: "cli:alice", By: domain.Period{Months: 1}, Reason: "complex request"})
+	wantDue, _ := domain.ExtendedDueAt(domain.GDPR, in.ReceivedAt, nil, domain.Period{Months: 1})
+	if err != nil || !due.Equal(wantDue) {
+		t.Fatalf("extend = %s, %v; want %s", due, err, wantDue)
+	}
+	if _, err := requests.Extend(ctx, e.Client, "REQ-E2E-1", workflows.ExtensionRequest{Actor: "cli:alice", By: domain.Period{Months: 2}, Reason: "more"}); !errors.Is(err, requests.ErrRefused) || !strings.Contains(err.Error(), "at most 2 months") {
+		t.Fatalf("second extension err = %v", err)
+	}
+	var v requests.View
+	for deadline := time.Now().Add(10 * time.Second); v.Status != domain.StatusVerifying && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if v, err = requests.Show(ctx, e.Client, "REQ-E2E-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v.Status != domain.StatusVerifying || v.WaitingFor != "identity verification" {
+		t.Fatalf("while waiting: %+v", v)
+	}
+	if err := requests.VerifyIdentity(ctx, e.Client, "REQ-E2E-1", workflows.Verification{Actor: "cli:alice", Method: "matched account login"}); err != nil {
+		t.Fatal(err)
 	}
 	var res workflows.RequestState
 	if err := e.Client.GetWorkflow(ctx, started.WorkflowID, "").Get(ctx, &res); err != nil {
@@ -65,13 +91,16 @@ func TestRequestEndToEnd(t *testing.T) {
 		t.Fatalf("result status = %s", res.Status)
 	}
 
-	v, err := requests.Show(ctx, e.Client, "REQ-E2E-1")
+	v, err = requests.Show(ctx, e.Client, "REQ-E2E-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v.Status != domain.StatusCompleted || v.Type != domain.Access || v.Regulation != domain.GDPR ||
-		v.DueAt.Format(time.DateOnly) != "2026-02-28" || len(v.Timeline) != 2 || v.Problem != "" {
+		!v.DueAt.Equal(wantDue) || !v.OriginalDueAt.Equal(in.DueAt) || len(v.Extensions) != 1 || !v.IdentityVerified || v.Problem != "" {
 		t.Fatalf("show = %+v", v)
+	}
+	if err := requests.Cancel(ctx, e.Client, "REQ-E2E-1", workflows.Closure{Actor: "cli:alice", Reason: "late"}); !errors.Is(err, requests.ErrNotFound) {
+		t.Fatalf("cancel after completion err = %v", err)
 	}
 
 	// The same request id again starts nothing new.
@@ -89,7 +118,7 @@ func TestRequestEndToEnd(t *testing.T) {
 	}
 
 	// Auditors filter by the typed search attributes; exactly one workflow.
-	query := "DsrStatus = 'completed' AND DsrRequestType = 'access' AND DsrRegulation = 'gdpr' AND DsrDueAt < '2026-03-01T00:00:00Z'"
+	query := fmt.Sprintf("DsrStatus = 'completed' AND DsrRequestType = 'access' AND DsrRegulation = 'gdpr' AND DsrDueAt > '%s'", in.DueAt.UTC().Format(time.RFC3339))
 	var found []string
 	deadline := time.Now().Add(10 * time.Second)
 	for len(found) == 0 && time.Now().Before(deadline) {

@@ -82,6 +82,12 @@ type View struct {
 	Workflow   string                   `json:"workflow_status"`
 	Timeline   []workflows.StatusChange `json:"timeline"`
 	Problem    string                   `json:"problem,omitempty"`
+
+	OriginalDueAt    time.Time          `json:"original_due_at,omitzero"`
+	Extensions       []domain.Extension `json:"extensions,omitempty"`
+	IdentityVerified bool               `json:"identity_verified"`
+	WaitingFor       string             `json:"waiting_for,omitempty"`
+	Alerts           []workflows.Alert  `json:"alerts,omitempty"`
 }
 
 // Show reads a request from its workflow: the search attributes for the
@@ -134,6 +140,7 @@ func Show(ctx context.Context, c client.Client, requestID string) (View, error) 
 		// The workflow's own times keep the receipt's UTC offset, so the due
 		// date reads as the calendar day the law counts.
 		v.Timeline, v.ReceivedAt, v.DueAt = st.Timeline, st.ReceivedAt, st.DueAt
+		v.OriginalDueAt, v.Extensions, v.IdentityVerified, v.WaitingFor, v.Alerts = st.OriginalDueAt, st.Extensions, st.IdentityVerified, st.WaitingFor, st.Alerts
 		if st.Status != "" { // empty until the workflow recorded the request
 			v.Status = st.Status
 		}

@@ -29,6 +29,7 @@ const (
 	exitUsage    = 2
 	exitNotFound = 3
 	exitConflict = 4
+	exitRefused  = 5
 )
 
 // devKeyFile is where dev mode keeps its key, relative to the repository.
@@ -37,14 +38,19 @@ const devKeyFile = ".dsr/dev/master.key"
 const usage = `starter: the compliance command line of dsr
 
 Usage:
-  starter start --type TYPE --regulation REG (--email E | --phone P | --customer-id C)... [flags]
+  starter start --type TYPE --regulation REG (--email E | --phone P | --customer-id C)... [--identity-verified] [flags]
   starter show REQUEST-ID [flags]
+  starter verify REQUEST-ID --method "how the identity was checked"
+  starter extend REQUEST-ID (--months N | --days N) --reason "why more time is needed"
+  starter cancel REQUEST-ID --reason "why"
+  starter deny REQUEST-ID --reason "why (the subject is told)"
 
 Types: access, portability, erasure, opt_in, withdrawal
 Regulations: gdpr, uk_gdpr, ccpa (CCPA/CPRA), lgpd
 
-Run "starter start -h" or "starter show -h" for the flags.
-Exit codes: 0 done, 1 failed, 2 invalid input, 3 no such request, 4 request id already used.
+Run "starter COMMAND -h" for the flags.
+Exit codes: 0 done, 1 failed, 2 invalid input, 3 no such request, 4 request id
+already used, 5 refused by the request (e.g. an extension beyond the law).
 `
 
 // cli holds what every subcommand shares.
@@ -74,6 +80,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) int {
 		return c.start(ctx, args[1:])
 	case "show":
 		return c.show(ctx, args[1:])
+	case "verify", "extend", "cancel", "deny":
+		return c.change(ctx, args[0], args[1:])
 	}
 	fmt.Fprintf(c.stderr, "starter: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage
@@ -156,6 +164,7 @@ func (c *cli) start(ctx context.Context, args []string) int {
 	tz := fs.String("tz", envOr("DSR_TIMEZONE", "UTC"), "time zone in which the deadline is counted, e.g. Europe/Berlin (env DSR_TIMEZONE)")
 	id := fs.String("id", "", "request id, e.g. your ticket number (default: generated); the same id never starts two requests")
 	by := fs.String("requested-by", "", "who starts the request, for the audit trail (default: cli:$USER)")
+	verified := fs.Bool("identity-verified", false, "compliance has already verified the subject's identity; otherwise the request waits for `starter verify`")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -169,6 +178,7 @@ func (c *cli) start(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.fail(exitUsage, "%v", err)
 	}
+	in.IdentityVerified = *verified
 	cl, err := c.connect(ctx)
 	if err != nil {
 		return c.fail(exitFailed, "%v", err)
@@ -277,29 +287,41 @@ func currentUser() string {
 	return "unknown"
 }
 
-func (c *cli) show(ctx context.Context, args []string) int {
-	fs := c.flags("show")
-	// Accept the id before or after the flags.
+// parseWithID parses a subcommand whose one argument is a request id,
+// accepted before or after the flags.
+func (c *cli) parseWithID(fs *flag.FlagSet, cmd string, args []string) (string, bool) {
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return "", false
 	}
 	if id == "" && fs.NArg() > 0 {
 		id = fs.Arg(0)
 	} else if fs.NArg() > 0 {
-		return c.fail(exitUsage, "unexpected argument %q", fs.Arg(0))
+		c.fail(exitUsage, "unexpected argument %q", fs.Arg(0))
+		return "", false
 	}
 	if id == "" {
-		return c.fail(exitUsage, "show needs a request id: starter show REQUEST-ID")
+		c.fail(exitUsage, "%s needs a request id: starter %s REQUEST-ID", cmd, cmd)
+		return "", false
 	}
 	if err := c.checkOutput(); err != nil {
-		return c.fail(exitUsage, "%v", err)
+		c.fail(exitUsage, "%v", err)
+		return "", false
 	}
 	if err := domain.ValidateRequestID(id); err != nil {
-		return c.fail(exitUsage, "%v", err)
+		c.fail(exitUsage, "%v", err)
+		return "", false
+	}
+	return id, true
+}
+
+func (c *cli) show(ctx context.Context, args []string) int {
+	id, ok := c.parseWithID(c.flags("show"), "show", args)
+	if !ok {
+		return exitUsage
 	}
 	cl, err := c.connect(ctx)
 	if err != nil {
@@ -316,6 +338,77 @@ func (c *cli) show(ctx context.Context, args []string) int {
 	if c.output == "json" {
 		return c.writeJSON(v)
 	}
+	c.writeView(v)
+	return exitOK
+}
+
+// change sends one of the request's updates: verify, extend, cancel, deny.
+func (c *cli) change(ctx context.Context, cmd string, args []string) int {
+	fs := c.flags(cmd)
+	actor := fs.String("actor", "", "who decides, for the audit trail (default: cli:$USER)")
+	var method, reason *string
+	var months, days *int
+	if cmd == "verify" {
+		method = fs.String("method", "", "how the identity was checked, e.g. \"matched account login\" (required)")
+	} else {
+		reason = fs.String("reason", "", "why; recorded, and for extend and deny told to the subject (required)")
+	}
+	if cmd == "extend" {
+		months = fs.Int("months", 0, "extend by this many calendar months (GDPR, UK GDPR)")
+		days = fs.Int("days", 0, "extend by this many days (CCPA/CPRA)")
+	}
+	id, ok := c.parseWithID(fs, cmd, args)
+	if !ok {
+		return exitUsage
+	}
+	if *actor == "" {
+		*actor = "cli:" + currentUser()
+	}
+	switch {
+	case method != nil && strings.TrimSpace(*method) == "":
+		return c.fail(exitUsage, "--method is required: say how the identity was checked")
+	case reason != nil && strings.TrimSpace(*reason) == "":
+		return c.fail(exitUsage, "--reason is required: it is recorded with your decision")
+	case months != nil && (*months < 0 || *days < 0 || *months+*days == 0 || (*months > 0 && *days > 0)):
+		return c.fail(exitUsage, "give one of --months N or --days N, positive")
+	}
+	cl, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	defer cl.Close()
+	msg := ""
+	switch cmd {
+	case "verify":
+		err = requests.VerifyIdentity(ctx, cl, id, workflows.Verification{Actor: *actor, Method: *method})
+		msg = "Identity verified"
+	case "extend":
+		var due time.Time
+		due, err = requests.Extend(ctx, cl, id, workflows.ExtensionRequest{Actor: *actor, By: domain.Period{Months: *months, Days: *days}, Reason: *reason})
+		msg = "Deadline extended to " + due.Format("2006-01-02") + "; the subject is told"
+	case "cancel":
+		err = requests.Cancel(ctx, cl, id, workflows.Closure{Actor: *actor, Reason: *reason})
+		msg = "Request cancelled"
+	case "deny":
+		err = requests.Deny(ctx, cl, id, workflows.Closure{Actor: *actor, Reason: *reason})
+		msg = "Request denied; the subject is told why"
+	}
+	switch {
+	case errors.Is(err, requests.ErrNotFound):
+		return c.fail(exitNotFound, "%v", err)
+	case errors.Is(err, requests.ErrRefused):
+		return c.fail(exitRefused, "%v", err)
+	case err != nil:
+		return c.fail(exitFailed, "%v", err)
+	}
+	v, err := requests.Show(ctx, cl, id)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	if c.output == "json" {
+		return c.writeJSON(v)
+	}
+	fmt.Fprintf(c.stdout, "%s.\n\n", msg)
 	c.writeView(v)
 	return exitOK
 }
@@ -343,6 +436,12 @@ func (c *cli) writeView(v requests.View) {
 		left = fmt.Sprintf("OVERDUE by %d days", -v.DaysLeft)
 	}
 	fmt.Fprintf(tw, "Due\t%s (%s)\n", v.DueAt.Format("2006-01-02"), left)
+	for _, e := range v.Extensions {
+		fmt.Fprintf(tw, "Extended\tby %s: %s (originally due %s)\n", e.By, e.Reason, v.OriginalDueAt.Format("2006-01-02"))
+	}
+	if v.WaitingFor != "" {
+		fmt.Fprintf(tw, "Waiting for\t%s\n", v.WaitingFor)
+	}
 	fmt.Fprintf(tw, "Workflow\t%s (%s)\n", v.WorkflowID, strings.ToLower(strings.TrimPrefix(v.Workflow, "WORKFLOW_EXECUTION_STATUS_")))
 	tw.Flush()
 	if len(v.Timeline) > 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func TestStarterStartAndShow(t *testing.T) {
 	s := newStarterEnv(t)
 
 	code, out, errs := s.run("start", "--type", "erasure", "--regulation", "gdpr", "--email", " Jane@Example.com ",
-		"--received", "2026-01-31", "--tz", "Europe/Berlin", "--id", "TICKET-1", "--output", "json")
+		"--received", "2026-01-31", "--tz", "Europe/Berlin", "--id", "TICKET-1", "--identity-verified", "--output", "json")
 	if code != exitOK {
 		t.Fatalf("start exit %d: %s", code, errs)
 	}
@@ -88,7 +89,7 @@ func TestStarterStartAndShow(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for _, want := range []string{"Request     TICKET-1", "Regulation  gdpr", "Status      completed", "Due         2026-02-28 (closed)", "Timeline", "received", "receipt acknowledged"} {
+	for _, want := range []string{"Request     TICKET-1", "Regulation  gdpr", "Status      completed", "Due         2026-02-28 (closed)", "Timeline", "received", "answer sent"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show output lacks %q:\n%s", want, out)
 		}
@@ -100,6 +101,72 @@ func TestStarterStartAndShow(t *testing.T) {
 	if code, _, errs = s.run("show", "NO-SUCH"); code != exitNotFound || !strings.Contains(errs, "no such request: NO-SUCH") {
 		t.Fatalf("show unknown: exit %d: %s", code, errs)
 	}
+}
+
+// TestStarterSteersARequest: verify, extend, cancel and deny as compliance
+// would type them, with the exit codes scripts rely on.
+func TestStarterSteersARequest(t *testing.T) {
+	s := newStarterEnv(t)
+	for _, id := range []string{"STEER-1", "STEER-2"} {
+		if code, _, errs := s.run("start", "--type", "access", "--regulation", "ccpa", "--customer-id", "C-77", "--id", id); code != exitOK {
+			t.Fatalf("start %s: exit %d: %s", id, code, errs)
+		}
+	}
+	waitStatus(t, s, "STEER-1", "verifying")
+
+	code, out, errs := s.run("extend", "STEER-1", "--days", "45", "--reason", "records in archive storage")
+	if code != exitOK || !strings.Contains(out, "Deadline extended to") || !regexp.MustCompile(`Extended +by 45 days: records in archive storage`).MatchString(out) {
+		t.Fatalf("extend: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, errs = s.run("extend", "STEER-1", "--days", "10", "--reason", "again"); code != exitRefused || !strings.Contains(errs, "allows 1 extension(s)") {
+		t.Fatalf("second CCPA extension: exit %d: %s", code, errs)
+	}
+	if code, _, errs = s.run("extend", "STEER-1", "--months", "1", "--days", "3", "--reason", "x"); code != exitUsage || !strings.Contains(errs, "one of --months N or --days N") {
+		t.Fatalf("both units: exit %d: %s", code, errs)
+	}
+	if code, _, errs = s.run("verify", "STEER-1"); code != exitUsage || !strings.Contains(errs, "--method is required") {
+		t.Fatalf("verify without method: exit %d: %s", code, errs)
+	}
+	if code, out, errs = s.run("verify", "STEER-1", "--method", "matched account login", "--actor", "compliance:alice"); code != exitOK || !strings.Contains(out, "Identity verified.") {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, errs)
+	}
+	waitStatus(t, s, "STEER-1", "completed")
+
+	waitStatus(t, s, "STEER-2", "verifying")
+	if code, _, errs = s.run("cancel", "STEER-2"); code != exitUsage || !strings.Contains(errs, "--reason is required") {
+		t.Fatalf("cancel without reason: exit %d: %s", code, errs)
+	}
+	if code, out, errs = s.run("cancel", "STEER-2", "--reason", "duplicate of STEER-1"); code != exitOK || !strings.Contains(out, "Request cancelled.") {
+		t.Fatalf("cancel: exit %d\n%s%s", code, out, errs)
+	}
+	out = waitStatus(t, s, "STEER-2", "cancelled")
+	if !strings.Contains(out, "duplicate of STEER-1") {
+		t.Fatalf("cancel reason not in timeline:\n%s", out)
+	}
+	if code, _, errs = s.run("deny", "STEER-2", "--reason", "unfounded"); code != exitNotFound {
+		t.Fatalf("deny a closed request: exit %d: %s", code, errs)
+	}
+	if code, _, errs = s.run("verify", "NO-SUCH", "--method", "m"); code != exitNotFound {
+		t.Fatalf("verify unknown: exit %d: %s", code, errs)
+	}
+}
+
+// waitStatus polls show until the request has the status; it returns the output.
+func waitStatus(t *testing.T, s *starterEnv, id, status string) string {
+	t.Helper()
+	var out string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var code int
+		var errs string
+		if code, out, errs = s.run("show", id); code != exitOK {
+			t.Fatalf("show %s: exit %d: %s", id, code, errs)
+		}
+		if regexp.MustCompile(`(?m)^Status +` + status + `$`).MatchString(out) {
+			return out
+		}
+	}
+	t.Fatalf("%s never reached %s:\n%s", id, status, out)
+	return ""
 }
 
 // TestStarterRefusesBadInput needs no server: nothing is sent.

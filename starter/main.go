@@ -5,7 +5,8 @@
 //	starter show REQ-2026-0001 --output json
 //
 // Exit codes: 0 done, 1 failed (e.g. Temporal unreachable), 2 invalid
-// input or usage, 3 no such request, 4 request id already used otherwise.
+// input or usage, 3 no such request, 4 request id already used otherwise,
+// 5 refused by the request (e.g. an extension beyond what the law allows).
 package main
 
 import (

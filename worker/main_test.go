@@ -67,7 +67,7 @@ func TestWorkerProductionMode(t *testing.T) {
 	received := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	id, _ := domain.NewIdentity(domain.CustomerID, "C-1001")
 	in := workflows.RequestInput{RequestID: "PROD-1", Type: domain.Portability, Regulation: domain.UKGDPR, Identities: []domain.Identity{id},
-		ReceivedAt: received, DueAt: domain.DueAt(domain.UKGDPR, received), RequestedBy: "api:compliance"}
+		ReceivedAt: received, DueAt: domain.DueAt(domain.UKGDPR, received), RequestedBy: "api:compliance", IdentityVerified: true}
 	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer rcancel()
 	if _, err := requests.Start(rctx, c, in); err != nil {

@@ -42,6 +42,22 @@ type RequestState struct {
 	ReceivedAt time.Time          `json:"received_at"`
 	DueAt      time.Time          `json:"due_at"`
 	Timeline   []StatusChange     `json:"timeline"`
+
+	// OriginalDueAt is the deadline before any extension.
+	OriginalDueAt    time.Time          `json:"original_due_at,omitzero"`
+	Extensions       []domain.Extension `json:"extensions,omitempty"`
+	IdentityVerified bool               `json:"identity_verified"`
+	// WaitingFor says what the request waits for now, in words.
+	WaitingFor string `json:"waiting_for,omitempty"`
+	// Alerts are the reminders and escalations sent so far.
+	Alerts []Alert `json:"alerts,omitempty"`
+}
+
+// Alert is one reminder or escalation that was sent.
+type Alert struct {
+	Kind domain.AlertKind `json:"kind"`
+	At   time.Time        `json:"at"`
+	To   []string         `json:"to"`
 }
 
 // storeActivity is for quick writes to the engine's own database: retried
@@ -71,9 +87,11 @@ var noticeActivity = workflow.ActivityOptions{
 	},
 }
 
-// Request carries a data-subject request from receipt to a terminal status.
-// This first cut records the request, acknowledges receipt to the subject
-// and completes; discovery, sign-off and fulfilment build on it.
+// Request carries a data-subject request from receipt to a terminal status:
+// received, identity verified, (discovery, sign-off and fulfilment join
+// here with the connectors), answered, completed; or denied or cancelled.
+// Throughout, reminders and escalations follow the legal deadline, which an
+// extension may move.
 func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 	st := &RequestState{RequestID: in.RequestID, Type: in.Type, Regulation: in.Regulation, ReceivedAt: in.ReceivedAt, DueAt: in.DueAt}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RequestState, error) { return *st, nil }); err != nil {
@@ -82,6 +100,12 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 	if err := in.Validate(); err != nil {
 		// A bad input must not be retried forever: fail the workflow with the reason.
 		return *st, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", err)
+	}
+	// Handlers are registered before anything blocks, so that an update sent
+	// right after the start is not refused as unknown.
+	l := newLifecycle(st, in)
+	if err := l.register(ctx); err != nil {
+		return *st, err
 	}
 	var a *activities.Activities
 	storeCtx := workflow.WithActivityOptions(ctx, storeActivity)
@@ -92,12 +116,28 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 	if err != nil {
 		return *st, fmt.Errorf("record request: %w", err)
 	}
+	l.recorded = true
 	if err := advance(ctx, st, domain.StatusReceived, in.RequestedBy, ""); err != nil {
 		return *st, err
 	}
 
+	if workflow.GetVersion(ctx, changeLifecycle, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		l.legacy = true
+		return receiptOnly(ctx, st, in)
+	}
+	return l.run(ctx)
+}
+
+// changeLifecycle guards the move from the receipt-only first cut to the
+// full lifecycle; histories recorded before it replay on receiptOnly.
+const changeLifecycle = "lifecycle"
+
+// receiptOnly is the first cut: acknowledge receipt and complete. Kept for
+// workflows started before the lifecycle existed.
+func receiptOnly(ctx workflow.Context, st *RequestState, in RequestInput) (RequestState, error) {
+	var a *activities.Activities
 	noticeCtx := workflow.WithActivityOptions(ctx, noticeActivity)
-	err = workflow.ExecuteActivity(noticeCtx, a.Notify, activities.Notice{
+	err := workflow.ExecuteActivity(noticeCtx, a.Notify, activities.Notice{
 		RequestID: in.RequestID, To: "subject", Kind: "receipt",
 		Text: fmt.Sprintf("We received your %s request under %s on %s and will answer by %s.",
 			in.Type, in.Regulation, in.ReceivedAt.Format("2 January 2006"), in.DueAt.Format("2 January 2006")),
@@ -105,7 +145,6 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 	if err != nil {
 		return *st, fmt.Errorf("acknowledge receipt: %w", err)
 	}
-
 	if err := advance(ctx, st, domain.StatusCompleted, "engine", "receipt acknowledged"); err != nil {
 		return *st, err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,35 @@ import (
 
 // env runs the workflow with the real activities on a real SQLite store.
 func env(t *testing.T) (*testsuite.TestWorkflowEnvironment, *store.Store, *keyring.Keyring) {
+	e, st, k, _ := envWithNotices(t)
+	return e, st, k
+}
+
+// notices records what the engine would have sent.
+type notices struct {
+	mu   sync.Mutex
+	list []activities.Notice
+}
+
+func (n *notices) Notify(_ context.Context, x activities.Notice) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.list = append(n.list, x)
+	return nil
+}
+
+// kinds lists "to:kind" of every notice, in order.
+func (n *notices) kinds() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, x := range n.list {
+		out = append(out, x.To+":"+x.Kind)
+	}
+	return out
+}
+
+func envWithNotices(t *testing.T) (*testsuite.TestWorkflowEnvironment, *store.Store, *keyring.Keyring, *notices) {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "dsr.db"))
 	if err != nil {
@@ -38,16 +68,19 @@ func env(t *testing.T) (*testsuite.TestWorkflowEnvironment, *store.Store, *keyri
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(log))
 	e := s.NewTestWorkflowEnvironment()
-	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: activities.LogNotifier{Log: log}})
+	sent := &notices{}
+	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent})
 	e.RegisterWorkflow(workflows.Request)
-	return e, st, keys
+	e.SetStartTime(time.Date(2026, 1, 31, 9, 30, 0, 0, time.UTC))
+	return e, st, keys, sent
 }
 
 func input(id string) workflows.RequestInput {
 	received := time.Date(2026, 1, 31, 9, 30, 0, 0, time.UTC)
 	email, _ := domain.NewIdentity(domain.Email, "jane@example.com")
 	return workflows.RequestInput{RequestID: id, Type: domain.Access, Regulation: domain.GDPR,
-		Identities: []domain.Identity{email}, ReceivedAt: received, DueAt: domain.DueAt(domain.GDPR, received), RequestedBy: "cli:alice"}
+		Identities: []domain.Identity{email}, ReceivedAt: received, DueAt: domain.DueAt(domain.GDPR, received), RequestedBy: "cli:alice",
+		IdentityVerified: true}
 }
 
 func TestRequestCompletes(t *testing.T) {
@@ -60,9 +93,9 @@ func TestRequestCompletes(t *testing.T) {
 	if err := e.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != domain.StatusCompleted || len(res.Timeline) != 2 ||
+	if res.Status != domain.StatusCompleted || len(res.Timeline) != 3 ||
 		res.Timeline[0].Status != domain.StatusReceived || res.Timeline[0].Actor != "cli:alice" ||
-		res.Timeline[1].Status != domain.StatusCompleted {
+		res.Timeline[1].Status != domain.StatusAnswering || res.Timeline[2].Status != domain.StatusCompleted {
 		t.Fatalf("result = %+v", res)
 	}
 	ctx := context.Background()
@@ -79,7 +112,7 @@ func TestRequestCompletes(t *testing.T) {
 	for _, a := range log {
 		actions = append(actions, a.Actor+" "+a.Action)
 	}
-	want := "cli:alice request.received|engine notice.sent|engine request.status"
+	want := "cli:alice request.received|engine notice.sent|engine request.status|engine notice.sent|engine request.status"
 	if strings.Join(actions, "|") != want {
 		t.Fatalf("audit = %v\nwant %s", actions, want)
 	}

@@ -1,0 +1,66 @@
+package requests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// ErrRefused is returned when the request refused a change: the validator
+// said why (already closed, beyond what the law allows, missing reason…).
+var ErrRefused = errors.New("refused")
+
+// VerifyIdentity records that compliance verified the subject.
+func VerifyIdentity(ctx context.Context, c client.Client, requestID string, v workflows.Verification) error {
+	return update(ctx, c, requestID, workflows.UpdateVerifyIdentity, v, nil)
+}
+
+// Extend moves the deadline and returns the new one.
+func Extend(ctx context.Context, c client.Client, requestID string, e workflows.ExtensionRequest) (time.Time, error) {
+	var due time.Time
+	err := update(ctx, c, requestID, workflows.UpdateExtend, e, &due)
+	return due, err
+}
+
+// Cancel ends a request on compliance's decision.
+func Cancel(ctx context.Context, c client.Client, requestID string, cl workflows.Closure) error {
+	return update(ctx, c, requestID, workflows.UpdateCancel, cl, nil)
+}
+
+// Deny refuses a request, e.g. identity not verified or manifestly unfounded;
+// the subject is told the reason.
+func Deny(ctx context.Context, c client.Client, requestID string, cl workflows.Closure) error {
+	return update(ctx, c, requestID, workflows.UpdateDeny, cl, nil)
+}
+
+func update(ctx context.Context, c client.Client, requestID, name string, arg, result any) error {
+	if err := domain.ValidateRequestID(requestID); err != nil {
+		return err
+	}
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: domain.WorkflowID(requestID), UpdateName: name, Args: []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, result)
+	}
+	var nf *serviceerror.NotFound
+	var app *temporal.ApplicationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nf):
+		return fmt.Errorf("%w: %s (or it has ended)", ErrNotFound, requestID)
+	case errors.As(err, &app):
+		return fmt.Errorf("%s %s: %w: %s", name, requestID, ErrRefused, app.Message())
+	}
+	return fmt.Errorf("%s %s: %w", name, requestID, err)
+}

@@ -1,0 +1,236 @@
+package workflows_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// The request of these tests arrives 31 January 2026 09:30 UTC under GDPR,
+// so it is due at the end of 28 February.
+
+const day = 24 * time.Hour
+
+func unverified(id string) workflows.RequestInput {
+	in := input(id)
+	in.IdentityVerified = false
+	return in
+}
+
+// update sends an update at a workflow time offset and records the outcome.
+type outcome struct {
+	rejected error
+	err      error
+	result   any
+	done     bool
+}
+
+func update(e *testsuite.TestWorkflowEnvironment, at time.Duration, name string, arg any) *outcome {
+	o := &outcome{}
+	e.RegisterDelayedCallback(func() {
+		e.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+			OnAccept:   func() {},
+			OnReject:   func(err error) { o.rejected, o.done = err, true },
+			OnComplete: func(r any, err error) { o.result, o.err, o.done = r, err, true },
+		}, arg)
+	}, at)
+	return o
+}
+
+func result(t *testing.T, e *testsuite.TestWorkflowEnvironment) workflows.RequestState {
+	t.Helper()
+	if !e.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.RequestState
+	if err := e.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func alertsOf(res workflows.RequestState) []string {
+	var out []string
+	for _, a := range res.Alerts {
+		out = append(out, string(a.Kind)+"@"+a.At.Format("01-02 15:04"))
+	}
+	return out
+}
+
+func TestVerifiedOnTimeSendsNoReminder(t *testing.T) {
+	e, _, _, sent := envWithNotices(t)
+	v := update(e, 2*day, workflows.UpdateVerifyIdentity, workflows.Verification{Actor: "compliance:alice", Method: "matched account login"})
+	e.ExecuteWorkflow(workflows.Request, unverified("REQ-V"))
+	res := result(t, e)
+	if !v.done || v.err != nil || v.rejected != nil {
+		t.Fatalf("verify: %+v", v)
+	}
+	if res.Status != domain.StatusCompleted || !res.IdentityVerified || len(res.Alerts) != 0 {
+		t.Fatalf("result: %+v", res)
+	}
+	if got := strings.Join(sent.kinds(), " "); got != "subject:receipt subject:answer" {
+		t.Fatalf("notices: %s", got)
+	}
+	var statuses []string
+	for _, c := range res.Timeline {
+		statuses = append(statuses, string(c.Status)+"/"+c.Actor)
+	}
+	want := "received/cli:alice verifying/engine verifying/compliance:alice answering/engine completed/engine"
+	if got := strings.Join(statuses, " "); got != want {
+		t.Fatalf("timeline: %s\nwant      %s", got, want)
+	}
+}
+
+func TestRemindersThenEscalationUntilDenied(t *testing.T) {
+	e, st, _, sent := envWithNotices(t)
+	// Nobody verifies; compliance denies 2.5 days after the deadline.
+	deny := update(e, 31*day, workflows.UpdateDeny, workflows.Closure{Actor: "compliance:lead", Reason: "identity could not be verified"})
+	e.ExecuteWorkflow(workflows.Request, unverified("REQ-R"))
+	res := result(t, e)
+	if !deny.done || deny.err != nil {
+		t.Fatalf("deny: %+v", deny)
+	}
+	// received 01-31 09:30, due 02-28 23:59:59: halfway, a week and a day
+	// before, then daily escalations from the deadline on.
+	want := "reminder@02-14 16:44 reminder@02-21 23:59 reminder@02-27 23:59 escalation@02-28 23:59 escalation@03-01 23:59 escalation@03-02 23:59"
+	if got := strings.Join(alertsOf(res), " "); got != want {
+		t.Fatalf("alerts:\n got %s\nwant %s", got, want)
+	}
+	for _, a := range res.Alerts {
+		if a.Kind == domain.Escalation && (len(a.To) != 2 || a.To[0] != workflows.ToComplianceLead) {
+			t.Fatalf("escalation recipients %v", a.To)
+		}
+	}
+	got := strings.Join(sent.kinds(), " ")
+	if strings.Count(got, "compliance-lead:escalation") != 3 || strings.Count(got, "compliance:reminder") != 3 || !strings.HasSuffix(got, "subject:denial") {
+		t.Fatalf("notices: %s", got)
+	}
+	if res.Status != domain.StatusDenied || res.Timeline[len(res.Timeline)-1].Actor != "compliance:lead" || res.Timeline[len(res.Timeline)-1].Note != "identity could not be verified" {
+		t.Fatalf("result: %+v", res)
+	}
+	r, _ := st.GetRequest(context.Background(), "REQ-R")
+	if r.Status != domain.StatusDenied || !r.CompletedAt.Valid {
+		t.Fatalf("stored: %+v", r)
+	}
+}
+
+func TestExtensionMovesDeadlineAndTellsSubject(t *testing.T) {
+	e, st, _, sent := envWithNotices(t)
+	ext := update(e, 10*day, workflows.UpdateExtend, workflows.ExtensionRequest{Actor: "compliance:alice", By: domain.Period{Months: 2}, Reason: "data held in 14 systems"})
+	update(e, 50*day, workflows.UpdateVerifyIdentity, workflows.Verification{Actor: "compliance:alice", Method: "ID document checked"})
+	e.ExecuteWorkflow(workflows.Request, unverified("REQ-X"))
+	res := result(t, e)
+	if !ext.done || ext.err != nil || ext.rejected != nil {
+		t.Fatalf("extend: %+v", ext)
+	}
+	if d := res.DueAt.Format(time.DateOnly); d != "2026-04-30" || res.OriginalDueAt.Format(time.DateOnly) != "2026-02-28" || len(res.Extensions) != 1 {
+		t.Fatalf("due %s original %s extensions %v", d, res.OriginalDueAt, res.Extensions)
+	}
+	// The old deadline passes without escalation; the new halfway reminder came.
+	for _, a := range res.Alerts {
+		if a.Kind == domain.Escalation {
+			t.Fatalf("escalated although extended: %v", alertsOf(res))
+		}
+	}
+	if got := strings.Join(alertsOf(res), " "); got != "reminder@03-17 04:44" {
+		t.Fatalf("alerts: %s", got)
+	}
+	if got := strings.Join(sent.kinds(), " "); !strings.Contains(got, "subject:extension") {
+		t.Fatalf("subject not told of the extension: %s", got)
+	}
+	r, _ := st.GetRequest(context.Background(), "REQ-X")
+	if !r.ExtendedDueAt.Valid || r.ExtendedDueAt.Time.Format(time.DateOnly) != "2026-04-30" {
+		t.Fatalf("stored extension: %+v", r.ExtendedDueAt)
+	}
+}
+
+type call struct {
+	at   time.Duration
+	name string
+	arg  any
+}
+
+// TestRefusedChanges: the last call of each case must be refused by the
+// validator with the given reason; the calls before it set the stage.
+func TestRefusedChanges(t *testing.T) {
+	ccpa := unverified("B")
+	ccpa.Regulation = domain.CCPA
+	ccpa.DueAt = domain.DueAt(domain.CCPA, ccpa.ReceivedAt)
+	extend := func(by domain.Period, reason string) workflows.ExtensionRequest {
+		return workflows.ExtensionRequest{Actor: "compliance:c", By: by, Reason: reason}
+	}
+	tests := []struct {
+		name    string
+		in      workflows.RequestInput
+		calls   []call
+		refused string
+	}{
+		{"gdpr beyond two months", unverified("A"), []call{{day, workflows.UpdateExtend, extend(domain.Period{Months: 3}, "r")}}, "at most 2 months"},
+		{"gdpr extension in days", unverified("A"), []call{{day, workflows.UpdateExtend, extend(domain.Period{Days: 20}, "r")}}, "counted in months"},
+		{"ccpa second extension", ccpa, []call{
+			{day, workflows.UpdateExtend, extend(domain.Period{Days: 10}, "r")},
+			{2 * day, workflows.UpdateExtend, extend(domain.Period{Days: 10}, "again")}}, "allows 1 extension(s) and 1 already granted"},
+		{"extension without reason", unverified("C"), []call{{day, workflows.UpdateExtend, extend(domain.Period{Months: 1}, "")}}, "needs an actor and a reason"},
+		{"extension after the original deadline", unverified("D"), []call{{30 * day, workflows.UpdateExtend, extend(domain.Period{Months: 1}, "late")}}, "original deadline 28 February 2026 has passed"},
+		{"verify without method", unverified("E"), []call{{day, workflows.UpdateVerifyIdentity, workflows.Verification{Actor: "c"}}}, "needs an actor and the method"},
+		{"verify twice", unverified("F"), []call{
+			{day, workflows.UpdateVerifyIdentity, workflows.Verification{Actor: "c", Method: "m"}},
+			{day, workflows.UpdateVerifyIdentity, workflows.Verification{Actor: "c", Method: "m"}}}, "already verified"},
+		{"cancel without reason", unverified("G"), []call{{day, workflows.UpdateCancel, workflows.Closure{Actor: "c"}}}, "needs an actor and a reason"},
+		{"cancel twice", unverified("H"), []call{
+			{day, workflows.UpdateCancel, workflows.Closure{Actor: "c", Reason: "duplicate"}},
+			{day, workflows.UpdateCancel, workflows.Closure{Actor: "d", Reason: "again"}}}, "already cancelled"},
+		{"deny after cancel", unverified("I"), []call{
+			{day, workflows.UpdateCancel, workflows.Closure{Actor: "c", Reason: "duplicate"}},
+			{day, workflows.UpdateDeny, workflows.Closure{Actor: "d", Reason: "unfounded"}}}, "already cancelled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, _, _, _ := envWithNotices(t)
+			var probe *outcome
+			for _, c := range tt.calls {
+				probe = update(e, c.at, c.name, c.arg)
+			}
+			// End every run that is still open.
+			update(e, 35*day, workflows.UpdateCancel, workflows.Closure{Actor: "test", Reason: "end of test"})
+			e.ExecuteWorkflow(workflows.Request, tt.in)
+			if !e.IsWorkflowCompleted() {
+				t.Fatal("workflow did not end")
+			}
+			if probe.rejected == nil || !strings.Contains(probe.rejected.Error(), tt.refused) {
+				t.Fatalf("want refusal %q, got %+v", tt.refused, probe)
+			}
+		})
+	}
+}
+
+func TestCancellationStopsPendingWork(t *testing.T) {
+	e, st, _, sent := envWithNotices(t)
+	update(e, 3*day, workflows.UpdateCancel, workflows.Closure{Actor: "compliance:alice", Reason: "subject withdrew the request by phone"})
+	e.ExecuteWorkflow(workflows.Request, unverified("REQ-C"))
+	res := result(t, e)
+	last := res.Timeline[len(res.Timeline)-1]
+	if res.Status != domain.StatusCancelled || last.Actor != "compliance:alice" || last.Note != "subject withdrew the request by phone" || len(res.Alerts) != 0 {
+		t.Fatalf("result: %+v", res)
+	}
+	if got := strings.Join(sent.kinds(), " "); got != "subject:receipt" {
+		t.Fatalf("notices after cancellation: %s", got)
+	}
+	if e.Now().Sub(time.Date(2026, 1, 31, 9, 30, 0, 0, time.UTC)) > 4*day {
+		t.Fatalf("workflow kept running after cancellation until %s", e.Now())
+	}
+	log, _ := st.AuditLog(context.Background(), "REQ-C")
+	lastAudit := log[len(log)-1]
+	if lastAudit.Actor != "compliance:alice" || !strings.Contains(lastAudit.DetailRaw, `"to":"cancelled"`) {
+		t.Fatalf("audit: %+v", lastAudit)
+	}
+}
