@@ -89,9 +89,11 @@ func (s *Store) RecordRequest(ctx context.Context, keys Sealer, r Request, ids [
 // does, and attaches the identities it does not have yet.
 func (s *Store) subjectFor(ctx context.Context, tx *sqlx.Tx, keys Sealer, ids []domain.Identity) (string, error) {
 	hashes := make([]string, len(ids))
-	var subject string
 	for i, id := range ids {
 		hashes[i] = keys.Hash(string(id.Kind), id.Value)
+	}
+	var subject string
+	for i, id := range ids {
 		err := tx.GetContext(ctx, &subject, s.db.Rebind(`SELECT subject_id FROM subject_identities WHERE kind = ? AND value_hash = ?`), id.Kind, hashes[i])
 		if err == nil {
 			break
@@ -194,4 +196,26 @@ func (s *Store) SetExtendedDue(ctx context.Context, id string, due time.Time, ac
 		return s.appendAudit(ctx, tx, AuditEntry{RequestID: id, Actor: actor, Action: "request.extended",
 			Detail: map[string]any{"due_at": utc(due), "reason": reason}})
 	})
+}
+
+// OpenDuplicate returns the id of an older request of the same type for the
+// same subject that is still open, or "" if there is none. Only older ones
+// count, so two requests that arrive together never cancel each other.
+func (s *Store) OpenDuplicate(ctx context.Context, requestID string) (string, error) {
+	var ids []string
+	err := s.db.SelectContext(ctx, &ids, s.db.Rebind(`
+		SELECT other.id FROM requests AS this
+		JOIN requests AS other ON other.subject_id = this.subject_id AND other.type = this.type AND other.id <> this.id
+		WHERE this.id = ?
+		  AND other.status NOT IN (?, ?, ?)
+		  AND (other.created_at < this.created_at OR (other.created_at = this.created_at AND other.id < this.id))
+		ORDER BY other.created_at, other.id
+		LIMIT 1`), requestID, domain.StatusCompleted, domain.StatusDenied, domain.StatusCancelled)
+	if err != nil {
+		return "", fmt.Errorf("find open duplicate of %s: %w", requestID, err)
+	}
+	if len(ids) == 0 {
+		return "", nil
+	}
+	return ids[0], nil
 }

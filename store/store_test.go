@@ -88,6 +88,17 @@ func TestRequests(t *testing.T) {
 		if err != nil || r2.SubjectID != r.SubjectID {
 			t.Fatalf("same subject expected: %+v, %v", r2, err)
 		}
+		// REQ-1 (access) is open; another access request by the same person,
+		// known by phone only now, is its duplicate; the erasure REQ-2 is not.
+		r3, err := s.RecordRequest(ctx, k, newRequest("REQ-3", domain.Access), []domain.Identity{phone}, "cli:test")
+		if err != nil || r3.SubjectID != r.SubjectID {
+			t.Fatalf("REQ-3 = %+v, %v", r3, err)
+		}
+		for id, want := range map[string]string{"REQ-3": "REQ-1", "REQ-1": "", "REQ-2": ""} {
+			if got, err := s.OpenDuplicate(ctx, id); err != nil || got != want {
+				t.Errorf("OpenDuplicate(%s) = %q, %v; want %q", id, got, err, want)
+			}
+		}
 		ids, err := s.SubjectIdentities(ctx, k, r.SubjectID)
 		if err != nil || len(ids) != 2 || ids[0] != email || ids[1] != phone {
 			t.Fatalf("identities = %v, %v", ids, err)
@@ -109,6 +120,9 @@ func TestRequests(t *testing.T) {
 		}
 		if err := s.SetStatus(ctx, "REQ-1", domain.StatusCompleted, "engine", done); err != nil {
 			t.Fatalf("repeating a status must be a no-op: %v", err)
+		}
+		if got, _ := s.OpenDuplicate(ctx, "REQ-3"); got != "" {
+			t.Fatalf("a completed request is no duplicate target, got %q", got)
 		}
 		if err := s.SetStatus(ctx, "REQ-1", domain.StatusDiscovery, "engine", done); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("reopening a completed request err = %v", err)

@@ -9,7 +9,7 @@ CREATE TABLE subjects (
 CREATE TABLE subject_identities (
     subject_id    TEXT NOT NULL REFERENCES subjects(id),
     kind          TEXT NOT NULL CHECK (kind IN ('email', 'phone', 'customer_id')),
-    value_hash    TEXT NOT NULL,
+    value_hash    TEXT NOT NULL CHECK (length(value_hash) = 64),
     value_sealed  BLOB NOT NULL,
     added_at      TIMESTAMP NOT NULL,
     PRIMARY KEY (kind, value_hash)
