@@ -58,6 +58,12 @@ func (a *Activities) RecordReceived(ctx context.Context, in RecordInput) error {
 	return err
 }
 
+// FindOpenDuplicate returns the id of an older open request of the same
+// type for the same subject, or "".
+func (a *Activities) FindOpenDuplicate(ctx context.Context, requestID string) (string, error) {
+	return a.Store.OpenDuplicate(ctx, requestID)
+}
+
 // StatusInput moves a request to a status.
 type StatusInput struct {
 	RequestID string        `json:"request_id"`

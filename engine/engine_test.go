@@ -219,3 +219,45 @@ func recordHistory(t *testing.T, c client.Client, workflowID, path string) {
 	}
 	t.Logf("recorded history of %s in %s", workflowID, path)
 }
+
+// TestDuplicateReturnsTheOpenRequest: a second access request by the same
+// person while the first is open returns the first; another kind does not.
+func TestDuplicateReturnsTheOpenRequest(t *testing.T) {
+	st := openPostgres(t)
+	e := testenv.StartEngine(t, st)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	first := input("DUP-1", "sam@example.com")
+	first.IdentityVerified = false // stays open, waiting for verification
+	if _, err := requests.Start(ctx, e.Client, first); err != nil {
+		t.Fatal(err)
+	}
+	// The same person, also giving a phone number this time.
+	second := input("DUP-2", "sam@example.com")
+	phone, _ := domain.NewIdentity(domain.Phone, "+44 20 7946 0000")
+	second.Identities = append(second.Identities, phone)
+	res, err := requests.Start(ctx, e.Client, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DuplicateOf != "DUP-1" || res.ID != "DUP-1" || !res.Existing {
+		t.Fatalf("second start = %+v", res)
+	}
+	var closed workflows.RequestState
+	if err := e.Client.GetWorkflow(ctx, "dsr-DUP-2", "").Get(ctx, &closed); err != nil || closed.Status != domain.StatusCancelled {
+		t.Fatalf("duplicate workflow: %+v, %v", closed, err)
+	}
+	// Erasure is another kind: it goes ahead.
+	erase := input("DUP-3", "sam@example.com")
+	erase.Type = domain.Erasure
+	res, err = requests.Start(ctx, e.Client, erase)
+	if err != nil || res.DuplicateOf != "" || res.ID != "DUP-3" {
+		t.Fatalf("erasure start = %+v, %v", res, err)
+	}
+	// Starting DUP-2 again is still idempotent and still points at DUP-1.
+	again, err := requests.Start(ctx, e.Client, second)
+	if err != nil || !again.Existing {
+		t.Fatalf("DUP-2 again = %+v, %v", again, err)
+	}
+}

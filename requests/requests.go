@@ -30,6 +30,9 @@ type Started struct {
 	// Existing is true when the request id was already started with the same
 	// content; nothing new was started.
 	Existing bool `json:"existing"`
+	// DuplicateOf names the open request of the same kind for the same
+	// subject that answers this one; View is then that request.
+	DuplicateOf string `json:"duplicate_of,omitempty"`
 }
 
 // Start starts a request workflow. Starting the same request id again does
@@ -56,6 +59,14 @@ func Start(ctx context.Context, c client.Client, in workflows.RequestInput) (Sta
 	if err != nil && !existing {
 		return Started{}, fmt.Errorf("start request %s: %w", in.RequestID, err)
 	}
+	dup, err := admission(ctx, c, in.RequestID)
+	if err != nil {
+		return Started{}, err
+	}
+	if dup != "" {
+		v, err := Show(ctx, c, dup)
+		return Started{View: v, Existing: true, DuplicateOf: dup}, err
+	}
 	v, err := Show(ctx, c, in.RequestID)
 	if err != nil {
 		return Started{}, err
@@ -66,6 +77,20 @@ func Start(ctx context.Context, c client.Client, in workflows.RequestInput) (Sta
 		return Started{}, fmt.Errorf("%w: %s belongs to a request of type %s under %s", ErrIDTaken, in.RequestID, v.Type, v.Regulation)
 	}
 	return Started{View: v, Existing: existing}, nil
+}
+
+// admission waits until the request passed its duplicate check. A request
+// that has already ended, or predates the check, counts as admitted.
+func admission(ctx context.Context, c client.Client, requestID string) (string, error) {
+	var a workflows.Admission
+	err := update(ctx, c, requestID, workflows.UpdateAdmission, nil, &a)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("admission of %s: %w", requestID, err)
+	}
+	return a.DuplicateOf, nil
 }
 
 // View is a request as compliance sees it. It holds no personal data.

@@ -45,8 +45,12 @@ func update(ctx context.Context, c client.Client, requestID, name string, arg, r
 	if err := domain.ValidateRequestID(requestID); err != nil {
 		return err
 	}
+	var args []any
+	if arg != nil {
+		args = []any{arg}
+	}
 	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: domain.WorkflowID(requestID), UpdateName: name, Args: []any{arg},
+		WorkflowID: domain.WorkflowID(requestID), UpdateName: name, Args: args,
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err == nil {

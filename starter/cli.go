@@ -198,9 +198,12 @@ func (c *cli) start(ctx context.Context, args []string) int {
 	if c.output == "json" {
 		return c.writeJSON(res)
 	}
-	if res.Existing {
+	switch {
+	case res.DuplicateOf != "":
+		fmt.Fprintf(c.stdout, "An open %s request for this subject already exists: %s answers it, and %s was closed as its duplicate.\n\n", in.Type, res.DuplicateOf, in.RequestID)
+	case res.Existing:
 		fmt.Fprintf(c.stdout, "Request %s already exists; nothing new was started.\n\n", res.ID)
-	} else {
+	default:
 		fmt.Fprintf(c.stdout, "Started request %s.\n\n", res.ID)
 	}
 	c.writeView(res.View)

@@ -107,14 +107,19 @@ func TestStarterStartAndShow(t *testing.T) {
 // would type them, with the exit codes scripts rely on.
 func TestStarterSteersARequest(t *testing.T) {
 	s := newStarterEnv(t)
-	for _, id := range []string{"STEER-1", "STEER-2"} {
-		if code, _, errs := s.run("start", "--type", "access", "--regulation", "ccpa", "--customer-id", "C-77", "--id", id); code != exitOK {
+	for id, customer := range map[string]string{"STEER-1": "C-77", "STEER-2": "C-78"} {
+		if code, _, errs := s.run("start", "--type", "access", "--regulation", "ccpa", "--customer-id", customer, "--id", id); code != exitOK {
 			t.Fatalf("start %s: exit %d: %s", id, code, errs)
 		}
 	}
+	// The same customer again while STEER-1 is open: its duplicate.
+	code, out, errs := s.run("start", "--type", "access", "--regulation", "ccpa", "--customer-id", "C-77", "--id", "STEER-3")
+	if code != exitOK || !strings.Contains(out, "STEER-1 answers it, and STEER-3 was closed as its duplicate") {
+		t.Fatalf("duplicate start: exit %d\n%s%s", code, out, errs)
+	}
 	waitStatus(t, s, "STEER-1", "verifying")
 
-	code, out, errs := s.run("extend", "STEER-1", "--days", "45", "--reason", "records in archive storage")
+	code, out, errs = s.run("extend", "STEER-1", "--days", "45", "--reason", "records in archive storage")
 	if code != exitOK || !strings.Contains(out, "Deadline extended to") || !regexp.MustCompile(`Extended +by 45 days: records in archive storage`).MatchString(out) {
 		t.Fatalf("extend: exit %d\n%s%s", code, out, errs)
 	}

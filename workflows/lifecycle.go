@@ -20,7 +20,17 @@ const (
 	UpdateExtend         = "extend"
 	UpdateCancel         = "cancel"
 	UpdateDeny           = "deny"
+	// UpdateAdmission waits until the request is admitted or found to
+	// duplicate an open one; the client sends it right after the start.
+	UpdateAdmission = "admission"
 )
+
+// Admission says whether a new request goes ahead. A second request of the
+// same kind for the same subject while one is open is closed as its
+// duplicate, and the open one answers the subject.
+type Admission struct {
+	DuplicateOf string `json:"duplicate_of,omitempty"`
+}
 
 // Verification records how compliance verified the subject's identity.
 type Verification struct {
@@ -70,6 +80,8 @@ type lifecycle struct {
 	// recorded is set once the store has the request; handlers that write
 	// to the store wait for it, since an update may arrive first.
 	recorded bool
+	// admission is set once the duplicate check ran.
+	admission *Admission
 }
 
 func newLifecycle(st *RequestState, in RequestInput) *lifecycle {
@@ -93,10 +105,28 @@ func (l *lifecycle) register(ctx workflow.Context) error {
 			return err
 		}
 	}
-	return nil
+	return workflow.SetUpdateHandler(ctx, UpdateAdmission, func(ctx workflow.Context) (Admission, error) {
+		if err := workflow.Await(ctx, func() bool { return l.admission != nil || l.legacy }); err != nil {
+			return Admission{}, err
+		}
+		if l.legacy {
+			return Admission{}, nil
+		}
+		return *l.admission, nil
+	})
 }
 
 func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
+	var a *activities.Activities
+	var dup string
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.FindOpenDuplicate, l.in.RequestID).Get(ctx, &dup); err != nil {
+		return *l.st, fmt.Errorf("duplicate check: %w", err)
+	}
+	l.admission = &Admission{DuplicateOf: dup}
+	if dup != "" {
+		l.closure, l.closeAs = &Closure{Actor: "engine", Reason: "duplicate of open request " + dup + ", which answers the subject"}, domain.StatusCancelled
+		return l.finish(ctx)
+	}
 	l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: ToSubject, Kind: "receipt",
 		Text: fmt.Sprintf("We received your %s request under %s on %s and will answer by %s.",
 			l.in.Type, l.in.Regulation, day(l.in.ReceivedAt), day(l.in.DueAt))})

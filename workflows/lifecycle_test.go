@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
 
@@ -33,12 +34,16 @@ type outcome struct {
 
 func update(e *testsuite.TestWorkflowEnvironment, at time.Duration, name string, arg any) *outcome {
 	o := &outcome{}
+	var args []any
+	if arg != nil {
+		args = append(args, arg)
+	}
 	e.RegisterDelayedCallback(func() {
 		e.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
 			OnAccept:   func() {},
 			OnReject:   func(err error) { o.rejected, o.done = err, true },
 			OnComplete: func(r any, err error) { o.result, o.err, o.done = r, err, true },
-		}, arg)
+		}, args...)
 	}, at)
 	return o
 }
@@ -232,5 +237,27 @@ func TestCancellationStopsPendingWork(t *testing.T) {
 	lastAudit := log[len(log)-1]
 	if lastAudit.Actor != "compliance:alice" || !strings.Contains(lastAudit.DetailRaw, `"to":"cancelled"`) {
 		t.Fatalf("audit: %+v", lastAudit)
+	}
+}
+
+func TestDuplicateOfAnOpenRequestIsClosed(t *testing.T) {
+	e, st, keys, sent := envWithNotices(t)
+	open := input("REQ-OPEN")
+	if _, err := st.RecordRequest(context.Background(), keys, store.Request{ID: open.RequestID, Type: open.Type, Regulation: open.Regulation,
+		ReceivedAt: open.ReceivedAt, DueAt: open.DueAt, WorkflowID: "dsr-REQ-OPEN"}, open.Identities, "cli:bob"); err != nil {
+		t.Fatal(err)
+	}
+	adm := update(e, 0, workflows.UpdateAdmission, nil)
+	e.ExecuteWorkflow(workflows.Request, input("REQ-DUP"))
+	res := result(t, e)
+	last := res.Timeline[len(res.Timeline)-1]
+	if res.Status != domain.StatusCancelled || last.Actor != "engine" || !strings.Contains(last.Note, "duplicate of open request REQ-OPEN") {
+		t.Fatalf("result: %+v", res)
+	}
+	if a, ok := adm.result.(workflows.Admission); !adm.done || adm.err != nil || !ok || a.DuplicateOf != "REQ-OPEN" {
+		t.Fatalf("admission: %+v", adm)
+	}
+	if got := sent.kinds(); len(got) != 0 {
+		t.Fatalf("a duplicate must not notify the subject: %v", got)
 	}
 }
