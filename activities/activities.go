@@ -21,6 +21,8 @@ type Activities struct {
 	Store    *store.Store
 	Keys     store.Sealer
 	Notifier Notifier
+	// Systems are the data map's systems with their connectors.
+	Systems []System
 }
 
 // Notifier delivers notices to data subjects and departments. Slack and
@@ -112,6 +114,16 @@ func (a *Activities) RecordExtension(ctx context.Context, in ExtensionInput) err
 	err := a.Store.SetExtendedDue(ctx, in.RequestID, in.DueAt, in.Actor, in.Reason)
 	if errors.Is(err, store.ErrNotFound) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "InvalidStatus", err)
+	}
+	return err
+}
+
+// RecordSignOff stores a department's decision; the same decision again is
+// a no-op, so a retry is safe.
+func (a *Activities) RecordSignOff(ctx context.Context, so store.SignOff) error {
+	err := a.Store.RecordSignOff(ctx, so)
+	if errors.Is(err, store.ErrAlreadyDecided) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "Conflict", err)
 	}
 	return err
 }

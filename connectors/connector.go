@@ -11,6 +11,7 @@ package connectors
 
 import (
 	"context"
+	"errors"
 
 	"github.com/dsrengine/dsr/domain"
 )
@@ -25,6 +26,16 @@ type Connector interface {
 	// Erase applies the system's erasure strategy; DryRun reports only.
 	Erase(ctx context.Context, subject []domain.Identity, opts EraseOptions) (Result, error)
 }
+
+// Errors a connector wraps so that the engine does not retry what a retry
+// cannot fix; anything else (timeouts, refused connections) is retried.
+var (
+	// ErrPermissionDenied: the system refused the engine's credentials.
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrBadConfig: the data map does not match the system (unknown table,
+	// missing credentials).
+	ErrBadConfig = errors.New("bad configuration")
+)
 
 // EraseOptions tune an erasure.
 type EraseOptions struct {

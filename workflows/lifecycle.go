@@ -82,12 +82,24 @@ type lifecycle struct {
 	recorded bool
 	// admission is set once the duplicate check ran.
 	admission *Admission
+	// systems is the data map's systems as discovery saw them.
+	systems []activities.SystemRef
+	// approvers per department, snapshot when sign-off begins.
+	approvers map[string][]string
+	// signOffOpen is true while decisions are accepted.
+	signOffOpen bool
+	// decided maps a department to its decision, from the moment its
+	// handler starts.
+	decided map[string]string
+	// retryRequested is set by an operator's retry; retriedBy is who.
+	retryRequested bool
+	retriedBy      string
 }
 
 func newLifecycle(st *RequestState, in RequestInput) *lifecycle {
 	st.OriginalDueAt = in.DueAt
 	st.IdentityVerified = in.IdentityVerified
-	return &lifecycle{in: in, st: st, policy: in.ReminderPolicy(), lastAlert: in.ReceivedAt}
+	return &lifecycle{in: in, st: st, policy: in.ReminderPolicy(), lastAlert: in.ReceivedAt, decided: map[string]string{}}
 }
 
 func (l *lifecycle) register(ctx workflow.Context) error {
@@ -100,6 +112,8 @@ func (l *lifecycle) register(ctx workflow.Context) error {
 		{UpdateExtend, l.extend, l.validateExtend},
 		{UpdateCancel, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusCancelled) }, l.validateClosure},
 		{UpdateDeny, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusDenied) }, l.validateClosure},
+		{UpdateDecide, l.decide, l.validateDecide},
+		{UpdateRetry, l.retry, l.validateRetry},
 	} {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.validator}); err != nil {
 			return err
@@ -135,7 +149,7 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 		if err := advance(ctx, l.st, domain.StatusVerifying, "engine", "waiting for identity verification"); err != nil {
 			return *l.st, err
 		}
-		if err := l.await(ctx, "identity verification", []string{ToCompliance}, func() bool { return l.st.IdentityVerified }); err != nil {
+		if err := l.await(ctx, "identity verification", func() []string { return []string{ToCompliance} }, func() bool { return l.st.IdentityVerified }); err != nil {
 			return *l.st, err
 		}
 		if l.closure != nil {
@@ -143,14 +157,33 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 		}
 	}
 
-	// Discovery, department sign-off and fulfilment join here with the
-	// connectors and the data map's systems.
+	if err := l.discover(ctx); err != nil {
+		return *l.st, err
+	}
+	if err := l.signOff(ctx); err != nil {
+		return *l.st, err
+	}
+	if l.closure != nil {
+		return l.finish(ctx)
+	}
+
+	// Fulfilment per system (export, erase, apply consent) joins here with
+	// the connectors.
 
 	if err := advance(ctx, l.st, domain.StatusAnswering, "engine", ""); err != nil {
 		return *l.st, err
 	}
-	l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: ToSubject, Kind: "answer",
-		Text: fmt.Sprintf("Your %s request is answered.", l.in.Type)})
+	answer := fmt.Sprintf("Your %s request is answered.", l.in.Type)
+	var kept []string
+	for _, p := range l.st.Systems {
+		if p.Exempt {
+			kept = append(kept, fmt.Sprintf("%s (%s)", p.System, p.Basis))
+		}
+	}
+	if len(kept) > 0 {
+		answer += " We keep data we are legally required to keep: " + strings.Join(kept, "; ") + "."
+	}
+	l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: ToSubject, Kind: "answer", Text: answer})
 	l.flushNotices(ctx)
 	if err := advance(ctx, l.st, domain.StatusCompleted, "engine", "answer sent"); err != nil {
 		return *l.st, err
@@ -161,7 +194,7 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 // await blocks until cond holds or the request is closed, sending the
 // policy's reminders to whoever owes the work and escalating to the
 // compliance lead once overdue, as often as the policy says, until then.
-func (l *lifecycle) await(ctx workflow.Context, what string, owers []string, cond func() bool) error {
+func (l *lifecycle) await(ctx workflow.Context, what string, owers func() []string, cond func() bool) error {
 	l.st.WaitingFor = what
 	defer func() { l.st.WaitingFor = "" }()
 	for {
@@ -182,9 +215,9 @@ func (l *lifecycle) await(ctx workflow.Context, what string, owers []string, con
 			continue
 		}
 		l.lastAlert = at
-		to := owers
+		to := owers()
 		if kind == domain.Escalation {
-			to = append([]string{ToComplianceLead}, owers...)
+			to = append([]string{ToComplianceLead}, to...)
 		}
 		l.st.Alerts = append(l.st.Alerts, Alert{Kind: kind, At: workflow.Now(ctx).UTC(), To: to})
 		text := l.alertText(ctx, kind, what)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/store"
 )
 
 // TaskQueue is where request workflows and their activities run.
@@ -51,6 +52,11 @@ type RequestState struct {
 	WaitingFor string `json:"waiting_for,omitempty"`
 	// Alerts are the reminders and escalations sent so far.
 	Alerts []Alert `json:"alerts,omitempty"`
+	// Systems is each system's progress: found, exempted, done.
+	Systems []SystemProgress `json:"systems,omitempty"`
+	// PendingDepartments still owe a sign-off.
+	PendingDepartments []string        `json:"pending_departments,omitempty"`
+	SignOffs           []store.SignOff `json:"signoffs,omitempty"`
 }
 
 // Alert is one reminder or escalation that was sent.

@@ -42,6 +42,18 @@ func (n *notices) Notify(_ context.Context, x activities.Notice) error {
 	return nil
 }
 
+// last is the text of the last notice of a kind.
+func (n *notices) last(kind string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i := len(n.list) - 1; i >= 0; i-- {
+		if n.list[i].Kind == kind {
+			return n.list[i].Text
+		}
+	}
+	return ""
+}
+
 // kinds lists "to:kind" of every notice, in order.
 func (n *notices) kinds() []string {
 	n.mu.Lock()
@@ -93,9 +105,9 @@ func TestRequestCompletes(t *testing.T) {
 	if err := e.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != domain.StatusCompleted || len(res.Timeline) != 3 ||
+	if res.Status != domain.StatusCompleted || len(res.Timeline) != 4 ||
 		res.Timeline[0].Status != domain.StatusReceived || res.Timeline[0].Actor != "cli:alice" ||
-		res.Timeline[1].Status != domain.StatusAnswering || res.Timeline[2].Status != domain.StatusCompleted {
+		res.Timeline[1].Status != domain.StatusDiscovery || res.Timeline[2].Status != domain.StatusAnswering || res.Timeline[3].Status != domain.StatusCompleted {
 		t.Fatalf("result = %+v", res)
 	}
 	ctx := context.Background()
@@ -112,7 +124,7 @@ func TestRequestCompletes(t *testing.T) {
 	for _, a := range log {
 		actions = append(actions, a.Actor+" "+a.Action)
 	}
-	want := "cli:alice request.received|engine notice.sent|engine request.status|engine notice.sent|engine request.status"
+	want := "cli:alice request.received|engine notice.sent|engine request.status|engine request.status|engine notice.sent|engine request.status"
 	if strings.Join(actions, "|") != want {
 		t.Fatalf("audit = %v\nwant %s", actions, want)
 	}

@@ -1,0 +1,118 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dsrengine/dsr/connectors"
+	"github.com/dsrengine/dsr/domain"
+)
+
+// System is one system of the data map as the activities reach it.
+type System struct {
+	Name       string
+	Department string
+	// SignOffFor lists request kinds, besides erasure, for which the owning
+	// department must sign off when the system holds the subject's data.
+	SignOffFor []domain.RequestType
+	Connector  connectors.Connector
+}
+
+// SystemRef is what the workflow keeps of a system: no connection details.
+type SystemRef struct {
+	Name       string               `json:"name"`
+	Department string               `json:"department"`
+	SignOffFor []domain.RequestType `json:"signoff_for,omitempty"`
+}
+
+// NeedsSignOff says whether the owning department decides on a request of
+// this kind when the system holds data: erasure always.
+func (s SystemRef) NeedsSignOff(t domain.RequestType) bool {
+	return t == domain.Erasure || slices.Contains(s.SignOffFor, t)
+}
+
+// ListSystems snapshots the data map's systems, ordered by name, into the
+// workflow's history, so a running request is not changed by a new map.
+func (a *Activities) ListSystems(ctx context.Context) ([]SystemRef, error) {
+	out := make([]SystemRef, 0, len(a.Systems))
+	for _, s := range a.Systems {
+		out = append(out, SystemRef{Name: s.Name, Department: s.Department, SignOffFor: s.SignOffFor})
+	}
+	slices.SortFunc(out, func(x, y SystemRef) int {
+		if x.Name < y.Name {
+			return -1
+		}
+		if x.Name > y.Name {
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// DiscoverInput asks one system what it holds on a subject.
+type DiscoverInput struct {
+	RequestID  string            `json:"request_id"`
+	System     string            `json:"system"`
+	Identities []domain.Identity `json:"identities"`
+}
+
+// Discover asks one system whether and how much it holds on the subject.
+// A system the map no longer has is a non-retryable configuration error.
+func (a *Activities) Discover(ctx context.Context, in DiscoverInput) (connectors.Result, error) {
+	sys, err := a.system(in.System)
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	activity.RecordHeartbeat(ctx, "discovering")
+	res, err := sys.Connector.Discover(ctx, in.Identities)
+	if err != nil {
+		return connectors.Result{}, connectorError("discover in "+in.System, err)
+	}
+	res.System = in.System
+	return res, nil
+}
+
+// connectorError marks the errors no retry can fix as non-retryable, with
+// the types the workflows' retry policies name.
+func connectorError(op string, err error) error {
+	err = fmt.Errorf("%s: %w", op, err)
+	switch {
+	case errors.Is(err, connectors.ErrPermissionDenied):
+		return temporal.NewNonRetryableApplicationError(err.Error(), "PermissionDenied", err)
+	case errors.Is(err, connectors.ErrBadConfig):
+		return temporal.NewNonRetryableApplicationError(err.Error(), "BadConfig", err)
+	}
+	return err
+}
+
+func (a *Activities) system(name string) (System, error) {
+	for _, s := range a.Systems {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	err := fmt.Errorf("system %q is not in the data map", name)
+	return System{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadConfig", err)
+}
+
+// Approvers returns each department's approvers as the store has them from
+// the data map, for the sign-off validator.
+func (a *Activities) Approvers(ctx context.Context, departments []string) (map[string][]string, error) {
+	deps, err := a.Store.Departments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]string, len(departments))
+	for _, d := range deps {
+		if slices.Contains(departments, d.Name) {
+			out[d.Name] = d.Approvers
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,268 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/connectors"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/store"
+)
+
+// UpdateDecide is a department's sign-off decision.
+const UpdateDecide = "decide"
+
+// Decision is one department's answer: approve, or object with the legal
+// basis for keeping the data. Approver names the person as the data map
+// lists them (Slack user id or e-mail); Via says where the click came from.
+type Decision struct {
+	Department string `json:"department"`
+	Decision   string `json:"decision"` // approve or object
+	LegalBasis string `json:"legal_basis,omitempty"`
+	Approver   string `json:"approver"`
+	Via        string `json:"via"` // e.g. "cli:alice", "slack"
+}
+
+// SystemProgress is where one system stands in a request.
+type SystemProgress struct {
+	System     string `json:"system"`
+	Department string `json:"department"`
+	Found      int64  `json:"found"`
+	// Exempt is set when the department objected: the system's data is kept
+	// on that legal basis, and the answer to the subject says so.
+	Exempt   bool              `json:"exempt,omitempty"`
+	Basis    string            `json:"basis,omitempty"`
+	Evidence connectors.Result `json:"evidence"`
+}
+
+// discoveryActivity asks one system; systems are slow or flaky in their own
+// ways, so attempts are bounded and a misconfigured system fails at once.
+var discoveryActivity = workflow.ActivityOptions{
+	StartToCloseTimeout: 10 * time.Minute,
+	HeartbeatTimeout:    time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        5 * time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        10 * time.Minute,
+		MaximumAttempts:        10,
+		NonRetryableErrorTypes: []string{"BadConfig", "PermissionDenied"},
+	},
+}
+
+// discover asks every system of the data map in parallel what it holds. A
+// system that keeps failing puts the request in needs_attention and tells
+// its department; an operator's retry asks only the systems that failed.
+func (l *lifecycle) discover(ctx workflow.Context) error {
+	if err := advance(ctx, l.st, domain.StatusDiscovery, "engine", ""); err != nil {
+		return err
+	}
+	var a *activities.Activities
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.ListSystems).Get(ctx, &l.systems); err != nil {
+		return fmt.Errorf("list systems: %w", err)
+	}
+	todo := l.systems
+	for len(todo) > 0 {
+		dctx := workflow.WithActivityOptions(ctx, discoveryActivity)
+		futures := make([]workflow.Future, len(todo))
+		for i, s := range todo {
+			futures[i] = workflow.ExecuteActivity(dctx, a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.in.Identities})
+		}
+		var failed []activities.SystemRef
+		var problems []string
+		for i, f := range futures {
+			var res connectors.Result
+			if err := f.Get(ctx, &res); err != nil {
+				failed = append(failed, todo[i])
+				problems = append(problems, fmt.Sprintf("%s: %v", todo[i].Name, err))
+				continue
+			}
+			l.st.Systems = append(l.st.Systems, SystemProgress{System: todo[i].Name, Department: todo[i].Department, Found: res.Total(), Evidence: res})
+		}
+		slices.SortFunc(l.st.Systems, func(x, y SystemProgress) int { return strings.Compare(x.System, y.System) })
+		if len(failed) == 0 {
+			break
+		}
+		if err := l.needsAttention(ctx, failed, problems); err != nil || l.closure != nil {
+			return err
+		}
+		todo = failed
+		if err := advance(ctx, l.st, domain.StatusDiscovery, l.retriedBy, "retrying "+strings.Join(names(failed), ", ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// needsAttention parks the request until an operator retries it (or it is
+// closed), telling compliance and the departments of the failing systems.
+func (l *lifecycle) needsAttention(ctx workflow.Context, failed []activities.SystemRef, problems []string) error {
+	if err := advance(ctx, l.st, domain.StatusNeedsAttention, "engine", strings.Join(problems, "; ")); err != nil {
+		return err
+	}
+	owers := []string{ToCompliance}
+	for _, s := range failed {
+		if !slices.Contains(owers, s.Department) {
+			owers = append(owers, s.Department)
+		}
+	}
+	for _, to := range owers {
+		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: to, Kind: "needs-attention",
+			Text: fmt.Sprintf("Request %s cannot reach %s; fix the system and retry the request (starter retry %s).", l.in.RequestID, strings.Join(names(failed), ", "), l.in.RequestID)})
+	}
+	l.retryRequested = false
+	return l.await(ctx, "an operator's retry of "+strings.Join(names(failed), ", "), func() []string { return owers }, func() bool { return l.retryRequested })
+}
+
+func names(systems []activities.SystemRef) []string {
+	out := make([]string, len(systems))
+	for i, s := range systems {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// Retry is an operator's go-ahead after fixing a failing system.
+type Retry struct {
+	Actor string `json:"actor"`
+}
+
+// UpdateRetry resumes a request in needs_attention.
+const UpdateRetry = "retry"
+
+func (l *lifecycle) validateRetry(ctx workflow.Context, r Retry) error {
+	if err := l.open(); err != nil {
+		return err
+	}
+	if l.st.Status != domain.StatusNeedsAttention || l.retryRequested {
+		return fmt.Errorf("request %s does not need attention (it is %s)", l.in.RequestID, l.st.Status)
+	}
+	if strings.TrimSpace(r.Actor) == "" {
+		return errors.New("retry needs an actor")
+	}
+	return nil
+}
+
+func (l *lifecycle) retry(ctx workflow.Context, r Retry) error {
+	l.retryRequested, l.retriedBy = true, r.Actor
+	return nil
+}
+
+// signOff asks every department that owns a system holding the subject's
+// data (for this kind of request) to decide, and waits for all of them with
+// reminders and escalation: never a silent pass.
+func (l *lifecycle) signOff(ctx workflow.Context) error {
+	for _, p := range l.st.Systems {
+		ref := l.systemRef(p.System)
+		if p.Found > 0 && ref.NeedsSignOff(l.in.Type) && !slices.Contains(l.st.PendingDepartments, p.Department) {
+			l.st.PendingDepartments = append(l.st.PendingDepartments, p.Department)
+		}
+	}
+	slices.Sort(l.st.PendingDepartments)
+	if len(l.st.PendingDepartments) == 0 {
+		return nil
+	}
+	var a *activities.Activities
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.Approvers, l.st.PendingDepartments).Get(ctx, &l.approvers); err != nil {
+		return fmt.Errorf("load approvers: %w", err)
+	}
+	if err := advance(ctx, l.st, domain.StatusAwaitingSignOff, "engine", "waiting for "+strings.Join(l.st.PendingDepartments, ", ")); err != nil {
+		return err
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrPendingDepartments.ValueSet(l.st.PendingDepartments)); err != nil {
+		return err
+	}
+	l.signOffOpen = true
+	for _, d := range l.st.PendingDepartments {
+		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: d, Kind: "signoff",
+			Text: fmt.Sprintf("Request %s (%s under %s, due %s) needs %s's sign-off for: %s.", l.in.RequestID, l.in.Type, l.in.Regulation, day(l.st.DueAt), d, strings.Join(l.systemsOf(d), ", "))})
+	}
+	err := l.await(ctx, "sign-off", func() []string { return append([]string{ToCompliance}, l.st.PendingDepartments...) },
+		func() bool { return len(l.st.PendingDepartments) == 0 })
+	l.signOffOpen = false
+	return err
+}
+
+func (l *lifecycle) systemRef(name string) activities.SystemRef {
+	for _, s := range l.systems {
+		if s.Name == name {
+			return s
+		}
+	}
+	return activities.SystemRef{Name: name}
+}
+
+// systemsOf lists the department's systems that hold the subject's data.
+func (l *lifecycle) systemsOf(department string) []string {
+	var out []string
+	for _, p := range l.st.Systems {
+		if p.Department == department && p.Found > 0 {
+			out = append(out, fmt.Sprintf("%s (%d records)", p.System, p.Found))
+		}
+	}
+	return out
+}
+
+func (l *lifecycle) validateDecide(ctx workflow.Context, d Decision) error {
+	if err := l.open(); err != nil {
+		return err
+	}
+	if !l.signOffOpen {
+		return fmt.Errorf("request %s is not waiting for sign-off (it is %s)", l.in.RequestID, l.st.Status)
+	}
+	if prior, ok := l.decided[d.Department]; ok {
+		return fmt.Errorf("%s has already decided on request %s (%s)", d.Department, l.in.RequestID, prior)
+	}
+	if !slices.Contains(l.st.PendingDepartments, d.Department) {
+		return fmt.Errorf("request %s needs no sign-off from %q", l.in.RequestID, d.Department)
+	}
+	if !slices.Contains(l.approvers[d.Department], d.Approver) {
+		return fmt.Errorf("%q is not an approver for %s", d.Approver, d.Department)
+	}
+	switch d.Decision {
+	case "approve":
+	case "object":
+		if strings.TrimSpace(d.LegalBasis) == "" {
+			return errors.New("an objection must state its legal basis for keeping the data (e.g. \"tax law keeps invoices for 10 years\")")
+		}
+	default:
+		return fmt.Errorf("decision %q: must be approve or object", d.Decision)
+	}
+	if strings.TrimSpace(d.Via) == "" {
+		return errors.New("a decision must say where it was taken (via)")
+	}
+	return nil
+}
+
+// decide records a decision in the store first, then in the workflow's
+// state, so the audit log never lacks a decision the request acted on.
+func (l *lifecycle) decide(ctx workflow.Context, d Decision) error {
+	actor := d.Approver + " via " + d.Via
+	// Claimed before the store write, so a second click that arrives while
+	// it runs is refused by the validator.
+	l.decided[d.Department] = d.Decision + " by " + actor
+	so := store.SignOff{RequestID: l.in.RequestID, Department: d.Department, Decision: d.Decision, LegalBasis: d.LegalBasis, Actor: actor, DecidedAt: workflow.Now(ctx).UTC()}
+	var a *activities.Activities
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordSignOff, so).Get(ctx, nil); err != nil {
+		delete(l.decided, d.Department)
+		return fmt.Errorf("record sign-off: %w", err)
+	}
+	l.st.SignOffs = append(l.st.SignOffs, so)
+	l.st.PendingDepartments = slices.DeleteFunc(l.st.PendingDepartments, func(x string) bool { return x == d.Department })
+	if d.Decision == "object" {
+		for i := range l.st.Systems {
+			if l.st.Systems[i].Department == d.Department && l.st.Systems[i].Found > 0 {
+				l.st.Systems[i].Exempt, l.st.Systems[i].Basis = true, d.LegalBasis
+			}
+		}
+	}
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: so.DecidedAt, Actor: actor,
+		Note: strings.TrimSpace(fmt.Sprintf("%s: %s %s", d.Department, d.Decision, d.LegalBasis))})
+	return workflow.UpsertTypedSearchAttributes(ctx, AttrPendingDepartments.ValueSet(l.st.PendingDepartments))
+}

@@ -1,0 +1,251 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/connectors"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// tableConnector is a connector over an in-memory table: a real
+// implementation of the interface, for workflow tests that are about the
+// workflow, not about a database. failing makes Discover fail until cleared.
+type tableConnector struct {
+	mu      sync.Mutex
+	rows    int64
+	failing error
+	calls   int
+}
+
+func (c *tableConnector) Discover(context.Context, []domain.Identity) (connectors.Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.failing != nil {
+		return connectors.Result{}, c.failing
+	}
+	return connectors.Result{Records: []connectors.Record{{Location: "main", Action: "found", Count: c.rows}}}, nil
+}
+
+func (c *tableConnector) Export(ctx context.Context, ids []domain.Identity) (connectors.Result, error) {
+	return c.Discover(ctx, ids)
+}
+
+func (c *tableConnector) Erase(context.Context, []domain.Identity, connectors.EraseOptions) (connectors.Result, error) {
+	return connectors.Result{}, errors.New("not used here")
+}
+
+func (c *tableConnector) fix() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failing = nil
+}
+
+type acme struct {
+	crm, billing, analytics *tableConnector
+}
+
+// envWithSystems: crm (Sales, holds 3 rows, signs off access too),
+// billing (Finance, 2 rows), analytics (Analytics, nothing on the subject).
+func envWithSystems(t *testing.T) (*testsuite.TestWorkflowEnvironment, *store.Store, *notices, *acme) {
+	e, st, keys, sent := envWithNotices(t)
+	sys := &acme{crm: &tableConnector{rows: 3}, billing: &tableConnector{rows: 2}, analytics: &tableConnector{}}
+	if err := st.SyncDepartments(context.Background(), []store.Department{
+		{Name: "Sales", Approvers: []string{"sales.lead@acme.example"}},
+		{Name: "Finance", Approvers: []string{"controller@acme.example", "cfo@acme.example"}},
+		{Name: "Analytics", Approvers: []string{"analytics@acme.example"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Re-register the activities with the systems.
+	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent, Systems: []activities.System{
+		{Name: "crm", Department: "Sales", SignOffFor: []domain.RequestType{domain.Access}, Connector: sys.crm},
+		{Name: "billing", Department: "Finance", Connector: sys.billing},
+		{Name: "analytics", Department: "Analytics", Connector: sys.analytics},
+	}})
+	return e, st, sent, sys
+}
+
+func erasure(id string) workflows.RequestInput {
+	in := input(id)
+	in.Type = domain.Erasure
+	return in
+}
+
+func approve(dep, who string) workflows.Decision {
+	return workflows.Decision{Department: dep, Decision: "approve", Approver: who, Via: "cli:test"}
+}
+
+func object(dep, who, basis string) workflows.Decision {
+	return workflows.Decision{Department: dep, Decision: "object", Approver: who, LegalBasis: basis, Via: "cli:test"}
+}
+
+func TestErasureNeedsEveryHoldingDepartment(t *testing.T) {
+	e, st, sent, _ := envWithSystems(t)
+	a := update(e, day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
+	o := update(e, 2*day, workflows.UpdateDecide, object("Finance", "cfo@acme.example", "tax law keeps invoices for 10 years"))
+	e.ExecuteWorkflow(workflows.Request, erasure("REQ-E"))
+	res := result(t, e)
+	if a.rejected != nil || o.rejected != nil || a.err != nil || o.err != nil {
+		t.Fatalf("decisions: %+v %+v", a, o)
+	}
+	if res.Status != domain.StatusCompleted || len(res.PendingDepartments) != 0 || len(res.SignOffs) != 2 {
+		t.Fatalf("result: %+v", res)
+	}
+	var exempt []string
+	for _, p := range res.Systems {
+		if p.Exempt {
+			exempt = append(exempt, p.System+":"+p.Basis)
+		}
+	}
+	if strings.Join(exempt, ",") != "billing:tax law keeps invoices for 10 years" {
+		t.Fatalf("exemptions: %v", exempt)
+	}
+	got := strings.Join(sent.kinds(), " ")
+	if !strings.Contains(got, "Finance:signoff") || !strings.Contains(got, "Sales:signoff") || strings.Contains(got, "Analytics:signoff") {
+		t.Fatalf("sign-off requests: %s", got)
+	}
+	answer := sent.last("answer")
+	if !strings.Contains(answer, "billing (tax law keeps invoices for 10 years)") {
+		t.Fatalf("answer does not state the exemption: %q", answer)
+	}
+	signoffs, _ := st.SignOffs(context.Background(), "REQ-E")
+	if len(signoffs) != 2 || signoffs[0].Department != "Finance" || signoffs[0].Actor != "cfo@acme.example via cli:test" {
+		t.Fatalf("stored sign-offs: %+v", signoffs)
+	}
+}
+
+func TestAccessNeedsSignOffOnlyWhereTheMapSaysSo(t *testing.T) {
+	e, _, sent, _ := envWithSystems(t)
+	update(e, day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
+	e.ExecuteWorkflow(workflows.Request, input("REQ-A"))
+	res := result(t, e)
+	if res.Status != domain.StatusCompleted || len(res.SignOffs) != 1 || res.SignOffs[0].Department != "Sales" {
+		t.Fatalf("result: %+v", res)
+	}
+	if got := strings.Join(sent.kinds(), " "); strings.Contains(got, "Finance:signoff") {
+		t.Fatalf("Finance asked although the map does not require it for access: %s", got)
+	}
+}
+
+func TestSignOffRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		calls   []call
+		refused string
+	}{
+		{"not an approver", []call{{day, workflows.UpdateDecide, approve("Finance", "sales.lead@acme.example")}}, `"sales.lead@acme.example" is not an approver for Finance`},
+		{"objection without basis", []call{{day, workflows.UpdateDecide, object("Finance", "cfo@acme.example", " ")}}, "must state its legal basis"},
+		{"second decision", []call{
+			{day, workflows.UpdateDecide, approve("Finance", "cfo@acme.example")},
+			{day, workflows.UpdateDecide, object("Finance", "controller@acme.example", "tax")}}, "Finance has already decided on request REQ-S (approve by cfo@acme.example via cli:test)"},
+		{"department not concerned", []call{{day, workflows.UpdateDecide, approve("Analytics", "analytics@acme.example")}}, `needs no sign-off from "Analytics"`},
+		{"unknown decision", []call{{day, workflows.UpdateDecide, workflows.Decision{Department: "Finance", Decision: "maybe", Approver: "cfo@acme.example", Via: "x"}}}, `decision "maybe"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, _, _, _ := envWithSystems(t)
+			var probe *outcome
+			for _, c := range tt.calls {
+				probe = update(e, c.at, c.name, c.arg)
+			}
+			update(e, 35*day, workflows.UpdateCancel, workflows.Closure{Actor: "test", Reason: "end of test"})
+			e.ExecuteWorkflow(workflows.Request, erasure("REQ-S"))
+			if !e.IsWorkflowCompleted() {
+				t.Fatal("workflow did not end")
+			}
+			if probe.rejected == nil || !strings.Contains(probe.rejected.Error(), tt.refused) {
+				t.Fatalf("want refusal %q, got %+v", tt.refused, probe)
+			}
+		})
+	}
+	// Before sign-off begins, decisions are refused.
+	e, _, _, _ := envWithSystems(t)
+	early := update(e, day, workflows.UpdateDecide, approve("Finance", "cfo@acme.example"))
+	update(e, 2*day, workflows.UpdateCancel, workflows.Closure{Actor: "test", Reason: "end of test"})
+	e.ExecuteWorkflow(workflows.Request, unverified("REQ-EARLY"))
+	if early.rejected == nil || !strings.Contains(early.rejected.Error(), "is not waiting for sign-off (it is verifying)") {
+		t.Fatalf("early decision: %+v", early)
+	}
+}
+
+func TestSilentDepartmentIsRemindedAndEscalated(t *testing.T) {
+	e, _, sent, _ := envWithSystems(t)
+	update(e, day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
+	update(e, 30*day, workflows.UpdateDecide, approve("Finance", "controller@acme.example"))
+	e.ExecuteWorkflow(workflows.Request, erasure("REQ-T"))
+	res := result(t, e)
+	if res.Status != domain.StatusCompleted {
+		t.Fatalf("status %s", res.Status)
+	}
+	got := strings.Join(sent.kinds(), " ")
+	// Finance owed the answer from day 1 on: reminded three times, then
+	// escalated (with compliance and the lead) at the deadline, 28
+	// February, and daily (1 March) until it decided on 2 March.
+	if strings.Count(got, "Finance:reminder") != 3 || strings.Count(got, "Finance:escalation") != 2 || strings.Count(got, "compliance-lead:escalation") != 2 {
+		t.Fatalf("alerts: %s", got)
+	}
+	if strings.Contains(got, "Sales:escalation") {
+		t.Fatalf("Sales decided on day 1 and must not be escalated: %s", got)
+	}
+}
+
+func TestFailingSystemNeedsAttentionAndResumes(t *testing.T) {
+	e, _, sent, sys := envWithSystems(t)
+	sys.billing.failing = errors.New("connection refused")
+	var retryAt time.Duration = 3 * day
+	e.RegisterDelayedCallback(sys.billing.fix, retryAt-time.Hour)
+	r := update(e, retryAt, workflows.UpdateRetry, workflows.Retry{Actor: "ops:bob"})
+	update(e, 4*day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
+	update(e, 4*day, workflows.UpdateDecide, approve("Finance", "cfo@acme.example"))
+	e.ExecuteWorkflow(workflows.Request, erasure("REQ-F"))
+	res := result(t, e)
+	if r.rejected != nil || r.err != nil {
+		t.Fatalf("retry: %+v", r)
+	}
+	if res.Status != domain.StatusCompleted {
+		t.Fatalf("status %s", res.Status)
+	}
+	var path []string
+	for _, c := range res.Timeline {
+		path = append(path, string(c.Status))
+	}
+	if !strings.Contains(strings.Join(path, " "), "discovery needs_attention discovery awaiting_signoff") {
+		t.Fatalf("timeline: %v", path)
+	}
+	if sys.crm.calls != 1 || sys.analytics.calls != 1 {
+		t.Fatalf("the retry asked healthy systems again: crm %d, analytics %d", sys.crm.calls, sys.analytics.calls)
+	}
+	if sys.billing.calls != 11 { // 10 attempts, then 1 after the retry
+		t.Fatalf("billing attempts = %d, want 10 + 1", sys.billing.calls)
+	}
+	if got := strings.Join(sent.kinds(), " "); !strings.Contains(got, "Finance:needs-attention") || !strings.Contains(got, "compliance:needs-attention") {
+		t.Fatalf("notices: %s", got)
+	}
+}
+
+func TestPermissionDeniedIsNotRetried(t *testing.T) {
+	e, _, _, sys := envWithSystems(t)
+	sys.billing.failing = fmt.Errorf("user dsr on billing: %w", connectors.ErrPermissionDenied)
+	e.RegisterDelayedCallback(sys.billing.fix, day)
+	update(e, 2*day, workflows.UpdateRetry, workflows.Retry{Actor: "ops:bob"})
+	update(e, 3*day, workflows.UpdateCancel, workflows.Closure{Actor: "test", Reason: "end of test"})
+	e.ExecuteWorkflow(workflows.Request, erasure("REQ-P"))
+	if !e.IsWorkflowCompleted() {
+		t.Fatal("workflow did not end")
+	}
+	if sys.billing.calls != 2 { // once, then once after the retry
+		t.Fatalf("billing attempts = %d, want 2", sys.billing.calls)
+	}
+}
