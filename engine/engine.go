@@ -151,6 +151,8 @@ type Engine struct {
 	Keys        *keyring.Keyring
 	Log         *slog.Logger
 	GatewayAddr string
+	// Systems are the data map's systems with their connectors.
+	Systems []activities.System
 	// ExposeCodec serves the payload codec to the Web UI at CodecOrigins;
 	// dev mode only, on loopback.
 	ExposeCodec  bool
@@ -159,7 +161,7 @@ type Engine struct {
 
 // Activities builds the activity set with the default (log) notifier.
 func (e *Engine) Activities() *activities.Activities {
-	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: activities.LogNotifier{Log: e.Log}}
+	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: activities.LogNotifier{Log: e.Log}, Systems: e.Systems}
 }
 
 // Listen binds the gateway address early, so a taken port fails the start

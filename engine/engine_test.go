@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/requests"
@@ -260,4 +261,87 @@ func TestDuplicateReturnsTheOpenRequest(t *testing.T) {
 	if err != nil || !again.Existing {
 		t.Fatalf("DUP-2 again = %+v, %v", again, err)
 	}
+}
+
+// TestErasureSignOffEndToEnd takes an erasure through two departments'
+// sign-off on the real Temporal server and PostgreSQL.
+func TestErasureSignOffEndToEnd(t *testing.T) {
+	st := openPostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := st.SyncDepartments(ctx, []store.Department{
+		{Name: "Sales", Approvers: []string{"sales.lead@acme.example"}},
+		{Name: "Finance", Approvers: []string{"controller@acme.example"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e := testenv.StartEngine(t, st,
+		activities.System{Name: "crm", Department: "Sales", Connector: testenv.Table{Rows: 4}},
+		activities.System{Name: "billing", Department: "Finance", Connector: testenv.Table{Rows: 2}},
+		activities.System{Name: "web-analytics", Department: "Analytics", Connector: testenv.Table{Rows: 0}})
+
+	in := input("ERASE-1", "erin@example.com")
+	in.Type = domain.Erasure
+	if _, err := requests.Start(ctx, e.Client, in); err != nil {
+		t.Fatal(err)
+	}
+	// While waiting, auditors find it by the departments that still owe.
+	waitListed(t, e, "DsrStatus = 'awaiting_signoff' AND DsrPendingDepartments = 'Finance'", "dsr-ERASE-1")
+
+	refusals := []struct {
+		d    workflows.Decision
+		want string
+	}{
+		{workflows.Decision{Department: "Finance", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:t"}, "is not an approver for Finance"},
+		{workflows.Decision{Department: "Finance", Decision: "object", Approver: "controller@acme.example", Via: "cli:t"}, "must state its legal basis"},
+		{workflows.Decision{Department: "Analytics", Decision: "approve", Approver: "x@acme.example", Via: "cli:t"}, "needs no sign-off"},
+	}
+	for _, r := range refusals {
+		if err := requests.Decide(ctx, e.Client, "ERASE-1", r.d); !errors.Is(err, requests.ErrRefused) || !strings.Contains(err.Error(), r.want) {
+			t.Fatalf("decide %+v: err = %v, want %q", r.d, err, r.want)
+		}
+	}
+	if err := requests.Decide(ctx, e.Client, "ERASE-1", workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:sam"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := requests.Decide(ctx, e.Client, "ERASE-1", workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:sam"}); !errors.Is(err, requests.ErrRefused) || !strings.Contains(err.Error(), "already decided") {
+		t.Fatalf("second decision err = %v", err)
+	}
+	if err := requests.Decide(ctx, e.Client, "ERASE-1", workflows.Decision{Department: "Finance", Decision: "object", LegalBasis: "tax law keeps invoices for 10 years", Approver: "controller@acme.example", Via: "cli:cora"}); err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.RequestState
+	if err := e.Client.GetWorkflow(ctx, "dsr-ERASE-1", "").Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != domain.StatusCompleted || len(res.SignOffs) != 2 || len(res.PendingDepartments) != 0 {
+		t.Fatalf("result: %+v", res)
+	}
+	stored, err := st.SignOffs(ctx, "ERASE-1")
+	if err != nil || len(stored) != 2 || stored[0].Decision != "object" || stored[0].Actor != "controller@acme.example via cli:cora" {
+		t.Fatalf("stored sign-offs: %+v, %v", stored, err)
+	}
+	if problems, _ := st.VerifyAudit(ctx); len(problems) != 0 {
+		t.Fatalf("audit: %v", problems)
+	}
+	if path := os.Getenv("DSR_RECORD_SIGNOFF_HISTORY"); path != "" {
+		recordHistory(t, e.RawClient, "dsr-ERASE-1", path)
+	}
+}
+
+// waitListed polls a visibility query until it lists the workflow.
+func waitListed(t *testing.T, e *testenv.Engine, query, workflowID string) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := e.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ex := range resp.GetExecutions() {
+			if ex.GetExecution().GetWorkflowId() == workflowID {
+				return
+			}
+		}
+	}
+	t.Fatalf("%s never listed by %q", workflowID, query)
 }

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
 
@@ -113,6 +114,10 @@ type View struct {
 	IdentityVerified bool               `json:"identity_verified"`
 	WaitingFor       string             `json:"waiting_for,omitempty"`
 	Alerts           []workflows.Alert  `json:"alerts,omitempty"`
+
+	Systems            []workflows.SystemProgress `json:"systems,omitempty"`
+	PendingDepartments []string                   `json:"pending_departments,omitempty"`
+	SignOffs           []store.SignOff            `json:"signoffs,omitempty"`
 }
 
 // Show reads a request from its workflow: the search attributes for the
@@ -166,6 +171,7 @@ func Show(ctx context.Context, c client.Client, requestID string) (View, error) 
 		// date reads as the calendar day the law counts.
 		v.Timeline, v.ReceivedAt, v.DueAt = st.Timeline, st.ReceivedAt, st.DueAt
 		v.OriginalDueAt, v.Extensions, v.IdentityVerified, v.WaitingFor, v.Alerts = st.OriginalDueAt, st.Extensions, st.IdentityVerified, st.WaitingFor, st.Alerts
+		v.Systems, v.PendingDepartments, v.SignOffs = st.Systems, st.PendingDepartments, st.SignOffs
 		if st.Status != "" { // empty until the workflow recorded the request
 			v.Status = st.Status
 		}

@@ -41,6 +41,16 @@ func Deny(ctx context.Context, c client.Client, requestID string, cl workflows.C
 	return update(ctx, c, requestID, workflows.UpdateDeny, cl, nil)
 }
 
+// Decide records a department's sign-off decision.
+func Decide(ctx context.Context, c client.Client, requestID string, d workflows.Decision) error {
+	return update(ctx, c, requestID, workflows.UpdateDecide, d, nil)
+}
+
+// Retry resumes a request in needs_attention after the failing system was fixed.
+func Retry(ctx context.Context, c client.Client, requestID string, r workflows.Retry) error {
+	return update(ctx, c, requestID, workflows.UpdateRetry, r, nil)
+}
+
 func update(ctx context.Context, c client.Client, requestID, name string, arg, result any) error {
 	if err := domain.ValidateRequestID(requestID); err != nil {
 		return err

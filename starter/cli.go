@@ -44,6 +44,8 @@ Usage:
   starter extend REQUEST-ID (--months N | --days N) --reason "why more time is needed"
   starter cancel REQUEST-ID --reason "why"
   starter deny REQUEST-ID --reason "why (the subject is told)"
+  starter decide REQUEST-ID --department D --as APPROVER (--approve | --object --basis "legal basis")
+  starter retry REQUEST-ID        (after fixing a system of a request that needs attention)
 
 Types: access, portability, erasure, opt_in, withdrawal
 Regulations: gdpr, uk_gdpr, ccpa (CCPA/CPRA), lgpd
@@ -80,7 +82,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) int {
 		return c.start(ctx, args[1:])
 	case "show":
 		return c.show(ctx, args[1:])
-	case "verify", "extend", "cancel", "deny":
+	case "verify", "extend", "cancel", "deny", "decide", "retry":
 		return c.change(ctx, args[0], args[1:])
 	}
 	fmt.Fprintf(c.stderr, "starter: unknown command %q\n\n%s", args[0], usage)
@@ -349,11 +351,20 @@ func (c *cli) show(ctx context.Context, args []string) int {
 func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 	fs := c.flags(cmd)
 	actor := fs.String("actor", "", "who decides, for the audit trail (default: cli:$USER)")
-	var method, reason *string
+	var method, reason, department, approver, basis *string
 	var months, days *int
-	if cmd == "verify" {
+	var approve, object *bool
+	switch cmd {
+	case "verify":
 		method = fs.String("method", "", "how the identity was checked, e.g. \"matched account login\" (required)")
-	} else {
+	case "decide":
+		department = fs.String("department", "", "the department you decide for (required)")
+		approver = fs.String("as", "", "you, as the data map lists the department's approvers: e-mail or Slack user id (required)")
+		approve = fs.Bool("approve", false, "approve the request for the department's systems")
+		object = fs.Bool("object", false, "object: keep the data, on the --basis given")
+		basis = fs.String("basis", "", "legal basis for keeping the data, e.g. \"tax law keeps invoices for 10 years\" (with --object)")
+	case "retry":
+	default:
 		reason = fs.String("reason", "", "why; recorded, and for extend and deny told to the subject (required)")
 	}
 	if cmd == "extend" {
@@ -374,6 +385,12 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 		return c.fail(exitUsage, "--reason is required: it is recorded with your decision")
 	case months != nil && (*months < 0 || *days < 0 || *months+*days == 0 || (*months > 0 && *days > 0)):
 		return c.fail(exitUsage, "give one of --months N or --days N, positive")
+	case department != nil && (*department == "" || *approver == ""):
+		return c.fail(exitUsage, "--department and --as are required")
+	case approve != nil && *approve == *object:
+		return c.fail(exitUsage, "give one of --approve or --object")
+	case object != nil && *object && strings.TrimSpace(*basis) == "":
+		return c.fail(exitUsage, "--object needs --basis: the legal basis for keeping the data")
 	}
 	cl, err := c.connect(ctx)
 	if err != nil {
@@ -395,6 +412,16 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 	case "deny":
 		err = requests.Deny(ctx, cl, id, workflows.Closure{Actor: *actor, Reason: *reason})
 		msg = "Request denied; the subject is told why"
+	case "decide":
+		d := workflows.Decision{Department: *department, Decision: "approve", Approver: *approver, Via: *actor}
+		if *object {
+			d.Decision, d.LegalBasis = "object", *basis
+		}
+		err = requests.Decide(ctx, cl, id, d)
+		msg = fmt.Sprintf("%s: %s recorded", *department, d.Decision)
+	case "retry":
+		err = requests.Retry(ctx, cl, id, workflows.Retry{Actor: *actor})
+		msg = "Request resumed"
 	}
 	switch {
 	case errors.Is(err, requests.ErrNotFound):
@@ -445,8 +472,23 @@ func (c *cli) writeView(v requests.View) {
 	if v.WaitingFor != "" {
 		fmt.Fprintf(tw, "Waiting for\t%s\n", v.WaitingFor)
 	}
+	if len(v.PendingDepartments) > 0 {
+		fmt.Fprintf(tw, "Sign-off due from\t%s\n", strings.Join(v.PendingDepartments, ", "))
+	}
 	fmt.Fprintf(tw, "Workflow\t%s (%s)\n", v.WorkflowID, strings.ToLower(strings.TrimPrefix(v.Workflow, "WORKFLOW_EXECUTION_STATUS_")))
 	tw.Flush()
+	if len(v.Systems) > 0 {
+		fmt.Fprintln(c.stdout, "\nSystems")
+		tw = tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+		for _, s := range v.Systems {
+			note := ""
+			if s.Exempt {
+				note = "kept: " + s.Basis
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d records\t%s\n", s.System, s.Department, s.Found, note)
+		}
+		tw.Flush()
+	}
 	if len(v.Timeline) > 0 {
 		fmt.Fprintln(c.stdout, "\nTimeline")
 		tw = tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)

@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/store"
 )
@@ -22,13 +23,16 @@ type starterEnv struct {
 	e *testenv.Engine
 }
 
-func newStarterEnv(t *testing.T) *starterEnv {
+func newStarterEnv(t *testing.T, systems ...activities.System) *starterEnv {
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "dsr.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &starterEnv{t: t, e: testenv.StartEngine(t, st)}
+	if err := st.SyncDepartments(context.Background(), []store.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}}); err != nil {
+		t.Fatal(err)
+	}
+	return &starterEnv{t: t, e: testenv.StartEngine(t, st, systems...)}
 }
 
 func (s *starterEnv) run(args ...string) (code int, stdout, stderr string) {
@@ -153,6 +157,39 @@ func TestStarterSteersARequest(t *testing.T) {
 	}
 	if code, _, errs = s.run("verify", "NO-SUCH", "--method", "m"); code != exitNotFound {
 		t.Fatalf("verify unknown: exit %d: %s", code, errs)
+	}
+}
+
+// TestStarterDecide: a department owner without Slack signs off with starter.
+func TestStarterDecide(t *testing.T) {
+	s := newStarterEnv(t, activities.System{Name: "billing", Department: "Finance", Connector: testenv.Table{Rows: 3}})
+	if code, _, errs := s.run("start", "--type", "erasure", "--regulation", "gdpr", "--email", "olga@example.com", "--identity-verified", "--id", "DEC-1"); code != exitOK {
+		t.Fatalf("start: exit %d: %s", code, errs)
+	}
+	out := waitStatus(t, s, "DEC-1", "awaiting_signoff")
+	if !regexp.MustCompile(`Sign-off due from +Finance`).MatchString(out) || !regexp.MustCompile(`billing +Finance +3 records`).MatchString(out) {
+		t.Fatalf("show while awaiting sign-off:\n%s", out)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"decide", "DEC-1", "--department", "Finance", "--as", "controller@acme.example"}, exitUsage, "give one of --approve or --object"},
+		{[]string{"decide", "DEC-1", "--department", "Finance", "--as", "controller@acme.example", "--object"}, exitUsage, "--object needs --basis"},
+		{[]string{"decide", "DEC-1", "--department", "Finance", "--as", "intern@acme.example", "--approve"}, exitRefused, `"intern@acme.example" is not an approver for Finance`},
+	} {
+		if code, _, errs := s.run(tc.args...); code != tc.code || !strings.Contains(errs, tc.want) {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, errs)
+		}
+	}
+	code, out, errs := s.run("decide", "DEC-1", "--department", "Finance", "--as", "controller@acme.example", "--object", "--basis", "tax law keeps invoices for 10 years")
+	if code != exitOK || !strings.Contains(out, "Finance: object recorded.") {
+		t.Fatalf("decide: exit %d\n%s%s", code, out, errs)
+	}
+	out = waitStatus(t, s, "DEC-1", "completed")
+	if !strings.Contains(out, "kept: tax law keeps invoices for 10 years") {
+		t.Fatalf("exemption not shown:\n%s", out)
 	}
 }
 

@@ -13,7 +13,10 @@ import (
 	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/devserver"
+	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/store"
@@ -50,7 +53,7 @@ type Engine struct {
 
 // StartEngine starts Temporal (temporaltest, tuned like dev mode), registers
 // the search attributes and runs the worker and gateway on st until the test ends.
-func StartEngine(t testing.TB, st *store.Store) *Engine {
+func StartEngine(t testing.TB, st *store.Store, systems ...activities.System) *Engine {
 	t.Helper()
 	keys, err := keyring.New(TestKey)
 	if err != nil {
@@ -65,7 +68,7 @@ func StartEngine(t testing.TB, st *store.Store) *Engine {
 	if err := engine.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
 		t.Fatal(err)
 	}
-	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: quiet, GatewayAddr: "127.0.0.1:0"}
+	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: quiet, GatewayAddr: "127.0.0.1:0", Systems: systems}
 	ln, err := e.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -85,4 +88,21 @@ func StartEngine(t testing.TB, st *store.Store) *Engine {
 	})
 	return &Engine{Server: ts, Client: c, RawClient: raw, Store: st, Keys: keys,
 		Gateway: "http://" + ln.Addr().String(), Namespace: ts.GetDefaultNamespace()}
+}
+
+// Table is an in-memory system holding Rows records on every subject: a
+// stand-in for a company system in tests about the workflow, until the real
+// connectors exist. It is not a stand-in for Temporal or the store.
+type Table struct{ Rows int64 }
+
+func (t Table) Discover(context.Context, []domain.Identity) (connectors.Result, error) {
+	return connectors.Result{Records: []connectors.Record{{Location: "rows", Action: "found", Count: t.Rows}}}, nil
+}
+
+func (t Table) Export(ctx context.Context, ids []domain.Identity) (connectors.Result, error) {
+	return t.Discover(ctx, ids)
+}
+
+func (t Table) Erase(context.Context, []domain.Identity, connectors.EraseOptions) (connectors.Result, error) {
+	return connectors.Result{Records: []connectors.Record{{Location: "rows", Action: "deleted", Count: t.Rows}}}, nil
 }
