@@ -23,6 +23,9 @@ type Activities struct {
 	Notifier Notifier
 	// Systems are the data map's systems with their connectors.
 	Systems []System
+	// ExportDir is where access exports and packages are written; they are
+	// referenced from the store, never carried in workflow histories.
+	ExportDir string
 }
 
 // Notifier delivers notices to data subjects and departments. Slack and

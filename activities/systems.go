@@ -15,19 +15,23 @@ import (
 
 // System is one system of the data map as the activities reach it.
 type System struct {
-	Name       string
-	Department string
-	// SignOffFor lists request kinds, besides erasure, for which the owning
-	// department must sign off when the system holds the subject's data.
-	SignOffFor []domain.RequestType
-	Connector  connectors.Connector
+	SystemRef
+	Connector connectors.Connector
 }
 
 // SystemRef is what the workflow keeps of a system: no connection details.
 type SystemRef struct {
-	Name       string               `json:"name"`
-	Department string               `json:"department"`
+	Name       string `json:"name"`
+	Department string `json:"department"`
+	// SignOffFor lists request kinds, besides erasure, for which the owning
+	// department must sign off when the system holds the subject's data.
 	SignOffFor []domain.RequestType `json:"signoff_for,omitempty"`
+	// What the access package tells the subject about the system.
+	Purposes     []string `json:"purposes,omitempty"`
+	LegalBasis   string   `json:"legal_basis,omitempty"`
+	Recipients   []string `json:"recipients,omitempty"`
+	SoldOrShared bool     `json:"sold_or_shared,omitempty"`
+	Retention    string   `json:"retention,omitempty"`
 }
 
 // NeedsSignOff says whether the owning department decides on a request of
@@ -41,7 +45,7 @@ func (s SystemRef) NeedsSignOff(t domain.RequestType) bool {
 func (a *Activities) ListSystems(ctx context.Context) ([]SystemRef, error) {
 	out := make([]SystemRef, 0, len(a.Systems))
 	for _, s := range a.Systems {
-		out = append(out, SystemRef{Name: s.Name, Department: s.Department, SignOffFor: s.SignOffFor})
+		out = append(out, s.SystemRef)
 	}
 	slices.SortFunc(out, func(x, y SystemRef) int {
 		if x.Name < y.Name {

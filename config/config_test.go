@@ -64,18 +64,18 @@ func TestSettings(t *testing.T) {
 		args []string
 		want []string // substrings of the error; none means valid
 	}{
-		{"valid from env", map[string]string{"DATABASE_URL": "postgres://dsr@db:5432/dsr", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey}, nil, nil},
-		{"flags override env", map[string]string{"DATABASE_URL": "mysql://x", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey}, []string{"--database-url", "postgres://dsr@db/dsr"}, nil},
-		{"everything missing", nil, nil, []string{"--database-url (DATABASE_URL): required", "--config (DSR_CONFIG): required", "DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE): required"}},
-		{"bad values", map[string]string{"DATABASE_URL": "sqlite://x.db", "DSR_CONFIG": filepath.Join(dir, "nope.yaml"), "DSR_MASTER_KEY": "c2hvcnQ=", "DSR_TEMPORAL_ADDRESS": "localhost", "DSR_LOG_LEVEL": "loud"},
-			nil, []string{`--database-url (DATABASE_URL): scheme "sqlite"`, "--config (DSR_CONFIG): cannot read", "DSR_MASTER_KEY: must decode to 32 bytes", `--temporal-address (DSR_TEMPORAL_ADDRESS): "localhost" is not host:port`, `--log-level (DSR_LOG_LEVEL): "loud"`}},
+		{"valid from env", map[string]string{"DATABASE_URL": "postgres://dsr@db:5432/dsr", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_EXPORT_DIR": dir}, nil, nil},
+		{"flags override env", map[string]string{"DATABASE_URL": "mysql://x", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_EXPORT_DIR": dir}, []string{"--database-url", "postgres://dsr@db/dsr"}, nil},
+		{"everything missing", nil, nil, []string{"--database-url (DATABASE_URL): required", "--config (DSR_CONFIG): required", "DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE): required", "--export-dir (DSR_EXPORT_DIR): required"}},
+		{"bad values", map[string]string{"DATABASE_URL": "sqlite://x.db", "DSR_CONFIG": filepath.Join(dir, "nope.yaml"), "DSR_MASTER_KEY": "c2hvcnQ=", "DSR_TEMPORAL_ADDRESS": "localhost", "DSR_LOG_LEVEL": "loud", "DSR_EXPORT_DIR": cfg},
+			nil, []string{"--export-dir (DSR_EXPORT_DIR): " + cfg + " is not a directory", `--database-url (DATABASE_URL): scheme "sqlite"`, "--config (DSR_CONFIG): cannot read", "DSR_MASTER_KEY: must decode to 32 bytes", `--temporal-address (DSR_TEMPORAL_ADDRESS): "localhost" is not host:port`, `--log-level (DSR_LOG_LEVEL): "loud"`}},
 		{"tls half", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_TEMPORAL_TLS_CERT": cfg}, nil, []string{"give both or neither"}},
 		{"two keys", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey}, []string{"--master-key-file", cfg}, []string{"give one, not both"}},
 		{"bad namespace", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey}, []string{"--namespace", "no spaces"}, []string{`--namespace (DSR_NAMESPACE): "no spaces"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"DATABASE_URL", "DSR_CONFIG", "DSR_MASTER_KEY", "DSR_MASTER_KEY_FILE", "DSR_TEMPORAL_ADDRESS", "DSR_LOG_LEVEL", "DSR_TEMPORAL_TLS_CERT", "DSR_NAMESPACE"} {
+			for _, k := range []string{"DATABASE_URL", "DSR_CONFIG", "DSR_MASTER_KEY", "DSR_MASTER_KEY_FILE", "DSR_TEMPORAL_ADDRESS", "DSR_LOG_LEVEL", "DSR_TEMPORAL_TLS_CERT", "DSR_NAMESPACE", "DSR_EXPORT_DIR"} {
 				t.Setenv(k, tt.env[k])
 				if _, ok := tt.env[k]; !ok {
 					os.Unsetenv(k)

@@ -29,6 +29,7 @@ type Settings struct {
 	ConfigFile      string
 	MasterKeyFile   string
 	GatewayAddr     string
+	ExportDir       string
 	LogLevel        string
 
 	masterKey []byte
@@ -56,6 +57,7 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		{"config", "DSR_CONFIG", &s.ConfigFile, checkFile, false},
 		{"master-key-file", "DSR_MASTER_KEY_FILE", &s.MasterKeyFile, checkFile, false},
 		{"gateway-addr", "DSR_GATEWAY_ADDR", &s.GatewayAddr, checkHostPort, false},
+		{"export-dir", "DSR_EXPORT_DIR", &s.ExportDir, checkDir, false},
 		{"log-level", "DSR_LOG_LEVEL", &s.LogLevel, checkLogLevel, false},
 	}
 	defaults := map[string]string{
@@ -72,6 +74,7 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		"config":           "data map YAML file (required)",
 		"master-key-file":  "file holding the base64 master key; or set DSR_MASTER_KEY",
 		"gateway-addr":     "host:port of the HTTP gateway",
+		"export-dir":       "directory for access exports and packages, kept by reference (required)",
 		"log-level":        "debug, info, warn or error",
 	}
 	for _, f := range s.fields {
@@ -107,6 +110,9 @@ func (s *Settings) Validate() error {
 	}
 	if s.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url (DATABASE_URL): required; e.g. postgres://dsr@db:5432/dsr?sslmode=require"))
+	}
+	if s.ExportDir == "" {
+		errs = append(errs, errors.New("--export-dir (DSR_EXPORT_DIR): required: where access packages are written (encrypted storage recommended)"))
 	}
 	if s.ConfigFile == "" {
 		errs = append(errs, errors.New("--config (DSR_CONFIG): required: the data map YAML file"))
@@ -167,6 +173,17 @@ func checkFile(v string) error {
 	}
 	if st.IsDir() {
 		return fmt.Errorf("%s is a directory, not a file", v)
+	}
+	return nil
+}
+
+func checkDir(v string) error {
+	st, err := os.Stat(v)
+	if err != nil {
+		return fmt.Errorf("cannot use %s: %w", v, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", v)
 	}
 	return nil
 }

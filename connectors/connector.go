@@ -12,6 +12,7 @@ package connectors
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/dsrengine/dsr/domain"
 )
@@ -21,8 +22,9 @@ import (
 type Connector interface {
 	// Discover reports whether and how much the system holds on the subject.
 	Discover(ctx context.Context, subject []domain.Identity) (Result, error)
-	// Export reads the subject's data for an access package and reports it.
-	Export(ctx context.Context, subject []domain.Identity) (Result, error)
+	// Export writes the subject's data to w as JSON and reports what it
+	// read. The engine stores the output by reference, never in a workflow.
+	Export(ctx context.Context, subject []domain.Identity, w io.Writer) (Result, error)
 	// Erase applies the system's erasure strategy; DryRun reports only.
 	Erase(ctx context.Context, subject []domain.Identity, opts EraseOptions) (Result, error)
 }

@@ -129,7 +129,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := engine.EnsureSearchAttributes(ctx, c, *namespace); err != nil {
 		return err
 	}
-	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: gatewayAddr, ExposeCodec: exposeCodec, CodecOrigins: uiOrigins}
+	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: gatewayAddr, ExposeCodec: exposeCodec, CodecOrigins: uiOrigins,
+		ExportDir: filepath.Join(*dataDir, "exports")}
 	ln, err := e.Listen()
 	if err != nil {
 		return err

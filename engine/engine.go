@@ -153,6 +153,8 @@ type Engine struct {
 	GatewayAddr string
 	// Systems are the data map's systems with their connectors.
 	Systems []activities.System
+	// ExportDir holds access exports and packages.
+	ExportDir string
 	// ExposeCodec serves the payload codec to the Web UI at CodecOrigins;
 	// dev mode only, on loopback.
 	ExposeCodec  bool
@@ -161,7 +163,7 @@ type Engine struct {
 
 // Activities builds the activity set with the default (log) notifier.
 func (e *Engine) Activities() *activities.Activities {
-	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: activities.LogNotifier{Log: e.Log}, Systems: e.Systems}
+	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: activities.LogNotifier{Log: e.Log}, Systems: e.Systems, ExportDir: e.ExportDir}
 }
 
 // Listen binds the gateway address early, so a taken port fails the start

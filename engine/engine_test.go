@@ -276,9 +276,9 @@ func TestErasureSignOffEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := testenv.StartEngine(t, st,
-		activities.System{Name: "crm", Department: "Sales", Connector: testenv.Table{Rows: 4}},
-		activities.System{Name: "billing", Department: "Finance", Connector: testenv.Table{Rows: 2}},
-		activities.System{Name: "web-analytics", Department: "Analytics", Connector: testenv.Table{Rows: 0}})
+		activities.System{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales"}, Connector: &testenv.Table{Rows: 4}},
+		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testenv.Table{Rows: 2}},
+		activities.System{SystemRef: activities.SystemRef{Name: "web-analytics", Department: "Analytics"}, Connector: &testenv.Table{Rows: 0}})
 
 	in := input("ERASE-1", "erin@example.com")
 	in.Type = domain.Erasure

@@ -162,7 +162,7 @@ func TestStarterSteersARequest(t *testing.T) {
 
 // TestStarterDecide: a department owner without Slack signs off with starter.
 func TestStarterDecide(t *testing.T) {
-	s := newStarterEnv(t, activities.System{Name: "billing", Department: "Finance", Connector: testenv.Table{Rows: 3}})
+	s := newStarterEnv(t, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testenv.Table{Rows: 3}})
 	if code, _, errs := s.run("start", "--type", "erasure", "--regulation", "gdpr", "--email", "olga@example.com", "--identity-verified", "--id", "DEC-1"); code != exitOK {
 		t.Fatalf("start: exit %d: %s", code, errs)
 	}

@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string) error {
 	if err := engine.EnsureSearchAttributes(ctx, c, s.Namespace); err != nil {
 		return err
 	}
-	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: s.GatewayAddr}
+	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir}
 	ln, err := e.Listen()
 	if err != nil {
 		return err

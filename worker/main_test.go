@@ -27,7 +27,7 @@ import (
 )
 
 func clearEnv(t *testing.T) {
-	for _, k := range []string{"DATABASE_URL", "DSR_CONFIG", "DSR_MASTER_KEY", "DSR_MASTER_KEY_FILE", "DSR_TEMPORAL_ADDRESS", "DSR_NAMESPACE", "DSR_GATEWAY_ADDR"} {
+	for _, k := range []string{"DATABASE_URL", "DSR_CONFIG", "DSR_MASTER_KEY", "DSR_MASTER_KEY_FILE", "DSR_TEMPORAL_ADDRESS", "DSR_NAMESPACE", "DSR_GATEWAY_ADDR", "DSR_EXPORT_DIR"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -48,6 +48,7 @@ func TestWorkerProductionMode(t *testing.T) {
 	t.Setenv("DSR_CONFIG", cfg)
 	t.Setenv("DSR_MASTER_KEY", base64.StdEncoding.EncodeToString(testenv.TestKey))
 	t.Setenv("DSR_NAMESPACE", ts.GetDefaultNamespace())
+	t.Setenv("DSR_EXPORT_DIR", dir)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -106,7 +107,7 @@ func TestWorkerRefusesBadSettings(t *testing.T) {
 		{"nothing set", nil, nil, []string{"invalid settings", "--database-url (DATABASE_URL): required", "--config (DSR_CONFIG): required", "DSR_MASTER_KEY or --master-key-file"}},
 		{"stray argument", nil, []string{"serve"}, []string{`unexpected argument "serve"`}},
 		{"unknown flag", nil, []string{"--databse-url", "x"}, []string{"flag provided but not defined: -databse-url"}},
-		{"broken data map", []string{"DATABASE_URL=postgres://127.0.0.1:1/x", "DSR_CONFIG=" + badMap, key}, nil, []string{badMap + ":2: departments[0].approvers: at least one approver is required"}},
+		{"broken data map", []string{"DATABASE_URL=postgres://127.0.0.1:1/x", "DSR_CONFIG=" + badMap, "DSR_EXPORT_DIR=" + dir, key}, nil, []string{badMap + ":2: departments[0].approvers: at least one approver is required"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

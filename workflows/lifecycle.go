@@ -167,8 +167,12 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 		return l.finish(ctx)
 	}
 
-	// Fulfilment per system (export, erase, apply consent) joins here with
-	// the connectors.
+	if err := l.fulfil(ctx); err != nil {
+		return *l.st, err
+	}
+	if l.closure != nil {
+		return l.finish(ctx)
+	}
 
 	if err := advance(ctx, l.st, domain.StatusAnswering, "engine", ""); err != nil {
 		return *l.st, err

@@ -89,7 +89,7 @@ func TestVerifiedOnTimeSendsNoReminder(t *testing.T) {
 	for _, c := range res.Timeline {
 		statuses = append(statuses, string(c.Status)+"/"+c.Actor)
 	}
-	want := "received/cli:alice verifying/engine verifying/compliance:alice discovery/engine answering/engine completed/engine"
+	want := "received/cli:alice verifying/engine verifying/compliance:alice discovery/engine fulfilling/engine answering/engine completed/engine"
 	if got := strings.Join(statuses, " "); got != want {
 		t.Fatalf("timeline: %s\nwant      %s", got, want)
 	}

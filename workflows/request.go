@@ -57,6 +57,8 @@ type RequestState struct {
 	// PendingDepartments still owe a sign-off.
 	PendingDepartments []string        `json:"pending_departments,omitempty"`
 	SignOffs           []store.SignOff `json:"signoffs,omitempty"`
+	// Package is where the access or portability package is, by reference.
+	Package string `json:"package,omitempty"`
 }
 
 // Alert is one reminder or escalation that was sent.

@@ -40,6 +40,10 @@ type SystemProgress struct {
 	Exempt   bool              `json:"exempt,omitempty"`
 	Basis    string            `json:"basis,omitempty"`
 	Evidence connectors.Result `json:"evidence"`
+	// Done says what fulfilment did, e.g. "deleted 3 in customers".
+	Done string `json:"done,omitempty"`
+	// Verified is set when the verification pass found nothing left.
+	Verified bool `json:"verified,omitempty"`
 }
 
 // discoveryActivity asks one system; systems are slow or flaky in their own
@@ -56,9 +60,7 @@ var discoveryActivity = workflow.ActivityOptions{
 	},
 }
 
-// discover asks every system of the data map in parallel what it holds. A
-// system that keeps failing puts the request in needs_attention and tells
-// its department; an operator's retry asks only the systems that failed.
+// discover asks every system of the data map in parallel what it holds.
 func (l *lifecycle) discover(ctx workflow.Context) error {
 	if err := advance(ctx, l.st, domain.StatusDiscovery, "engine", ""); err != nil {
 		return err
@@ -67,33 +69,48 @@ func (l *lifecycle) discover(ctx workflow.Context) error {
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.ListSystems).Get(ctx, &l.systems); err != nil {
 		return fmt.Errorf("list systems: %w", err)
 	}
-	todo := l.systems
+	err := l.eachSystem(ctx, domain.StatusDiscovery, l.systems, func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
+		return workflow.ExecuteActivity(ctx, a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.in.Identities})
+	}, func(s activities.SystemRef, f workflow.Future) error {
+		var res connectors.Result
+		if err := f.Get(ctx, &res); err != nil {
+			return err
+		}
+		l.st.Systems = append(l.st.Systems, SystemProgress{System: s.Name, Department: s.Department, Found: res.Total(), Evidence: res})
+		slices.SortFunc(l.st.Systems, func(x, y SystemProgress) int { return strings.Compare(x.System, y.System) })
+		return nil
+	})
+	return err
+}
+
+// eachSystem runs one activity per system in parallel. A system that keeps
+// failing puts the request in needs_attention and tells its department; an
+// operator's retry runs only the systems that failed, in the same phase.
+func (l *lifecycle) eachSystem(ctx workflow.Context, phase domain.Status, systems []activities.SystemRef,
+	start func(workflow.Context, activities.SystemRef) workflow.Future, done func(activities.SystemRef, workflow.Future) error) error {
+	actx := workflow.WithActivityOptions(ctx, discoveryActivity)
+	todo := systems
 	for len(todo) > 0 {
-		dctx := workflow.WithActivityOptions(ctx, discoveryActivity)
 		futures := make([]workflow.Future, len(todo))
 		for i, s := range todo {
-			futures[i] = workflow.ExecuteActivity(dctx, a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.in.Identities})
+			futures[i] = start(actx, s)
 		}
 		var failed []activities.SystemRef
 		var problems []string
 		for i, f := range futures {
-			var res connectors.Result
-			if err := f.Get(ctx, &res); err != nil {
+			if err := done(todo[i], f); err != nil {
 				failed = append(failed, todo[i])
 				problems = append(problems, fmt.Sprintf("%s: %v", todo[i].Name, err))
-				continue
 			}
-			l.st.Systems = append(l.st.Systems, SystemProgress{System: todo[i].Name, Department: todo[i].Department, Found: res.Total(), Evidence: res})
 		}
-		slices.SortFunc(l.st.Systems, func(x, y SystemProgress) int { return strings.Compare(x.System, y.System) })
 		if len(failed) == 0 {
-			break
+			return nil
 		}
 		if err := l.needsAttention(ctx, failed, problems); err != nil || l.closure != nil {
 			return err
 		}
 		todo = failed
-		if err := advance(ctx, l.st, domain.StatusDiscovery, l.retriedBy, "retrying "+strings.Join(names(failed), ", ")); err != nil {
+		if err := advance(ctx, l.st, phase, l.retriedBy, "retrying "+strings.Join(names(failed), ", ")); err != nil {
 			return err
 		}
 	}

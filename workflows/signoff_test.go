@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -22,10 +23,12 @@ import (
 // implementation of the interface, for workflow tests that are about the
 // workflow, not about a database. failing makes Discover fail until cleared.
 type tableConnector struct {
-	mu      sync.Mutex
-	rows    int64
-	failing error
-	calls   int
+	mu       sync.Mutex
+	rows     int64
+	failing  error
+	calls    int
+	stuck    bool
+	erasures int
 }
 
 func (c *tableConnector) Discover(context.Context, []domain.Identity) (connectors.Result, error) {
@@ -38,18 +41,31 @@ func (c *tableConnector) Discover(context.Context, []domain.Identity) (connector
 	return connectors.Result{Records: []connectors.Record{{Location: "main", Action: "found", Count: c.rows}}}, nil
 }
 
-func (c *tableConnector) Export(ctx context.Context, ids []domain.Identity) (connectors.Result, error) {
-	return c.Discover(ctx, ids)
+func (c *tableConnector) Export(ctx context.Context, ids []domain.Identity, w io.Writer) (connectors.Result, error) {
+	res, err := c.Discover(ctx, ids)
+	if err == nil {
+		_, err = fmt.Fprintf(w, `{"rows":%d}`, res.Total())
+	}
+	return res, err
 }
 
+// Erase deletes the rows, unless stuck is set: then it reports success but
+// leaves them, as a broken system might, for the verification pass to find.
 func (c *tableConnector) Erase(context.Context, []domain.Identity, connectors.EraseOptions) (connectors.Result, error) {
-	return connectors.Result{}, errors.New("not used here")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.erasures++
+	n := c.rows
+	if !c.stuck {
+		c.rows = 0
+	}
+	return connectors.Result{Records: []connectors.Record{{Location: "main", Action: "deleted", Count: n}}}, nil
 }
 
 func (c *tableConnector) fix() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.failing = nil
+	c.failing, c.stuck = nil, false
 }
 
 type acme struct {
@@ -69,10 +85,12 @@ func envWithSystems(t *testing.T) (*testsuite.TestWorkflowEnvironment, *store.St
 		t.Fatal(err)
 	}
 	// Re-register the activities with the systems.
-	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent, Systems: []activities.System{
-		{Name: "crm", Department: "Sales", SignOffFor: []domain.RequestType{domain.Access}, Connector: sys.crm},
-		{Name: "billing", Department: "Finance", Connector: sys.billing},
-		{Name: "analytics", Department: "Analytics", Connector: sys.analytics},
+	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent, ExportDir: t.TempDir(), Systems: []activities.System{
+		{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales", SignOffFor: []domain.RequestType{domain.Access},
+			Purposes: []string{"customer relationship"}, LegalBasis: "contract (GDPR Art. 6(1)(b))", Recipients: []string{"MailCo Ltd (processor)"},
+			SoldOrShared: true, Retention: "6 years after the last order"}, Connector: sys.crm},
+		{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: sys.billing},
+		{SystemRef: activities.SystemRef{Name: "analytics", Department: "Analytics"}, Connector: sys.analytics},
 	}})
 	return e, st, sent, sys
 }
@@ -224,11 +242,14 @@ func TestFailingSystemNeedsAttentionAndResumes(t *testing.T) {
 	if !strings.Contains(strings.Join(path, " "), "discovery needs_attention discovery awaiting_signoff") {
 		t.Fatalf("timeline: %v", path)
 	}
-	if sys.crm.calls != 1 || sys.analytics.calls != 1 {
+	// crm: discovery and the verification pass after erasure; analytics
+	// holds nothing, so discovery only; billing: 10 failed attempts, one
+	// after the retry, and the verification pass.
+	if sys.crm.calls != 2 || sys.analytics.calls != 1 {
 		t.Fatalf("the retry asked healthy systems again: crm %d, analytics %d", sys.crm.calls, sys.analytics.calls)
 	}
-	if sys.billing.calls != 11 { // 10 attempts, then 1 after the retry
-		t.Fatalf("billing attempts = %d, want 10 + 1", sys.billing.calls)
+	if sys.billing.calls != 12 {
+		t.Fatalf("billing discovery calls = %d, want 10 + 1 + 1", sys.billing.calls)
 	}
 	if got := strings.Join(sent.kinds(), " "); !strings.Contains(got, "Finance:needs-attention") || !strings.Contains(got, "compliance:needs-attention") {
 		t.Fatalf("notices: %s", got)

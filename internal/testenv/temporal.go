@@ -3,8 +3,10 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,7 +70,7 @@ func StartEngine(t testing.TB, st *store.Store, systems ...activities.System) *E
 	if err := engine.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
 		t.Fatal(err)
 	}
-	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: quiet, GatewayAddr: "127.0.0.1:0", Systems: systems}
+	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: quiet, GatewayAddr: "127.0.0.1:0", Systems: systems, ExportDir: t.TempDir()}
 	ln, err := e.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -90,19 +92,34 @@ func StartEngine(t testing.TB, st *store.Store, systems ...activities.System) *E
 		Gateway: "http://" + ln.Addr().String(), Namespace: ts.GetDefaultNamespace()}
 }
 
-// Table is an in-memory system holding Rows records on every subject: a
-// stand-in for a company system in tests about the workflow, until the real
-// connectors exist. It is not a stand-in for Temporal or the store.
-type Table struct{ Rows int64 }
+// Table is an in-memory system holding Rows records on every subject until
+// erased: a stand-in for a company system in tests about the workflow,
+// until the real connectors exist. It is not a stand-in for Temporal or
+// the store.
+type Table struct {
+	mu   sync.Mutex
+	Rows int64
+}
 
-func (t Table) Discover(context.Context, []domain.Identity) (connectors.Result, error) {
+func (t *Table) Discover(context.Context, []domain.Identity) (connectors.Result, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	return connectors.Result{Records: []connectors.Record{{Location: "rows", Action: "found", Count: t.Rows}}}, nil
 }
 
-func (t Table) Export(ctx context.Context, ids []domain.Identity) (connectors.Result, error) {
-	return t.Discover(ctx, ids)
+func (t *Table) Export(_ context.Context, _ []domain.Identity, w io.Writer) (connectors.Result, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, err := fmt.Fprintf(w, `{"rows":%d}`, t.Rows); err != nil {
+		return connectors.Result{}, err
+	}
+	return connectors.Result{Records: []connectors.Record{{Location: "rows", Action: "exported", Count: t.Rows}}}, nil
 }
 
-func (t Table) Erase(context.Context, []domain.Identity, connectors.EraseOptions) (connectors.Result, error) {
-	return connectors.Result{Records: []connectors.Record{{Location: "rows", Action: "deleted", Count: t.Rows}}}, nil
+func (t *Table) Erase(context.Context, []domain.Identity, connectors.EraseOptions) (connectors.Result, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.Rows
+	t.Rows = 0
+	return connectors.Result{Records: []connectors.Record{{Location: "rows", Action: "deleted", Count: n}}}, nil
 }

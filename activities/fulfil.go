@@ -1,0 +1,238 @@
+package activities
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dsrengine/dsr/connectors"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/store"
+)
+
+// SystemInput names one system and the subject, for export and erasure.
+type SystemInput struct {
+	RequestID  string            `json:"request_id"`
+	System     string            `json:"system"`
+	Identities []domain.Identity `json:"identities"`
+}
+
+// Exported is one system's export: the counts and where the file is. The
+// data itself never enters the workflow's history.
+type Exported struct {
+	Result   connectors.Result `json:"result"`
+	Artifact store.Artifact    `json:"artifact"`
+}
+
+// Export writes one system's data on the subject to a file under ExportDir
+// and records it as an artifact. A retry rewrites the same file and finds
+// the artifact already recorded, so it never acts twice.
+func (a *Activities) Export(ctx context.Context, in SystemInput) (Exported, error) {
+	sys, err := a.system(in.System)
+	if err != nil {
+		return Exported{}, err
+	}
+	dir, err := a.requestDir(in.RequestID)
+	if err != nil {
+		return Exported{}, err
+	}
+	path := filepath.Join(dir, in.System+".json")
+	var res connectors.Result
+	sum, size, err := writeAtomically(path, func(w io.Writer) error {
+		activity.RecordHeartbeat(ctx, "exporting")
+		var err error
+		res, err = sys.Connector.Export(ctx, in.Identities, w)
+		return err
+	})
+	if err != nil {
+		return Exported{}, connectorError("export from "+in.System, err)
+	}
+	res.System = in.System
+	art := store.Artifact{ID: in.RequestID + "/" + in.System, RequestID: in.RequestID, System: in.System, Format: "json",
+		Location: "file://" + path, SHA256: sum, SizeBytes: size}
+	if err := a.Store.AddArtifact(ctx, art); err != nil {
+		return Exported{}, err
+	}
+	return Exported{Result: res, Artifact: art}, nil
+}
+
+// SystemSummary is what the access package says of one system: what is
+// held, why, on which legal basis, who receives it, whether it is sold or
+// shared, and how long it is kept.
+type SystemSummary struct {
+	System       string   `json:"system"`
+	Department   string   `json:"department"`
+	Records      int64    `json:"records"`
+	Purposes     []string `json:"purposes,omitempty"`
+	LegalBasis   string   `json:"legal_basis,omitempty"`
+	Recipients   []string `json:"recipients,omitempty"`
+	SoldOrShared bool     `json:"sold_or_shared"`
+	Retention    string   `json:"retention,omitempty"`
+	Kept         string   `json:"kept_because,omitempty"`
+	File         string   `json:"file,omitempty"`
+}
+
+// PackageInput assembles an access or portability package.
+type PackageInput struct {
+	RequestID  string             `json:"request_id"`
+	Type       domain.RequestType `json:"type"`
+	Regulation domain.Regulation  `json:"regulation"`
+	Systems    []SystemSummary    `json:"systems"`
+	Artifacts  []store.Artifact   `json:"artifacts"`
+}
+
+// AssemblePackage zips every system's export with a manifest that opens
+// the lid: per system the purposes, legal basis, recipients, sale or
+// sharing and retention. Portability gets the same in machine-readable
+// form; every file in the package is JSON.
+func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (store.Artifact, error) {
+	dir, err := a.requestDir(in.RequestID)
+	if err != nil {
+		return store.Artifact{}, err
+	}
+	path := filepath.Join(dir, "package.zip")
+	sum, size, err := writeAtomically(path, func(w io.Writer) error {
+		z := zip.NewWriter(w)
+		manifest, err := json.MarshalIndent(map[string]any{
+			"request_id": in.RequestID, "type": in.Type, "regulation": in.Regulation, "systems": in.Systems,
+		}, "", "  ")
+		if err != nil {
+			return err
+		}
+		// Fixed timestamps keep the package byte-identical across retries.
+		if err := addZip(z, "manifest.json", manifest); err != nil {
+			return err
+		}
+		for _, art := range in.Artifacts {
+			b, err := os.ReadFile(localPath(art.Location))
+			if err != nil {
+				return fmt.Errorf("read export of %s: %w", art.System, err)
+			}
+			if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != art.SHA256 {
+				return temporal.NewNonRetryableApplicationError(fmt.Sprintf("export of %s changed since it was written", art.System), "Tampered", nil)
+			}
+			if err := addZip(z, "systems/"+art.System+".json", b); err != nil {
+				return err
+			}
+		}
+		return z.Close()
+	})
+	if err != nil {
+		return store.Artifact{}, fmt.Errorf("assemble package of %s: %w", in.RequestID, err)
+	}
+	art := store.Artifact{ID: in.RequestID + "/package", RequestID: in.RequestID, System: "", Format: "zip",
+		Location: "file://" + path, SHA256: sum, SizeBytes: size}
+	return art, a.Store.AddArtifact(ctx, art)
+}
+
+func addZip(z *zip.Writer, name string, b []byte) error {
+	w, err := z.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: time.Unix(0, 0).UTC()})
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// Erase applies one system's erasure strategy. Connectors are idempotent:
+// erasing again after a crash finds nothing left and reports zero.
+func (a *Activities) Erase(ctx context.Context, in SystemInput) (connectors.Result, error) {
+	sys, err := a.system(in.System)
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	activity.RecordHeartbeat(ctx, "erasing")
+	res, err := sys.Connector.Erase(ctx, in.Identities, connectors.EraseOptions{})
+	if err != nil {
+		return connectors.Result{}, connectorError("erase in "+in.System, err)
+	}
+	res.System = in.System
+	return res, nil
+}
+
+// SuppressInput puts a subject's identities on the suppression list.
+type SuppressInput struct {
+	RequestID  string            `json:"request_id"`
+	Identities []domain.Identity `json:"identities"`
+}
+
+// Suppress adds the keyed hash of every identity to the suppression list,
+// so the person is not re-imported or re-marketed; nothing readable stays.
+func (a *Activities) Suppress(ctx context.Context, in SuppressInput) error {
+	for _, id := range in.Identities {
+		if err := a.Store.Suppress(ctx, string(id.Kind), a.Keys.Hash(string(id.Kind), id.Value), "erased", in.RequestID); err != nil {
+			return err
+		}
+	}
+	return a.Store.AppendAudit(ctx, store.AuditEntry{RequestID: in.RequestID, Actor: "engine", Action: "subject.suppressed",
+		Detail: map[string]any{"identities": len(in.Identities)}})
+}
+
+func (a *Activities) requestDir(requestID string) (string, error) {
+	if a.ExportDir == "" {
+		err := errors.New("no export directory configured")
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), "BadConfig", err)
+	}
+	if err := domain.ValidateRequestID(requestID); err != nil {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), "BadConfig", err)
+	}
+	dir := filepath.Join(a.ExportDir, requestID)
+	return dir, os.MkdirAll(dir, 0o700)
+}
+
+// writeAtomically writes through a temporary file and renames it, so a
+// crash never leaves a half-written export in place; it returns the
+// file's SHA-256 and size.
+func writeAtomically(path string, write func(io.Writer) error) (string, int64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(tmp, h)}
+	if err := write(cw); err != nil {
+		tmp.Close()
+		return "", 0, err
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return "", 0, err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", 0, err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), cw.n, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func localPath(location string) string {
+	if len(location) > len("file://") && location[:len("file://")] == "file://" {
+		return location[len("file://"):]
+	}
+	return location
+}

@@ -1,0 +1,136 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/connectors"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/store"
+)
+
+// fulfil carries out the request in every system that holds the subject's
+// data: export for access and portability, erasure (then a verification
+// pass and the suppression list) for erasure.
+func (l *lifecycle) fulfil(ctx workflow.Context) error {
+	switch l.in.Type {
+	case domain.Access, domain.Portability:
+		if err := advance(ctx, l.st, domain.StatusFulfilling, "engine", "exporting"); err != nil {
+			return err
+		}
+		return l.export(ctx)
+	case domain.Erasure:
+		if err := advance(ctx, l.st, domain.StatusFulfilling, "engine", "erasing"); err != nil {
+			return err
+		}
+		return l.erase(ctx)
+	}
+	// Consent requests are applied per system with the consent work.
+	return nil
+}
+
+// holding lists the systems that hold the subject's data, optionally
+// without the exempted ones.
+func (l *lifecycle) holding(withExempt bool) []activities.SystemRef {
+	var out []activities.SystemRef
+	for _, p := range l.st.Systems {
+		if p.Found > 0 && (withExempt || !p.Exempt) {
+			out = append(out, l.systemRef(p.System))
+		}
+	}
+	return out
+}
+
+func (l *lifecycle) progress(system string) *SystemProgress {
+	for i := range l.st.Systems {
+		if l.st.Systems[i].System == system {
+			return &l.st.Systems[i]
+		}
+	}
+	return nil
+}
+
+// export collects every holding system's data by reference and assembles
+// the package that says, per system, what is held, why and who gets it.
+func (l *lifecycle) export(ctx workflow.Context) error {
+	var a *activities.Activities
+	artifacts := map[string]store.Artifact{}
+	err := l.eachSystem(ctx, domain.StatusFulfilling, l.holding(true), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
+		return workflow.ExecuteActivity(ctx, a.Export, activities.SystemInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.in.Identities})
+	}, func(s activities.SystemRef, f workflow.Future) error {
+		var out activities.Exported
+		if err := f.Get(ctx, &out); err != nil {
+			return err
+		}
+		artifacts[s.Name] = out.Artifact
+		l.progress(s.Name).Done = fmt.Sprintf("exported %d records", out.Result.Total())
+		return nil
+	})
+	if err != nil || l.closure != nil {
+		return err
+	}
+	in := activities.PackageInput{RequestID: l.in.RequestID, Type: l.in.Type, Regulation: l.in.Regulation}
+	for _, p := range l.st.Systems {
+		if p.Found == 0 {
+			continue
+		}
+		ref := l.systemRef(p.System)
+		sum := activities.SystemSummary{System: p.System, Department: p.Department, Records: p.Found, Purposes: ref.Purposes,
+			LegalBasis: ref.LegalBasis, Recipients: ref.Recipients, SoldOrShared: ref.SoldOrShared, Retention: ref.Retention}
+		if art, ok := artifacts[p.System]; ok {
+			sum.File = "systems/" + p.System + ".json"
+			in.Artifacts = append(in.Artifacts, art)
+		}
+		in.Systems = append(in.Systems, sum)
+	}
+	var pkg store.Artifact
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, discoveryActivity), a.AssemblePackage, in).Get(ctx, &pkg); err != nil {
+		return fmt.Errorf("assemble package: %w", err)
+	}
+	l.st.Package = pkg.Location
+	return nil
+}
+
+// erase erases in every holding system that was not exempted; after each
+// erasure, discovery runs again and must find nothing (the verification
+// pass). A system that fails either step needs attention, and a retry
+// erases and verifies it again. Then the subject goes on the suppression list.
+func (l *lifecycle) erase(ctx workflow.Context) error {
+	var a *activities.Activities
+	err := l.eachSystem(ctx, domain.StatusFulfilling, l.holding(false), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
+		return workflow.ExecuteActivity(ctx, a.Erase, activities.SystemInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.in.Identities})
+	}, func(s activities.SystemRef, f workflow.Future) error {
+		var res connectors.Result
+		if err := f.Get(ctx, &res); err != nil {
+			return err
+		}
+		l.progress(s.Name).Done = describe(res)
+		var left connectors.Result
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, discoveryActivity), a.Discover,
+			activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.in.Identities}).Get(ctx, &left)
+		if err != nil {
+			return fmt.Errorf("verification: %w", err)
+		}
+		if n := left.Total(); n > 0 {
+			return fmt.Errorf("verification found %d records left after erasure (%s)", n, describe(left))
+		}
+		l.progress(s.Name).Verified = true
+		return nil
+	})
+	if err != nil || l.closure != nil {
+		return err
+	}
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.Suppress,
+		activities.SuppressInput{RequestID: l.in.RequestID, Identities: l.in.Identities}).Get(ctx, nil)
+}
+
+func describe(res connectors.Result) string {
+	var parts []string
+	for _, r := range res.Records {
+		parts = append(parts, fmt.Sprintf("%s %d in %s", r.Action, r.Count, r.Location))
+	}
+	return strings.Join(parts, ", ")
+}
