@@ -27,6 +27,9 @@ type Connector interface {
 	Export(ctx context.Context, subject []domain.Identity, w io.Writer) (Result, error)
 	// Erase applies the system's erasure strategy; DryRun reports only.
 	Erase(ctx context.Context, subject []domain.Identity, opts EraseOptions) (Result, error)
+	// ApplyConsent sets the subject's consent to a purpose in the system
+	// (a flag, a list membership, an opt-out record).
+	ApplyConsent(ctx context.Context, subject []domain.Identity, purpose string, granted bool) (Result, error)
 }
 
 // Errors a connector wraps so that the engine does not retry what a retry

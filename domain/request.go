@@ -96,6 +96,22 @@ type Request struct {
 	IdentityVerified bool `json:"identity_verified,omitempty"`
 	// Reminders says when to remind and escalate; zero means DefaultReminders.
 	Reminders ReminderPolicy `json:"reminders,omitzero"`
+	// Consent is the change an opt-in or withdrawal asks for, with its evidence.
+	Consent *ConsentChange `json:"consent,omitempty"`
+}
+
+// ConsentChange is one explicit consent decision of a subject for one
+// purpose, with the evidence a regulator asks for.
+type ConsentChange struct {
+	Purpose string `json:"purpose"`
+	// Channel is where the subject gave or withdrew it: web form, e-mail…
+	Channel string `json:"channel"`
+	// WordingVersion names the text the subject saw, e.g. "newsletter-v3".
+	WordingVersion string `json:"wording_version"`
+	// DoubleOptIn asks the subject to confirm before consent counts.
+	DoubleOptIn bool `json:"double_opt_in,omitempty"`
+	// ConfirmWithin is how long a double opt-in may wait; default 7 days.
+	ConfirmWithin time.Duration `json:"confirm_within,omitempty"`
 }
 
 // Validate checks a request before it is started, naming the bad field.
@@ -135,7 +151,38 @@ func (r Request) Validate() error {
 		return &FieldError{Field: "requested_by", Reason: "is required: every request names who started it"}
 	}
 	if r.Reminders.EscalateEvery != 0 {
-		return r.Reminders.Validate()
+		if err := r.Reminders.Validate(); err != nil {
+			return err
+		}
+	}
+	switch {
+	case (r.Type == OptIn || r.Type == Withdrawal) && r.Consent == nil:
+		return &FieldError{Field: "consent", Reason: "an opt-in or withdrawal names the purpose, the channel and the wording version"}
+	case r.Type != OptIn && r.Type != Withdrawal && r.Consent != nil:
+		return &FieldError{Field: "consent", Reason: "only opt-in and withdrawal requests carry a consent change"}
+	case r.Consent != nil:
+		return r.Consent.validate(r.Type)
+	}
+	return nil
+}
+
+var purposePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
+
+func (c ConsentChange) validate(t RequestType) error {
+	if !purposePattern.MatchString(c.Purpose) {
+		return &FieldError{Field: "consent.purpose", Value: c.Purpose, Reason: "must be a purpose name of lower-case letters, digits, '_' or '-' (as in the data map)"}
+	}
+	if strings.TrimSpace(c.Channel) == "" {
+		return &FieldError{Field: "consent.channel", Reason: "is required: where the subject gave or withdrew consent is evidence"}
+	}
+	if strings.TrimSpace(c.WordingVersion) == "" {
+		return &FieldError{Field: "consent.wording_version", Reason: "is required: which text the subject saw is evidence"}
+	}
+	if c.DoubleOptIn && t != OptIn {
+		return &FieldError{Field: "consent.double_opt_in", Reason: "applies to opt-in only; withdrawal takes effect at once"}
+	}
+	if c.ConfirmWithin < 0 {
+		return &FieldError{Field: "consent.confirm_within", Value: c.ConfirmWithin.String(), Reason: "must not be negative"}
 	}
 	return nil
 }

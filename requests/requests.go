@@ -118,6 +118,8 @@ type View struct {
 	Systems            []workflows.SystemProgress `json:"systems,omitempty"`
 	PendingDepartments []string                   `json:"pending_departments,omitempty"`
 	SignOffs           []store.SignOff            `json:"signoffs,omitempty"`
+	Package            string                     `json:"package,omitempty"`
+	Consent            string                     `json:"consent,omitempty"`
 }
 
 // Show reads a request from its workflow: the search attributes for the
@@ -171,7 +173,7 @@ func Show(ctx context.Context, c client.Client, requestID string) (View, error) 
 		// date reads as the calendar day the law counts.
 		v.Timeline, v.ReceivedAt, v.DueAt = st.Timeline, st.ReceivedAt, st.DueAt
 		v.OriginalDueAt, v.Extensions, v.IdentityVerified, v.WaitingFor, v.Alerts = st.OriginalDueAt, st.Extensions, st.IdentityVerified, st.WaitingFor, st.Alerts
-		v.Systems, v.PendingDepartments, v.SignOffs = st.Systems, st.PendingDepartments, st.SignOffs
+		v.Systems, v.PendingDepartments, v.SignOffs, v.Package, v.Consent = st.Systems, st.PendingDepartments, st.SignOffs, st.Package, st.Consent
 		if st.Status != "" { // empty until the workflow recorded the request
 			v.Status = st.Status
 		}

@@ -51,6 +51,11 @@ func Retry(ctx context.Context, c client.Client, requestID string, r workflows.R
 	return update(ctx, c, requestID, workflows.UpdateRetry, r, nil)
 }
 
+// ConfirmConsent records the subject's confirmation of a double opt-in.
+func ConfirmConsent(ctx context.Context, c client.Client, requestID string, cf workflows.Confirmation) error {
+	return update(ctx, c, requestID, workflows.UpdateConfirmConsent, cf, nil)
+}
+
 func update(ctx context.Context, c client.Client, requestID, name string, arg, result any) error {
 	if err := domain.ValidateRequestID(requestID); err != nil {
 		return err

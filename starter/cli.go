@@ -46,6 +46,10 @@ Usage:
   starter deny REQUEST-ID --reason "why (the subject is told)"
   starter decide REQUEST-ID --department D --as APPROVER (--approve | --object --basis "legal basis")
   starter retry REQUEST-ID        (after fixing a system of a request that needs attention)
+  starter confirm REQUEST-ID --via "e-mail link"   (the subject confirmed a double opt-in)
+
+Opt-in and withdrawal also take --purpose, --channel and --wording (the
+evidence), and opt-in may ask for --double-opt-in.
 
 Types: access, portability, erasure, opt_in, withdrawal
 Regulations: gdpr, uk_gdpr, ccpa (CCPA/CPRA), lgpd
@@ -82,7 +86,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) int {
 		return c.start(ctx, args[1:])
 	case "show":
 		return c.show(ctx, args[1:])
-	case "verify", "extend", "cancel", "deny", "decide", "retry":
+	case "verify", "extend", "cancel", "deny", "decide", "retry", "confirm":
 		return c.change(ctx, args[0], args[1:])
 	}
 	fmt.Fprintf(c.stderr, "starter: unknown command %q\n\n%s", args[0], usage)
@@ -167,6 +171,10 @@ func (c *cli) start(ctx context.Context, args []string) int {
 	id := fs.String("id", "", "request id, e.g. your ticket number (default: generated); the same id never starts two requests")
 	by := fs.String("requested-by", "", "who starts the request, for the audit trail (default: cli:$USER)")
 	verified := fs.Bool("identity-verified", false, "compliance has already verified the subject's identity; otherwise the request waits for `starter verify`")
+	purpose := fs.String("purpose", "", "opt-in/withdrawal: the purpose, as named in the data map (e.g. newsletter)")
+	channel := fs.String("channel", "", "opt-in/withdrawal: where the subject gave or withdrew consent (e.g. \"web form\")")
+	wording := fs.String("wording", "", "opt-in/withdrawal: version of the text the subject saw (e.g. newsletter-v3)")
+	double := fs.Bool("double-opt-in", false, "opt-in: the subject must confirm (starter confirm) within 7 days")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -181,6 +189,16 @@ func (c *cli) start(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "%v", err)
 	}
 	in.IdentityVerified = *verified
+	if *purpose != "" || *channel != "" || *wording != "" || *double {
+		in.Consent = &domain.ConsentChange{Purpose: *purpose, Channel: *channel, WordingVersion: *wording, DoubleOptIn: *double}
+	}
+	if err := in.Validate(); err != nil {
+		var fe *domain.FieldError
+		if errors.As(err, &fe) && strings.HasPrefix(fe.Field, "consent") {
+			return c.fail(exitUsage, "%v (flags --purpose, --channel, --wording, --double-opt-in)", err)
+		}
+		return c.fail(exitUsage, "%v", err)
+	}
 	cl, err := c.connect(ctx)
 	if err != nil {
 		return c.fail(exitFailed, "%v", err)
@@ -212,8 +230,8 @@ func (c *cli) start(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-// buildInput turns flags into a validated workflow input. now is passed in
-// so tests can pin the clock.
+// buildInput turns flags into a workflow input; start validates it once
+// the consent flags are in. now is passed in so tests can pin the clock.
 func buildInput(typ, reg string, emails, phones, customers []string, received, tz, id, by string, now time.Time) (workflows.RequestInput, error) {
 	if typ == "" {
 		return workflows.RequestInput{}, errors.New("--type is required (access, portability, erasure, opt_in, withdrawal)")
@@ -272,7 +290,7 @@ func buildInput(typ, reg string, emails, phones, customers []string, received, t
 		RequestID: id, Type: t, Regulation: r, Identities: ids,
 		ReceivedAt: at, DueAt: domain.DueAt(r, at), RequestedBy: by,
 	}
-	return in, in.Validate()
+	return in, nil
 }
 
 func parseReceived(s string, loc *time.Location) (time.Time, error) {
@@ -364,6 +382,8 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 		object = fs.Bool("object", false, "object: keep the data, on the --basis given")
 		basis = fs.String("basis", "", "legal basis for keeping the data, e.g. \"tax law keeps invoices for 10 years\" (with --object)")
 	case "retry":
+	case "confirm":
+		method = fs.String("via", "", "how the subject confirmed, e.g. \"e-mail link\" (required)")
 	default:
 		reason = fs.String("reason", "", "why; recorded, and for extend and deny told to the subject (required)")
 	}
@@ -379,6 +399,8 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 		*actor = "cli:" + currentUser()
 	}
 	switch {
+	case method != nil && strings.TrimSpace(*method) == "" && cmd == "confirm":
+		return c.fail(exitUsage, "--via is required: say how the subject confirmed")
 	case method != nil && strings.TrimSpace(*method) == "":
 		return c.fail(exitUsage, "--method is required: say how the identity was checked")
 	case reason != nil && strings.TrimSpace(*reason) == "":
@@ -422,6 +444,9 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 	case "retry":
 		err = requests.Retry(ctx, cl, id, workflows.Retry{Actor: *actor})
 		msg = "Request resumed"
+	case "confirm":
+		err = requests.ConfirmConsent(ctx, cl, id, workflows.Confirmation{Channel: *method})
+		msg = "Consent confirmed"
 	}
 	switch {
 	case errors.Is(err, requests.ErrNotFound):
@@ -472,6 +497,12 @@ func (c *cli) writeView(v requests.View) {
 	if v.WaitingFor != "" {
 		fmt.Fprintf(tw, "Waiting for\t%s\n", v.WaitingFor)
 	}
+	if v.Consent != "" {
+		fmt.Fprintf(tw, "Consent\t%s\n", v.Consent)
+	}
+	if v.Package != "" {
+		fmt.Fprintf(tw, "Package\t%s\n", v.Package)
+	}
 	if len(v.PendingDepartments) > 0 {
 		fmt.Fprintf(tw, "Sign-off due from\t%s\n", strings.Join(v.PendingDepartments, ", "))
 	}
@@ -481,9 +512,12 @@ func (c *cli) writeView(v requests.View) {
 		fmt.Fprintln(c.stdout, "\nSystems")
 		tw = tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 		for _, s := range v.Systems {
-			note := ""
+			note := s.Done
 			if s.Exempt {
 				note = "kept: " + s.Basis
+			}
+			if s.Verified {
+				note += " (verified)"
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%d records\t%s\n", s.System, s.Department, s.Found, note)
 		}

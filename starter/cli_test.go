@@ -193,6 +193,39 @@ func TestStarterDecide(t *testing.T) {
 	}
 }
 
+// TestStarterConsent: a double opt-in confirmed by the subject, then
+// withdrawn as easily.
+func TestStarterConsent(t *testing.T) {
+	marketing := &testenv.Table{Rows: 1}
+	s := newStarterEnv(t, activities.System{SystemRef: activities.SystemRef{Name: "marketing", Department: "Finance", Purposes: []string{"newsletter"}}, Connector: marketing})
+	if code, _, errs := s.run("start", "--type", "opt-in", "--regulation", "gdpr", "--email", "nina@example.com", "--identity-verified", "--id", "OPT-1"); code != exitUsage || !strings.Contains(errs, "(flags --purpose, --channel, --wording") {
+		t.Fatalf("opt-in without evidence: exit %d: %s", code, errs)
+	}
+	if code, _, errs := s.run("start", "--type", "opt-in", "--regulation", "gdpr", "--email", "nina@example.com", "--identity-verified", "--id", "OPT-1",
+		"--purpose", "newsletter", "--channel", "web form", "--wording", "newsletter-v3", "--double-opt-in"); code != exitOK {
+		t.Fatalf("opt-in: exit %d: %s", code, errs)
+	}
+	out := waitStatus(t, s, "OPT-1", "fulfilling")
+	if !regexp.MustCompile(`Consent +pending`).MatchString(out) {
+		t.Fatalf("before confirmation:\n%s", out)
+	}
+	if code, out, errs := s.run("confirm", "OPT-1", "--via", "e-mail link"); code != exitOK || !strings.Contains(out, "Consent confirmed.") {
+		t.Fatalf("confirm: exit %d\n%s%s", code, out, errs)
+	}
+	out = waitStatus(t, s, "OPT-1", "completed")
+	if !regexp.MustCompile(`Consent +granted`).MatchString(out) || !marketing.Consent["newsletter"] {
+		t.Fatalf("after confirmation (marketing consent %v):\n%s", marketing.Consent, out)
+	}
+	if code, _, errs := s.run("start", "--type", "withdrawal", "--regulation", "gdpr", "--email", "nina@example.com", "--identity-verified", "--id", "WD-1",
+		"--purpose", "newsletter", "--channel", "unsubscribe link", "--wording", "newsletter-v3"); code != exitOK {
+		t.Fatalf("withdrawal: exit %d: %s", code, errs)
+	}
+	waitStatus(t, s, "WD-1", "completed")
+	if marketing.Consent["newsletter"] {
+		t.Fatal("withdrawal not propagated")
+	}
+}
+
 // waitStatus polls show until the request has the status; it returns the output.
 func waitStatus(t *testing.T, s *starterEnv, id, status string) string {
 	t.Helper()

@@ -25,12 +25,23 @@ type ConsentEvent struct {
 }
 
 // AppendConsent adds to the ledger; the ledger is never updated in place.
+// An event of a request with the same purpose and state as one already in
+// the ledger is a retry and is not appended again.
 func (s *Store) AppendConsent(ctx context.Context, e ConsentEvent) error {
 	if e.Purpose == "" || e.Channel == "" || e.WordingVersion == "" {
 		return errors.New("consent event needs a purpose, a channel and a wording version")
 	}
 	e.At = utc(e.At)
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if e.RequestID != "" {
+			var n int
+			if err := tx.GetContext(ctx, &n, s.db.Rebind(`SELECT COUNT(*) FROM consent_ledger WHERE request_id = ? AND purpose = ? AND state = ?`), e.RequestID, e.Purpose, e.State); err != nil {
+				return fmt.Errorf("consent ledger: %w", err)
+			}
+			if n > 0 {
+				return nil
+			}
+		}
 		if _, err := tx.NamedExecContext(ctx, `INSERT INTO consent_ledger (subject_id, purpose, state, channel, wording_version, request_id, at)
 			VALUES (:subject_id, :purpose, :state, :channel, :wording_version, :request_id, :at)`, e); err != nil {
 			return fmt.Errorf("consent ledger: %w", err)

@@ -28,8 +28,10 @@ func (l *lifecycle) fulfil(ctx workflow.Context) error {
 		}
 		return l.erase(ctx)
 	}
-	// Consent requests are applied per system with the consent work.
-	return nil
+	if err := advance(ctx, l.st, domain.StatusFulfilling, "engine", "consent "+l.in.Consent.Purpose); err != nil {
+		return err
+	}
+	return l.consent(ctx)
 }
 
 // holding lists the systems that hold the subject's data, optionally

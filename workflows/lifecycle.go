@@ -91,6 +91,10 @@ type lifecycle struct {
 	// decided maps a department to its decision, from the moment its
 	// handler starts.
 	decided map[string]string
+	// awaitingConfirmation is true while a double opt-in waits; confirmedVia
+	// is how the subject confirmed.
+	awaitingConfirmation bool
+	confirmedVia         string
 	// retryRequested is set by an operator's retry; retriedBy is who.
 	retryRequested bool
 	retriedBy      string
@@ -114,6 +118,7 @@ func (l *lifecycle) register(ctx workflow.Context) error {
 		{UpdateDeny, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusDenied) }, l.validateClosure},
 		{UpdateDecide, l.decide, l.validateDecide},
 		{UpdateRetry, l.retry, l.validateRetry},
+		{UpdateConfirmConsent, l.confirm, l.validateConfirm},
 	} {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.validator}); err != nil {
 			return err
@@ -178,6 +183,14 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 		return *l.st, err
 	}
 	answer := fmt.Sprintf("Your %s request is answered.", l.in.Type)
+	switch {
+	case l.in.Consent != nil && l.st.Consent == "expired":
+		answer = fmt.Sprintf("Your consent to %s was not confirmed in time, so we did not record it.", l.in.Consent.Purpose)
+	case l.in.Consent != nil:
+		answer = fmt.Sprintf("Your consent to %s is now %s in every system that uses it.", l.in.Consent.Purpose, l.st.Consent)
+	case l.st.Package != "":
+		answer = "Your data and what we do with it are ready for you to download."
+	}
 	var kept []string
 	for _, p := range l.st.Systems {
 		if p.Exempt {

@@ -59,6 +59,9 @@ type RequestState struct {
 	SignOffs           []store.SignOff `json:"signoffs,omitempty"`
 	// Package is where the access or portability package is, by reference.
 	Package string `json:"package,omitempty"`
+	// Consent is the resulting state of an opt-in or withdrawal: pending,
+	// granted, withdrawn or expired.
+	Consent string `json:"consent,omitempty"`
 }
 
 // Alert is one reminder or escalation that was sent.

@@ -29,6 +29,7 @@ type tableConnector struct {
 	calls    int
 	stuck    bool
 	erasures int
+	consent  map[string]bool
 }
 
 func (c *tableConnector) Discover(context.Context, []domain.Identity) (connectors.Result, error) {
@@ -62,6 +63,16 @@ func (c *tableConnector) Erase(context.Context, []domain.Identity, connectors.Er
 	return connectors.Result{Records: []connectors.Record{{Location: "main", Action: "deleted", Count: n}}}, nil
 }
 
+func (c *tableConnector) ApplyConsent(_ context.Context, _ []domain.Identity, purpose string, granted bool) (connectors.Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.consent == nil {
+		c.consent = map[string]bool{}
+	}
+	c.consent[purpose] = granted
+	return connectors.Result{Records: []connectors.Record{{Location: "main", Action: "consent-updated", Count: c.rows}}}, nil
+}
+
 func (c *tableConnector) fix() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -87,7 +98,7 @@ func envWithSystems(t *testing.T) (*testsuite.TestWorkflowEnvironment, *store.St
 	// Re-register the activities with the systems.
 	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent, ExportDir: t.TempDir(), Systems: []activities.System{
 		{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales", SignOffFor: []domain.RequestType{domain.Access},
-			Purposes: []string{"customer relationship"}, LegalBasis: "contract (GDPR Art. 6(1)(b))", Recipients: []string{"MailCo Ltd (processor)"},
+			Purposes: []string{"customer relationship", "newsletter"}, LegalBasis: "contract (GDPR Art. 6(1)(b))", Recipients: []string{"MailCo Ltd (processor)"},
 			SoldOrShared: true, Retention: "6 years after the last order"}, Connector: sys.crm},
 		{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: sys.billing},
 		{SystemRef: activities.SystemRef{Name: "analytics", Department: "Analytics"}, Connector: sys.analytics},

@@ -99,6 +99,8 @@ func StartEngine(t testing.TB, st *store.Store, systems ...activities.System) *E
 type Table struct {
 	mu   sync.Mutex
 	Rows int64
+	// Consent holds the consent state per purpose set by ApplyConsent.
+	Consent map[string]bool
 }
 
 func (t *Table) Discover(context.Context, []domain.Identity) (connectors.Result, error) {
@@ -122,4 +124,14 @@ func (t *Table) Erase(context.Context, []domain.Identity, connectors.EraseOption
 	n := t.Rows
 	t.Rows = 0
 	return connectors.Result{Records: []connectors.Record{{Location: "rows", Action: "deleted", Count: n}}}, nil
+}
+
+func (t *Table) ApplyConsent(_ context.Context, _ []domain.Identity, purpose string, granted bool) (connectors.Result, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.Consent == nil {
+		t.Consent = map[string]bool{}
+	}
+	t.Consent[purpose] = granted
+	return connectors.Result{Records: []connectors.Record{{Location: "consent", Action: "updated", Count: t.Rows}}}, nil
 }

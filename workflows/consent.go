@@ -1,0 +1,124 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/connectors"
+	"github.com/dsrengine/dsr/domain"
+)
+
+// UpdateConfirmConsent is the subject's confirmation of a double opt-in.
+const UpdateConfirmConsent = "confirm-consent"
+
+// Confirmation records how the subject confirmed, e.g. "e-mail link".
+type Confirmation struct {
+	Channel string `json:"channel"`
+}
+
+// defaultConfirmWithin is how long a double opt-in waits for the subject.
+const defaultConfirmWithin = 7 * 24 * time.Hour
+
+// consent applies an opt-in or a withdrawal: the ledger first, as the
+// evidence, then every system that processes data for the purpose. Each
+// change is its own short workflow; the ledger holds the history and the
+// current state per subject and purpose.
+func (l *lifecycle) consent(ctx workflow.Context) error {
+	c := l.in.Consent
+	var a *activities.Activities
+	record := func(state, channel string) error {
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordConsent, activities.ConsentRecord{
+			RequestID: l.in.RequestID, Purpose: c.Purpose, State: state, Channel: channel, WordingVersion: c.WordingVersion,
+			At: workflow.Now(ctx).UTC()}).Get(ctx, nil)
+	}
+	granted := l.in.Type == domain.OptIn
+	if granted && c.DoubleOptIn {
+		if err := record("pending", c.Channel); err != nil {
+			return err
+		}
+		l.st.Consent = "pending"
+		within := c.ConfirmWithin
+		if within == 0 {
+			within = defaultConfirmWithin
+		}
+		l.awaitingConfirmation = true
+		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: ToSubject, Kind: "consent-confirmation",
+			Text: fmt.Sprintf("Please confirm that you agree to %s (%s) by %s.", c.Purpose, c.WordingVersion, day(workflow.Now(ctx).Add(within)))})
+		ok, err := workflow.AwaitWithTimeout(ctx, within, func() bool { return l.confirmedVia != "" || l.closure != nil })
+		l.awaitingConfirmation = false
+		if err != nil || l.closure != nil {
+			return err
+		}
+		if !ok {
+			l.st.Consent = "expired"
+			return record("expired", c.Channel)
+		}
+		if err := record("granted", l.confirmedVia); err != nil {
+			return err
+		}
+	} else {
+		state := "granted"
+		if !granted {
+			state = "withdrawn"
+		}
+		if err := record(state, c.Channel); err != nil {
+			return err
+		}
+	}
+	l.st.Consent = "withdrawn"
+	if granted {
+		l.st.Consent = "granted"
+	}
+	return l.eachSystem(ctx, domain.StatusFulfilling, l.usingPurpose(c.Purpose), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
+		return workflow.ExecuteActivity(ctx, a.ApplyConsent, activities.ConsentApply{RequestID: l.in.RequestID, System: s.Name,
+			Identities: l.in.Identities, Purpose: c.Purpose, Granted: granted})
+	}, func(s activities.SystemRef, f workflow.Future) error {
+		var res connectors.Result
+		if err := f.Get(ctx, &res); err != nil {
+			return err
+		}
+		p := l.progress(s.Name)
+		if p == nil {
+			l.st.Systems = append(l.st.Systems, SystemProgress{System: s.Name, Department: s.Department})
+			p = &l.st.Systems[len(l.st.Systems)-1]
+		}
+		p.Done = "consent " + l.st.Consent + ": " + describe(res)
+		return nil
+	})
+}
+
+// usingPurpose lists the systems that process data for the purpose.
+func (l *lifecycle) usingPurpose(purpose string) []activities.SystemRef {
+	var out []activities.SystemRef
+	for _, s := range l.systems {
+		if slices.Contains(s.Purposes, purpose) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (l *lifecycle) validateConfirm(ctx workflow.Context, c Confirmation) error {
+	if err := l.open(); err != nil {
+		return err
+	}
+	if !l.awaitingConfirmation || l.confirmedVia != "" {
+		return fmt.Errorf("request %s is not waiting for a consent confirmation", l.in.RequestID)
+	}
+	if strings.TrimSpace(c.Channel) == "" {
+		return errors.New("a confirmation must say how the subject confirmed (e.g. \"e-mail link\")")
+	}
+	return nil
+}
+
+func (l *lifecycle) confirm(ctx workflow.Context, c Confirmation) error {
+	l.confirmedVia = c.Channel
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: "subject", Note: "consent confirmed via " + c.Channel})
+	return nil
+}
