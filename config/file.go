@@ -22,8 +22,52 @@ import (
 // File is the YAML data map.
 type File struct {
 	Departments []Department `yaml:"departments"`
+	Systems     []System     `yaml:"systems"`
 
 	path string
+}
+
+// System is one system that holds personal data.
+type System struct {
+	Name       string `yaml:"name"`
+	Department string `yaml:"department"`
+	// Connector is how the engine reaches it: sql.
+	Connector string       `yaml:"connector"`
+	SQL       *SQLSettings `yaml:"sql"`
+	// What the access package tells the subject.
+	Purposes     []string `yaml:"purposes"`
+	LegalBasis   string   `yaml:"legal_basis"`
+	Recipients   []string `yaml:"recipients"`
+	SoldOrShared bool     `yaml:"sold_or_shared"`
+	Retention    string   `yaml:"retention"`
+	// SignOffFor lists kinds besides erasure that need the department's sign-off.
+	SignOffFor []string `yaml:"signoff_for"`
+	Tables     []Table  `yaml:"tables"`
+
+	line int
+}
+
+// SQLSettings say how to connect; the DSN itself stays in the environment.
+type SQLSettings struct {
+	Driver string `yaml:"driver"` // postgres, mysql or sqlite
+	DSNEnv string `yaml:"dsn_env"`
+}
+
+// Table is one table of an SQL system.
+type Table struct {
+	Name       string `yaml:"name"`
+	PrimaryKey string `yaml:"primary_key"`
+	// Identity maps identity kinds (email, phone, customer_id) to columns.
+	Identity map[string]string `yaml:"identity"`
+	// Fields maps columns to their data categories.
+	Fields map[string][]string `yaml:"fields"`
+	// Erase is the strategy: delete, null, mask, hash or keep.
+	Erase       string   `yaml:"erase"`
+	EraseFields []string `yaml:"erase_fields"`
+	// LegalHold says why rows are kept (erase: keep, mask, null or hash).
+	LegalHold string `yaml:"legal_hold"`
+	// Consent maps purposes to the boolean column that records consent.
+	Consent map[string]string `yaml:"consent"`
 }
 
 // Department owns systems and signs off on requests.
@@ -132,18 +176,22 @@ func where(goType string) string {
 	return "in a " + noun(goType)
 }
 
-// markLines remembers where each department starts, for error messages.
+// markLines remembers where each department and system starts, for error messages.
 func markLines(root *yaml.Node, f *File) {
 	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
 		return
 	}
 	m := root.Content[0]
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == "departments" && m.Content[i+1].Kind == yaml.SequenceNode {
-			for j, item := range m.Content[i+1].Content {
-				if j < len(f.Departments) {
-					f.Departments[j].line = item.Line
-				}
+		if m.Content[i+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		for j, item := range m.Content[i+1].Content {
+			switch {
+			case m.Content[i].Value == "departments" && j < len(f.Departments):
+				f.Departments[j].line = item.Line
+			case m.Content[i].Value == "systems" && j < len(f.Systems):
+				f.Systems[j].line = item.Line
 			}
 		}
 	}
@@ -183,7 +231,7 @@ func (f *File) validate() error {
 			}
 		}
 	}
-	return nil
+	return f.validateSystems(seen)
 }
 
 // Path is where the file was read from.

@@ -64,6 +64,18 @@ type Record struct {
 	Reason   string   `json:"reason,omitempty"` // e.g. the legal hold that kept it
 }
 
+// Erasable counts the records found that erasure must remove: all but
+// those held under a legal hold (action "held").
+func (r Result) Erasable() int64 {
+	var n int64
+	for _, rec := range r.Records {
+		if rec.Action != "held" {
+			n += rec.Count
+		}
+	}
+	return n
+}
+
 // Total is the number of records across locations.
 func (r Result) Total() int64 {
 	var n int64

@@ -116,7 +116,7 @@ func (l *lifecycle) erase(ctx workflow.Context) error {
 		if err != nil {
 			return fmt.Errorf("verification: %w", err)
 		}
-		if n := left.Total(); n > 0 {
+		if n := left.Erasable(); n > 0 {
 			return fmt.Errorf("verification found %d records left after erasure (%s)", n, describe(left))
 		}
 		l.progress(s.Name).Verified = true

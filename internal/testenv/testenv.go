@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/go-sql-driver/mysql"
 	_ "github.com/lib/pq"
 )
 
@@ -74,4 +75,36 @@ func redact(raw string) string {
 		return "(unparseable URL)"
 	}
 	return u.Redacted()
+}
+
+// MySQLURL is the base DSN of the test MariaDB (DSR_TEST_MYSQL_DSN).
+func MySQLURL() string {
+	if u := os.Getenv("DSR_TEST_MYSQL_DSN"); u != "" {
+		return u
+	}
+	return "root@tcp(127.0.0.1:3306)/"
+}
+
+// MySQLDatabase creates a fresh database for one test on the real MariaDB
+// and returns its DSN; it is dropped when the test ends.
+func MySQLDatabase(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	db, err := sql.Open("mysql", MySQLURL())
+	if err == nil {
+		err = db.PingContext(ctx)
+	}
+	if err != nil {
+		Unavailable(t, "MariaDB at 127.0.0.1:3306", err)
+	}
+	name := fmt.Sprintf("dsr_test_%d_%d", time.Now().UnixNano()%1e9, rand.IntN(1e6))
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		db.Exec("DROP DATABASE " + name)
+		db.Close()
+	})
+	return MySQLURL() + name
 }

@@ -1,0 +1,158 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/dsrengine/dsr/domain"
+)
+
+var (
+	systemName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
+	identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+	envName    = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+	purpose    = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
+)
+
+var (
+	connectorTypes = []string{"sql"}
+	sqlDrivers     = []string{"postgres", "mysql", "sqlite"}
+	strategies     = []string{"delete", "null", "mask", "hash", "keep"}
+)
+
+// validateSystems checks every system against the departments (by lower-case
+// name) and itself. Whether the tables and columns exist is checked when
+// the connector connects, since that needs the database.
+func (f *File) validateSystems(departments map[string]int) error {
+	names := map[string]int{}
+	for i, s := range f.Systems {
+		field := fmt.Sprintf("systems[%d]", i)
+		fail := func(sub, format string, args ...any) error {
+			return &Error{File: f.path, Line: s.line, Field: field + sub, Msg: fmt.Sprintf(format, args...)}
+		}
+		if !systemName.MatchString(s.Name) {
+			return fail(".name", "%q must be 1-64 lower-case letters, digits, '_' or '-', starting with a letter", s.Name)
+		}
+		if first, dup := names[s.Name]; dup {
+			return fail(".name", "%q is declared twice (also at systems[%d])", s.Name, first)
+		}
+		names[s.Name] = i
+		if _, ok := departments[strings.ToLower(s.Department)]; !ok {
+			return fail(".department", "%q is not a department of this data map", s.Department)
+		}
+		if !slices.Contains(connectorTypes, s.Connector) {
+			return fail(".connector", "%q must be one of %s", s.Connector, strings.Join(connectorTypes, ", "))
+		}
+		for j, p := range s.Purposes {
+			if !purpose.MatchString(p) {
+				return fail(fmt.Sprintf(".purposes[%d]", j), "%q must be a purpose name of lower-case letters, digits, '_' or '-'", p)
+			}
+		}
+		if len(s.Purposes) == 0 || strings.TrimSpace(s.LegalBasis) == "" || strings.TrimSpace(s.Retention) == "" {
+			return fail("", "purposes, legal_basis and retention are required: the access package tells the subject why the data is held and for how long")
+		}
+		for j, k := range s.SignOffFor {
+			if t, err := domain.ParseRequestType(k); err != nil || string(t) != k {
+				return fail(fmt.Sprintf(".signoff_for[%d]", j), "%q must be one of %s", k, "access, portability, opt_in, withdrawal")
+			}
+		}
+		if err := f.validateSQL(s, fail); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *File) validateSQL(s System, fail func(string, string, ...any) error) error {
+	if s.SQL == nil {
+		return fail(".sql", "an sql system needs driver and dsn_env")
+	}
+	if !slices.Contains(sqlDrivers, s.SQL.Driver) {
+		return fail(".sql.driver", "%q must be one of %s", s.SQL.Driver, strings.Join(sqlDrivers, ", "))
+	}
+	if !envName.MatchString(s.SQL.DSNEnv) {
+		return fail(".sql.dsn_env", "%q must name an environment variable (the connection string is a secret and stays out of this file)", s.SQL.DSNEnv)
+	}
+	if len(s.Tables) == 0 {
+		return fail(".tables", "an sql system needs at least one table")
+	}
+	tables := map[string]bool{}
+	for j, t := range s.Tables {
+		tf := fmt.Sprintf(".tables[%d]", j)
+		if !identifier.MatchString(t.Name) {
+			return fail(tf+".name", "%q is not a plain table name", t.Name)
+		}
+		if tables[t.Name] {
+			return fail(tf+".name", "table %q is declared twice", t.Name)
+		}
+		tables[t.Name] = true
+		if !identifier.MatchString(t.PrimaryKey) {
+			return fail(tf+".primary_key", "%q is not a plain column name", t.PrimaryKey)
+		}
+		if len(t.Identity) == 0 {
+			return fail(tf+".identity", "table %q is unreachable: it needs at least one identity column (email, phone, customer_id)", t.Name)
+		}
+		for _, kind := range sortedKeys(t.Identity) {
+			if !slices.Contains(domain.IdentityKinds, domain.IdentityKind(kind)) {
+				return fail(tf+".identity."+kind, "unknown identity kind; use email, phone or customer_id")
+			}
+			if !identifier.MatchString(t.Identity[kind]) {
+				return fail(tf+".identity."+kind, "%q is not a plain column name", t.Identity[kind])
+			}
+		}
+		for _, col := range sortedKeys(t.Fields) {
+			if !identifier.MatchString(col) {
+				return fail(tf+".fields", "%q is not a plain column name", col)
+			}
+		}
+		if !slices.Contains(strategies, t.Erase) {
+			return fail(tf+".erase", "%q must be one of %s", t.Erase, strings.Join(strategies, ", "))
+		}
+		switch t.Erase {
+		case "delete":
+			if len(t.EraseFields) > 0 {
+				return fail(tf+".erase_fields", "delete removes whole rows; erase_fields apply to null, mask and hash")
+			}
+		case "keep":
+			if strings.TrimSpace(t.LegalHold) == "" {
+				return fail(tf+".legal_hold", "erase: keep needs the legal hold that requires keeping the rows")
+			}
+		default:
+			if len(t.EraseFields) == 0 {
+				return fail(tf+".erase_fields", "erase: %s needs the columns to %s", t.Erase, t.Erase)
+			}
+			for k, col := range t.EraseFields {
+				if !identifier.MatchString(col) {
+					return fail(fmt.Sprintf("%s.erase_fields[%d]", tf, k), "%q is not a plain column name", col)
+				}
+			}
+			// The rows stay; they must no longer point at the subject.
+			for _, kind := range sortedKeys(t.Identity) {
+				if !slices.Contains(t.EraseFields, t.Identity[kind]) {
+					return fail(tf+".erase_fields", "must include the identity column %q: rows kept after erasure may not identify the subject", t.Identity[kind])
+				}
+			}
+		}
+		for _, p := range sortedKeys(t.Consent) {
+			if !slices.Contains(s.Purposes, p) {
+				return fail(tf+".consent."+p, "purpose %q is not among the system's purposes", p)
+			}
+			if !identifier.MatchString(t.Consent[p]) {
+				return fail(tf+".consent."+p, "%q is not a plain column name", t.Consent[p])
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

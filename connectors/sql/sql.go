@@ -1,0 +1,402 @@
+// Package sql is the connector for relational systems: PostgreSQL,
+// MySQL/MariaDB and SQLite through sqlx. Every value travels as a query
+// parameter; every identifier comes from the validated data map and is
+// quoted for its dialect. Erasure runs in bounded batches, each in its own
+// transaction, so a subject with a million rows neither times out nor locks
+// a table for minutes.
+package sql
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	_ "github.com/go-sql-driver/mysql" // registers "mysql"
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"  // registers "postgres"
+	_ "modernc.org/sqlite" // registers "sqlite"
+
+	"github.com/dsrengine/dsr/connectors"
+	"github.com/dsrengine/dsr/domain"
+)
+
+// Table is one table as the connector needs it (see config.Table).
+type Table struct {
+	Name        string
+	PrimaryKey  string
+	Identity    map[domain.IdentityKind]string
+	Erase       string // delete, null, mask, hash, keep
+	EraseFields []string
+	LegalHold   string
+	Consent     map[string]string
+}
+
+// Connector reaches one SQL system.
+type Connector struct {
+	db     *sqlx.DB
+	driver string
+	tables []Table
+	// BatchSize bounds each erasure transaction.
+	BatchSize int
+	// Heartbeat is called between batches so long erasures stay alive.
+	Heartbeat func(ctx context.Context, progress string)
+}
+
+// Open connects and checks that every table and column of the map exists,
+// so a wrong map fails at start, not in the middle of an erasure.
+func Open(ctx context.Context, driver, dsn string, tables []Table) (*Connector, error) {
+	if driver == "mysql" {
+		// Matched rather than changed rows, so counts do not depend on
+		// whether a value was already set.
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		dsn += sep + "parseTime=true&clientFoundRows=true"
+	}
+	db, err := sqlx.Open(driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", connectors.ErrBadConfig, err)
+	}
+	if driver == "sqlite" {
+		db.SetMaxOpenConns(1)
+	}
+	c := &Connector{db: db, driver: driver, tables: tables, BatchSize: 500}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	for _, t := range tables {
+		cols := []string{t.PrimaryKey}
+		for _, kind := range kinds(t) {
+			cols = append(cols, t.Identity[kind])
+		}
+		cols = append(cols, t.EraseFields...)
+		for _, p := range sortedPurposes(t) {
+			cols = append(cols, t.Consent[p])
+		}
+		have, err := c.columns(ctx, t.Name)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("read columns of %s: %w", t.Name, err)
+		}
+		for _, col := range cols {
+			if !slices.Contains(have, strings.ToLower(col)) {
+				db.Close()
+				if len(have) == 0 {
+					return nil, fmt.Errorf("%w: table %s does not exist", connectors.ErrBadConfig, t.Name)
+				}
+				return nil, fmt.Errorf("%w: table %s has no column %s", connectors.ErrBadConfig, t.Name, col)
+			}
+		}
+	}
+	return c, nil
+}
+
+// columns lists a table's columns, lower-cased, from the catalog: SQLite
+// would read a quoted unknown column as a string literal, so selecting
+// it is no test of its existence.
+func (c *Connector) columns(ctx context.Context, table string) ([]string, error) {
+	var q string
+	switch c.driver {
+	case "sqlite":
+		q = `SELECT name FROM pragma_table_info(?)`
+	case "postgres":
+		q = `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`
+	default:
+		q = `SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?`
+	}
+	var cols []string
+	if err := c.db.SelectContext(ctx, &cols, q, table); err != nil {
+		return nil, err
+	}
+	for i := range cols {
+		cols[i] = strings.ToLower(cols[i])
+	}
+	return cols, nil
+}
+
+// Close releases the connections.
+func (c *Connector) Close() error { return c.db.Close() }
+
+func (c *Connector) quote(id string) string {
+	if c.driver == "mysql" {
+		return "`" + strings.ReplaceAll(id, "`", "``") + "`"
+	}
+	return `"` + strings.ReplaceAll(id, `"`, `""`) + `"`
+}
+
+func (c *Connector) quoteAll(ids []string) string {
+	q := make([]string, len(ids))
+	for i, id := range ids {
+		q[i] = c.quote(id)
+	}
+	return strings.Join(q, ", ")
+}
+
+func kinds(t Table) []domain.IdentityKind {
+	var out []domain.IdentityKind
+	for _, k := range domain.IdentityKinds {
+		if _, ok := t.Identity[k]; ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func sortedPurposes(t Table) []string {
+	var out []string
+	for p := range t.Consent {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// match is the WHERE clause that finds the subject's rows in a table, and
+// its parameters; ok is false when the table has none of the subject's
+// identity kinds. Exact equality only: a '%' or '_' in a value is data,
+// never a wildcard.
+func (c *Connector) match(t Table, subject []domain.Identity) (string, []any, bool) {
+	var terms []string
+	var args []any
+	for _, kind := range kinds(t) {
+		for _, id := range subject {
+			if id.Kind == kind {
+				terms = append(terms, c.quote(t.Identity[kind])+" = ?")
+				args = append(args, id.Value)
+			}
+		}
+	}
+	if len(terms) == 0 {
+		return "", nil, false
+	}
+	return "(" + strings.Join(terms, " OR ") + ")", args, true
+}
+
+func (c *Connector) heartbeat(ctx context.Context, progress string) {
+	if c.Heartbeat != nil {
+		c.Heartbeat(ctx, progress)
+	}
+}
+
+// Discover counts the subject's rows per table. Rows under a legal hold
+// that erasure keeps are reported as "held", the rest as "found".
+func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (connectors.Result, error) {
+	var res connectors.Result
+	for _, t := range c.tables {
+		where, args, ok := c.match(t, subject)
+		if !ok {
+			continue
+		}
+		var n int64
+		q := c.db.Rebind(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", c.quote(t.Name), where))
+		if err := c.db.GetContext(ctx, &n, q, args...); err != nil {
+			return res, fmt.Errorf("count in %s: %w", t.Name, err)
+		}
+		rec := connectors.Record{Location: t.Name, Action: "found", Count: n}
+		if t.Erase == "keep" {
+			rec.Action, rec.Reason = "held", t.LegalHold
+		}
+		res.Records = append(res.Records, rec)
+	}
+	return res, nil
+}
+
+// Export writes {"table": [rows...]} as JSON.
+func (c *Connector) Export(ctx context.Context, subject []domain.Identity, w io.Writer) (connectors.Result, error) {
+	var res connectors.Result
+	out := map[string][]map[string]any{}
+	for _, t := range c.tables {
+		where, args, ok := c.match(t, subject)
+		if !ok {
+			continue
+		}
+		q := c.db.Rebind(fmt.Sprintf("SELECT * FROM %s WHERE %s ORDER BY %s", c.quote(t.Name), where, c.quote(t.PrimaryKey)))
+		rows, err := c.db.QueryxContext(ctx, q, args...)
+		if err != nil {
+			return res, fmt.Errorf("export %s: %w", t.Name, err)
+		}
+		list := []map[string]any{}
+		for rows.Next() {
+			row := map[string]any{}
+			if err := rows.MapScan(row); err != nil {
+				rows.Close()
+				return res, fmt.Errorf("export %s: %w", t.Name, err)
+			}
+			for k, v := range row {
+				if b, ok := v.([]byte); ok {
+					row[k] = string(b)
+				}
+			}
+			list = append(list, row)
+		}
+		if err := rows.Close(); err != nil {
+			return res, err
+		}
+		out[t.Name] = list
+		res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: "exported", Count: int64(len(list))})
+		c.heartbeat(ctx, "exported "+t.Name)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return res, enc.Encode(out)
+}
+
+// Erase applies each table's strategy in batches of BatchSize rows, each
+// batch in its own transaction. Once a row no longer matches the subject
+// it is never touched again, so erasing twice is a no-op that reports zero.
+func (c *Connector) Erase(ctx context.Context, subject []domain.Identity, opts connectors.EraseOptions) (connectors.Result, error) {
+	var res connectors.Result
+	for _, t := range c.tables {
+		where, args, ok := c.match(t, subject)
+		if !ok {
+			continue
+		}
+		if t.Erase == "keep" {
+			var n int64
+			q := c.db.Rebind(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", c.quote(t.Name), where))
+			if err := c.db.GetContext(ctx, &n, q, args...); err != nil {
+				return res, fmt.Errorf("count in %s: %w", t.Name, err)
+			}
+			res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: "kept", Count: n, Reason: t.LegalHold})
+			continue
+		}
+		n, err := c.eraseTable(ctx, t, where, args, opts.DryRun)
+		if err != nil {
+			return res, err
+		}
+		action := map[string]string{"delete": "deleted", "null": "nulled", "mask": "masked", "hash": "hashed"}[t.Erase]
+		if opts.DryRun {
+			action = "would be " + action
+		}
+		res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: action, Count: n, Fields: t.EraseFields, Reason: t.LegalHold})
+	}
+	return res, nil
+}
+
+func (c *Connector) eraseTable(ctx context.Context, t Table, where string, args []any, dryRun bool) (int64, error) {
+	if dryRun {
+		var n int64
+		q := c.db.Rebind(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", c.quote(t.Name), where))
+		return n, c.db.GetContext(ctx, &n, q, args...)
+	}
+	selectBatch := c.db.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d",
+		c.quote(t.PrimaryKey), c.quote(t.Name), where, c.quote(t.PrimaryKey), c.BatchSize))
+	var total int64
+	for {
+		n, err := c.eraseBatch(ctx, t, selectBatch, args)
+		if err != nil {
+			return total, fmt.Errorf("erase in %s after %d rows: %w", t.Name, total, err)
+		}
+		total += n
+		c.heartbeat(ctx, fmt.Sprintf("%s: %d rows", t.Name, total))
+		if n < int64(c.BatchSize) {
+			return total, nil
+		}
+	}
+}
+
+func (c *Connector) eraseBatch(ctx context.Context, t Table, selectBatch string, args []any) (int64, error) {
+	tx, err := c.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var keys []any
+	if err := tx.SelectContext(ctx, &keys, selectBatch, args...); err != nil {
+		return 0, err
+	}
+	if len(keys) == 0 {
+		return 0, tx.Commit()
+	}
+	in := strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")
+	pk := c.quote(t.PrimaryKey)
+	switch t.Erase {
+	case "delete":
+		_, err = tx.ExecContext(ctx, tx.Rebind(fmt.Sprintf("DELETE FROM %s WHERE %s IN (%s)", c.quote(t.Name), pk, in)), keys...)
+	case "null", "mask":
+		sets := make([]string, len(t.EraseFields))
+		var setArgs []any
+		for i, f := range t.EraseFields {
+			if t.Erase == "null" {
+				sets[i] = c.quote(f) + " = NULL"
+			} else {
+				sets[i] = c.quote(f) + " = ?"
+				setArgs = append(setArgs, "***")
+			}
+		}
+		_, err = tx.ExecContext(ctx, tx.Rebind(fmt.Sprintf("UPDATE %s SET %s WHERE %s IN (%s)", c.quote(t.Name), strings.Join(sets, ", "), pk, in)), append(setArgs, keys...)...)
+	case "hash":
+		err = c.hashRows(ctx, tx, t, keys)
+	default:
+		err = fmt.Errorf("%w: erase strategy %q", connectors.ErrBadConfig, t.Erase)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(keys)), tx.Commit()
+}
+
+// hashRows replaces each erase field by the SHA-256 of its value, so
+// records stay countable and joinable without saying whose they were.
+func (c *Connector) hashRows(ctx context.Context, tx *sqlx.Tx, t Table, keys []any) error {
+	cols := c.quoteAll(t.EraseFields)
+	for _, key := range keys {
+		row := map[string]any{}
+		q := tx.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?", cols, c.quote(t.Name), c.quote(t.PrimaryKey)))
+		if err := tx.QueryRowxContext(ctx, q, key).MapScan(row); err != nil {
+			return err
+		}
+		sets := make([]string, len(t.EraseFields))
+		args := make([]any, 0, len(t.EraseFields)+1)
+		for i, f := range t.EraseFields {
+			sets[i] = c.quote(f) + " = ?"
+			sum := sha256.Sum256([]byte(fmt.Sprint(row[f])))
+			args = append(args, "sha256:"+hex.EncodeToString(sum[:]))
+		}
+		args = append(args, key)
+		u := tx.Rebind(fmt.Sprintf("UPDATE %s SET %s WHERE %s = ?", c.quote(t.Name), strings.Join(sets, ", "), c.quote(t.PrimaryKey)))
+		if _, err := tx.ExecContext(ctx, u, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ApplyConsent sets the consent column of every table that records the
+// purpose, on the subject's rows.
+func (c *Connector) ApplyConsent(ctx context.Context, subject []domain.Identity, purpose string, granted bool) (connectors.Result, error) {
+	var res connectors.Result
+	for _, t := range c.tables {
+		col, ok := t.Consent[purpose]
+		if !ok {
+			continue
+		}
+		where, args, ok := c.match(t, subject)
+		if !ok {
+			continue
+		}
+		q := c.db.Rebind(fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s", c.quote(t.Name), c.quote(col), where))
+		r, err := c.db.ExecContext(ctx, q, append([]any{granted}, args...)...)
+		if err != nil {
+			return res, fmt.Errorf("consent in %s: %w", t.Name, err)
+		}
+		n, _ := r.RowsAffected()
+		action := "consent withdrawn"
+		if granted {
+			action = "consent granted"
+		}
+		res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: action, Count: n, Fields: []string{col}})
+	}
+	if len(res.Records) == 0 {
+		return res, errors.New("no table of this system records consent to " + purpose)
+	}
+	return res, nil
+}

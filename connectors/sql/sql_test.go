@@ -1,0 +1,267 @@
+package sql_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/dsrengine/dsr/connectors"
+	dsrsql "github.com/dsrengine/dsr/connectors/sql"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testenv"
+)
+
+// backend is a real database with a fresh schema for one test.
+type backend struct {
+	driver, dsn string
+}
+
+// backends runs a test on SQLite, PostgreSQL and MariaDB.
+func backends(t *testing.T, test func(t *testing.T, b backend)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		test(t, backend{"sqlite", "file:" + filepath.Join(t.TempDir(), "acme.db")})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		test(t, backend{"postgres", testenv.PostgresSchema(t)})
+	})
+	t.Run("mariadb", func(t *testing.T) {
+		t.Parallel()
+		test(t, backend{"mysql", testenv.MySQLDatabase(t)})
+	})
+}
+
+const schema = `
+CREATE TABLE customers (id INTEGER PRIMARY KEY, email VARCHAR(200), phone VARCHAR(32), customer_no VARCHAR(64), name VARCHAR(200), newsletter BOOLEAN NOT NULL DEFAULT FALSE);
+CREATE TABLE invoices (id INTEGER PRIMARY KEY, customer_no VARCHAR(100), billing_name VARCHAR(200), amount_cents INTEGER NOT NULL);
+CREATE TABLE audit_events (id INTEGER PRIMARY KEY, email VARCHAR(200), what VARCHAR(200));
+CREATE TABLE page_views (id INTEGER PRIMARY KEY, email VARCHAR(200), page VARCHAR(200));
+`
+
+// Jane is the subject. The others are people who must never be touched,
+// including ones whose values look like SQL, wildcards or Jane look-alikes.
+var seed = []string{
+	`INSERT INTO customers VALUES (1, 'jane@example.com', '+442079460958', 'C-1', 'Jane Doe', FALSE)`,
+	`INSERT INTO customers VALUES (2, 'bob@example.com', '+442079460000', 'C-2', 'Bob', TRUE)`,
+	`INSERT INTO customers VALUES (3, 'jane@example.com'' OR ''1''=''1', NULL, 'C-3', 'Quote', FALSE)`,
+	`INSERT INTO customers VALUES (4, '%@example.com', NULL, 'C-4', 'Percent', FALSE)`,
+	`INSERT INTO customers VALUES (5, 'jane@exаmple.com', NULL, 'C-5', 'Cyrillic look-alike', FALSE)`,
+	`INSERT INTO invoices VALUES (10, 'C-1', 'Jane Doe', 1999)`,
+	`INSERT INTO invoices VALUES (11, 'C-1', 'Jane Doe', 2999)`,
+	`INSERT INTO invoices VALUES (12, 'C-2', 'Bob', 500)`,
+	`INSERT INTO audit_events VALUES (20, 'jane@example.com', 'login')`,
+	`INSERT INTO audit_events VALUES (21, 'bob@example.com', 'login')`,
+}
+
+func tables() []dsrsql.Table {
+	return []dsrsql.Table{
+		{Name: "customers", PrimaryKey: "id", Erase: "delete",
+			Identity: map[domain.IdentityKind]string{domain.Email: "email", domain.Phone: "phone", domain.CustomerID: "customer_no"},
+			Consent:  map[string]string{"newsletter": "newsletter"}},
+		{Name: "invoices", PrimaryKey: "id", Erase: "mask", EraseFields: []string{"customer_no", "billing_name"},
+			LegalHold: "tax law keeps invoices for 10 years", Identity: map[domain.IdentityKind]string{domain.CustomerID: "customer_no"}},
+		{Name: "audit_events", PrimaryKey: "id", Erase: "keep", LegalHold: "security log kept 1 year",
+			Identity: map[domain.IdentityKind]string{domain.Email: "email"}},
+	}
+}
+
+func setup(t *testing.T, b backend, extra ...string) (*dsrsql.Connector, *sqlx.DB) {
+	t.Helper()
+	db, err := sqlx.Open(b.driver, b.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, stmt := range append(strings.Split(strings.TrimSpace(schema), "\n"), append(seed, extra...)...) {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	c, err := dsrsql.Open(context.Background(), b.driver, b.dsn, tables())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, db
+}
+
+func jane(t *testing.T) []domain.Identity {
+	var ids []domain.Identity
+	for kind, v := range map[domain.IdentityKind]string{domain.Email: "jane@example.com", domain.CustomerID: "C-1"} {
+		id, err := domain.NewIdentity(kind, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func counts(r connectors.Result) string {
+	var parts []string
+	for _, rec := range r.Records {
+		parts = append(parts, fmt.Sprintf("%s:%s:%d", rec.Location, rec.Action, rec.Count))
+	}
+	return strings.Join(parts, " ")
+}
+
+func rowCount(t *testing.T, db *sqlx.DB, q string) int {
+	var n int
+	if err := db.Get(&n, q); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestDiscoverExportErase(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		c, db := setup(t, b)
+		subject := jane(t)
+
+		found, err := c.Discover(ctx, subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := counts(found); got != "customers:found:1 invoices:found:2 audit_events:held:1" {
+			t.Fatalf("discover: %s", got)
+		}
+		if found.Erasable() != 3 || found.Total() != 4 {
+			t.Fatalf("erasable %d total %d", found.Erasable(), found.Total())
+		}
+
+		var buf bytes.Buffer
+		exp, err := c.Export(ctx, subject, &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var data map[string][]map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &data); err != nil {
+			t.Fatalf("export is not JSON: %v\n%s", err, buf.String())
+		}
+		if counts(exp) != "customers:exported:1 invoices:exported:2 audit_events:exported:1" || data["customers"][0]["name"] != "Jane Doe" || len(data["invoices"]) != 2 {
+			t.Fatalf("export %s: %s", counts(exp), buf.String())
+		}
+		if strings.Contains(buf.String(), "Bob") || strings.Contains(buf.String(), "Quote") {
+			t.Fatalf("export leaks other people's data: %s", buf.String())
+		}
+
+		dry, err := c.Erase(ctx, subject, connectors.EraseOptions{DryRun: true})
+		if err != nil || counts(dry) != "customers:would be deleted:1 invoices:would be masked:2 audit_events:kept:1" {
+			t.Fatalf("dry run: %s, %v", counts(dry), err)
+		}
+		if rowCount(t, db, "SELECT COUNT(*) FROM customers") != 5 {
+			t.Fatal("dry run changed data")
+		}
+
+		erased, err := c.Erase(ctx, subject, connectors.EraseOptions{})
+		if err != nil || counts(erased) != "customers:deleted:1 invoices:masked:2 audit_events:kept:1" {
+			t.Fatalf("erase: %s, %v", counts(erased), err)
+		}
+		// Everyone else is untouched; invoice amounts stay for the tax hold.
+		if rowCount(t, db, "SELECT COUNT(*) FROM customers") != 4 || rowCount(t, db, "SELECT COUNT(*) FROM invoices WHERE billing_name = '***' AND customer_no = '***'") != 2 ||
+			rowCount(t, db, "SELECT SUM(amount_cents) FROM invoices") != 5498 || rowCount(t, db, "SELECT COUNT(*) FROM invoices WHERE billing_name = 'Bob'") != 1 {
+			t.Fatal("erasure touched what it should not")
+		}
+		// Verification pass: only held data is left; erasing again is a no-op.
+		again, err := c.Discover(ctx, subject)
+		if err != nil || again.Erasable() != 0 || counts(again) != "customers:found:0 invoices:found:0 audit_events:held:1" {
+			t.Fatalf("verification: %s, %v", counts(again), err)
+		}
+		twice, err := c.Erase(ctx, subject, connectors.EraseOptions{})
+		if err != nil || counts(twice) != "customers:deleted:0 invoices:masked:0 audit_events:kept:1" {
+			t.Fatalf("second erase: %s, %v", counts(twice), err)
+		}
+	})
+}
+
+// TestHostileIdentities: values that look like SQL, wildcards or Jane touch
+// only the rows that hold exactly that value.
+func TestHostileIdentities(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		c, db := setup(t, b)
+		for _, tc := range []struct {
+			value string
+			want  int64
+		}{
+			{"jane@example.com' OR '1'='1", 1},
+			{"%@example.com", 1},
+			{"_ane@example.com", 0},
+			{"jane@exаmple.com", 1}, // Cyrillic а: a different person
+			{"nobody@example.com'; DROP TABLE customers; --", 0},
+		} {
+			id := []domain.Identity{{Kind: domain.Email, Value: tc.value}}
+			res, err := c.Discover(ctx, id)
+			if err != nil {
+				t.Fatalf("%q: %v", tc.value, err)
+			}
+			if res.Records[0].Count != tc.want {
+				t.Errorf("%q matched %d customers, want %d", tc.value, res.Records[0].Count, tc.want)
+			}
+			if _, err := c.Erase(ctx, id, connectors.EraseOptions{}); err != nil {
+				t.Fatalf("%q: %v", tc.value, err)
+			}
+		}
+		// Jane and Bob are still there; only the literal look-alike rows went.
+		if rowCount(t, db, "SELECT COUNT(*) FROM customers WHERE id IN (1, 2)") != 2 || rowCount(t, db, "SELECT COUNT(*) FROM customers") != 2 {
+			t.Fatalf("hostile values erased the wrong rows: %d left", rowCount(t, db, "SELECT COUNT(*) FROM customers"))
+		}
+	})
+}
+
+func TestBatchesAndHeartbeats(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		var extra []string
+		for i := 100; i < 107; i++ {
+			extra = append(extra, fmt.Sprintf(`INSERT INTO invoices VALUES (%d, 'C-1', 'Jane Doe', 100)`, i))
+		}
+		c, db := setup(t, b, extra...)
+		c.BatchSize = 2
+		var beats []string
+		c.Heartbeat = func(_ context.Context, p string) { beats = append(beats, p) }
+		res, err := c.Erase(context.Background(), jane(t), connectors.EraseOptions{})
+		if err != nil || counts(res) != "customers:deleted:1 invoices:masked:9 audit_events:kept:1" {
+			t.Fatalf("erase: %s, %v", counts(res), err)
+		}
+		if len(beats) < 5 || rowCount(t, db, "SELECT COUNT(*) FROM invoices WHERE customer_no = 'C-1'") != 0 {
+			t.Fatalf("heartbeats %v", beats)
+		}
+	})
+}
+
+func TestConsentAndBadMaps(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		c, db := setup(t, b)
+		res, err := c.ApplyConsent(ctx, jane(t), "newsletter", true)
+		if err != nil || counts(res) != "customers:consent granted:1" {
+			t.Fatalf("consent: %s, %v", counts(res), err)
+		}
+		if rowCount(t, db, "SELECT COUNT(*) FROM customers WHERE newsletter = TRUE") != 2 {
+			t.Fatal("consent not set")
+		}
+		if _, err := c.ApplyConsent(ctx, jane(t), "profiling", true); err == nil {
+			t.Fatal("consent to a purpose no table records was accepted")
+		}
+		bad := tables()
+		bad[1].EraseFields = []string{"customer_no", "billing_nam"}
+		_, err = dsrsql.Open(ctx, b.driver, b.dsn, bad)
+		if !errors.Is(err, connectors.ErrBadConfig) || !strings.Contains(err.Error(), "table invoices has no column billing_nam") {
+			t.Fatalf("unknown column: %v", err)
+		}
+		bad = tables()
+		bad[0].Name = "customer"
+		if _, err := dsrsql.Open(ctx, b.driver, b.dsn, bad); !errors.Is(err, connectors.ErrBadConfig) || !strings.Contains(err.Error(), "table customer does not exist") {
+			t.Fatalf("unknown table: %v", err)
+		}
+	})
+}
