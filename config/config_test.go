@@ -108,3 +108,72 @@ func TestSettings(t *testing.T) {
 		})
 	}
 }
+
+const goodSystems = `departments:
+  - name: Sales
+    approvers: [sales@acme.example]
+systems:
+  - name: crm
+    department: Sales
+    connector: sql
+    sql: {driver: sqlite, dsn_env: ACME_CRM_DSN}
+    purposes: [customer-relationship, newsletter]
+    legal_basis: contract
+    recipients: [MailCo Ltd (processor)]
+    retention: 6 years
+    signoff_for: [access]
+    tables:
+      - name: customers
+        primary_key: id
+        identity: {email: email, customer_id: customer_no}
+        fields: {name: [contact]}
+        erase: delete
+        consent: {newsletter: newsletter}
+      - name: invoices
+        primary_key: id
+        identity: {customer_id: customer_no}
+        erase: mask
+        erase_fields: [customer_no, billing_name]
+        legal_hold: tax law keeps invoices for 10 years
+`
+
+func TestParseSystems(t *testing.T) {
+	f, err := Parse("map.yaml", []byte(goodSystems))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Systems) != 1 || len(f.Systems[0].Tables) != 2 || f.Systems[0].Tables[1].LegalHold == "" {
+		t.Fatalf("systems = %+v", f.Systems)
+	}
+	tests := []struct {
+		name, old, new, want string
+	}{
+		{"unknown department", "department: Sales", "department: Legal", `map.yaml:5: systems[0].department: "Legal" is not a department`},
+		{"unknown connector", "connector: sql", "connector: ftp", `systems[0].connector: "ftp" must be one of sql`},
+		{"secret in file", "dsn_env: ACME_CRM_DSN", "dsn_env: postgres://u:pw@h/db", `systems[0].sql.dsn_env: "postgres://u:pw@h/db" must name an environment variable`},
+		{"unknown driver", "driver: sqlite", "driver: oracle", `systems[0].sql.driver: "oracle"`},
+		{"no purposes", "purposes: [customer-relationship, newsletter]", "purposes: []", "purposes, legal_basis and retention are required"},
+		{"bad signoff kind", "signoff_for: [access]", "signoff_for: [everything]", `systems[0].signoff_for[0]: "everything"`},
+		{"unreachable table", "identity: {customer_id: customer_no}\n", "identity: {}\n", `systems[0].tables[1].identity: table "invoices" is unreachable`},
+		{"unknown identity kind", "identity: {email: email, customer_id: customer_no}", "identity: {ssn: ssn}", "systems[0].tables[0].identity.ssn: unknown identity kind"},
+		{"injection in a column", "primary_key: id\n        identity: {email", "primary_key: \"id; DROP TABLE x\"\n        identity: {email", `systems[0].tables[0].primary_key: "id; DROP TABLE x" is not a plain column name`},
+		{"unknown strategy", "erase: delete", "erase: shred", `systems[0].tables[0].erase: "shred"`},
+		{"bare yaml null", "erase: delete", "erase: null", `systems[0].tables[0].erase: is missing; one of delete, null, mask, hash, keep (write "null" in quotes`},
+		{"mask keeps identity", "erase_fields: [customer_no, billing_name]", "erase_fields: [billing_name]", `must include the identity column "customer_no"`},
+		{"keep without hold", "erase: mask\n        erase_fields: [customer_no, billing_name]\n        legal_hold: tax law keeps invoices for 10 years", "erase: keep", "erase: keep needs the legal hold"},
+		{"consent for unknown purpose", "consent: {newsletter: newsletter}", "consent: {profiling: profiling}", `purpose "profiling" is not among the system's purposes`},
+		{"duplicate table", "name: invoices", "name: customers", `table "customers" is declared twice`},
+		{"no tables", "    tables:\n", "    tablez:\n", `unknown field "tablez" in a system`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(goodSystems, tt.old) {
+				t.Fatalf("test edits %q, which the map lacks", tt.old)
+			}
+			_, err := Parse("map.yaml", []byte(strings.Replace(goodSystems, tt.old, tt.new, 1)))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v\nwant %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -108,6 +108,9 @@ func (f *File) validateSQL(s System, fail func(string, string, ...any) error) er
 				return fail(tf+".fields", "%q is not a plain column name", col)
 			}
 		}
+		if t.Erase == "" {
+			return fail(tf+".erase", "is missing; one of %s (write \"null\" in quotes: a bare null is YAML for nothing)", strings.Join(strategies, ", "))
+		}
 		if !slices.Contains(strategies, t.Erase) {
 			return fail(tf+".erase", "%q must be one of %s", t.Erase, strings.Join(strategies, ", "))
 		}

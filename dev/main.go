@@ -8,7 +8,9 @@ package main
 
 import (
 	"context"
-	_ "embed"
+	"database/sql"
+	"embed"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +32,9 @@ import (
 
 //go:embed acme.yaml
 var acmeMap []byte
+
+//go:embed acme/*.sql
+var acmeSeeds embed.FS
 
 // DefaultDataDir is also where starter looks for the dev key.
 const DefaultDataDir = ".dsr/dev"
@@ -83,6 +88,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	log := engine.NewLogger(*logLevel)
 
+	// Absolute, so that package locations and the banner's hints work from
+	// any directory.
+	customDataDir := *dataDir != DefaultDataDir
+	if abs, err := filepath.Abs(*dataDir); err == nil {
+		*dataDir = abs
+	}
 	keyFile := filepath.Join(*dataDir, "master.key")
 	master, err := keyring.LoadOrCreateKeyFile(keyFile)
 	if err != nil {
@@ -121,6 +132,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := st.SyncDepartments(ctx, dataMap.StoreDepartments()); err != nil {
 		return err
 	}
+	getenv := os.Getenv
+	if *configFile == "" {
+		if getenv, err = seedAcme(ctx, filepath.Join(*dataDir, "acme"), dataMap); err != nil {
+			return err
+		}
+	}
+	systems, closeSystems, err := engine.OpenSystems(ctx, dataMap, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeSystems()
 	c, err := engine.Dial(ctx, engine.DialOptions{Address: srv.FrontendAddress(), Namespace: *namespace, Keys: keys, Log: log})
 	if err != nil {
 		return err
@@ -130,12 +152,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: gatewayAddr, ExposeCodec: exposeCodec, CodecOrigins: uiOrigins,
-		ExportDir: filepath.Join(*dataDir, "exports")}
+		ExportDir: filepath.Join(*dataDir, "exports"), Systems: systems}
 	ln, err := e.Listen()
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(out, banner(srv, *namespace, gatewayAddr, *dataDir, dataMap.Path(), *temporalPort))
+	fmt.Fprint(out, banner(srv, *namespace, gatewayAddr, *dataDir, customDataDir, dataMap.Path(), *temporalPort))
 	return e.Run(ctx, ln)
 }
 
@@ -146,7 +168,55 @@ func loadMap(path string) (*config.File, error) {
 	return config.Load(path)
 }
 
-func banner(srv *devserver.Server, namespace, gatewayAddr, dataDir, mapPath string, temporalPort int) string {
+// seedAcme creates the demo company's systems as SQLite files on first
+// start, and returns a getenv that points every system whose variable is
+// unset at its file.
+func seedAcme(ctx context.Context, dir string, m *config.File) (func(string) string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	files := map[string]string{}
+	for _, s := range m.Systems {
+		path := filepath.Join(dir, s.Name+".db")
+		files[s.SQL.DSNEnv] = "file:" + path
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		seed, err := acmeSeeds.ReadFile("acme/" + s.Name + ".sql")
+		if err != nil {
+			return nil, fmt.Errorf("no demo data for system %s: %w", s.Name, err)
+		}
+		if err := runScript(ctx, "file:"+path, string(seed)); err != nil {
+			os.Remove(path)
+			return nil, fmt.Errorf("seed demo system %s: %w", s.Name, err)
+		}
+	}
+	return func(name string) string {
+		if v := os.Getenv(name); v != "" {
+			return v
+		}
+		return files[name]
+	}, nil
+}
+
+func runScript(ctx context.Context, dsn, script string) error {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, stmt := range strings.Split(script, ";\n") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", strings.TrimSpace(stmt), err)
+		}
+	}
+	return nil
+}
+
+func banner(srv *devserver.Server, namespace, gatewayAddr, dataDir string, customDataDir bool, mapPath string, temporalPort int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ndsr dev mode is running (Ctrl-C stops it; state in %s survives restarts)\n\n", dataDir)
 	fmt.Fprintf(&b, "  Temporal frontend  %s  (namespace %s)\n", srv.FrontendAddress(), namespace)
@@ -156,7 +226,7 @@ func banner(srv *devserver.Server, namespace, gatewayAddr, dataDir, mapPath stri
 	fmt.Fprintf(&b, "  Gateway            http://%s/healthz\n", gatewayAddr)
 	fmt.Fprintf(&b, "  Data map           %s\n\n", mapPath)
 	var flags []string
-	if dataDir != DefaultDataDir {
+	if customDataDir {
 		flags = append(flags, "--key-file "+filepath.Join(dataDir, "master.key"))
 	}
 	if temporalPort != 7233 || namespace != "dsr" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -94,6 +95,40 @@ func TestDevModeSurvivesRestart(t *testing.T) {
 		t.Fatalf("UI page: %v %v", page, err)
 	}
 	page.Body.Close()
+
+	// The seeded demo company answers an access request for its demo
+	// subject from every system, after Sales signed off.
+	jane, _ := domain.NewIdentity(domain.Email, "jane@example.com")
+	now := time.Now().UTC().Truncate(time.Second)
+	acc := workflows.RequestInput{RequestID: "DEV-ACC", Type: domain.Access, Regulation: domain.GDPR, Identities: []domain.Identity{jane},
+		ReceivedAt: now, DueAt: domain.DueAt(domain.GDPR, now), RequestedBy: "cli:test", IdentityVerified: true}
+	if _, err := requests.Start(ctx, c, acc); err != nil {
+		t.Fatal(err)
+	}
+	// Wait with queries, as an approver would wait for the sign-off message.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		v, err := requests.Show(ctx, c, "DEV-ACC")
+		if err == nil && v.Status == domain.StatusAwaitingSignOff {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never awaiting sign-off: %+v, %v", v, err)
+		}
+	}
+	if err := requests.Decide(ctx, c, "DEV-ACC", workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:test"}); err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.RequestState
+	if err := c.GetWorkflow(ctx, "dsr-DEV-ACC", "").Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, p := range res.Systems {
+		found = append(found, fmt.Sprintf("%s:%d", p.System, p.Found))
+	}
+	if got := strings.Join(found, " "); got != "billing:0 crm:1 marketing:3 support:1 web-analytics:3" || res.Package == "" {
+		t.Fatalf("demo access: %s, package %q", got, res.Package)
+	}
 }
 
 func TestDevModeRefusesBadFlags(t *testing.T) {

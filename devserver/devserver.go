@@ -5,6 +5,7 @@ package devserver
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +25,7 @@ import (
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
+	_ "modernc.org/sqlite" // registers "sqlite" for forgetPeers
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
@@ -87,6 +89,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
 			return nil, fmt.Errorf("create Temporal schema in %s: %w", dbPath, err)
 		}
+	} else if err := forgetPeers(dbPath); err != nil {
+		return nil, err
 	}
 	cfg, err := serverConfig(o, sqlCfg)
 	if err != nil {
@@ -243,6 +247,22 @@ func (s *Server) Stop() {
 		s.ui.Stop()
 	}
 	s.temporal.Stop()
+}
+
+// forgetPeers removes the membership records of earlier runs. This is a
+// single-node server: a record of the previous process, still unexpired
+// after a quick restart, would make the new one route work to a dead peer
+// for half a minute.
+func forgetPeers(dbPath string) error {
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DELETE FROM cluster_membership`); err != nil {
+		return fmt.Errorf("reset Temporal membership in %s: %w", dbPath, err)
+	}
+	return nil
 }
 
 func portFree(ip string, port int) error {

@@ -59,6 +59,11 @@ func run(ctx context.Context, args []string) error {
 	if err := st.SyncDepartments(ctx, dataMap.StoreDepartments()); err != nil {
 		return err
 	}
+	systems, closeSystems, err := engine.OpenSystems(ctx, dataMap, os.Getenv)
+	if err != nil {
+		return err
+	}
+	defer closeSystems()
 	c, err := engine.Dial(ctx, engine.DialOptions{
 		Address: s.TemporalAddress, Namespace: s.Namespace, TLSCert: s.TLSCert, TLSKey: s.TLSKey,
 		TLSCA: s.TLSCA, TLSName: s.TLSServerName, APIKey: s.APIKey, Keys: keys, Log: log,
@@ -70,12 +75,12 @@ func run(ctx context.Context, args []string) error {
 	if err := engine.EnsureSearchAttributes(ctx, c, s.Namespace); err != nil {
 		return err
 	}
-	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir}
+	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir, Systems: systems}
 	ln, err := e.Listen()
 	if err != nil {
 		return err
 	}
 	log.Info("worker running", "temporal", s.TemporalAddress, "namespace", s.Namespace,
-		"gateway", "http://"+ln.Addr().String(), "departments", len(dataMap.Departments), "key_id", keys.KeyID())
+		"gateway", "http://"+ln.Addr().String(), "departments", len(dataMap.Departments), "systems", len(systems), "key_id", keys.KeyID())
 	return e.Run(ctx, ln)
 }

@@ -1,0 +1,60 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/config"
+	dsrsql "github.com/dsrengine/dsr/connectors/sql"
+	"github.com/dsrengine/dsr/domain"
+)
+
+// OpenSystems connects to every system of the data map. Connection strings
+// come from the environment variables the map names; a missing one, an
+// unreachable system or a table or column the map invents stops the start
+// with a message naming the file, the system and the variable.
+func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string) ([]activities.System, func(), error) {
+	var out []activities.System
+	var closers []func() error
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	for i, s := range f.Systems {
+		where := fmt.Sprintf("%s: systems[%d] (%s)", f.Path(), i, s.Name)
+		dsn := getenv(s.SQL.DSNEnv)
+		if dsn == "" {
+			closeAll()
+			return nil, nil, fmt.Errorf("%s: environment variable %s is not set (it holds the connection string)", where, s.SQL.DSNEnv)
+		}
+		tables := make([]dsrsql.Table, len(s.Tables))
+		for j, t := range s.Tables {
+			ids := map[domain.IdentityKind]string{}
+			for kind, col := range t.Identity {
+				ids[domain.IdentityKind(kind)] = col
+			}
+			tables[j] = dsrsql.Table{Name: t.Name, PrimaryKey: t.PrimaryKey, Identity: ids, Erase: t.Erase,
+				EraseFields: t.EraseFields, LegalHold: t.LegalHold, Consent: t.Consent}
+		}
+		conn, err := dsrsql.Open(ctx, s.SQL.Driver, dsn, tables)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("%s: %w", where, err)
+		}
+		conn.Heartbeat = func(ctx context.Context, progress string) { activity.RecordHeartbeat(ctx, progress) }
+		closers = append(closers, conn.Close)
+		kinds := make([]domain.RequestType, len(s.SignOffFor))
+		for j, k := range s.SignOffFor {
+			kinds[j] = domain.RequestType(k)
+		}
+		out = append(out, activities.System{SystemRef: activities.SystemRef{
+			Name: s.Name, Department: s.Department, SignOffFor: kinds, Purposes: s.Purposes, LegalBasis: s.LegalBasis,
+			Recipients: s.Recipients, SoldOrShared: s.SoldOrShared, Retention: s.Retention,
+		}, Connector: conn})
+	}
+	return out, closeAll, nil
+}
