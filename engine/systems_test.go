@@ -1,0 +1,182 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/dsrengine/dsr/config"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/engine"
+	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// A company whose CRM runs on PostgreSQL and whose marketing runs on MariaDB.
+const twoDatabases = `departments:
+  - name: Sales
+    approvers: [sales.lead@acme.example]
+  - name: Marketing
+    approvers: [marketing.lead@acme.example]
+systems:
+  - name: crm
+    department: Sales
+    connector: sql
+    sql: {driver: postgres, dsn_env: T_CRM_DSN}
+    purposes: [customer-relationship]
+    legal_basis: contract
+    retention: 6 years
+    signoff_for: [access]
+    tables:
+      - {name: customers, primary_key: id, identity: {email: email, customer_id: customer_no}, erase: delete}
+      - name: invoices
+        primary_key: id
+        identity: {customer_id: customer_no}
+        erase: mask
+        erase_fields: [customer_no, billing_name]
+        legal_hold: tax law keeps invoices 10 years
+  - name: marketing
+    department: Marketing
+    connector: sql
+    sql: {driver: mysql, dsn_env: T_MARKETING_DSN}
+    purposes: [newsletter]
+    legal_basis: consent
+    retention: until withdrawn
+    signoff_for: [opt_in]
+    tables:
+      - {name: subscriptions, primary_key: id, identity: {email: email}, erase: delete, consent: {newsletter: newsletter_consent}}
+`
+
+func exec(t *testing.T, driver, dsn string, stmts ...string) *sqlx.DB {
+	t.Helper()
+	db, err := sqlx.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	return db
+}
+
+// TestEveryKindOnRealDatabases runs access, erasure and opt-in end to end:
+// real Temporal, the store on PostgreSQL, and the company's systems on
+// PostgreSQL and MariaDB through the SQL connector.
+func TestEveryKindOnRealDatabases(t *testing.T) {
+	crmDSN, mktDSN := testenv.PostgresSchema(t), testenv.MySQLDatabase(t)
+	crm := exec(t, "postgres", crmDSN,
+		`CREATE TABLE customers (id INT PRIMARY KEY, email TEXT, customer_no TEXT, name TEXT)`,
+		`CREATE TABLE invoices (id INT PRIMARY KEY, customer_no TEXT, billing_name TEXT, amount_cents INT)`,
+		`INSERT INTO customers VALUES (1, 'kim@example.com', 'C-9', 'Kim'), (2, 'lee@example.com', 'C-8', 'Lee')`,
+		`INSERT INTO invoices VALUES (1, 'C-9', 'Kim', 100), (2, 'C-9', 'Kim', 200), (3, 'C-8', 'Lee', 300)`)
+	mkt := exec(t, "mysql", mktDSN,
+		`CREATE TABLE subscriptions (id INT PRIMARY KEY, email VARCHAR(200), newsletter_consent BOOLEAN NOT NULL DEFAULT FALSE)`,
+		`INSERT INTO subscriptions VALUES (1, 'kim@example.com', FALSE), (2, 'lee@example.com', TRUE)`)
+
+	m, err := config.Parse("two.yaml", []byte(twoDatabases))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"T_CRM_DSN": crmDSN, "T_MARKETING_DSN": mktDSN}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, _, err := engine.OpenSystems(ctx, m, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "two.yaml: systems[0] (crm): environment variable T_CRM_DSN is not set") {
+		t.Fatalf("missing DSN: %v", err)
+	}
+	systems, closeSystems, err := engine.OpenSystems(ctx, m, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSystems()
+	st := openPostgres(t)
+	if err := st.SyncDepartments(ctx, m.StoreDepartments()); err != nil {
+		t.Fatal(err)
+	}
+	e := testenv.StartEngine(t, st, systems...)
+
+	run := func(in workflows.RequestInput, decisions ...workflows.Decision) workflows.RequestState {
+		t.Helper()
+		if _, err := requests.Start(ctx, e.Client, in); err != nil {
+			t.Fatal(err)
+		}
+		if len(decisions) > 0 {
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				v, err := requests.Show(ctx, e.Client, in.RequestID)
+				if err == nil && v.Status == domain.StatusAwaitingSignOff {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s never awaited sign-off: %+v %v", in.RequestID, v, err)
+				}
+			}
+		}
+		for _, d := range decisions {
+			if err := requests.Decide(ctx, e.Client, in.RequestID, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var res workflows.RequestState
+		if err := e.Client.GetWorkflow(ctx, domain.WorkflowID(in.RequestID), "").Get(ctx, &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != domain.StatusCompleted {
+			t.Fatalf("%s ended %s", in.RequestID, res.Status)
+		}
+		return res
+	}
+	sales := workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:test"}
+	marketing := workflows.Decision{Department: "Marketing", Decision: "approve", Approver: "marketing.lead@acme.example", Via: "cli:test"}
+
+	// Opt-in: Marketing signs off (the map asks for it), consent lands in MariaDB.
+	opt := input("KIM-OPT", "kim@example.com")
+	opt.Type = domain.OptIn
+	opt.Consent = &domain.ConsentChange{Purpose: "newsletter", Channel: "web form", WordingVersion: "v1"}
+	run(opt, marketing)
+	var consent bool
+	if err := mkt.Get(&consent, `SELECT newsletter_consent FROM subscriptions WHERE id = 1`); err != nil || !consent {
+		t.Fatalf("consent in MariaDB: %v %v", consent, err)
+	}
+
+	// Access: Sales signs off; both systems export.
+	acc := input("KIM-ACC", "kim@example.com")
+	cust, _ := domain.NewIdentity(domain.CustomerID, "C-9")
+	acc.Identities = append(acc.Identities, cust)
+	res := run(acc, sales)
+	if len(res.Systems) != 2 || res.Systems[0].Found != 3 || res.Systems[1].Found != 1 || res.Package == "" {
+		t.Fatalf("access: %+v", res.Systems)
+	}
+
+	// Erasure: both departments sign off; rows deleted or masked, amounts kept.
+	era := acc
+	era.RequestID, era.Type = "KIM-ERA", domain.Erasure
+	res = run(era, sales, marketing)
+	for _, p := range res.Systems {
+		if !p.Verified {
+			t.Fatalf("erasure not verified in %s: %+v", p.System, p)
+		}
+	}
+	var n int
+	if err := crm.Get(&n, `SELECT COUNT(*) FROM customers`); err != nil || n != 1 {
+		t.Fatalf("customers left: %d %v", n, err)
+	}
+	if err := crm.Get(&n, `SELECT SUM(amount_cents) FROM invoices WHERE billing_name = '***'`); err != nil || n != 300 {
+		t.Fatalf("masked invoice amounts: %d %v", n, err)
+	}
+	if err := mkt.Get(&n, `SELECT COUNT(*) FROM subscriptions`); err != nil || n != 1 {
+		t.Fatalf("subscriptions left: %d %v", n, err)
+	}
+	if ok, err := st.Suppressed(ctx, "email", e.Keys.Hash("email", "kim@example.com")); !ok || err != nil {
+		t.Fatalf("not suppressed: %v %v", ok, err)
+	}
+	if _, err := requests.Show(ctx, e.Client, "KIM-NONE"); !errors.Is(err, requests.ErrNotFound) {
+		t.Fatal(err)
+	}
+}
