@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
 
@@ -94,32 +93,16 @@ func admission(ctx context.Context, c client.Client, requestID string) (string, 
 	return a.DuplicateOf, nil
 }
 
-// View is a request as compliance sees it. It holds no personal data.
+// View is a request as compliance sees it: the workflow's own state plus
+// where to find it and how many days are left. It holds no personal data.
 type View struct {
-	ID         string                   `json:"id"`
-	Type       domain.RequestType       `json:"type"`
-	Regulation domain.Regulation        `json:"regulation"`
-	Status     domain.Status            `json:"status"`
-	ReceivedAt time.Time                `json:"received_at"`
-	DueAt      time.Time                `json:"due_at"`
-	DaysLeft   int                      `json:"days_left"`
-	WorkflowID string                   `json:"workflow_id"`
-	RunID      string                   `json:"run_id"`
-	Workflow   string                   `json:"workflow_status"`
-	Timeline   []workflows.StatusChange `json:"timeline"`
-	Problem    string                   `json:"problem,omitempty"`
-
-	OriginalDueAt    time.Time          `json:"original_due_at,omitzero"`
-	Extensions       []domain.Extension `json:"extensions,omitempty"`
-	IdentityVerified bool               `json:"identity_verified"`
-	WaitingFor       string             `json:"waiting_for,omitempty"`
-	Alerts           []workflows.Alert  `json:"alerts,omitempty"`
-
-	Systems            []workflows.SystemProgress `json:"systems,omitempty"`
-	PendingDepartments []string                   `json:"pending_departments,omitempty"`
-	SignOffs           []store.SignOff            `json:"signoffs,omitempty"`
-	Package            string                     `json:"package,omitempty"`
-	Consent            string                     `json:"consent,omitempty"`
+	workflows.RequestState
+	ID         string `json:"id"`
+	DaysLeft   int    `json:"days_left"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	Workflow   string `json:"workflow_status"`
+	Problem    string `json:"problem,omitempty"`
 }
 
 // Show reads a request from its workflow: the search attributes for the
@@ -138,12 +121,14 @@ func Show(ctx context.Context, c client.Client, requestID string) (View, error) 
 	if err != nil {
 		return View{}, fmt.Errorf("show request %s: %w", requestID, err)
 	}
+	// The search attributes give the summary even when the workflow's state
+	// cannot be read; the state, when it can, replaces it.
 	sa := d.TypedSearchAttributes
 	v := View{ID: requestID, WorkflowID: wid, RunID: d.WorkflowExecution.RunID, Workflow: d.Status.String()}
 	typ, _ := sa.GetKeyword(workflows.AttrType)
 	reg, _ := sa.GetKeyword(workflows.AttrRegulation)
 	status, _ := sa.GetKeyword(workflows.AttrStatus)
-	v.Type, v.Regulation, v.Status = domain.RequestType(typ), domain.Regulation(reg), domain.Status(status)
+	v.RequestID, v.Type, v.Regulation, v.Status = requestID, domain.RequestType(typ), domain.Regulation(reg), domain.Status(status)
 	v.ReceivedAt, _ = sa.GetTime(workflows.AttrReceivedAt)
 	v.DueAt, _ = sa.GetTime(workflows.AttrDueAt)
 
@@ -171,12 +156,10 @@ func Show(ctx context.Context, c client.Client, requestID string) (View, error) 
 	if st.RequestID != "" {
 		// The workflow's own times keep the receipt's UTC offset, so the due
 		// date reads as the calendar day the law counts.
-		v.Timeline, v.ReceivedAt, v.DueAt = st.Timeline, st.ReceivedAt, st.DueAt
-		v.OriginalDueAt, v.Extensions, v.IdentityVerified, v.WaitingFor, v.Alerts = st.OriginalDueAt, st.Extensions, st.IdentityVerified, st.WaitingFor, st.Alerts
-		v.Systems, v.PendingDepartments, v.SignOffs, v.Package, v.Consent = st.Systems, st.PendingDepartments, st.SignOffs, st.Package, st.Consent
-		if st.Status != "" { // empty until the workflow recorded the request
-			v.Status = st.Status
+		if st.Status == "" { // not yet recorded: the start attributes say received
+			st.Status = v.Status
 		}
+		v.RequestState = st
 	}
 	v.DaysLeft = domain.DaysLeft(v.DueAt, time.Now())
 	return v, nil
