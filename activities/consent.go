@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/dsrengine/dsr/connectors"
@@ -52,4 +54,51 @@ func (a *Activities) ApplyConsent(ctx context.Context, in ConsentApply) (connect
 	}
 	res.System = in.System
 	return res, nil
+}
+
+// ConsentQuery names a subject by its identities.
+type ConsentQuery struct {
+	Identities []domain.Identity `json:"identities"`
+	Actor      string            `json:"actor"`
+}
+
+// ConsentState is the latest ledger entry of one purpose.
+type ConsentState struct {
+	Purpose        string    `json:"purpose"`
+	State          string    `json:"state"`
+	Channel        string    `json:"channel"`
+	WordingVersion string    `json:"wording_version"`
+	At             time.Time `json:"at"`
+	RequestID      string    `json:"request_id,omitempty"`
+}
+
+// CurrentConsents finds the subject by the keyed hash of any identity and
+// returns the current state of every purpose in its ledger. The lookup is
+// audited with its actor; an unknown subject has no consents.
+func (a *Activities) CurrentConsents(ctx context.Context, q ConsentQuery) ([]ConsentState, error) {
+	subject, err := a.Store.FindSubject(ctx, a.Keys, q.Identities)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, a.Store.AppendAudit(ctx, store.AuditEntry{Actor: q.Actor, Action: "consent.lookup", Detail: map[string]any{"found": false}})
+	}
+	if err != nil {
+		return nil, err
+	}
+	hist, err := a.Store.ConsentHistory(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	latest := map[string]ConsentState{}
+	var order []string
+	for _, e := range hist {
+		if _, seen := latest[e.Purpose]; !seen {
+			order = append(order, e.Purpose)
+		}
+		latest[e.Purpose] = ConsentState{Purpose: e.Purpose, State: e.State, Channel: e.Channel, WordingVersion: e.WordingVersion, At: e.At, RequestID: e.RequestID}
+	}
+	slices.Sort(order)
+	out := make([]ConsentState, len(order))
+	for i, p := range order {
+		out[i] = latest[p]
+	}
+	return out, a.Store.AppendAudit(ctx, store.AuditEntry{Actor: q.Actor, Action: "consent.lookup", Detail: map[string]any{"found": true, "purposes": len(out)}})
 }

@@ -140,6 +140,7 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 func NewWorker(c client.Client, acts *activities.Activities) worker.Worker {
 	w := worker.New(c, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.Request)
+	w.RegisterWorkflow(workflows.ConsentLookup)
 	w.RegisterActivity(acts)
 	return w
 }

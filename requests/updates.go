@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -49,6 +51,22 @@ func Decide(ctx context.Context, c client.Client, requestID string, d workflows.
 // Retry resumes a request in needs_attention after the failing system was fixed.
 func Retry(ctx context.Context, c client.Client, requestID string, r workflows.Retry) error {
 	return update(ctx, c, requestID, workflows.UpdateRetry, r, nil)
+}
+
+// Consents returns a subject's current consent per purpose, from the
+// ledger, through a short audited workflow.
+func Consents(ctx context.Context, c client.Client, in workflows.ConsentLookupInput) ([]activities.ConsentState, error) {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "consent-lookup-" + uuid.NewString(), TaskQueue: workflows.TaskQueue,
+	}, workflows.ConsentLookup, in)
+	if err != nil {
+		return nil, fmt.Errorf("consent lookup: %w", err)
+	}
+	var out []activities.ConsentState
+	if err := run.Get(ctx, &out); err != nil {
+		return nil, fmt.Errorf("consent lookup: %w", err)
+	}
+	return out, nil
 }
 
 // ConfirmConsent records the subject's confirmation of a double opt-in.

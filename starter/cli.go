@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/client"
 
+	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
@@ -47,6 +48,7 @@ Usage:
   starter decide REQUEST-ID --department D --as APPROVER (--approve | --object --basis "legal basis")
   starter retry REQUEST-ID        (after fixing a system of a request that needs attention)
   starter confirm REQUEST-ID --via "e-mail link"   (the subject confirmed a double opt-in)
+  starter consent (--email E | --phone P | --customer-id C)...   (current consent per purpose)
 
 Opt-in and withdrawal also take --purpose, --channel and --wording (the
 evidence), and opt-in may ask for --double-opt-in.
@@ -86,6 +88,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) int {
 		return c.start(ctx, args[1:])
 	case "show":
 		return c.show(ctx, args[1:])
+	case "consent":
+		return c.consents(ctx, args[1:])
 	case "verify", "extend", "cancel", "deny", "decide", "retry", "confirm":
 		return c.change(ctx, args[0], args[1:])
 	}
@@ -247,22 +251,9 @@ func buildInput(typ, reg string, emails, phones, customers []string, received, t
 	if err != nil {
 		return workflows.RequestInput{}, fmt.Errorf("--%w", err)
 	}
-	var ids []domain.Identity
-	for _, group := range []struct {
-		kind domain.IdentityKind
-		vals []string
-	}{{domain.Email, emails}, {domain.Phone, phones}, {domain.CustomerID, customers}} {
-		for _, v := range group.vals {
-			ident, err := domain.NewIdentity(group.kind, v)
-			var fe *domain.FieldError
-			if errors.As(err, &fe) {
-				return workflows.RequestInput{}, fmt.Errorf("--%s: %s", strings.ReplaceAll(string(group.kind), "_", "-"), fe.Reason)
-			}
-			ids = append(ids, ident)
-		}
-	}
-	if len(ids) == 0 {
-		return workflows.RequestInput{}, errors.New("an identity is required: --email, --phone or --customer-id")
+	ids, err := identities(emails, phones, customers)
+	if err != nil {
+		return workflows.RequestInput{}, err
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
@@ -291,6 +282,28 @@ func buildInput(typ, reg string, emails, phones, customers []string, received, t
 		ReceivedAt: at, DueAt: domain.DueAt(r, at), RequestedBy: by,
 	}
 	return in, nil
+}
+
+// identities validates the identity flags, naming the bad one.
+func identities(emails, phones, customers []string) ([]domain.Identity, error) {
+	var ids []domain.Identity
+	for _, group := range []struct {
+		kind domain.IdentityKind
+		vals []string
+	}{{domain.Email, emails}, {domain.Phone, phones}, {domain.CustomerID, customers}} {
+		for _, v := range group.vals {
+			ident, err := domain.NewIdentity(group.kind, v)
+			var fe *domain.FieldError
+			if errors.As(err, &fe) {
+				return nil, fmt.Errorf("--%s: %s", strings.ReplaceAll(string(group.kind), "_", "-"), fe.Reason)
+			}
+			ids = append(ids, ident)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, errors.New("an identity is required: --email, --phone or --customer-id")
+	}
+	return ids, nil
 }
 
 func parseReceived(s string, loc *time.Location) (time.Time, error) {
@@ -465,6 +478,51 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 	}
 	fmt.Fprintf(c.stdout, "%s.\n\n", msg)
 	c.writeView(v)
+	return exitOK
+}
+
+// consents prints a subject's current consent per purpose from the ledger.
+func (c *cli) consents(ctx context.Context, args []string) int {
+	fs := c.flags("consent")
+	var emails, phones, customers multi
+	fs.Var(&emails, "email", "subject's e-mail address (repeatable)")
+	fs.Var(&phones, "phone", "subject's phone number in international form (repeatable)")
+	fs.Var(&customers, "customer-id", "subject's customer id (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if err := c.checkOutput(); err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	ids, err := identities(emails, phones, customers)
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	cl, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	defer cl.Close()
+	states, err := requests.Consents(ctx, cl, workflows.ConsentLookupInput{Identities: ids, Actor: "cli:" + currentUser()})
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	if c.output == "json" {
+		if states == nil {
+			states = []activities.ConsentState{}
+		}
+		return c.writeJSON(states)
+	}
+	if len(states) == 0 {
+		fmt.Fprintln(c.stdout, "No consent recorded for this subject.")
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Purpose\tState\tChannel\tWording\tSince\tRequest")
+	for _, s := range states {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Purpose, s.State, s.Channel, s.WordingVersion, s.At.Format("2006-01-02 15:04"), s.RequestID)
+	}
+	tw.Flush()
 	return exitOK
 }
 

@@ -205,9 +205,13 @@ func TestStarterConsent(t *testing.T) {
 		"--purpose", "newsletter", "--channel", "web form", "--wording", "newsletter-v3", "--double-opt-in"); code != exitOK {
 		t.Fatalf("opt-in: exit %d: %s", code, errs)
 	}
-	out := waitStatus(t, s, "OPT-1", "fulfilling")
-	if !regexp.MustCompile(`Consent +pending`).MatchString(out) {
-		t.Fatalf("before confirmation:\n%s", out)
+	// The ledger says pending until the subject confirms.
+	var out string
+	for deadline := time.Now().Add(20 * time.Second); !regexp.MustCompile(`Consent +pending`).MatchString(out); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never pending confirmation:\n%s", out)
+		}
+		_, out, _ = s.run("show", "OPT-1")
 	}
 	if code, out, errs := s.run("confirm", "OPT-1", "--via", "e-mail link"); code != exitOK || !strings.Contains(out, "Consent confirmed.") {
 		t.Fatalf("confirm: exit %d\n%s%s", code, out, errs)
@@ -223,6 +227,16 @@ func TestStarterConsent(t *testing.T) {
 	waitStatus(t, s, "WD-1", "completed")
 	if marketing.Consent["newsletter"] {
 		t.Fatal("withdrawal not propagated")
+	}
+	code, out, errs := s.run("consent", "--email", "Nina@Example.com")
+	if code != exitOK || !regexp.MustCompile(`newsletter +withdrawn +unsubscribe link +newsletter-v3 .* WD-1`).MatchString(out) {
+		t.Fatalf("consent lookup: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, _ = s.run("consent", "--email", "stranger@example.com", "--output", "json"); code != exitOK || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("unknown subject: exit %d %q", code, out)
+	}
+	if code, _, errs = s.run("consent"); code != exitUsage || !strings.Contains(errs, "an identity is required") {
+		t.Fatalf("no identity: exit %d %s", code, errs)
 	}
 }
 

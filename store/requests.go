@@ -219,3 +219,19 @@ func (s *Store) OpenDuplicate(ctx context.Context, requestID string) (string, er
 	}
 	return ids[0], nil
 }
+
+// FindSubject returns the subject that owns any of the identities, by
+// keyed hash, or ErrNotFound.
+func (s *Store) FindSubject(ctx context.Context, keys Sealer, ids []domain.Identity) (string, error) {
+	for _, id := range ids {
+		var subject string
+		err := s.db.GetContext(ctx, &subject, s.db.Rebind(`SELECT subject_id FROM subject_identities WHERE kind = ? AND value_hash = ?`), id.Kind, keys.Hash(string(id.Kind), id.Value))
+		if err == nil {
+			return subject, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", fmt.Errorf("find subject: %w", err)
+		}
+	}
+	return "", fmt.Errorf("subject: %w", ErrNotFound)
+}
