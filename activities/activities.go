@@ -26,6 +26,17 @@ type Activities struct {
 	// ExportDir is where access exports and packages are written; they are
 	// referenced from the store, never carried in workflow histories.
 	ExportDir string
+	// Reminders is the data map's reminder policy; zero means the default.
+	Reminders domain.ReminderPolicy
+}
+
+// ReminderPolicy gives the data map's reminder policy to a new request, so
+// that the policy in force when it started is in its history.
+func (a *Activities) ReminderPolicy(ctx context.Context) (domain.ReminderPolicy, error) {
+	if a.Reminders.EscalateEvery == 0 {
+		return domain.DefaultReminders(), nil
+	}
+	return a.Reminders, nil
 }
 
 // Notifier delivers notices to data subjects and departments. Slack and

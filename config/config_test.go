@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseDataMap(t *testing.T) {
@@ -175,5 +176,33 @@ func TestParseSystems(t *testing.T) {
 				t.Fatalf("err = %v\nwant %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestReminders(t *testing.T) {
+	base := "departments: []\n"
+	f, err := Parse("m.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := f.ReminderPolicy(); !p.Halfway || len(p.Before) != 2 || p.EscalateEvery != 24*time.Hour {
+		t.Fatalf("default policy = %+v", p)
+	}
+	f, err = Parse("m.yaml", []byte(base+"reminders:\n  halfway: false\n  before: [10d, 36h]\n  escalate_every: 12h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := f.ReminderPolicy(); p.Halfway || p.Before[0] != 240*time.Hour || p.Before[1] != 36*time.Hour || p.EscalateEvery != 12*time.Hour {
+		t.Fatalf("policy = %+v", p)
+	}
+	for yaml, want := range map[string]string{
+		"reminders:\n  before: [soon]\n  escalate_every: 1d\n": `m.yaml: reminders.before[0]: "soon" is not a duration`,
+		"reminders:\n  before: [1d]\n":                         "m.yaml: reminders.escalate_every: is missing",
+		"reminders:\n  escalate_every: 10m\n":                  "m.yaml: reminders.escalate_every: must be at least 1h",
+		"reminders:\n  before: [-2d]\n  escalate_every: 1d\n":  `reminders.before[0]: "-2d" is not a whole number of days`,
+	} {
+		if _, err := Parse("m.yaml", []byte(base+yaml)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", yaml, err, want)
+		}
 	}
 }

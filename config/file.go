@@ -23,6 +23,9 @@ import (
 type File struct {
 	Departments []Department `yaml:"departments"`
 	Systems     []System     `yaml:"systems"`
+	// Reminders sets when requests remind and escalate; absent means the
+	// defaults (halfway, 7 days and 1 day before, daily escalation).
+	Reminders *Reminders `yaml:"reminders"`
 
 	path string
 }
@@ -230,6 +233,9 @@ func (f *File) validate() error {
 				return fail(fmt.Sprintf(".approvers[%d]", j), fmt.Sprintf("%q must be a Slack user id (U0123456789) or an e-mail address", a))
 			}
 		}
+	}
+	if err := f.validateReminders(); err != nil {
+		return err
 	}
 	return f.validateSystems(seen)
 }

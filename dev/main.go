@@ -138,6 +138,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
+	reminders, _ := dataMap.ReminderPolicy() // validated at load
 	systems, closeSystems, err := engine.OpenSystems(ctx, dataMap, getenv)
 	if err != nil {
 		return err
@@ -152,7 +153,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: gatewayAddr, ExposeCodec: exposeCodec, CodecOrigins: uiOrigins,
-		ExportDir: filepath.Join(*dataDir, "exports"), Systems: systems}
+		ExportDir: filepath.Join(*dataDir, "exports"), Systems: systems, Reminders: reminders}
 	ln, err := e.Listen()
 	if err != nil {
 		return err

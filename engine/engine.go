@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/gateway"
 	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/store"
@@ -156,6 +157,8 @@ type Engine struct {
 	Systems []activities.System
 	// ExportDir holds access exports and packages.
 	ExportDir string
+	// Reminders is the data map's reminder policy.
+	Reminders domain.ReminderPolicy
 	// ExposeCodec serves the payload codec to the Web UI at CodecOrigins;
 	// dev mode only, on loopback.
 	ExposeCodec  bool
@@ -164,7 +167,7 @@ type Engine struct {
 
 // Activities builds the activity set with the default (log) notifier.
 func (e *Engine) Activities() *activities.Activities {
-	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: activities.LogNotifier{Log: e.Log}, Systems: e.Systems, ExportDir: e.ExportDir}
+	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: activities.LogNotifier{Log: e.Log}, Systems: e.Systems, ExportDir: e.ExportDir, Reminders: e.Reminders}
 }
 
 // Listen binds the gateway address early, so a taken port fails the start

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +179,8 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 	}
 	if _, err := requests.Show(ctx, e.Client, "KIM-NONE"); !errors.Is(err, requests.ErrNotFound) {
 		t.Fatal(err)
+	}
+	if path := os.Getenv("DSR_RECORD_CONSENT_HISTORY"); path != "" {
+		recordHistory(t, e.RawClient, "dsr-KIM-OPT", path)
 	}
 }

@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string) error {
 	if err := st.SyncDepartments(ctx, dataMap.StoreDepartments()); err != nil {
 		return err
 	}
+	reminders, _ := dataMap.ReminderPolicy() // validated at load
 	systems, closeSystems, err := engine.OpenSystems(ctx, dataMap, os.Getenv)
 	if err != nil {
 		return err
@@ -75,7 +76,7 @@ func run(ctx context.Context, args []string) error {
 	if err := engine.EnsureSearchAttributes(ctx, c, s.Namespace); err != nil {
 		return err
 	}
-	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir, Systems: systems}
+	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir, Systems: systems, Reminders: reminders}
 	ln, err := e.Listen()
 	if err != nil {
 		return err

@@ -142,6 +142,12 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 		return *l.st, fmt.Errorf("duplicate check: %w", err)
 	}
 	l.admission = &Admission{DuplicateOf: dup}
+	if l.in.Reminders.EscalateEvery == 0 {
+		// No policy in the request: the data map's, as it is now.
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.ReminderPolicy).Get(ctx, &l.policy); err != nil {
+			return *l.st, fmt.Errorf("reminder policy: %w", err)
+		}
+	}
 	if dup != "" {
 		l.closure, l.closeAs = &Closure{Actor: "engine", Reason: "duplicate of open request " + dup + ", which answers the subject"}, domain.StatusCancelled
 		return l.finish(ctx)

@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
@@ -259,5 +260,21 @@ func TestDuplicateOfAnOpenRequestIsClosed(t *testing.T) {
 	}
 	if got := sent.kinds(); len(got) != 0 {
 		t.Fatalf("a duplicate must not notify the subject: %v", got)
+	}
+}
+
+// TestDataMapReminderPolicy: without a policy in the request, the data map's
+// applies: here no halfway reminder, one three days before, escalation
+// every 12 hours.
+func TestDataMapReminderPolicy(t *testing.T) {
+	e, st, keys, _ := envWithNotices(t)
+	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: &notices{}, ExportDir: t.TempDir(),
+		Reminders: domain.ReminderPolicy{Before: []time.Duration{3 * day}, EscalateEvery: 12 * time.Hour}})
+	update(e, 30*day, workflows.UpdateDeny, workflows.Closure{Actor: "compliance:lead", Reason: "identity could not be verified"})
+	e.ExecuteWorkflow(workflows.Request, unverified("REQ-POLICY"))
+	res := result(t, e)
+	want := "reminder@02-25 23:59 escalation@02-28 23:59 escalation@03-01 11:59 escalation@03-01 23:59"
+	if got := strings.Join(alertsOf(res), " "); got != want {
+		t.Fatalf("alerts:\n got %s\nwant %s", got, want)
 	}
 }
