@@ -136,6 +136,14 @@ systems:
         erase: mask
         erase_fields: [customer_no, billing_name]
         legal_hold: tax law keeps invoices for 10 years
+      - name: addresses
+        primary_key: id
+        reference: {table: customers, column: customer_id, references: id}
+        erase: delete
+      - name: deliveries
+        primary_key: id
+        reference: {table: addresses, column: address_id, references: id}
+        erase: delete
 `
 
 func TestParseSystems(t *testing.T) {
@@ -143,7 +151,7 @@ func TestParseSystems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Systems) != 1 || len(f.Systems[0].Tables) != 2 || f.Systems[0].Tables[1].LegalHold == "" {
+	if len(f.Systems) != 1 || len(f.Systems[0].Tables) != 4 || f.Systems[0].Tables[1].LegalHold == "" || f.Systems[0].Tables[3].Reference.Table != "addresses" {
 		t.Fatalf("systems = %+v", f.Systems)
 	}
 	tests := []struct {
@@ -165,6 +173,10 @@ func TestParseSystems(t *testing.T) {
 		{"consent for unknown purpose", "consent: {newsletter: newsletter}", "consent: {profiling: profiling}", `purpose "profiling" is not among the system's purposes`},
 		{"duplicate table", "name: invoices", "name: customers", `table "customers" is declared twice`},
 		{"no tables", "    tables:\n", "    tablez:\n", `unknown field "tablez" in a system`},
+		{"reference to unknown table", "reference: {table: customers,", "reference: {table: clients,", `systems[0].tables[2].reference.table: "clients" is not a table of this system`},
+		{"reference cycle", "reference: {table: customers, column: customer_id, references: id}\n        erase: delete", "reference: {table: deliveries, column: customer_id, references: id}\n        erase: delete", "systems[0].tables[2].reference: reference cycle: addresses → deliveries → addresses"},
+		{"unreachable", "reference: {table: addresses, column: address_id, references: id}\n", "\n", `table "deliveries" is unreachable`},
+		{"masked child keeps the link", "reference: {table: customers, column: customer_id, references: id}\n        erase: delete", "reference: {table: customers, column: customer_id, references: id}\n        erase: mask\n        erase_fields: [city]", `must include the reference column "customer_id"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

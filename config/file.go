@@ -71,6 +71,17 @@ type Table struct {
 	LegalHold string `yaml:"legal_hold"`
 	// Consent maps purposes to the boolean column that records consent.
 	Consent map[string]string `yaml:"consent"`
+	// Reference reaches the table from another one: rows whose Column
+	// holds the value of References in the subject's rows of Table
+	// (addresses.customer_id → customers.id).
+	Reference *Reference `yaml:"reference"`
+}
+
+// Reference links a table to the table it is reached from.
+type Reference struct {
+	Table      string `yaml:"table"`
+	Column     string `yaml:"column"`
+	References string `yaml:"references"`
 }
 
 // Department owns systems and signs off on requests.

@@ -92,8 +92,11 @@ func (f *File) validateSQL(s System, fail func(string, string, ...any) error) er
 		if !identifier.MatchString(t.PrimaryKey) {
 			return fail(tf+".primary_key", "%q is not a plain column name", t.PrimaryKey)
 		}
-		if len(t.Identity) == 0 {
-			return fail(tf+".identity", "table %q is unreachable: it needs at least one identity column (email, phone, customer_id)", t.Name)
+		if len(t.Identity) == 0 && t.Reference == nil {
+			return fail(tf+".identity", "table %q is unreachable: it needs an identity column (email, phone, customer_id) or a reference to a table that has one", t.Name)
+		}
+		if r := t.Reference; r != nil && (!identifier.MatchString(r.Table) || !identifier.MatchString(r.Column) || !identifier.MatchString(r.References)) {
+			return fail(tf+".reference", "table, column and references must be plain names")
 		}
 		for _, kind := range sortedKeys(t.Identity) {
 			if !slices.Contains(domain.IdentityKinds, domain.IdentityKind(kind)) {
@@ -138,6 +141,9 @@ func (f *File) validateSQL(s System, fail func(string, string, ...any) error) er
 					return fail(tf+".erase_fields", "must include the identity column %q: rows kept after erasure may not identify the subject", t.Identity[kind])
 				}
 			}
+			if t.Reference != nil && !slices.Contains(t.EraseFields, t.Reference.Column) {
+				return fail(tf+".erase_fields", "must include the reference column %q: rows kept after erasure may not lead to the subject", t.Reference.Column)
+			}
 		}
 		for _, p := range sortedKeys(t.Consent) {
 			if !slices.Contains(s.Purposes, p) {
@@ -146,6 +152,30 @@ func (f *File) validateSQL(s System, fail func(string, string, ...any) error) er
 			if !identifier.MatchString(t.Consent[p]) {
 				return fail(tf+".consent."+p, "%q is not a plain column name", t.Consent[p])
 			}
+		}
+	}
+	return checkReferences(s.Tables, fail)
+}
+
+// checkReferences refuses references to unknown tables and cycles; with
+// neither, every chain ends at a table with an identity column.
+func checkReferences(tables []Table, fail func(string, string, ...any) error) error {
+	byName := map[string]int{}
+	for i, t := range tables {
+		byName[t.Name] = i
+	}
+	for i, t := range tables {
+		seen := []string{t.Name}
+		for cur := t; cur.Reference != nil; {
+			j, ok := byName[cur.Reference.Table]
+			if !ok {
+				return fail(fmt.Sprintf(".tables[%d].reference.table", i), "%q is not a table of this system", cur.Reference.Table)
+			}
+			cur = tables[j]
+			if slices.Contains(seen, cur.Name) {
+				return fail(fmt.Sprintf(".tables[%d].reference", i), "reference cycle: %s", strings.Join(append(seen, cur.Name), " → "))
+			}
+			seen = append(seen, cur.Name)
 		}
 	}
 	return nil

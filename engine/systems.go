@@ -39,6 +39,9 @@ func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string
 			}
 			tables[j] = dsrsql.Table{Name: t.Name, PrimaryKey: t.PrimaryKey, Identity: ids, Erase: t.Erase,
 				EraseFields: t.EraseFields, LegalHold: t.LegalHold, Consent: t.Consent}
+			if r := t.Reference; r != nil {
+				tables[j].Reference = &dsrsql.Reference{Table: r.Table, Column: r.Column, References: r.References}
+			}
 		}
 		conn, err := dsrsql.Open(ctx, s.SQL.Driver, dsn, tables)
 		if err != nil {

@@ -35,6 +35,13 @@ type Table struct {
 	EraseFields []string
 	LegalHold   string
 	Consent     map[string]string
+	// Reference reaches the table from another one (see config.Reference).
+	Reference *Reference
+}
+
+// Reference: rows whose Column equals References in the subject's rows of Table.
+type Reference struct {
+	Table, Column, References string
 }
 
 // Connector reaches one SQL system.
@@ -46,6 +53,7 @@ type Connector struct {
 	BatchSize int
 	// Heartbeat is called between batches so long erasures stay alive.
 	Heartbeat func(ctx context.Context, progress string)
+	byName    map[string]Table
 }
 
 // Open connects and checks that every table and column of the map exists,
@@ -67,7 +75,10 @@ func Open(ctx context.Context, driver, dsn string, tables []Table) (*Connector, 
 	if driver == "sqlite" {
 		db.SetMaxOpenConns(1)
 	}
-	c := &Connector{db: db, driver: driver, tables: tables, BatchSize: 500}
+	c := &Connector{db: db, driver: driver, tables: tables, BatchSize: 500, byName: map[string]Table{}}
+	for _, t := range tables {
+		c.byName[t.Name] = t
+	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect: %w", err)
@@ -78,6 +89,13 @@ func Open(ctx context.Context, driver, dsn string, tables []Table) (*Connector, 
 			cols = append(cols, t.Identity[kind])
 		}
 		cols = append(cols, t.EraseFields...)
+		if t.Reference != nil {
+			cols = append(cols, t.Reference.Column)
+			if _, ok := c.byName[t.Reference.Table]; !ok {
+				db.Close()
+				return nil, fmt.Errorf("%w: table %s refers to %s, which the map does not declare", connectors.ErrBadConfig, t.Name, t.Reference.Table)
+			}
+		}
 		for _, p := range sortedPurposes(t) {
 			cols = append(cols, t.Consent[p])
 		}
@@ -174,10 +192,35 @@ func (c *Connector) match(t Table, subject []domain.Identity) (string, []any, bo
 			}
 		}
 	}
+	// Rows reached from the subject's rows of another table.
+	if r := t.Reference; r != nil {
+		if where, refArgs, ok := c.match(c.byName[r.Table], subject); ok {
+			terms = append(terms, fmt.Sprintf("%s IN (SELECT %s FROM %s WHERE %s)",
+				c.quote(r.Column), c.quote(r.References), c.quote(r.Table), where))
+			args = append(args, refArgs...)
+		}
+	}
 	if len(terms) == 0 {
 		return "", nil, false
 	}
 	return "(" + strings.Join(terms, " OR ") + ")", args, true
+}
+
+// depth is how many references lead from a table to one with an identity.
+func (c *Connector) depth(t Table) int {
+	d := 0
+	for t.Reference != nil && d < len(c.tables) {
+		t, d = c.byName[t.Reference.Table], d+1
+	}
+	return d
+}
+
+// erasureOrder puts tables reached through others first: erasing a parent
+// first would cut its children off from the subject and leave them behind.
+func (c *Connector) erasureOrder() []Table {
+	order := slices.Clone(c.tables)
+	slices.SortStableFunc(order, func(a, b Table) int { return c.depth(b) - c.depth(a) })
+	return order
 }
 
 func (c *Connector) heartbeat(ctx context.Context, progress string) {
@@ -254,7 +297,7 @@ func (c *Connector) Export(ctx context.Context, subject []domain.Identity, w io.
 // it is never touched again, so erasing twice is a no-op that reports zero.
 func (c *Connector) Erase(ctx context.Context, subject []domain.Identity, opts connectors.EraseOptions) (connectors.Result, error) {
 	var res connectors.Result
-	for _, t := range c.tables {
+	for _, t := range c.erasureOrder() {
 		where, args, ok := c.match(t, subject)
 		if !ok {
 			continue
@@ -287,10 +330,17 @@ func (c *Connector) eraseTable(ctx context.Context, t Table, where string, args 
 		q := c.db.Rebind(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", c.quote(t.Name), where))
 		return n, c.db.GetContext(ctx, &n, q, args...)
 	}
+	var matching int64
+	count := c.db.Rebind(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", c.quote(t.Name), where))
+	if err := c.db.GetContext(ctx, &matching, count, args...); err != nil {
+		return 0, err
+	}
 	selectBatch := c.db.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d",
 		c.quote(t.PrimaryKey), c.quote(t.Name), where, c.quote(t.PrimaryKey), c.BatchSize))
 	var total int64
-	for {
+	// Every batch makes its rows stop matching, so the loop is bounded; a
+	// row that still matches after its batch would otherwise loop forever.
+	for batches := matching/int64(c.BatchSize) + 2; batches > 0; batches-- {
 		n, err := c.eraseBatch(ctx, t, selectBatch, args)
 		if err != nil {
 			return total, fmt.Errorf("erase in %s after %d rows: %w", t.Name, total, err)
@@ -301,6 +351,7 @@ func (c *Connector) eraseTable(ctx context.Context, t Table, where string, args 
 			return total, nil
 		}
 	}
+	return total, fmt.Errorf("%w: rows of %s still match the subject after erasure; erase_fields must break every link to the subject", connectors.ErrBadConfig, t.Name)
 }
 
 func (c *Connector) eraseBatch(ctx context.Context, t Table, selectBatch string, args []any) (int64, error) {

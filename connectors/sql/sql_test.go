@@ -44,6 +44,8 @@ CREATE TABLE customers (id INTEGER PRIMARY KEY, email VARCHAR(200), phone VARCHA
 CREATE TABLE invoices (id INTEGER PRIMARY KEY, customer_no VARCHAR(100), billing_name VARCHAR(200), amount_cents INTEGER NOT NULL);
 CREATE TABLE audit_events (id INTEGER PRIMARY KEY, email VARCHAR(200), what VARCHAR(200));
 CREATE TABLE page_views (id INTEGER PRIMARY KEY, email VARCHAR(200), page VARCHAR(200));
+CREATE TABLE addresses (id INTEGER PRIMARY KEY, customer_id INTEGER, city VARCHAR(100));
+CREATE TABLE deliveries (id INTEGER PRIMARY KEY, address_id INTEGER, courier VARCHAR(100));
 `
 
 // Jane is the subject. The others are people who must never be touched,
@@ -59,6 +61,8 @@ var seed = []string{
 	`INSERT INTO invoices VALUES (12, 'C-2', 'Bob', 500)`,
 	`INSERT INTO audit_events VALUES (20, 'jane@example.com', 'login')`,
 	`INSERT INTO audit_events VALUES (21, 'bob@example.com', 'login')`,
+	`INSERT INTO addresses VALUES (30, 1, 'London'), (31, 1, 'Brighton'), (32, 2, 'Leeds')`,
+	`INSERT INTO deliveries VALUES (40, 30, 'FastCo'), (41, 31, 'SlowCo'), (42, 32, 'FastCo')`,
 }
 
 func tables() []dsrsql.Table {
@@ -70,6 +74,9 @@ func tables() []dsrsql.Table {
 			LegalHold: "tax law keeps invoices for 10 years", Identity: map[domain.IdentityKind]string{domain.CustomerID: "customer_no"}},
 		{Name: "audit_events", PrimaryKey: "id", Erase: "keep", LegalHold: "security log kept 1 year",
 			Identity: map[domain.IdentityKind]string{domain.Email: "email"}},
+		// customer → addresses → deliveries, reached by references only.
+		{Name: "addresses", PrimaryKey: "id", Erase: "delete", Reference: &dsrsql.Reference{Table: "customers", Column: "customer_id", References: "id"}},
+		{Name: "deliveries", PrimaryKey: "id", Erase: "delete", Reference: &dsrsql.Reference{Table: "addresses", Column: "address_id", References: "id"}},
 	}
 }
 
@@ -131,10 +138,10 @@ func TestDiscoverExportErase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := counts(found); got != "customers:found:1 invoices:found:2 audit_events:held:1" {
+		if got := counts(found); got != "customers:found:1 invoices:found:2 audit_events:held:1 addresses:found:2 deliveries:found:2" {
 			t.Fatalf("discover: %s", got)
 		}
-		if found.Erasable() != 3 || found.Total() != 4 {
+		if found.Erasable() != 7 || found.Total() != 8 {
 			t.Fatalf("erasable %d total %d", found.Erasable(), found.Total())
 		}
 
@@ -147,7 +154,7 @@ func TestDiscoverExportErase(t *testing.T) {
 		if err := json.Unmarshal(buf.Bytes(), &data); err != nil {
 			t.Fatalf("export is not JSON: %v\n%s", err, buf.String())
 		}
-		if counts(exp) != "customers:exported:1 invoices:exported:2 audit_events:exported:1" || data["customers"][0]["name"] != "Jane Doe" || len(data["invoices"]) != 2 {
+		if counts(exp) != "customers:exported:1 invoices:exported:2 audit_events:exported:1 addresses:exported:2 deliveries:exported:2" || data["customers"][0]["name"] != "Jane Doe" || len(data["invoices"]) != 2 {
 			t.Fatalf("export %s: %s", counts(exp), buf.String())
 		}
 		if strings.Contains(buf.String(), "Bob") || strings.Contains(buf.String(), "Quote") {
@@ -155,7 +162,7 @@ func TestDiscoverExportErase(t *testing.T) {
 		}
 
 		dry, err := c.Erase(ctx, subject, connectors.EraseOptions{DryRun: true})
-		if err != nil || counts(dry) != "customers:would be deleted:1 invoices:would be masked:2 audit_events:kept:1" {
+		if err != nil || counts(dry) != "deliveries:would be deleted:2 addresses:would be deleted:2 customers:would be deleted:1 invoices:would be masked:2 audit_events:kept:1" {
 			t.Fatalf("dry run: %s, %v", counts(dry), err)
 		}
 		if rowCount(t, db, "SELECT COUNT(*) FROM customers") != 5 {
@@ -163,21 +170,23 @@ func TestDiscoverExportErase(t *testing.T) {
 		}
 
 		erased, err := c.Erase(ctx, subject, connectors.EraseOptions{})
-		if err != nil || counts(erased) != "customers:deleted:1 invoices:masked:2 audit_events:kept:1" {
+		// Children first: deliveries, then addresses, then the customer.
+		if err != nil || counts(erased) != "deliveries:deleted:2 addresses:deleted:2 customers:deleted:1 invoices:masked:2 audit_events:kept:1" {
 			t.Fatalf("erase: %s, %v", counts(erased), err)
 		}
 		// Everyone else is untouched; invoice amounts stay for the tax hold.
 		if rowCount(t, db, "SELECT COUNT(*) FROM customers") != 4 || rowCount(t, db, "SELECT COUNT(*) FROM invoices WHERE billing_name = '***' AND customer_no = '***'") != 2 ||
-			rowCount(t, db, "SELECT SUM(amount_cents) FROM invoices") != 5498 || rowCount(t, db, "SELECT COUNT(*) FROM invoices WHERE billing_name = 'Bob'") != 1 {
+			rowCount(t, db, "SELECT SUM(amount_cents) FROM invoices") != 5498 || rowCount(t, db, "SELECT COUNT(*) FROM invoices WHERE billing_name = 'Bob'") != 1 ||
+			rowCount(t, db, "SELECT COUNT(*) FROM addresses") != 1 || rowCount(t, db, "SELECT COUNT(*) FROM deliveries") != 1 {
 			t.Fatal("erasure touched what it should not")
 		}
 		// Verification pass: only held data is left; erasing again is a no-op.
 		again, err := c.Discover(ctx, subject)
-		if err != nil || again.Erasable() != 0 || counts(again) != "customers:found:0 invoices:found:0 audit_events:held:1" {
+		if err != nil || again.Erasable() != 0 || counts(again) != "customers:found:0 invoices:found:0 audit_events:held:1 addresses:found:0 deliveries:found:0" {
 			t.Fatalf("verification: %s, %v", counts(again), err)
 		}
 		twice, err := c.Erase(ctx, subject, connectors.EraseOptions{})
-		if err != nil || counts(twice) != "customers:deleted:0 invoices:masked:0 audit_events:kept:1" {
+		if err != nil || counts(twice) != "deliveries:deleted:0 addresses:deleted:0 customers:deleted:0 invoices:masked:0 audit_events:kept:1" {
 			t.Fatalf("second erase: %s, %v", counts(twice), err)
 		}
 	})
@@ -229,7 +238,7 @@ func TestBatchesAndHeartbeats(t *testing.T) {
 		var beats []string
 		c.Heartbeat = func(_ context.Context, p string) { beats = append(beats, p) }
 		res, err := c.Erase(context.Background(), jane(t), connectors.EraseOptions{})
-		if err != nil || counts(res) != "customers:deleted:1 invoices:masked:9 audit_events:kept:1" {
+		if err != nil || counts(res) != "deliveries:deleted:2 addresses:deleted:2 customers:deleted:1 invoices:masked:9 audit_events:kept:1" {
 			t.Fatalf("erase: %s, %v", counts(res), err)
 		}
 		if len(beats) < 5 || rowCount(t, db, "SELECT COUNT(*) FROM invoices WHERE customer_no = 'C-1'") != 0 {
@@ -257,6 +266,21 @@ func TestConsentAndBadMaps(t *testing.T) {
 		_, err = dsrsql.Open(ctx, b.driver, b.dsn, bad)
 		if !errors.Is(err, connectors.ErrBadConfig) || !strings.Contains(err.Error(), "table invoices has no column billing_nam") {
 			t.Fatalf("unknown column: %v", err)
+		}
+		// A masked child that would still lead to the subject is refused at
+		// erasure instead of looping.
+		loop := tables()
+		loop[3] = dsrsql.Table{Name: "addresses", PrimaryKey: "id", Erase: "mask", EraseFields: []string{"city"},
+			Reference: &dsrsql.Reference{Table: "customers", Column: "customer_id", References: "id"}}
+		lc, err := dsrsql.Open(ctx, b.driver, b.dsn, loop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lc.Close()
+		lc.BatchSize = 1
+		bob := []domain.Identity{{Kind: domain.Email, Value: "bob@example.com"}}
+		if _, err := lc.Erase(ctx, bob, connectors.EraseOptions{}); !errors.Is(err, connectors.ErrBadConfig) || !strings.Contains(err.Error(), "still match the subject") {
+			t.Fatalf("masking that keeps the link: %v", err)
 		}
 		bad = tables()
 		bad[0].Name = "customer"
