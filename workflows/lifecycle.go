@@ -142,15 +142,15 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 		return *l.st, fmt.Errorf("duplicate check: %w", err)
 	}
 	l.admission = &Admission{DuplicateOf: dup}
+	if dup != "" {
+		l.closure, l.closeAs = &Closure{Actor: "engine", Reason: "duplicate of open request " + dup + ", which answers the subject"}, domain.StatusCancelled
+		return l.finish(ctx)
+	}
 	if l.in.Reminders.EscalateEvery == 0 {
 		// No policy in the request: the data map's, as it is now.
 		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.ReminderPolicy).Get(ctx, &l.policy); err != nil {
 			return *l.st, fmt.Errorf("reminder policy: %w", err)
 		}
-	}
-	if dup != "" {
-		l.closure, l.closeAs = &Closure{Actor: "engine", Reason: "duplicate of open request " + dup + ", which answers the subject"}, domain.StatusCancelled
-		return l.finish(ctx)
 	}
 	l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: ToSubject, Kind: "receipt",
 		Text: fmt.Sprintf("We received your %s request under %s on %s and will answer by %s.",
