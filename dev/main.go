@@ -237,6 +237,9 @@ func banner(srv *devserver.Server, namespace, gatewayAddr, dataDir string, custo
 	if len(flags) > 0 {
 		extra = " " + strings.Join(flags, " ")
 	}
-	fmt.Fprintf(&b, "Try, in another terminal:\n  go run ./starter start --type access --regulation gdpr --email jane@example.com --identity-verified%s\n\n", extra)
+	fmt.Fprintf(&b, "Try, in another terminal (Acme's demo subject; Sales signs off on access):\n")
+	fmt.Fprintf(&b, "  go run ./starter start --type access --regulation gdpr --email jane@example.com --identity-verified --id DEMO-1%s\n", extra)
+	fmt.Fprintf(&b, "  go run ./starter decide DEMO-1 --department Sales --as sales.lead@acme.example --approve%s\n", extra)
+	fmt.Fprintf(&b, "  go run ./starter show DEMO-1%s\n\n", extra)
 	return b.String()
 }
