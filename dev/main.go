@@ -36,6 +36,9 @@ var acmeMap []byte
 //go:embed acme/*.sql
 var acmeSeeds embed.FS
 
+// builtInMap names the embedded Acme map in messages.
+const builtInMap = "dev/acme.yaml (built in)"
+
 // DefaultDataDir is also where starter looks for the dev key.
 const DefaultDataDir = ".dsr/dev"
 
@@ -164,7 +167,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 func loadMap(path string) (*config.File, error) {
 	if path == "" {
-		return config.Parse("dev/acme.yaml (built in)", acmeMap)
+		return config.Parse(builtInMap, acmeMap)
 	}
 	return config.Load(path)
 }
@@ -236,6 +239,10 @@ func banner(srv *devserver.Server, namespace, gatewayAddr, dataDir string, custo
 	extra := ""
 	if len(flags) > 0 {
 		extra = " " + strings.Join(flags, " ")
+	}
+	if mapPath != builtInMap {
+		fmt.Fprintf(&b, "Try, in another terminal:\n  go run ./starter start --type access --regulation gdpr --email someone@example.com --identity-verified%s\n\n", extra)
+		return b.String()
 	}
 	fmt.Fprintf(&b, "Try, in another terminal (Acme's demo subject; Sales signs off on access):\n")
 	fmt.Fprintf(&b, "  go run ./starter start --type access --regulation gdpr --email jane@example.com --identity-verified --id DEMO-1%s\n", extra)
