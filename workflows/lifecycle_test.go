@@ -202,20 +202,27 @@ func TestRefusedChanges(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, _, _, _ := envWithNotices(t)
-			var probe *outcome
-			for _, c := range tt.calls {
-				probe = update(e, c.at, c.name, c.arg)
-			}
-			// End every run that is still open.
-			update(e, 35*day, workflows.UpdateCancel, workflows.Closure{Actor: "test", Reason: "end of test"})
-			e.ExecuteWorkflow(workflows.Request, tt.in)
-			if !e.IsWorkflowCompleted() {
-				t.Fatal("workflow did not end")
-			}
-			if probe.rejected == nil || !strings.Contains(probe.rejected.Error(), tt.refused) {
-				t.Fatalf("want refusal %q, got %+v", tt.refused, probe)
-			}
+			expectRefusal(t, e, tt.in, tt.calls, tt.refused)
 		})
+	}
+}
+
+// expectRefusal sends the calls, ends the request with a late cancellation
+// if it is still open, and checks that the last call was refused with the
+// given reason.
+func expectRefusal(t *testing.T, e *testsuite.TestWorkflowEnvironment, in workflows.RequestInput, calls []call, refused string) {
+	t.Helper()
+	var probe *outcome
+	for _, c := range calls {
+		probe = update(e, c.at, c.name, c.arg)
+	}
+	update(e, 35*day, workflows.UpdateCancel, workflows.Closure{Actor: "test", Reason: "end of test"})
+	e.ExecuteWorkflow(workflows.Request, in)
+	if !e.IsWorkflowCompleted() {
+		t.Fatal("workflow did not end")
+	}
+	if probe.rejected == nil || !strings.Contains(probe.rejected.Error(), refused) {
+		t.Fatalf("want refusal %q, got %+v", refused, probe)
 	}
 }
 

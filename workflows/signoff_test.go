@@ -185,28 +185,14 @@ func TestSignOffRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, _, _, _ := envWithSystems(t)
-			var probe *outcome
-			for _, c := range tt.calls {
-				probe = update(e, c.at, c.name, c.arg)
-			}
-			update(e, 35*day, workflows.UpdateCancel, workflows.Closure{Actor: "test", Reason: "end of test"})
-			e.ExecuteWorkflow(workflows.Request, erasure("REQ-S"))
-			if !e.IsWorkflowCompleted() {
-				t.Fatal("workflow did not end")
-			}
-			if probe.rejected == nil || !strings.Contains(probe.rejected.Error(), tt.refused) {
-				t.Fatalf("want refusal %q, got %+v", tt.refused, probe)
-			}
+			expectRefusal(t, e, erasure("REQ-S"), tt.calls, tt.refused)
 		})
 	}
-	// Before sign-off begins, decisions are refused.
-	e, _, _, _ := envWithSystems(t)
-	early := update(e, day, workflows.UpdateDecide, approve("Finance", "cfo@acme.example"))
-	update(e, 2*day, workflows.UpdateCancel, workflows.Closure{Actor: "test", Reason: "end of test"})
-	e.ExecuteWorkflow(workflows.Request, unverified("REQ-EARLY"))
-	if early.rejected == nil || !strings.Contains(early.rejected.Error(), "is not waiting for sign-off (it is verifying)") {
-		t.Fatalf("early decision: %+v", early)
-	}
+	t.Run("before sign-off begins", func(t *testing.T) {
+		e, _, _, _ := envWithSystems(t)
+		expectRefusal(t, e, unverified("REQ-EARLY"), []call{{day, workflows.UpdateDecide, approve("Finance", "cfo@acme.example")}},
+			"is not waiting for sign-off (it is verifying)")
+	})
 }
 
 func TestSilentDepartmentIsRemindedAndEscalated(t *testing.T) {
