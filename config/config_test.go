@@ -218,3 +218,40 @@ func TestReminders(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRedisSystems(t *testing.T) {
+	good := `departments:
+  - name: Sales
+    approvers: [sales@acme.example]
+systems:
+  - name: sessions
+    department: Sales
+    connector: redis
+    redis: {url_env: SESSIONS_URL}
+    purposes: [login]
+    legal_basis: contract
+    retention: 30 days
+    keys:
+      - {pattern: "session:{email}:*", erase: delete}
+      - {pattern: "fraud:{customer_id}", erase: keep, legal_hold: fraud prevention}
+`
+	if _, err := Parse("r.yaml", []byte(good)); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string][2]string{
+		"no placeholder":   {`session:{email}:*`, `session:*`},
+		"two placeholders": {`session:{email}:*`, `session:{email}:{phone}`},
+		"bad strategy":     {`erase: delete}`, `erase: mask}`},
+		"keep needs hold":  {`erase: keep, legal_hold: fraud prevention}`, `erase: keep}`},
+		"no url variable":  {`redis: {url_env: SESSIONS_URL}`, `redis: {url_env: "redis://h:6379"}`},
+	} {
+		_, err := Parse("r.yaml", []byte(strings.Replace(good, tc[0], tc[1], 1)))
+		want := map[string]string{
+			"no placeholder": "systems[0].keys[0].pattern", "two placeholders": "exactly one of {email}",
+			"bad strategy": `"mask" must be delete or keep`, "keep needs hold": "keys[1].legal_hold", "no url variable": "systems[0].redis.url_env",
+		}[name]
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", name, err, want)
+		}
+	}
+}

@@ -34,9 +34,12 @@ type File struct {
 type System struct {
 	Name       string `yaml:"name"`
 	Department string `yaml:"department"`
-	// Connector is how the engine reaches it: sql.
-	Connector string       `yaml:"connector"`
-	SQL       *SQLSettings `yaml:"sql"`
+	// Connector is how the engine reaches it: sql or redis.
+	Connector string         `yaml:"connector"`
+	SQL       *SQLSettings   `yaml:"sql"`
+	Redis     *RedisSettings `yaml:"redis"`
+	// Keys are a redis system's key patterns.
+	Keys []KeyPattern `yaml:"keys"`
 	// What the access package tells the subject.
 	Purposes     []string `yaml:"purposes"`
 	LegalBasis   string   `yaml:"legal_basis"`
@@ -54,6 +57,18 @@ type System struct {
 type SQLSettings struct {
 	Driver string `yaml:"driver"` // postgres, mysql or sqlite
 	DSNEnv string `yaml:"dsn_env"`
+}
+
+// RedisSettings say how to connect; the URL stays in the environment.
+type RedisSettings struct {
+	URLEnv string `yaml:"url_env"`
+}
+
+// KeyPattern finds a subject's keys, e.g. "session:{email}:*".
+type KeyPattern struct {
+	Pattern   string `yaml:"pattern"`
+	Erase     string `yaml:"erase"` // delete or keep
+	LegalHold string `yaml:"legal_hold"`
 }
 
 // Table is one table of an SQL system.

@@ -18,7 +18,7 @@ var (
 )
 
 var (
-	connectorTypes = []string{"sql"}
+	connectorTypes = []string{"sql", "redis"}
 	sqlDrivers     = []string{"postgres", "mysql", "sqlite"}
 	strategies     = []string{"delete", "null", "mask", "hash", "keep"}
 )
@@ -59,7 +59,11 @@ func (f *File) validateSystems(departments map[string]int) error {
 				return fail(fmt.Sprintf(".signoff_for[%d]", j), "%q must be one of %s", k, "access, portability, opt_in, withdrawal")
 			}
 		}
-		if err := f.validateSQL(s, fail); err != nil {
+		validate := f.validateSQL
+		if s.Connector == "redis" {
+			validate = f.validateRedis
+		}
+		if err := validate(s, fail); err != nil {
 			return err
 		}
 	}
@@ -159,6 +163,40 @@ func (f *File) validateSQL(s System, fail func(string, string, ...any) error) er
 
 // checkReferences refuses references to unknown tables and cycles; with
 // neither, every chain ends at a table with an identity column.
+func (f *File) validateRedis(s System, fail func(string, string, ...any) error) error {
+	if s.Redis == nil || !envName.MatchString(s.Redis.URLEnv) {
+		return fail(".redis.url_env", "a redis system names the environment variable that holds its redis:// URL")
+	}
+	if len(s.Keys) == 0 {
+		return fail(".keys", "a redis system needs at least one key pattern")
+	}
+	if len(s.Tables) > 0 || s.SQL != nil {
+		return fail(".tables", "tables and sql settings belong to sql systems")
+	}
+	for j, k := range s.Keys {
+		kf := fmt.Sprintf(".keys[%d]", j)
+		var kinds []string
+		for _, kind := range domain.IdentityKinds {
+			if n := strings.Count(k.Pattern, "{"+string(kind)+"}"); n > 0 {
+				kinds = append(kinds, strings.Repeat(string(kind)+" ", n))
+			}
+		}
+		if len(strings.Fields(strings.Join(kinds, ""))) != 1 {
+			return fail(kf+".pattern", "%q must hold exactly one of {email}, {phone} or {customer_id}", k.Pattern)
+		}
+		switch k.Erase {
+		case "delete":
+		case "keep":
+			if strings.TrimSpace(k.LegalHold) == "" {
+				return fail(kf+".legal_hold", "erase: keep needs the legal hold that requires keeping the keys")
+			}
+		default:
+			return fail(kf+".erase", "%q must be delete or keep", k.Erase)
+		}
+	}
+	return nil
+}
+
 func checkReferences(tables []Table, fail func(string, string, ...any) error) error {
 	byName := map[string]int{}
 	for i, t := range tables {

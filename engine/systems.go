@@ -8,6 +8,8 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/config"
+	"github.com/dsrengine/dsr/connectors"
+	dsrredis "github.com/dsrengine/dsr/connectors/redis"
 	dsrsql "github.com/dsrengine/dsr/connectors/sql"
 	"github.com/dsrengine/dsr/domain"
 )
@@ -26,30 +28,12 @@ func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string
 	}
 	for i, s := range f.Systems {
 		where := fmt.Sprintf("%s: systems[%d] (%s)", f.Path(), i, s.Name)
-		dsn := getenv(s.SQL.DSNEnv)
-		if dsn == "" {
-			closeAll()
-			return nil, nil, fmt.Errorf("%s: environment variable %s is not set (it holds the connection string)", where, s.SQL.DSNEnv)
-		}
-		tables := make([]dsrsql.Table, len(s.Tables))
-		for j, t := range s.Tables {
-			ids := map[domain.IdentityKind]string{}
-			for kind, col := range t.Identity {
-				ids[domain.IdentityKind(kind)] = col
-			}
-			tables[j] = dsrsql.Table{Name: t.Name, PrimaryKey: t.PrimaryKey, Identity: ids, Erase: t.Erase,
-				EraseFields: t.EraseFields, LegalHold: t.LegalHold, Consent: t.Consent}
-			if r := t.Reference; r != nil {
-				tables[j].Reference = &dsrsql.Reference{Table: r.Table, Column: r.Column, References: r.References}
-			}
-		}
-		conn, err := dsrsql.Open(ctx, s.SQL.Driver, dsn, tables)
+		conn, closer, err := openConnector(ctx, s, getenv)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
-		conn.Heartbeat = func(ctx context.Context, progress string) { activity.RecordHeartbeat(ctx, progress) }
-		closers = append(closers, conn.Close)
+		closers = append(closers, closer)
 		kinds := make([]domain.RequestType, len(s.SignOffFor))
 		for j, k := range s.SignOffFor {
 			kinds[j] = domain.RequestType(k)
@@ -60,4 +44,58 @@ func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string
 		}, Connector: conn})
 	}
 	return out, closeAll, nil
+}
+
+// heartbeat keeps long connector calls alive; connectors call it only
+// from inside activities.
+func heartbeat(ctx context.Context, progress string) { activity.RecordHeartbeat(ctx, progress) }
+
+// openConnector connects one system by its connector type.
+func openConnector(ctx context.Context, s config.System, getenv func(string) string) (connectors.Connector, func() error, error) {
+	if s.Connector == "redis" {
+		return openRedis(ctx, s, getenv)
+	}
+	return openSQL(ctx, s, getenv)
+}
+
+func openRedis(ctx context.Context, s config.System, getenv func(string) string) (connectors.Connector, func() error, error) {
+	url := getenv(s.Redis.URLEnv)
+	if url == "" {
+		return nil, nil, fmt.Errorf("environment variable %s is not set (it holds the redis:// URL)", s.Redis.URLEnv)
+	}
+	patterns := make([]dsrredis.Pattern, len(s.Keys))
+	for j, k := range s.Keys {
+		patterns[j] = dsrredis.Pattern{Pattern: k.Pattern, Erase: k.Erase, LegalHold: k.LegalHold}
+	}
+	conn, err := dsrredis.Open(ctx, url, patterns)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn.Heartbeat = heartbeat
+	return conn, conn.Close, nil
+}
+
+func openSQL(ctx context.Context, s config.System, getenv func(string) string) (connectors.Connector, func() error, error) {
+	dsn := getenv(s.SQL.DSNEnv)
+	if dsn == "" {
+		return nil, nil, fmt.Errorf("environment variable %s is not set (it holds the connection string)", s.SQL.DSNEnv)
+	}
+	tables := make([]dsrsql.Table, len(s.Tables))
+	for j, t := range s.Tables {
+		ids := map[domain.IdentityKind]string{}
+		for kind, col := range t.Identity {
+			ids[domain.IdentityKind(kind)] = col
+		}
+		tables[j] = dsrsql.Table{Name: t.Name, PrimaryKey: t.PrimaryKey, Identity: ids, Erase: t.Erase,
+			EraseFields: t.EraseFields, LegalHold: t.LegalHold, Consent: t.Consent}
+		if r := t.Reference; r != nil {
+			tables[j].Reference = &dsrsql.Reference{Table: r.Table, Column: r.Column, References: r.References}
+		}
+	}
+	conn, err := dsrsql.Open(ctx, s.SQL.Driver, dsn, tables)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn.Heartbeat = heartbeat
+	return conn, conn.Close, nil
 }

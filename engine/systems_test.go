@@ -18,7 +18,8 @@ import (
 	"github.com/dsrengine/dsr/workflows"
 )
 
-// A company whose CRM runs on PostgreSQL and whose marketing runs on MariaDB.
+// A company whose CRM runs on PostgreSQL, whose marketing runs on MariaDB
+// and whose sessions are in Redis.
 const twoDatabases = `departments:
   - name: Sales
     approvers: [sales.lead@acme.example]
@@ -51,6 +52,15 @@ systems:
     signoff_for: [opt_in]
     tables:
       - {name: subscriptions, primary_key: id, identity: {email: email}, erase: delete, consent: {newsletter: newsletter_consent}}
+  - name: sessions
+    department: Sales
+    connector: redis
+    redis: {url_env: T_SESSIONS_URL}
+    purposes: [login]
+    legal_basis: contract
+    retention: 30 days
+    keys:
+      - {pattern: "PREFIXsession:{email}:*", erase: delete}
 `
 
 func exec(t *testing.T, driver, dsn string, stmts ...string) *sqlx.DB {
@@ -82,11 +92,16 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 		`CREATE TABLE subscriptions (id INT PRIMARY KEY, email VARCHAR(200), newsletter_consent BOOLEAN NOT NULL DEFAULT FALSE)`,
 		`INSERT INTO subscriptions VALUES (1, 'kim@example.com', FALSE), (2, 'lee@example.com', TRUE)`)
 
-	m, err := config.Parse("two.yaml", []byte(twoDatabases))
+	redisURL, prefix := testenv.RedisPrefix(t)
+	rdb := testenv.RedisClient(t, redisURL)
+	rdb.Set(context.Background(), prefix+"session:kim@example.com:1", "cart=boots", time.Hour)
+	rdb.Set(context.Background(), prefix+"session:lee@example.com:1", "cart=socks", time.Hour)
+
+	m, err := config.Parse("two.yaml", []byte(strings.ReplaceAll(twoDatabases, "PREFIX", prefix)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"T_CRM_DSN": crmDSN, "T_MARKETING_DSN": mktDSN}
+	env := map[string]string{"T_CRM_DSN": crmDSN, "T_MARKETING_DSN": mktDSN, "T_SESSIONS_URL": redisURL}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, _, err := engine.OpenSystems(ctx, m, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "two.yaml: systems[0] (crm): environment variable T_CRM_DSN is not set") {
@@ -151,7 +166,7 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 	cust, _ := domain.NewIdentity(domain.CustomerID, "C-9")
 	acc.Identities = append(acc.Identities, cust)
 	res := run(acc, sales)
-	if len(res.Systems) != 2 || res.Systems[0].Found != 3 || res.Systems[1].Found != 1 || res.Package == "" {
+	if len(res.Systems) != 3 || res.Systems[0].Found != 3 || res.Systems[1].Found != 1 || res.Systems[2].Found != 1 || res.Package == "" {
 		t.Fatalf("access: %+v", res.Systems)
 	}
 
@@ -173,6 +188,9 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 	}
 	if err := mkt.Get(&n, `SELECT COUNT(*) FROM subscriptions`); err != nil || n != 1 {
 		t.Fatalf("subscriptions left: %d %v", n, err)
+	}
+	if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) != 1 || keys[0] != prefix+"session:lee@example.com:1" {
+		t.Fatalf("redis keys left: %v", keys)
 	}
 	if ok, err := st.Suppressed(ctx, "email", e.Keys.Hash("email", "kim@example.com")); !ok || err != nil {
 		t.Fatalf("not suppressed: %v %v", ok, err)

@@ -15,6 +15,7 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 	_ "github.com/lib/pq"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // Unavailable skips (locally) or fails (CI=true) a test whose service is down.
@@ -107,4 +108,45 @@ func MySQLDatabase(t testing.TB) string {
 		db.Close()
 	})
 	return MySQLURL() + name
+}
+
+// RedisURL is the test Redis (DSR_TEST_REDIS_URL).
+func RedisURL() string {
+	if u := os.Getenv("DSR_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+// RedisPrefix checks the real Redis is up and returns its URL and a key
+// prefix of this test's own; keys under it are deleted when the test ends.
+func RedisPrefix(t testing.TB) (string, string) {
+	t.Helper()
+	url := RedisURL()
+	rdb := RedisClient(t, url)
+	prefix := fmt.Sprintf("dsrtest:%d:%d:", time.Now().UnixNano()%1e9, rand.IntN(1e6))
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+	})
+	return url, prefix
+}
+
+// RedisClient connects to the real Redis, skipping or failing (CI) when it is down.
+func RedisClient(t testing.TB, url string) *goredis.Client {
+	t.Helper()
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		Unavailable(t, "Redis at "+url, err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
 }
