@@ -64,6 +64,16 @@ type Record struct {
 	Reason   string   `json:"reason,omitempty"` // e.g. the legal hold that kept it
 }
 
+// Found is the discovery record of one location. legalHold is set where
+// erasure keeps the records: they are reported as held, which the
+// verification pass after an erasure does not count against it.
+func Found(location string, count int64, legalHold string) Record {
+	if legalHold != "" {
+		return Record{Location: location, Action: "held", Count: count, Reason: legalHold}
+	}
+	return Record{Location: location, Action: "found", Count: count}
+}
+
 // Erasable counts the records found that erasure must remove: all but
 // those held under a legal hold (action "held").
 func (r Result) Erasable() int64 {

@@ -103,11 +103,11 @@ func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (co
 		if err != nil {
 			return res, err
 		}
-		rec := connectors.Record{Location: p.Pattern, Action: "found", Count: int64(len(keys))}
+		hold := ""
 		if p.Erase == "keep" {
-			rec.Action, rec.Reason = "held", p.LegalHold
+			hold = p.LegalHold
 		}
-		res.Records = append(res.Records, rec)
+		res.Records = append(res.Records, connectors.Found(p.Pattern, int64(len(keys)), hold))
 	}
 	return res, nil
 }

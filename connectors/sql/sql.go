@@ -243,11 +243,11 @@ func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (co
 		if err := c.db.GetContext(ctx, &n, q, args...); err != nil {
 			return res, fmt.Errorf("count in %s: %w", t.Name, err)
 		}
-		rec := connectors.Record{Location: t.Name, Action: "found", Count: n}
+		hold := ""
 		if t.Erase == "keep" {
-			rec.Action, rec.Reason = "held", t.LegalHold
+			hold = t.LegalHold
 		}
-		res.Records = append(res.Records, rec)
+		res.Records = append(res.Records, connectors.Found(t.Name, n, hold))
 	}
 	return res, nil
 }
