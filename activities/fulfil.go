@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -115,7 +116,7 @@ func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (stor
 			return err
 		}
 		for _, art := range in.Artifacts {
-			b, err := os.ReadFile(localPath(art.Location))
+			b, err := os.ReadFile(strings.TrimPrefix(art.Location, "file://"))
 			if err != nil {
 				return fmt.Errorf("read export of %s: %w", art.System, err)
 			}
@@ -228,11 +229,4 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-func localPath(location string) string {
-	if len(location) > len("file://") && location[:len("file://")] == "file://" {
-		return location[len("file://"):]
-	}
-	return location
 }

@@ -188,7 +188,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	}
 	defer w.Stop()
 
-	opts := gateway.Options{Log: e.Log, Checks: []gateway.Checker{
+	opts := gateway.Options{Checks: []gateway.Checker{
 		{Name: "store", Check: e.Store.Ping},
 		{Name: "temporal", Check: func(ctx context.Context) error {
 			_, err := e.Client.CheckHealth(ctx, &client.CheckHealthRequest{})

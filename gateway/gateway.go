@@ -5,7 +5,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -22,7 +21,6 @@ type Checker struct {
 // Options configure the gateway.
 type Options struct {
 	Checks []Checker
-	Log    *slog.Logger
 	// Codec, when set, is served at /codec/ so that the Temporal Web UI can
 	// show decrypted payloads to whoever can reach this endpoint. Only set it
 	// where the gateway is reachable by trusted staff alone (dev mode binds

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -80,18 +81,16 @@ func TestAccessPackageOpensTheLid(t *testing.T) {
 	defer z.Close()
 	files := map[string]string{}
 	for _, f := range z.File {
-		r, _ := f.Open()
-		var b strings.Builder
-		buf := make([]byte, 4096)
-		for {
-			n, err := r.Read(buf)
-			b.Write(buf[:n])
-			if err != nil {
-				break
-			}
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
 		}
+		b, err := io.ReadAll(r)
 		r.Close()
-		files[f.Name] = b.String()
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		files[f.Name] = string(b)
 	}
 	if files["systems/crm.json"] != `{"rows":3}` || files["systems/billing.json"] != `{"rows":2}` {
 		t.Fatalf("package files: %v", files)
