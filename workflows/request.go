@@ -4,7 +4,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -176,7 +175,7 @@ func advance(ctx workflow.Context, st *RequestState, status domain.Status, actor
 	st.Status = status
 	st.Timeline = append(st.Timeline, StatusChange{Status: status, At: now, Actor: actor, Note: note})
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(status))); err != nil {
-		return errors.Join(fmt.Errorf("search attribute %s", AttrStatus.GetName()), err)
+		return fmt.Errorf("search attribute %s: %w", AttrStatus.GetName(), err)
 	}
 	return nil
 }
