@@ -5,6 +5,9 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -140,4 +143,39 @@ func (a *Activities) RecordSignOff(ctx context.Context, so store.SignOff) error 
 		return temporal.NewNonRetryableApplicationError(err.Error(), "Conflict", err)
 	}
 	return err
+}
+
+// TaskRecord is a department's confirmation of a manual task.
+type TaskRecord struct {
+	RequestID  string    `json:"request_id"`
+	System     string    `json:"system"`
+	Department string    `json:"department"`
+	Work       string    `json:"work"`
+	Outcome    string    `json:"outcome"`
+	Records    int64     `json:"records"`
+	Note       string    `json:"note"`
+	LegalBasis string    `json:"legal_basis,omitempty"`
+	Actor      string    `json:"actor"`
+	At         time.Time `json:"at"`
+}
+
+// RecordTask audits a manual task's confirmation, once: a retry finds the
+// entry already there. The note may name the subject, so the audit log,
+// which holds no personal data, keeps its SHA-256; the note itself is in
+// the request's encrypted history.
+func (a *Activities) RecordTask(ctx context.Context, t TaskRecord) error {
+	log, err := a.Store.AuditLog(ctx, t.RequestID)
+	if err != nil {
+		return err
+	}
+	for _, e := range log {
+		var d struct{ System string }
+		if e.Action == "task.completed" && json.Unmarshal([]byte(e.DetailRaw), &d) == nil && d.System == t.System {
+			return nil
+		}
+	}
+	sum := sha256.Sum256([]byte(t.Note))
+	return a.Store.AppendAudit(ctx, store.AuditEntry{RequestID: t.RequestID, Actor: t.Actor, Action: "task.completed", At: t.At,
+		Detail: map[string]any{"system": t.System, "department": t.Department, "work": t.Work, "outcome": t.Outcome,
+			"records": t.Records, "note_sha256": hex.EncodeToString(sum[:]), "legal_basis": t.LegalBasis}})
 }

@@ -82,6 +82,8 @@ type SystemSummary struct {
 	Retention    string   `json:"retention,omitempty"`
 	Kept         string   `json:"kept_because,omitempty"`
 	File         string   `json:"file,omitempty"`
+	// Note says how data held outside the engine's reach was handled.
+	Note string `json:"note,omitempty"`
 }
 
 // PackageInput assembles an access or portability package.

@@ -32,6 +32,15 @@ type SystemRef struct {
 	Recipients   []string `json:"recipients,omitempty"`
 	SoldOrShared bool     `json:"sold_or_shared,omitempty"`
 	Retention    string   `json:"retention,omitempty"`
+	// Manual is set for a system without an API: people do the work.
+	Manual *ManualTask `json:"manual,omitempty"`
+}
+
+// ManualTask says where a manual system keeps the data and what to do
+// there, per kind of work (access, erasure, consent).
+type ManualTask struct {
+	Location     string            `json:"location"`
+	Instructions map[string]string `json:"instructions"`
 }
 
 // NeedsSignOff says whether the owning department decides on a request of
@@ -86,7 +95,10 @@ func (a *Activities) Discover(ctx context.Context, in DiscoverInput) (connectors
 // the types the workflows' retry policies name.
 func connectorError(op string, err error) error {
 	err = fmt.Errorf("%s: %w", op, err)
+	var later *connectors.RetryLaterError
 	switch {
+	case errors.As(err, &later):
+		return temporal.NewApplicationErrorWithOptions(err.Error(), "RateLimited", temporal.ApplicationErrorOptions{NextRetryDelay: later.After, Cause: err})
 	case errors.Is(err, connectors.ErrPermissionDenied):
 		return temporal.NewNonRetryableApplicationError(err.Error(), "PermissionDenied", err)
 	case errors.Is(err, connectors.ErrBadConfig):
@@ -97,6 +109,10 @@ func connectorError(op string, err error) error {
 
 func (a *Activities) system(name string) (System, error) {
 	for _, s := range a.Systems {
+		if s.Name == name && s.Connector == nil {
+			err := fmt.Errorf("system %q has no API: its department does the work as a manual task", name)
+			return System{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadConfig", err)
+		}
 		if s.Name == name {
 			return s, nil
 		}

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	httpconn "github.com/dsrengine/dsr/connectors/http"
 	"github.com/dsrengine/dsr/store"
 )
 
@@ -34,12 +35,16 @@ type File struct {
 type System struct {
 	Name       string `yaml:"name"`
 	Department string `yaml:"department"`
-	// Connector is how the engine reaches it: sql or redis.
-	Connector string         `yaml:"connector"`
-	SQL       *SQLSettings   `yaml:"sql"`
-	Redis     *RedisSettings `yaml:"redis"`
+	// Connector is how the engine reaches it: sql, http, redis or manual.
+	Connector string          `yaml:"connector"`
+	SQL       *SQLSettings    `yaml:"sql"`
+	HTTP      *HTTPSettings   `yaml:"http"`
+	Redis     *RedisSettings  `yaml:"redis"`
+	Manual    *ManualSettings `yaml:"manual"`
 	// Keys are a redis system's key patterns.
 	Keys []KeyPattern `yaml:"keys"`
+	// Objects are an http system's kinds of records.
+	Objects []httpconn.Object `yaml:"objects"`
 	// What the access package tells the subject.
 	Purposes     []string `yaml:"purposes"`
 	LegalBasis   string   `yaml:"legal_basis"`
@@ -165,8 +170,8 @@ func Parse(path string, b []byte) (*File, error) {
 
 var (
 	yamlLine    = regexp.MustCompile(`^line (\d+): (.*)$`)
-	yamlUnknown = regexp.MustCompile(`field (\S+) not found in type config\.(\w+)`)
-	yamlType    = regexp.MustCompile(`into (\[\])?config\.(\w+)`)
+	yamlUnknown = regexp.MustCompile(`field (\S+) not found in type (?:config|http)\.(\w+)`)
+	yamlType    = regexp.MustCompile(`into (\[\])?(?:config|http)\.(\w+)`)
 )
 
 // yamlError turns a yaml.v3 message into an Error with its line, in words

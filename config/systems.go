@@ -18,7 +18,7 @@ var (
 )
 
 var (
-	connectorTypes = []string{"sql", "redis"}
+	connectorTypes = []string{"sql", "http", "redis", "manual"}
 	sqlDrivers     = []string{"postgres", "mysql", "sqlite"}
 	strategies     = []string{"delete", "null", "mask", "hash", "keep"}
 )
@@ -59,10 +59,12 @@ func (f *File) validateSystems(departments map[string]int) error {
 				return fail(fmt.Sprintf(".signoff_for[%d]", j), "%q must be one of %s", k, "access, portability, opt_in, withdrawal")
 			}
 		}
-		validate := f.validateSQL
-		if s.Connector == "redis" {
-			validate = f.validateRedis
+		if other := foreignSettings(s); other != "" {
+			return fail("."+other, "belongs to %s systems; this one is %s", connectorOf[other], s.Connector)
 		}
+		validate := map[string]func(System, func(string, string, ...any) error) error{
+			"sql": f.validateSQL, "http": f.validateHTTP, "redis": f.validateRedis, "manual": f.validateManual,
+		}[s.Connector]
 		if err := validate(s, fail); err != nil {
 			return err
 		}
@@ -170,9 +172,6 @@ func (f *File) validateRedis(s System, fail func(string, string, ...any) error) 
 	if len(s.Keys) == 0 {
 		return fail(".keys", "a redis system needs at least one key pattern")
 	}
-	if len(s.Tables) > 0 || s.SQL != nil {
-		return fail(".tables", "tables and sql settings belong to sql systems")
-	}
 	for j, k := range s.Keys {
 		kf := fmt.Sprintf(".keys[%d]", j)
 		var kinds []string
@@ -195,6 +194,22 @@ func (f *File) validateRedis(s System, fail func(string, string, ...any) error) 
 		}
 	}
 	return nil
+}
+
+// connectorOf says which connector each kind of setting belongs to.
+var connectorOf = map[string]string{"sql": "sql", "tables": "sql", "http": "http", "objects": "http", "redis": "redis", "keys": "redis", "manual": "manual"}
+
+// foreignSettings names a setting of another connector type, or "": a
+// stray "tables:" under an http system is a mistake, not something to ignore.
+func foreignSettings(s System) string {
+	set := map[string]bool{"sql": s.SQL != nil, "tables": len(s.Tables) > 0, "http": s.HTTP != nil, "objects": len(s.Objects) > 0,
+		"redis": s.Redis != nil, "keys": len(s.Keys) > 0, "manual": s.Manual != nil}
+	for _, k := range []string{"sql", "tables", "http", "objects", "redis", "keys", "manual"} {
+		if set[k] && connectorOf[k] != s.Connector {
+			return k
+		}
+	}
+	return ""
 }
 
 func checkReferences(tables []Table, fail func(string, string, ...any) error) error {

@@ -4,15 +4,16 @@
 // subject and always says what it read or changed: a connector that
 // silently does nothing is a compliance failure.
 //
-// The SQL, HTTP, Redis and manual connectors, and the data map that
-// declares them, are built in the connectors issue; this file fixes the
-// contract the activities will call.
+// The connectors live in sub-packages (sql, http, redis, manual); the data
+// map in package config declares which system uses which.
 package connectors
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"time"
 
 	"github.com/dsrengine/dsr/domain"
 )
@@ -41,6 +42,21 @@ var (
 	// missing credentials).
 	ErrBadConfig = errors.New("bad configuration")
 )
+
+// RetryLaterError asks that the next attempt wait at least After: a system
+// that answered 429 with a Retry-After longer than a connector waits
+// in-process. The activity hands the delay to Temporal's retry, so the
+// worker does not hold a slot while the system cools down.
+type RetryLaterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryLaterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
+}
+
+func (e *RetryLaterError) Unwrap() error { return e.Err }
 
 // EraseOptions tune an erasure.
 type EraseOptions struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/connectors"
+	httpconn "github.com/dsrengine/dsr/connectors/http"
 	dsrredis "github.com/dsrengine/dsr/connectors/redis"
 	dsrsql "github.com/dsrengine/dsr/connectors/sql"
 	"github.com/dsrengine/dsr/domain"
@@ -28,20 +29,28 @@ func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string
 	}
 	for i, s := range f.Systems {
 		where := fmt.Sprintf("%s: systems[%d] (%s)", f.Path(), i, s.Name)
+		kinds := make([]domain.RequestType, len(s.SignOffFor))
+		for j, k := range s.SignOffFor {
+			kinds[j] = domain.RequestType(k)
+		}
+		sys := activities.System{SystemRef: activities.SystemRef{
+			Name: s.Name, Department: s.Department, SignOffFor: kinds, Purposes: s.Purposes, LegalBasis: s.LegalBasis,
+			Recipients: s.Recipients, SoldOrShared: s.SoldOrShared, Retention: s.Retention,
+		}}
+		if s.Manual != nil {
+			// People do the work; there is nothing to connect to.
+			sys.Manual = &activities.ManualTask{Location: s.Manual.Location, Instructions: s.Manual.Instructions}
+			out = append(out, sys)
+			continue
+		}
 		conn, closer, err := openConnector(ctx, s, getenv)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
 		closers = append(closers, closer)
-		kinds := make([]domain.RequestType, len(s.SignOffFor))
-		for j, k := range s.SignOffFor {
-			kinds[j] = domain.RequestType(k)
-		}
-		out = append(out, activities.System{SystemRef: activities.SystemRef{
-			Name: s.Name, Department: s.Department, SignOffFor: kinds, Purposes: s.Purposes, LegalBasis: s.LegalBasis,
-			Recipients: s.Recipients, SoldOrShared: s.SoldOrShared, Retention: s.Retention,
-		}, Connector: conn})
+		sys.Connector = conn
+		out = append(out, sys)
 	}
 	return out, closeAll, nil
 }
@@ -52,10 +61,56 @@ func heartbeat(ctx context.Context, progress string) { activity.RecordHeartbeat(
 
 // openConnector connects one system by its connector type.
 func openConnector(ctx context.Context, s config.System, getenv func(string) string) (connectors.Connector, func() error, error) {
-	if s.Connector == "redis" {
+	switch s.Connector {
+	case "redis":
 		return openRedis(ctx, s, getenv)
+	case "http":
+		return openHTTP(s, getenv)
 	}
 	return openSQL(ctx, s, getenv)
+}
+
+// openHTTP resolves the base URL and credentials from the environment.
+func openHTTP(s config.System, getenv func(string) string) (connectors.Connector, func() error, error) {
+	h := s.HTTP
+	lookup := func(name, what string) (string, error) {
+		v := getenv(name)
+		if v == "" {
+			return "", fmt.Errorf("environment variable %s is not set (it holds the %s)", name, what)
+		}
+		return v, nil
+	}
+	base := h.BaseURL
+	var err error
+	if h.BaseURLEnv != "" {
+		if base, err = lookup(h.BaseURLEnv, "API's base URL"); err != nil {
+			return nil, nil, err
+		}
+	}
+	auth := httpconn.Auth{Type: h.Auth.Type, Header: h.Auth.Header, Query: h.Auth.Query}
+	for _, secret := range []struct {
+		env  string
+		dst  *string
+		what string
+	}{
+		{h.Auth.TokenEnv, &auth.Token, "bearer token"},
+		{h.Auth.UsernameEnv, &auth.Username, "user name"},
+		{h.Auth.PasswordEnv, &auth.Password, "password"},
+		{h.Auth.KeyEnv, &auth.Key, "API key"},
+	} {
+		if secret.env == "" {
+			continue
+		}
+		if *secret.dst, err = lookup(secret.env, secret.what); err != nil {
+			return nil, nil, err
+		}
+	}
+	conn, err := httpconn.Open(s.Name, base, auth, s.Objects)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", h.BaseURLEnv, err)
+	}
+	conn.Heartbeat = heartbeat
+	return conn, conn.Close, nil
 }
 
 func openRedis(ctx context.Context, s config.System, getenv func(string) string) (connectors.Connector, func() error, error) {

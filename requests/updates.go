@@ -48,6 +48,33 @@ func Decide(ctx context.Context, c client.Client, requestID string, d workflows.
 	return update(ctx, c, requestID, workflows.UpdateDecide, d, nil)
 }
 
+// CompleteTask records a department's confirmation of a manual task.
+func CompleteTask(ctx context.Context, c client.Client, requestID string, t workflows.TaskCompletion) error {
+	return update(ctx, c, requestID, workflows.UpdateCompleteTask, t, nil)
+}
+
+// Task returns one manual task of a running request, with the subject's
+// identities that the department needs to find the data.
+func Task(ctx context.Context, c client.Client, requestID, system string) (workflows.TaskView, error) {
+	if err := domain.ValidateRequestID(requestID); err != nil {
+		return workflows.TaskView{}, err
+	}
+	q, err := c.QueryWorkflow(ctx, domain.WorkflowID(requestID), "", workflows.QueryTask, system)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return workflows.TaskView{}, fmt.Errorf("%w: %s", ErrNotFound, requestID)
+	}
+	var qf *serviceerror.QueryFailed
+	if errors.As(err, &qf) {
+		return workflows.TaskView{}, fmt.Errorf("%w: %s", ErrRefused, qf.Message)
+	}
+	if err != nil {
+		return workflows.TaskView{}, fmt.Errorf("task of %s: %w", requestID, err)
+	}
+	var v workflows.TaskView
+	return v, q.Get(&v)
+}
+
 // Retry resumes a request in needs_attention after the failing system was fixed.
 func Retry(ctx context.Context, c client.Client, requestID string, r workflows.Retry) error {
 	return update(ctx, c, requestID, workflows.UpdateRetry, r, nil)

@@ -47,6 +47,8 @@ Usage:
   starter deny REQUEST-ID --reason "why (the subject is told)"
   starter decide REQUEST-ID --department D --as APPROVER (--approve | --object --basis "legal basis")
   starter retry REQUEST-ID        (after fixing a system of a request that needs attention)
+  starter task REQUEST-ID --system S   (a manual task: where, what to do, and whom it is about)
+  starter complete REQUEST-ID --system S --as APPROVER --outcome done|not_held|kept --records N --note "what was done" [--basis "legal basis"]
   starter confirm REQUEST-ID --via "e-mail link"   (the subject confirmed a double opt-in)
   starter consent (--email E | --phone P | --customer-id C)...   (current consent per purpose)
 
@@ -90,7 +92,9 @@ func (c *cli) dispatch(ctx context.Context, args []string) int {
 		return c.show(ctx, args[1:])
 	case "consent":
 		return c.consents(ctx, args[1:])
-	case "verify", "extend", "cancel", "deny", "decide", "retry", "confirm":
+	case "task":
+		return c.task(ctx, args[1:])
+	case "verify", "extend", "cancel", "deny", "decide", "retry", "confirm", "complete":
 		return c.change(ctx, args[0], args[1:])
 	}
 	fmt.Fprintf(c.stderr, "starter: unknown command %q\n\n%s", args[0], usage)
@@ -384,7 +388,9 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 	actor := fs.String("actor", "", "who decides, for the audit trail (default: cli:$USER)")
 	var method, reason, department, approver, basis *string
 	var months, days *int
+	var records *int64
 	var approve, object *bool
+	var system, outcome *string
 	switch cmd {
 	case "verify":
 		method = fs.String("method", "", "how the identity was checked, e.g. \"matched account login\" (required)")
@@ -397,6 +403,13 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 	case "retry":
 	case "confirm":
 		method = fs.String("via", "", "how the subject confirmed, e.g. \"e-mail link\" (required)")
+	case "complete":
+		system = fs.String("system", "", "the manual system whose task is done (required)")
+		approver = fs.String("as", "", "you, as the data map lists the department's approvers (required)")
+		outcome = fs.String("outcome", "done", "done, not_held (nothing there) or kept (erasure: kept under --basis)")
+		records = fs.Int64("records", 0, "how many records the task handled")
+		reason = fs.String("note", "", "what was done, e.g. \"2 signed forms shredded\" (required)")
+		basis = fs.String("basis", "", "legal basis for keeping the data (with --outcome kept)")
 	default:
 		reason = fs.String("reason", "", "why; recorded, and for extend and deny told to the subject (required)")
 	}
@@ -416,6 +429,8 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 		return c.fail(exitUsage, "--via is required: say how the subject confirmed")
 	case method != nil && strings.TrimSpace(*method) == "":
 		return c.fail(exitUsage, "--method is required: say how the identity was checked")
+	case system != nil && (*system == "" || *approver == "" || strings.TrimSpace(*reason) == ""):
+		return c.fail(exitUsage, "--system, --as and --note are required")
 	case reason != nil && strings.TrimSpace(*reason) == "":
 		return c.fail(exitUsage, "--reason is required: it is recorded with your decision")
 	case months != nil && (*months < 0 || *days < 0 || *months+*days == 0 || (*months > 0 && *days > 0)):
@@ -460,6 +475,10 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 	case "confirm":
 		err = requests.ConfirmConsent(ctx, cl, id, workflows.Confirmation{Channel: *method})
 		msg = "Consent confirmed"
+	case "complete":
+		err = requests.CompleteTask(ctx, cl, id, workflows.TaskCompletion{System: *system, Outcome: *outcome, Records: *records,
+			Note: *reason, Basis: *basis, Approver: *approver, Via: *actor})
+		msg = fmt.Sprintf("Task in %s confirmed %s", *system, *outcome)
 	}
 	switch {
 	case errors.Is(err, requests.ErrNotFound):
@@ -478,6 +497,52 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 	}
 	fmt.Fprintf(c.stdout, "%s.\n\n", msg)
 	c.writeView(v)
+	return exitOK
+}
+
+// task prints a manual task with the identities of the subject, which the
+// department needs and which notices never carry.
+func (c *cli) task(ctx context.Context, args []string) int {
+	fs := c.flags("task")
+	system := fs.String("system", "", "the manual system (required)")
+	id, ok := c.parseWithID(fs, "task", args)
+	if !ok {
+		return exitUsage
+	}
+	if *system == "" {
+		return c.fail(exitUsage, "--system is required")
+	}
+	cl, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	defer cl.Close()
+	t, err := requests.Task(ctx, cl, id, *system)
+	switch {
+	case errors.Is(err, requests.ErrNotFound):
+		return c.fail(exitNotFound, "%v", err)
+	case errors.Is(err, requests.ErrRefused):
+		return c.fail(exitRefused, "%v", err)
+	case err != nil:
+		return c.fail(exitFailed, "%v", err)
+	}
+	if c.output == "json" {
+		return c.writeJSON(t)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Request\t%s (%s)\n", t.RequestID, t.Type)
+	fmt.Fprintf(tw, "System\t%s (%s)\n", t.System, t.Department)
+	fmt.Fprintf(tw, "Where\t%s\n", t.Location)
+	fmt.Fprintf(tw, "What to do\t%s\n", t.Instructions)
+	for _, i := range t.Identities {
+		fmt.Fprintf(tw, "Subject's %s\t%s\n", i.Kind, i.Value)
+	}
+	state := "open"
+	if t.Outcome != "" {
+		state = fmt.Sprintf("%s by %s: %d records: %s", t.Outcome, t.Actor, t.Records, t.Note)
+	}
+	fmt.Fprintf(tw, "State\t%s\n", state)
+	tw.Flush()
 	return exitOK
 }
 
@@ -576,6 +641,9 @@ func (c *cli) writeView(v requests.View) {
 			}
 			if s.Verified {
 				note += " (verified)"
+			}
+			if s.Manual && s.Done == "" {
+				note = "manual task open"
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%d records\t%s\n", s.System, s.Department, s.Found, note)
 		}

@@ -75,7 +75,10 @@ func (l *lifecycle) consent(ctx workflow.Context) error {
 	if granted {
 		l.st.Consent = "granted"
 	}
-	return l.eachSystem(ctx, domain.StatusFulfilling, l.usingPurpose(c.Purpose), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
+	if err := l.openTasks(ctx); err != nil {
+		return err
+	}
+	err := l.eachSystem(ctx, domain.StatusFulfilling, l.usingPurpose(c.Purpose), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
 		return workflow.ExecuteActivity(ctx, a.ApplyConsent, activities.ConsentApply{RequestID: l.in.RequestID, System: s.Name,
 			Identities: l.in.Identities, Purpose: c.Purpose, Granted: granted})
 	}, func(s activities.SystemRef, f workflow.Future) error {
@@ -91,13 +94,18 @@ func (l *lifecycle) consent(ctx workflow.Context) error {
 		p.Done = "consent " + l.st.Consent + ": " + describe(res)
 		return nil
 	})
+	if err != nil || l.closure != nil {
+		return err
+	}
+	return l.awaitTasks(ctx)
 }
 
-// usingPurpose lists the systems that process data for the purpose.
+// usingPurpose lists the systems with an API that process data for the
+// purpose; manual ones get a task.
 func (l *lifecycle) usingPurpose(purpose string) []activities.SystemRef {
 	var out []activities.SystemRef
 	for _, s := range l.systems {
-		if slices.Contains(s.Purposes, purpose) {
+		if s.Manual == nil && slices.Contains(s.Purposes, purpose) {
 			out = append(out, s)
 		}
 	}

@@ -21,9 +21,15 @@ func (l *lifecycle) fulfil(ctx workflow.Context) error {
 		if err := advance(ctx, l.st, domain.StatusFulfilling, "engine", "exporting"); err != nil {
 			return err
 		}
+		if err := l.openTasks(ctx); err != nil {
+			return err
+		}
 		return l.export(ctx)
 	case domain.Erasure:
 		if err := advance(ctx, l.st, domain.StatusFulfilling, "engine", "erasing"); err != nil {
+			return err
+		}
+		if err := l.openTasks(ctx); err != nil {
 			return err
 		}
 		return l.erase(ctx)
@@ -34,12 +40,12 @@ func (l *lifecycle) fulfil(ctx workflow.Context) error {
 	return l.consent(ctx)
 }
 
-// holding lists the systems that hold the subject's data, optionally
-// without the exempted ones.
+// holding lists the systems with an API that hold the subject's data,
+// optionally without the exempted ones.
 func (l *lifecycle) holding(withExempt bool) []activities.SystemRef {
 	var out []activities.SystemRef
 	for _, p := range l.st.Systems {
-		if p.Found > 0 && (withExempt || !p.Exempt) {
+		if p.Found > 0 && !p.Manual && (withExempt || !p.Exempt) {
 			out = append(out, l.systemRef(p.System))
 		}
 	}
@@ -74,6 +80,9 @@ func (l *lifecycle) export(ctx workflow.Context) error {
 	if err != nil || l.closure != nil {
 		return err
 	}
+	if err := l.awaitTasks(ctx); err != nil || l.closure != nil {
+		return err
+	}
 	in := activities.PackageInput{RequestID: l.in.RequestID, Type: l.in.Type, Regulation: l.in.Regulation}
 	for _, p := range l.st.Systems {
 		if p.Found == 0 {
@@ -85,6 +94,9 @@ func (l *lifecycle) export(ctx workflow.Context) error {
 		if art, ok := artifacts[p.System]; ok {
 			sum.File = "systems/" + p.System + ".json"
 			in.Artifacts = append(in.Artifacts, art)
+		}
+		if t := l.task(p.System); t != nil {
+			sum.Note = fmt.Sprintf("held outside our systems (%s); %s confirmed: %s", t.Location, t.Department, t.Note)
 		}
 		in.Systems = append(in.Systems, sum)
 	}
@@ -123,6 +135,9 @@ func (l *lifecycle) erase(ctx workflow.Context) error {
 		return nil
 	})
 	if err != nil || l.closure != nil {
+		return err
+	}
+	if err := l.awaitTasks(ctx); err != nil || l.closure != nil {
 		return err
 	}
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.Suppress,

@@ -89,8 +89,9 @@ type lifecycle struct {
 	// signOffOpen is true while decisions are accepted.
 	signOffOpen bool
 	// decided maps a department to its decision, from the moment its
-	// handler starts.
+	// handler starts; claimed marks manual tasks the same way.
 	decided map[string]string
+	claimed map[string]bool
 	// awaitingConfirmation is true while a double opt-in waits; confirmedVia
 	// is how the subject confirmed.
 	awaitingConfirmation bool
@@ -103,7 +104,7 @@ type lifecycle struct {
 func newLifecycle(st *RequestState, in RequestInput) *lifecycle {
 	st.OriginalDueAt = in.DueAt
 	st.IdentityVerified = in.IdentityVerified
-	return &lifecycle{in: in, st: st, policy: in.ReminderPolicy(), lastAlert: in.ReceivedAt, decided: map[string]string{}}
+	return &lifecycle{in: in, st: st, policy: in.ReminderPolicy(), lastAlert: in.ReceivedAt, decided: map[string]string{}, claimed: map[string]bool{}}
 }
 
 func (l *lifecycle) register(ctx workflow.Context) error {
@@ -119,10 +120,14 @@ func (l *lifecycle) register(ctx workflow.Context) error {
 		{UpdateDecide, l.decide, l.validateDecide},
 		{UpdateRetry, l.retry, l.validateRetry},
 		{UpdateConfirmConsent, l.confirm, l.validateConfirm},
+		{UpdateCompleteTask, l.completeTask, l.validateCompleteTask},
 	} {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.validator}); err != nil {
 			return err
 		}
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryTask, l.taskView); err != nil {
+		return err
 	}
 	return workflow.SetUpdateHandler(ctx, UpdateAdmission, func(ctx workflow.Context) (Admission, error) {
 		if err := workflow.Await(ctx, func() bool { return l.admission != nil || l.legacy }); err != nil {

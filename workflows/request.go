@@ -61,6 +61,8 @@ type RequestState struct {
 	// Consent is the resulting state of an opt-in or withdrawal: pending,
 	// granted, withdrawn or expired.
 	Consent string `json:"consent,omitempty"`
+	// Tasks are the manual systems' tasks.
+	Tasks []Task `json:"tasks,omitempty"`
 }
 
 // Alert is one reminder or escalation that was sent.

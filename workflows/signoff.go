@@ -44,6 +44,8 @@ type SystemProgress struct {
 	Done string `json:"done,omitempty"`
 	// Verified is set when the verification pass found nothing left.
 	Verified bool `json:"verified,omitempty"`
+	// Manual marks a system without an API, done by a task.
+	Manual bool `json:"manual,omitempty"`
 }
 
 // discoveryActivity asks one system; systems are slow or flaky in their own
@@ -69,7 +71,20 @@ func (l *lifecycle) discover(ctx workflow.Context) error {
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.ListSystems).Get(ctx, &l.systems); err != nil {
 		return fmt.Errorf("list systems: %w", err)
 	}
-	err := l.eachSystem(ctx, domain.StatusDiscovery, l.systems, func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
+	automatic := l.systems
+	if slices.ContainsFunc(l.systems, func(s activities.SystemRef) bool { return s.Manual != nil }) &&
+		workflow.GetVersion(ctx, changeManualTasks, workflow.DefaultVersion, 1) == 1 {
+		automatic = nil
+		for _, s := range l.systems {
+			if s.Manual == nil {
+				automatic = append(automatic, s)
+				continue
+			}
+			// What a manual system holds is known only once its task is done.
+			l.st.Systems = append(l.st.Systems, SystemProgress{System: s.Name, Department: s.Department, Manual: true})
+		}
+	}
+	err := l.eachSystem(ctx, domain.StatusDiscovery, automatic, func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
 		return workflow.ExecuteActivity(ctx, a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.in.Identities})
 	}, func(s activities.SystemRef, f workflow.Future) error {
 		var res connectors.Result

@@ -85,7 +85,7 @@ type acme struct {
 
 // envWithSystems: crm (Sales, holds 3 rows, signs off access too),
 // billing (Finance, 2 rows), analytics (Analytics, nothing on the subject).
-func envWithSystems(t *testing.T) (*testsuite.TestWorkflowEnvironment, *store.Store, *notices, *acme) {
+func envWithSystems(t *testing.T, extra ...activities.System) (*testsuite.TestWorkflowEnvironment, *store.Store, *notices, *acme) {
 	e, st, keys, sent := envWithNotices(t)
 	sys := &acme{crm: &tableConnector{rows: 3}, billing: &tableConnector{rows: 2}, analytics: &tableConnector{}}
 	if err := st.SyncDepartments(context.Background(), []store.Department{
@@ -96,13 +96,13 @@ func envWithSystems(t *testing.T) (*testsuite.TestWorkflowEnvironment, *store.St
 		t.Fatal(err)
 	}
 	// Re-register the activities with the systems.
-	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent, ExportDir: t.TempDir(), Systems: []activities.System{
+	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent, ExportDir: t.TempDir(), Systems: append([]activities.System{
 		{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales", SignOffFor: []domain.RequestType{domain.Access},
 			Purposes: []string{"customer relationship", "newsletter"}, LegalBasis: "contract (GDPR Art. 6(1)(b))", Recipients: []string{"MailCo Ltd (processor)"},
 			SoldOrShared: true, Retention: "6 years after the last order"}, Connector: sys.crm},
 		{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: sys.billing},
 		{SystemRef: activities.SystemRef{Name: "analytics", Department: "Analytics"}, Connector: sys.analytics},
-	}})
+	}, extra...)})
 	return e, st, sent, sys
 }
 

@@ -1,0 +1,228 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/dsrengine/dsr/connectors"
+	"github.com/dsrengine/dsr/domain"
+)
+
+// Discover counts the subject's records per object; kept objects are "held".
+func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (connectors.Result, error) {
+	var res connectors.Result
+	for i, o := range c.objects {
+		recs, err := c.find(ctx, i, subject)
+		if err != nil {
+			return res, err
+		}
+		hold := ""
+		if o.Erase == "keep" {
+			hold = o.LegalHold
+		}
+		res.Records = append(res.Records, connectors.Found(o.Name, int64(len(recs)), hold))
+	}
+	return res, nil
+}
+
+// Export writes {object: [records]} as JSON, fetching each record in full
+// where the object has an export call.
+func (c *Connector) Export(ctx context.Context, subject []domain.Identity, w io.Writer) (connectors.Result, error) {
+	var res connectors.Result
+	out := map[string][]map[string]any{}
+	for i, o := range c.objects {
+		recs, err := c.find(ctx, i, subject)
+		if err != nil {
+			return res, err
+		}
+		list := make([]map[string]any, 0, len(recs))
+		for _, r := range recs {
+			if o.Export == nil {
+				list = append(list, r.record)
+				continue
+			}
+			full, err := c.list(ctx, o.Name+" export", *o.Export, vars{identity: r.identity, record: r.record})
+			if err != nil {
+				return res, err
+			}
+			list = append(list, full...)
+		}
+		out[o.Name] = list
+		res.Records = append(res.Records, connectors.Record{Location: o.Name, Action: "exported", Count: int64(len(list)), Fields: fieldNames(o)})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return res, enc.Encode(out)
+}
+
+func fieldNames(o Object) []string {
+	out := make([]string, 0, len(o.Fields))
+	for f := range o.Fields {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Erase applies each object's strategy. The records are looked up first
+// and only those found are erased, so a second run finds none and does
+// nothing; a record already gone (404) is not counted.
+func (c *Connector) Erase(ctx context.Context, subject []domain.Identity, opts connectors.EraseOptions) (connectors.Result, error) {
+	var res connectors.Result
+	for i, o := range c.objects {
+		recs, err := c.find(ctx, i, subject)
+		if err != nil {
+			return res, err
+		}
+		action := map[string]string{"delete": "deleted", "anonymize": "anonymized"}[o.Erase]
+		switch {
+		case o.Erase == "keep":
+			res.Records = append(res.Records, connectors.Record{Location: o.Name, Action: "kept", Count: int64(len(recs)), Reason: o.LegalHold})
+			continue
+		case o.EraseRequest == nil || action == "":
+			return res, fmt.Errorf("%w: %s: erase %q needs an erase_request", connectors.ErrBadConfig, o.Name, o.Erase)
+		case opts.DryRun:
+			res.Records = append(res.Records, connectors.Record{Location: o.Name, Action: "would be " + action, Count: int64(len(recs))})
+			continue
+		}
+		n, err := c.each(ctx, o.Name+" erase", *o.EraseRequest, recs, func(r found) vars { return vars{identity: r.identity, record: r.record} })
+		if err != nil {
+			return res, err
+		}
+		res.Records = append(res.Records, connectors.Record{Location: o.Name, Action: action, Count: n, Reason: o.LegalHold})
+	}
+	return res, nil
+}
+
+// ApplyConsent records the subject's consent to the purpose through each
+// object's consent call.
+func (c *Connector) ApplyConsent(ctx context.Context, subject []domain.Identity, purpose string, granted bool) (connectors.Result, error) {
+	var res connectors.Result
+	action := "consent withdrawn"
+	if granted {
+		action = "consent granted"
+	}
+	for i, o := range c.objects {
+		call, ok := o.Consent[purpose]
+		if !ok {
+			continue
+		}
+		recs, err := c.find(ctx, i, subject)
+		if err != nil {
+			return res, err
+		}
+		n, err := c.each(ctx, o.Name+" consent", call, recs, func(r found) vars {
+			return vars{identity: r.identity, record: r.record, purpose: purpose, granted: granted}
+		})
+		if err != nil {
+			return res, err
+		}
+		res.Records = append(res.Records, connectors.Record{Location: o.Name, Action: action, Count: n, Fields: []string{purpose}})
+	}
+	if len(res.Records) == 0 {
+		return res, fmt.Errorf("%w: no object of this system has a consent call for %s", connectors.ErrBadConfig, purpose)
+	}
+	return res, nil
+}
+
+// each makes a call per record, or per identity when the call names no
+// record field (an API that erases "everything about this e-mail"), and
+// counts the records it acted on. A job the API answers with is polled to
+// its end before the next call.
+func (c *Connector) each(ctx context.Context, op string, call Call, recs []found, varsOf func(found) vars) (int64, error) {
+	op = fmt.Sprintf("%s (%s %s)", op, method(call, "POST"), call.Path)
+	perRecord := usesRecord(call)
+	var n int64
+	done := map[domain.Identity]bool{}
+	for _, r := range recs {
+		if !perRecord && done[r.identity] {
+			continue
+		}
+		done[r.identity] = true
+		v := varsOf(r)
+		u, err := c.url(call.Path, v)
+		if err != nil {
+			return n, fmt.Errorf("%s: %w", op, err)
+		}
+		body, err := expandBody(call.Body, v)
+		if err != nil {
+			return n, fmt.Errorf("%s: %w", op, err)
+		}
+		resp, err := c.send(ctx, op, method(call, "POST"), u, body)
+		if errors.Is(err, errGone) {
+			continue // already gone: a retry after a crash
+		}
+		if err != nil {
+			return n, err
+		}
+		if call.Job != nil {
+			if err := c.await(ctx, op, *call.Job, resp.body, v); err != nil {
+				return n, err
+			}
+		}
+		if perRecord {
+			n++
+		} else {
+			n += int64(countFor(recs, r.identity))
+		}
+		c.heartbeat(ctx, fmt.Sprintf("%s: %d records", op, n))
+	}
+	return n, nil
+}
+
+func countFor(recs []found, id domain.Identity) int {
+	n := 0
+	for _, r := range recs {
+		if r.identity == id {
+			n++
+		}
+	}
+	return n
+}
+
+// await polls an asynchronous job until the API reports it done. A failed
+// job is an error the activity retries; a job that outlives Timeout is too.
+func (c *Connector) await(ctx context.Context, op string, job Job, created any, v vars) error {
+	id, ok := at(created, job.ID)
+	if !ok || id == nil {
+		return fmt.Errorf("%s: the response has no job id at %q: %w", op, job.ID, connectors.ErrBadConfig)
+	}
+	v.jobID = id
+	interval, timeout := time.Duration(job.Interval), time.Duration(job.Timeout)
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	u, err := c.url(job.Path, v)
+	if err != nil {
+		return fmt.Errorf("%s job: %w", op, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := c.send(ctx, op+" job", "GET", u, nil)
+		if err != nil {
+			return err
+		}
+		state, _ := at(resp.body, job.Status)
+		s := text(state)
+		switch {
+		case slices.Contains(job.Done, s):
+			return nil
+		case slices.Contains(job.Failed, s):
+			return fmt.Errorf("%s: the API's job ended %q", op, s)
+		case time.Now().After(deadline):
+			return fmt.Errorf("%s: the API's job is still %q after %s", op, s, timeout)
+		}
+		c.heartbeat(ctx, fmt.Sprintf("%s: job %s", op, s))
+		if err := sleep(ctx, interval); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/domain"
+)
+
+// Manual systems have no API: their department gets a task that says where
+// the data is and what to do, and confirms it with a note. The request
+// waits for every task as it waits for a sign-off, with reminders and
+// escalation, and the confirmation is the evidence of what was done.
+
+// UpdateCompleteTask is a department's confirmation of a manual task.
+const UpdateCompleteTask = "complete-task"
+
+// QueryTask returns one manual task with the subject's identities, which
+// the department needs to find the data and the notice does not carry.
+const QueryTask = "task"
+
+// changeManualTasks guards the manual tasks; it is only asked when the data
+// map has a manual system, which no earlier history had.
+const changeManualTasks = "manual-tasks"
+
+// Outcomes of a manual task.
+const (
+	TaskDone    = "done"     // the work was done
+	TaskNotHeld = "not_held" // the system holds nothing on the subject
+	TaskKept    = "kept"     // erasure only: kept under a legal obligation
+)
+
+// Task is one manual system's work on a request.
+type Task struct {
+	System       string `json:"system"`
+	Department   string `json:"department"`
+	Work         string `json:"work"` // access, erasure or consent
+	Location     string `json:"location"`
+	Instructions string `json:"instructions"`
+	// Outcome is empty while the task is open.
+	Outcome    string    `json:"outcome,omitempty"`
+	Records    int64     `json:"records,omitempty"`
+	Note       string    `json:"note,omitempty"`
+	LegalBasis string    `json:"legal_basis,omitempty"`
+	Actor      string    `json:"actor,omitempty"`
+	At         time.Time `json:"at,omitzero"`
+}
+
+// TaskCompletion is what the department reports.
+type TaskCompletion struct {
+	System   string `json:"system"`
+	Outcome  string `json:"outcome"`
+	Records  int64  `json:"records"`
+	Note     string `json:"note"`
+	Basis    string `json:"legal_basis,omitempty"`
+	Approver string `json:"approver"`
+	Via      string `json:"via"`
+}
+
+// TaskView is a task with whom it is about.
+type TaskView struct {
+	Task
+	RequestID  string             `json:"request_id"`
+	Type       domain.RequestType `json:"type"`
+	Identities []domain.Identity  `json:"identities"`
+}
+
+// manualWork is the kind of work a request asks of manual systems.
+func (l *lifecycle) manualWork() string {
+	switch l.in.Type {
+	case domain.Access, domain.Portability:
+		return "access"
+	case domain.Erasure:
+		return "erasure"
+	}
+	return "consent"
+}
+
+// openTasks gives each manual system its task and tells its department.
+// Consent reaches only the manual systems that use the purpose and say how.
+func (l *lifecycle) openTasks(ctx workflow.Context) error {
+	work := l.manualWork()
+	var deps []string
+	for _, s := range l.systems {
+		if s.Manual == nil || s.Manual.Instructions[work] == "" {
+			continue
+		}
+		if work == "consent" && !slices.Contains(s.Purposes, l.in.Consent.Purpose) {
+			continue
+		}
+		instructions := s.Manual.Instructions[work]
+		if work == "consent" {
+			instructions = fmt.Sprintf("%s (purpose %s: consent %s)", instructions, l.in.Consent.Purpose, map[bool]string{true: "granted", false: "withdrawn"}[l.in.Type == domain.OptIn])
+		}
+		l.st.Tasks = append(l.st.Tasks, Task{System: s.Name, Department: s.Department, Work: work, Location: s.Manual.Location, Instructions: instructions})
+		if !slices.Contains(deps, s.Department) {
+			deps = append(deps, s.Department)
+		}
+	}
+	if len(l.st.Tasks) == 0 {
+		return nil
+	}
+	var a *activities.Activities
+	var approvers map[string][]string
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.Approvers, deps).Get(ctx, &approvers); err != nil {
+		return fmt.Errorf("load approvers: %w", err)
+	}
+	if l.approvers == nil {
+		l.approvers = map[string][]string{}
+	}
+	for d, list := range approvers {
+		l.approvers[d] = list
+	}
+	for _, t := range l.st.Tasks {
+		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: t.Department, Kind: "task",
+			Text: fmt.Sprintf("Request %s (%s under %s, due %s) needs manual work in %s, at %s: %s. "+
+				"See whom it is about with: starter task %s --system %s; confirm with: starter complete %s --system %s --outcome done --records N --note \"…\".",
+				l.in.RequestID, l.in.Type, l.in.Regulation, day(l.st.DueAt), t.System, t.Location, t.Instructions,
+				l.in.RequestID, t.System, l.in.RequestID, t.System)})
+	}
+	return nil
+}
+
+// awaitTasks waits until every manual task is confirmed.
+func (l *lifecycle) awaitTasks(ctx workflow.Context) error {
+	if len(l.openTaskSystems()) == 0 {
+		return nil
+	}
+	return l.await(ctx, "manual tasks in "+strings.Join(l.openTaskSystems(), ", "), func() []string {
+		owers := []string{ToCompliance}
+		for _, t := range l.st.Tasks {
+			if t.Outcome == "" && !slices.Contains(owers, t.Department) {
+				owers = append(owers, t.Department)
+			}
+		}
+		return owers
+	}, func() bool { return len(l.openTaskSystems()) == 0 })
+}
+
+func (l *lifecycle) openTaskSystems() []string {
+	var out []string
+	for _, t := range l.st.Tasks {
+		if t.Outcome == "" {
+			out = append(out, t.System)
+		}
+	}
+	return out
+}
+
+func (l *lifecycle) task(system string) *Task {
+	for i := range l.st.Tasks {
+		if l.st.Tasks[i].System == system {
+			return &l.st.Tasks[i]
+		}
+	}
+	return nil
+}
+
+func (l *lifecycle) validateCompleteTask(ctx workflow.Context, c TaskCompletion) error {
+	if err := l.open(); err != nil {
+		return err
+	}
+	t := l.task(c.System)
+	switch {
+	case t == nil:
+		return fmt.Errorf("request %s has no manual task in %q", l.in.RequestID, c.System)
+	case t.Outcome != "":
+		return fmt.Errorf("the task in %s is already confirmed (%s by %s)", c.System, t.Outcome, t.Actor)
+	case l.claimed[c.System]:
+		return fmt.Errorf("the task in %s is already being confirmed", c.System)
+	case !slices.Contains(l.approvers[t.Department], c.Approver):
+		return fmt.Errorf("%q is not an approver for %s", c.Approver, t.Department)
+	case strings.TrimSpace(c.Note) == "":
+		return errors.New("a task is confirmed with a note saying what was done (e.g. \"3 forms shredded\")")
+	case strings.TrimSpace(c.Via) == "":
+		return errors.New("a confirmation must say where it was given (via)")
+	case c.Records < 0:
+		return errors.New("records cannot be negative")
+	}
+	switch c.Outcome {
+	case TaskDone:
+	case TaskNotHeld:
+		if c.Records != 0 {
+			return errors.New("not_held means no records: give --records 0")
+		}
+	case TaskKept:
+		if t.Work != "erasure" || strings.TrimSpace(c.Basis) == "" {
+			return errors.New("kept is an erasure outcome and needs the legal basis for keeping the data")
+		}
+	default:
+		return fmt.Errorf("outcome %q: must be done, not_held or kept", c.Outcome)
+	}
+	return nil
+}
+
+// completeTask records the confirmation in the store's audit log first,
+// then in the request, as decide does.
+func (l *lifecycle) completeTask(ctx workflow.Context, c TaskCompletion) error {
+	l.claimed[c.System] = true
+	actor := c.Approver + " via " + c.Via
+	t := l.task(c.System)
+	now := workflow.Now(ctx).UTC()
+	var a *activities.Activities
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordTask, activities.TaskRecord{
+		RequestID: l.in.RequestID, System: c.System, Department: t.Department, Work: t.Work, Outcome: c.Outcome,
+		Records: c.Records, Note: c.Note, LegalBasis: c.Basis, Actor: actor, At: now,
+	}).Get(ctx, nil)
+	if err != nil {
+		delete(l.claimed, c.System)
+		return fmt.Errorf("record task: %w", err)
+	}
+	t.Outcome, t.Records, t.Note, t.LegalBasis, t.Actor, t.At = c.Outcome, c.Records, c.Note, c.Basis, actor, now
+	p := l.progress(c.System)
+	p.Found = c.Records
+	p.Done = fmt.Sprintf("manual task %s: %d records: %s", c.Outcome, c.Records, c.Note)
+	switch c.Outcome {
+	case TaskKept:
+		p.Exempt, p.Basis = true, c.Basis
+	case TaskDone, TaskNotHeld:
+		// The department's confirmation is the verification of manual work.
+		p.Verified = t.Work == "erasure"
+	}
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: now, Actor: actor,
+		Note: fmt.Sprintf("%s: manual %s task %s (%d records)", c.System, t.Work, c.Outcome, c.Records)})
+	return nil
+}
+
+// taskView answers QueryTask.
+func (l *lifecycle) taskView(system string) (TaskView, error) {
+	t := l.task(system)
+	if t == nil {
+		return TaskView{}, fmt.Errorf("request %s has no manual task in %q", l.in.RequestID, system)
+	}
+	return TaskView{Task: *t, RequestID: l.in.RequestID, Type: l.in.Type, Identities: l.in.Identities}, nil
+}
