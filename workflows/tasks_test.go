@@ -3,8 +3,8 @@ package workflows_test
 import (
 	"archive/zip"
 	"context"
-	"io"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 

@@ -267,9 +267,9 @@ func TestHostileIdentities(t *testing.T) {
 		}
 	}
 	for v, want := range map[string]string{
-		"..":           "path:/customers/%2E%2E/profile query:",
+		"..":            "path:/customers/%2E%2E/profile query:",
 		"a/../../admin": "path:/customers/a%2F..%2F..%2Fadmin/profile query:",
-		"7?admin=1":    "path:/customers/7%3Fadmin=1/profile query:",
+		"7?admin=1":     "path:/customers/7%3Fadmin=1/profile query:",
 	} {
 		id, err := domain.NewIdentity(domain.CustomerID, v)
 		if err != nil {
