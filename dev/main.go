@@ -8,9 +8,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"embed"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,12 +26,6 @@ import (
 	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/store"
 )
-
-//go:embed acme.yaml
-var acmeMap []byte
-
-//go:embed acme/*.sql
-var acmeSeeds embed.FS
 
 // builtInMap names the embedded Acme map in messages.
 const builtInMap = "dev/acme.yaml (built in)"
@@ -136,10 +127,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	getenv := os.Getenv
+	var saas string
 	if *configFile == "" {
-		if getenv, err = seedAcme(ctx, filepath.Join(*dataDir, "acme"), dataMap); err != nil {
+		acme, err := startAcme(ctx, filepath.Join(*dataDir, "acme"), dataMap, *ip)
+		if err != nil {
 			return err
 		}
+		defer acme.Close()
+		getenv, saas = acme.Getenv, acme.SaaSURL
 	}
 	reminders, _ := dataMap.ReminderPolicy() // validated at load
 	systems, closeSystems, err := engine.OpenSystems(ctx, dataMap, getenv)
@@ -161,7 +156,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(out, banner(srv, *namespace, gatewayAddr, *dataDir, customDataDir, dataMap.Path(), *temporalPort))
+	fmt.Fprint(out, banner(srv, *namespace, gatewayAddr, saas, *dataDir, customDataDir, dataMap.Path(), *temporalPort))
 	return e.Run(ctx, ln)
 }
 
@@ -172,55 +167,7 @@ func loadMap(path string) (*config.File, error) {
 	return config.Load(path)
 }
 
-// seedAcme creates the demo company's systems as SQLite files on first
-// start, and returns a getenv that points every system whose variable is
-// unset at its file.
-func seedAcme(ctx context.Context, dir string, m *config.File) (func(string) string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	files := map[string]string{}
-	for _, s := range m.Systems {
-		path := filepath.Join(dir, s.Name+".db")
-		files[s.SQL.DSNEnv] = "file:" + path
-		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		seed, err := acmeSeeds.ReadFile("acme/" + s.Name + ".sql")
-		if err != nil {
-			return nil, fmt.Errorf("no demo data for system %s: %w", s.Name, err)
-		}
-		if err := runScript(ctx, "file:"+path, string(seed)); err != nil {
-			os.Remove(path)
-			return nil, fmt.Errorf("seed demo system %s: %w", s.Name, err)
-		}
-	}
-	return func(name string) string {
-		if v := os.Getenv(name); v != "" {
-			return v
-		}
-		return files[name]
-	}, nil
-}
-
-func runScript(ctx context.Context, dsn, script string) error {
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	for _, stmt := range strings.Split(script, ";\n") {
-		if strings.TrimSpace(stmt) == "" {
-			continue
-		}
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("%s: %w", strings.TrimSpace(stmt), err)
-		}
-	}
-	return nil
-}
-
-func banner(srv *devserver.Server, namespace, gatewayAddr, dataDir string, customDataDir bool, mapPath string, temporalPort int) string {
+func banner(srv *devserver.Server, namespace, gatewayAddr, saas, dataDir string, customDataDir bool, mapPath string, temporalPort int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ndsr dev mode is running (Ctrl-C stops it; state in %s survives restarts)\n\n", dataDir)
 	fmt.Fprintf(&b, "  Temporal frontend  %s  (namespace %s)\n", srv.FrontendAddress(), namespace)
@@ -228,6 +175,9 @@ func banner(srv *devserver.Server, namespace, gatewayAddr, dataDir string, custo
 		fmt.Fprintf(&b, "  Temporal Web UI    %s/namespaces/%s/workflows\n", ui, namespace)
 	}
 	fmt.Fprintf(&b, "  Gateway            http://%s/healthz\n", gatewayAddr)
+	if saas != "" {
+		fmt.Fprintf(&b, "  Acme's newsletter  %s  (Mailwave, the demo SaaS; bearer token in the engine only)\n", saas)
+	}
 	fmt.Fprintf(&b, "  Data map           %s\n\n", mapPath)
 	var flags []string
 	if customDataDir {

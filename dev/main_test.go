@@ -126,7 +126,7 @@ func TestDevModeSurvivesRestart(t *testing.T) {
 	for _, p := range res.Systems {
 		found = append(found, fmt.Sprintf("%s:%d", p.System, p.Found))
 	}
-	if got := strings.Join(found, " "); got != "billing:0 crm:3 marketing:3 support:1 web-analytics:3" || res.Package == "" {
+	if got := strings.Join(found, " "); got != "billing:0 crm:3 marketing:3 newsletter-platform:5 support:1 web-analytics:3" || res.Package == "" {
 		t.Fatalf("demo access: %s, package %q", got, res.Package)
 	}
 }

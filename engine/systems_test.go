@@ -120,33 +120,7 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 
 	run := func(in workflows.RequestInput, decisions ...workflows.Decision) workflows.RequestState {
 		t.Helper()
-		if _, err := requests.Start(ctx, e.Client, in); err != nil {
-			t.Fatal(err)
-		}
-		if len(decisions) > 0 {
-			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-				v, err := requests.Show(ctx, e.Client, in.RequestID)
-				if err == nil && v.Status == domain.StatusAwaitingSignOff {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s never awaited sign-off: %+v %v", in.RequestID, v, err)
-				}
-			}
-		}
-		for _, d := range decisions {
-			if err := requests.Decide(ctx, e.Client, in.RequestID, d); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var res workflows.RequestState
-		if err := e.Client.GetWorkflow(ctx, domain.WorkflowID(in.RequestID), "").Get(ctx, &res); err != nil {
-			t.Fatal(err)
-		}
-		if res.Status != domain.StatusCompleted {
-			t.Fatalf("%s ended %s", in.RequestID, res.Status)
-		}
-		return res
+		return e.Run(t, in, decisions...)
 	}
 	sales := workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:test"}
 	marketing := workflows.Decision{Department: "Marketing", Decision: "approve", Approver: "marketing.lead@acme.example", Via: "cli:test"}

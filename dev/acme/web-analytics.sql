@@ -1,5 +1,5 @@
 CREATE TABLE page_views (id INTEGER PRIMARY KEY, visitor_email TEXT, page TEXT, seconds_on_page INTEGER, bounced BOOLEAN);
-INSERT INTO page_views VALUES (1, 'jane@example.com', '/pricing', 42, 0);
-INSERT INTO page_views VALUES (2, 'jane@example.com', '/checkout', 95, 0);
-INSERT INTO page_views VALUES (3, 'jane@example.com', '/blog/privacy', 8, 1);
-INSERT INTO page_views VALUES (4, 'bob@example.com', '/pricing', 12, 1);
+INSERT INTO page_views VALUES (1, 'jane@example.com', '/pricing', 42, FALSE);
+INSERT INTO page_views VALUES (2, 'jane@example.com', '/checkout', 95, FALSE);
+INSERT INTO page_views VALUES (3, 'jane@example.com', '/blog/privacy', 8, TRUE);
+INSERT INTO page_views VALUES (4, 'bob@example.com', '/pricing', 12, TRUE);

@@ -21,7 +21,9 @@ import (
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/workflows"
 )
 
 // TestKey is the fixed master key of tests, so recorded histories replay.
@@ -134,4 +136,45 @@ func (t *Table) ApplyConsent(_ context.Context, _ []domain.Identity, purpose str
 	}
 	t.Consent[purpose] = granted
 	return connectors.Result{Records: []connectors.Record{{Location: "consent", Action: "updated", Count: t.Rows}}}, nil
+}
+
+// Run starts a request, gives the departments' decisions once it waits for
+// sign-off, and returns its final state, which must be completed.
+func (e *Engine) Run(t testing.TB, in workflows.RequestInput, decisions ...workflows.Decision) workflows.RequestState {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := requests.Start(ctx, e.Client, in); err != nil {
+		t.Fatal(err)
+	}
+	if len(decisions) > 0 {
+		e.WaitFor(t, in.RequestID, domain.StatusAwaitingSignOff)
+	}
+	for _, d := range decisions {
+		if err := requests.Decide(ctx, e.Client, in.RequestID, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var res workflows.RequestState
+	if err := e.Client.GetWorkflow(ctx, domain.WorkflowID(in.RequestID), "").Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != domain.StatusCompleted {
+		t.Fatalf("%s ended %s", in.RequestID, res.Status)
+	}
+	return res
+}
+
+// WaitFor polls a request until it reaches status.
+func (e *Engine) WaitFor(t testing.TB, requestID string, status domain.Status) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		v, err := requests.Show(context.Background(), e.Client, requestID)
+		if err == nil && v.Status == status {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never reached %s: %+v %v", requestID, status, v, err)
+		}
+	}
 }

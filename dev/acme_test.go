@@ -1,0 +1,225 @@
+package main
+
+import (
+	"archive/zip"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/dsrengine/dsr/config"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/engine"
+	"github.com/dsrengine/dsr/internal/mailwave"
+	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// TestAcmeOnPostgresAndMariaDB runs the demo company's data map, unchanged
+// but for the SQL driver, with its SQL systems on the real PostgreSQL and
+// MariaDB and its SaaS system on Mailwave: an access request returns Jane's
+// data from every system with its purposes and recipients, and an erasure
+// leaves only what legal holds keep, each system verified.
+func TestAcmeOnPostgresAndMariaDB(t *testing.T) {
+	for _, driver := range []string{"postgres", "mysql"} {
+		t.Run(driver, func(t *testing.T) { runAcme(t, driver) })
+	}
+}
+
+func runAcme(t *testing.T, driver string) {
+	ctx := context.Background()
+	m, err := config.Parse(builtInMap, acmeMap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	dbs := map[string]*sqlx.DB{}
+	var saas *mailwave.Server
+	for i, s := range m.Systems {
+		switch s.Connector {
+		case "sql":
+			dsn := testenv.MySQLDatabase(t)
+			if driver == "postgres" {
+				dsn = testenv.PostgresSchema(t)
+			}
+			seed, err := acmeSeeds.ReadFile("acme/" + s.Name + ".sql")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := runScript(ctx, driver, dsn, string(seed)); err != nil {
+				t.Fatalf("seed %s on %s: %v", s.Name, driver, err)
+			}
+			m.Systems[i].SQL.Driver = driver
+			env[s.SQL.DSNEnv] = dsn
+			db, err := sqlx.Open(driver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			dbs[s.Name] = db
+		case "http":
+			if saas, err = newSaaS("", s.Name); err != nil {
+				t.Fatal(err)
+			}
+			saas.Token = "acme-test-token"
+			ts := httptest.NewServer(saas)
+			t.Cleanup(ts.Close)
+			env[s.HTTP.BaseURLEnv], env[s.HTTP.Auth.TokenEnv] = ts.URL, saas.Token
+		}
+	}
+	systems, closeSystems, err := engine.OpenSystems(ctx, m, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSystems()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.SyncDepartments(ctx, m.StoreDepartments()); err != nil {
+		t.Fatal(err)
+	}
+	e := testenv.StartEngine(t, st, systems...)
+
+	jane := func(id string, kind domain.RequestType) workflows.RequestInput {
+		email, _ := domain.NewIdentity(domain.Email, "jane@example.com")
+		customer, _ := domain.NewIdentity(domain.CustomerID, "C-1001")
+		received := time.Now().Add(-24 * time.Hour)
+		return workflows.RequestInput{RequestID: id, Type: kind, Regulation: domain.GDPR, Identities: []domain.Identity{email, customer},
+			ReceivedAt: received, DueAt: domain.DueAt(domain.GDPR, received), RequestedBy: "cli:test", IdentityVerified: true}
+	}
+	approve := func(dep, who string) workflows.Decision {
+		return workflows.Decision{Department: dep, Decision: "approve", Approver: who, Via: "cli:test"}
+	}
+
+	// Access: Sales signs off (the map asks it to); every system exports.
+	res := e.Run(t, jane("ACME-ACC", domain.Access), approve("Sales", "sales.lead@acme.example"))
+	found := map[string]int64{}
+	for _, p := range res.Systems {
+		found[p.System] = p.Found
+	}
+	want := map[string]int64{"crm": 3, "billing": 6, "marketing": 3, "web-analytics": 3, "support": 1, "newsletter-platform": 5}
+	for sys, n := range want {
+		if found[sys] != n {
+			t.Errorf("access found %d records in %s, want %d (all: %v)", found[sys], sys, n, found)
+		}
+	}
+	files := unzip(t, res.Package)
+	var manifest struct {
+		Systems []struct {
+			System     string   `json:"system"`
+			Purposes   []string `json:"purposes"`
+			Recipients []string `json:"recipients"`
+			File       string   `json:"file"`
+		} `json:"systems"`
+	}
+	if err := json.Unmarshal([]byte(files["manifest.json"]), &manifest); err != nil {
+		t.Fatal(err)
+	}
+	if len(manifest.Systems) != len(want) {
+		t.Fatalf("manifest has %d systems, want %d: %s", len(manifest.Systems), len(want), files["manifest.json"])
+	}
+	for _, s := range manifest.Systems {
+		if len(s.Purposes) == 0 || files[s.File] == "" {
+			t.Errorf("%s: purposes %v, file %q", s.System, s.Purposes, s.File)
+		}
+		if s.System == "newsletter-platform" && !strings.Contains(strings.Join(s.Recipients, ""), "Mailwave Inc.") {
+			t.Errorf("newsletter recipients: %v", s.Recipients)
+		}
+	}
+	for file, words := range map[string][]string{
+		"systems/crm.json":                 {"Harbour Road", "+442079460958"},
+		"systems/billing.json":             {"Walking boots", "4999"},
+		"systems/newsletter-platform.json": {"Jane (2024 import)", "summer-sale"},
+	} {
+		for _, w := range words {
+			if !strings.Contains(files[file], w) {
+				t.Errorf("%s lacks %q", file, w)
+			}
+		}
+	}
+	for _, other := range []string{"Bob", "E. Jane"} {
+		for name, body := range files {
+			if strings.Contains(body, other) {
+				t.Errorf("%s holds %s's data", name, other)
+			}
+		}
+	}
+
+	// Erasure: every holding department signs off; legal holds keep what
+	// they must, and the verification pass finds nothing else.
+	res = e.Run(t, jane("ACME-ERA", domain.Erasure),
+		approve("Analytics", "analytics.lead@acme.example"), approve("Finance", "controller@acme.example"),
+		approve("Marketing", "marketing.lead@acme.example"), approve("Sales", "sales.lead@acme.example"),
+		approve("Support", "support.lead@acme.example"))
+	for _, p := range res.Systems {
+		if p.Found > 0 && !p.Verified {
+			t.Errorf("%s not verified: %+v", p.System, p)
+		}
+	}
+	count := func(system, query string) int {
+		var n int
+		if err := dbs[system].Get(&n, query); err != nil {
+			t.Fatalf("%s: %s: %v", system, query, err)
+		}
+		return n
+	}
+	for _, c := range []struct {
+		system, query string
+		want          int
+	}{
+		{"crm", `SELECT COUNT(*) FROM customers`, 1}, // Bob
+		{"crm", `SELECT COUNT(*) FROM addresses`, 1},
+		{"billing", `SELECT COUNT(*) FROM orders WHERE customer_no = '***' AND shipping_name = '***'`, 2},
+		{"billing", `SELECT COUNT(*) FROM order_items`, 3}, // kept: commercial law
+		{"billing", `SELECT COUNT(*) FROM invoices WHERE billing_name = '***' AND amount_cents IN (4999, 1250)`, 2},
+		{"billing", `SELECT COUNT(*) FROM invoices WHERE billing_name = 'Bob Stone'`, 1},
+		{"marketing", `SELECT COUNT(*) FROM subscriptions`, 1},
+		{"marketing", `SELECT COUNT(*) FROM campaign_clicks`, 1},
+		{"web-analytics", `SELECT COUNT(*) FROM page_views`, 1},
+		{"support", `SELECT COUNT(*) FROM tickets WHERE email IS NULL AND body IS NULL`, 1},
+		{"support", `SELECT COUNT(*) FROM tickets WHERE email = 'bob@example.com'`, 1},
+	} {
+		if got := count(c.system, c.query); got != c.want {
+			t.Errorf("%s: %s = %d, want %d", c.system, c.query, got, c.want)
+		}
+	}
+	var left []string
+	for _, c := range saas.Contacts() {
+		left = append(left, c.ID)
+	}
+	if strings.Join(left, ",") != "mw-201,mw-301" || len(saas.Events()) != 1 {
+		t.Errorf("Mailwave after erasure: contacts %v, %d events", left, len(saas.Events()))
+	}
+}
+
+func unzip(t *testing.T, location string) map[string]string {
+	t.Helper()
+	z, err := zip.OpenReader(strings.TrimPrefix(location, "file://"))
+	if err != nil {
+		t.Fatalf("package %q: %v", location, err)
+	}
+	defer z.Close()
+	files := map[string]string{}
+	for _, f := range z.File {
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f.Name] = string(b)
+	}
+	return files
+}
