@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -170,13 +169,13 @@ func TestRequestEndToEnd(t *testing.T) {
 	}
 
 	if path := os.Getenv("DSR_RECORD_HISTORY"); path != "" {
-		recordHistory(t, e.RawClient, started.WorkflowID, path)
+		testenv.RecordHistory(t, e.RawClient, started.WorkflowID, path)
 	}
 }
 
 func rawHistory(t *testing.T, c client.Client, workflowID string) string {
 	t.Helper()
-	j, err := protojson.Marshal(history(t, c, workflowID))
+	j, err := protojson.Marshal(testenv.History(t, c, workflowID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,34 +191,6 @@ func rawHistory(t *testing.T, c client.Client, workflowID string) string {
 }
 
 var base64Field = regexp.MustCompile(`":"([A-Za-z0-9+/]{8,}={0,2})"`)
-
-func history(t *testing.T, c client.Client, workflowID string) *historypb.History {
-	t.Helper()
-	h := &historypb.History{}
-	it := c.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Events = append(h.Events, ev)
-	}
-	return h
-}
-
-// recordHistory saves a history for the replay tests in workflows/testdata:
-// DSR_RECORD_HISTORY=$PWD/workflows/testdata/request-v1.json go test ./engine -run EndToEnd
-func recordHistory(t *testing.T, c client.Client, workflowID, path string) {
-	t.Helper()
-	j, err := protojson.MarshalOptions{Indent: "  "}.Marshal(history(t, c, workflowID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, j, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("recorded history of %s in %s", workflowID, path)
-}
 
 // TestDuplicateReturnsTheOpenRequest: a second access request by the same
 // person while the first is open returns the first; another kind does not.
@@ -325,7 +296,7 @@ func TestErasureSignOffEndToEnd(t *testing.T) {
 		t.Fatalf("audit: %v", problems)
 	}
 	if path := os.Getenv("DSR_RECORD_SIGNOFF_HISTORY"); path != "" {
-		recordHistory(t, e.RawClient, "dsr-ERASE-1", path)
+		testenv.RecordHistory(t, e.RawClient, "dsr-ERASE-1", path)
 	}
 }
 

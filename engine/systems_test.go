@@ -173,6 +173,6 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 		t.Fatal(err)
 	}
 	if path := os.Getenv("DSR_RECORD_CONSENT_HISTORY"); path != "" {
-		recordHistory(t, e.RawClient, "dsr-KIM-OPT", path)
+		testenv.RecordHistory(t, e.RawClient, "dsr-KIM-OPT", path)
 	}
 }

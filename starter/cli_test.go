@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -310,5 +311,52 @@ func TestStarterNeedsAKey(t *testing.T) {
 	code, _, errs = s.run("show", "REQ-1")
 	if code != exitFailed || !strings.Contains(errs, "DSR_MASTER_KEY: must decode to 32 bytes") {
 		t.Fatalf("exit %d: %s", code, errs)
+	}
+}
+
+// TestStarterManualTask: Finance's paper archive has no API; the request
+// waits for the department's confirmation, given with starter, which shows
+// the task with whom it is about.
+func TestStarterManualTask(t *testing.T) {
+	paper := activities.System{SystemRef: activities.SystemRef{Name: "paper", Department: "Finance",
+		Manual: &activities.ManualTask{Location: "cabinet B, finance office", Instructions: map[string]string{"access": "scan the contracts", "erasure": "shred the contracts"}}}}
+	s := newStarterEnv(t, paper)
+	if code, _, errs := s.run("start", "--type", "erasure", "--regulation", "gdpr", "--email", "olga@example.com", "--identity-verified", "--id", "MAN-1"); code != exitOK {
+		t.Fatalf("start: exit %d: %s", code, errs)
+	}
+	out := waitStatus(t, s, "MAN-1", "fulfilling")
+	if !regexp.MustCompile(`paper +Finance +0 records +manual task open`).MatchString(out) || !strings.Contains(out, "Waiting for") {
+		t.Fatalf("show while the task is open:\n%s", out)
+	}
+	code, out, errs := s.run("task", "MAN-1", "--system", "paper")
+	if code != exitOK || !regexp.MustCompile(`Where +cabinet B, finance office`).MatchString(out) || !regexp.MustCompile(`Subject's email +olga@example.com`).MatchString(out) || !strings.Contains(out, "shred the contracts") {
+		t.Fatalf("task: exit %d\n%s%s", code, out, errs)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"task", "MAN-1", "--system", "crm"}, exitRefused, `no manual task in "crm"`},
+		{[]string{"task", "NOPE-1", "--system", "paper"}, exitNotFound, "no such request"},
+		{[]string{"complete", "MAN-1", "--system", "paper", "--as", "controller@acme.example"}, exitUsage, "--note are required"},
+		{[]string{"complete", "MAN-1", "--system", "paper", "--as", "intern@acme.example", "--note", "done"}, exitRefused, `"intern@acme.example" is not an approver for Finance`},
+		{[]string{"complete", "MAN-1", "--system", "paper", "--as", "controller@acme.example", "--note", "x", "--outcome", "kept"}, exitRefused, "needs the legal basis"},
+		{[]string{"complete", "MAN-1", "--system", "paper", "--as", "controller@acme.example", "--note", "x", "--outcome", "lost"}, exitRefused, `outcome "lost"`},
+	} {
+		if code, _, errs := s.run(tc.args...); code != tc.code || !strings.Contains(errs, tc.want) {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, errs)
+		}
+	}
+	code, out, errs = s.run("complete", "MAN-1", "--system", "paper", "--as", "controller@acme.example", "--records", "2", "--note", "2 signed contracts shredded")
+	if code != exitOK || !strings.Contains(out, "Task in paper confirmed done.") {
+		t.Fatalf("complete: exit %d\n%s%s", code, out, errs)
+	}
+	out = waitStatus(t, s, "MAN-1", "completed")
+	if !regexp.MustCompile(`paper +Finance +2 records +manual task done: 2 records: 2 signed contracts shredded \(verified\)`).MatchString(out) {
+		t.Fatalf("show after the task:\n%s", out)
+	}
+	if path := os.Getenv("DSR_RECORD_MANUAL_HISTORY"); path != "" {
+		testenv.RecordHistory(t, s.e.RawClient, "dsr-MAN-1", path)
 	}
 }

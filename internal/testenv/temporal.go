@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/connectors"
@@ -177,4 +180,35 @@ func (e *Engine) WaitFor(t testing.TB, requestID string, status domain.Status) {
 			t.Fatalf("%s never reached %s: %+v %v", requestID, status, v, err)
 		}
 	}
+}
+
+// History reads a workflow's whole history as the server stores it.
+func History(t testing.TB, c client.Client, workflowID string) *historypb.History {
+	t.Helper()
+	h := &historypb.History{}
+	it := c.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Events = append(h.Events, ev)
+	}
+	return h
+}
+
+// RecordHistory saves a history for the replay tests in workflows/testdata,
+// e.g. DSR_RECORD_HISTORY=$PWD/workflows/testdata/request-v1.json go test
+// ./engine -run EndToEnd. Record from a raw client: payloads stay encrypted
+// with TestKey, as the replay test reads them.
+func RecordHistory(t testing.TB, c client.Client, workflowID, path string) {
+	t.Helper()
+	j, err := protojson.MarshalOptions{Indent: "  "}.Marshal(History(t, c, workflowID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, j, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded history of %s in %s", workflowID, path)
 }
