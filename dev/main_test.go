@@ -194,7 +194,7 @@ func dial(t *testing.T, dir, frontend string) client.Client {
 		t.Fatal(err)
 	}
 	keys, _ := keyring.New(master)
-	c, err := client.Dial(client.Options{HostPort: frontend, Namespace: "dsr", DataConverter: keys.DataConverter()})
+	c, err := client.Dial(client.Options{HostPort: frontend, Namespace: "dsr", DataConverter: keys.DataConverter(), FailureConverter: keys.FailureConverter()})
 	if err != nil {
 		t.Fatal(err)
 	}

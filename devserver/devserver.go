@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -273,13 +274,22 @@ func portFree(ip string, port int) error {
 	return ln.Close()
 }
 
+// freePort picks a free port for an internal service below the kernel's
+// ephemeral range (32768 and up on Linux). The port is closed again before
+// the server binds it; had it come from the ephemeral range, any process
+// connecting out or listening on port 0 could take it in between, and the
+// server's matching service panics on a port it cannot bind.
 func freePort(ip string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, err
+	var err error
+	for range 100 {
+		port := 20000 + mathrand.IntN(12000)
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port))); err == nil {
+			ln.Close()
+			return port, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free port between 20000 and 32000 on %s: %w", ip, err)
 }
 
 type nopLogger struct{}

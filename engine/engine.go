@@ -48,10 +48,11 @@ type DialOptions struct {
 // client and worker of the engine must use it.
 func Dial(ctx context.Context, o DialOptions) (client.Client, error) {
 	opts := client.Options{
-		HostPort:      o.Address,
-		Namespace:     o.Namespace,
-		DataConverter: o.Keys.DataConverter(),
-		Logger:        tlog.NewStructuredLogger(quiet(o.Log)),
+		HostPort:         o.Address,
+		Namespace:        o.Namespace,
+		DataConverter:    o.Keys.DataConverter(),
+		FailureConverter: o.Keys.FailureConverter(),
+		Logger:           tlog.NewStructuredLogger(quiet(o.Log)),
 	}
 	if o.TLSCert != "" || o.TLSCA != "" || o.APIKey != "" {
 		cfg := &tls.Config{ServerName: o.TLSName, MinVersion: tls.VersionTLS12}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/requests"
@@ -315,4 +316,35 @@ func waitListed(t *testing.T, e *testenv.Engine, query, workflowID string) {
 		}
 	}
 	t.Fatalf("%s never listed by %q", workflowID, query)
+}
+
+// leaky fails discovery with an error that quotes the subject, as a
+// database driver's error can.
+type leaky struct{ testenv.Table }
+
+func (leaky) Discover(_ context.Context, ids []domain.Identity) (connectors.Result, error) {
+	return connectors.Result{}, fmt.Errorf("%w: no customer %s", connectors.ErrBadConfig, ids[0].Value)
+}
+
+// TestFailuresAreEncrypted: the error reaches the request's state, where
+// compliance reads it, but not the history in plain text.
+func TestFailuresAreEncrypted(t *testing.T) {
+	st := openPostgres(t)
+	e := testenv.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales"}, Connector: &leaky{}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := requests.Start(ctx, e.Client, input("LEAK-1", "leaky.person@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	e.WaitFor(t, "LEAK-1", domain.StatusNeedsAttention)
+	v, err := requests.Show(ctx, e.Client, "LEAK-1")
+	if err != nil || !strings.Contains(v.Timeline[len(v.Timeline)-1].Note, "no customer leaky.person@example.com") {
+		t.Fatalf("the decoded state lacks the error: %+v %v", v.Timeline, err)
+	}
+	if raw := rawHistory(t, e.RawClient, "dsr-LEAK-1"); strings.Contains(raw, "leaky.person") || !strings.Contains(raw, "Encoded failure") {
+		t.Fatal("the history holds the failure in plain text")
+	}
+	if err := requests.Cancel(ctx, e.Client, "LEAK-1", workflows.Closure{Actor: "test", Reason: "end of test"}); err != nil {
+		t.Fatal(err)
+	}
 }

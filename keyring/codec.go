@@ -5,6 +5,7 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -26,6 +27,14 @@ func (k *Keyring) Codec() *Codec { return &Codec{k: k} }
 // and workers must all use it.
 func (k *Keyring) DataConverter() converter.DataConverter {
 	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), k.Codec())
+}
+
+// FailureConverter moves error messages and stack traces into an
+// encrypted payload. A database driver's error can quote the value it
+// choked on, and failures are otherwise stored in plain text; the UI and
+// the CLI decode them through the same codec endpoint as payloads.
+func (k *Keyring) FailureConverter() converter.FailureConverter {
+	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: k.DataConverter(), EncodeCommonAttributes: true})
 }
 
 // Encode implements converter.PayloadCodec.

@@ -41,7 +41,7 @@ func (s *starterEnv) run(args ...string) (code int, stdout, stderr string) {
 	c := &cli{stdout: &out, stderr: &errb}
 	if s != nil {
 		c.dial = func(context.Context) (client.Client, error) {
-			return s.e.Server.NewClientWithOptions(client.Options{DataConverter: s.e.Keys.DataConverter()}), nil
+			return s.e.Server.NewClientWithOptions(client.Options{DataConverter: s.e.Keys.DataConverter(), FailureConverter: s.e.Keys.FailureConverter()}), nil
 		}
 	}
 	code = c.dispatch(context.Background(), args)

@@ -64,7 +64,7 @@ func TestWorkerProductionMode(t *testing.T) {
 	waitHealthy(t, "http://"+gw+"/healthz", done)
 
 	keys, _ := keyring.New(testenv.TestKey)
-	c := ts.NewClientWithOptions(client.Options{DataConverter: keys.DataConverter()})
+	c := ts.NewClientWithOptions(client.Options{DataConverter: keys.DataConverter(), FailureConverter: keys.FailureConverter()})
 	received := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	id, _ := domain.NewIdentity(domain.CustomerID, "C-1001")
 	in := workflows.RequestInput{RequestID: "PROD-1", Type: domain.Portability, Regulation: domain.UKGDPR, Identities: []domain.Identity{id},

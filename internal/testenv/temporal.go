@@ -69,7 +69,7 @@ func StartEngine(t testing.TB, st *store.Store, systems ...activities.System) *E
 	ts := NewTemporal(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	logger := tlog.NewStructuredLogger(quiet)
-	c := ts.NewClientWithOptions(client.Options{DataConverter: keys.DataConverter(), Logger: logger})
+	c := ts.NewClientWithOptions(client.Options{DataConverter: keys.DataConverter(), FailureConverter: keys.FailureConverter(), Logger: logger})
 	raw := ts.NewClientWithOptions(client.Options{Logger: logger})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := engine.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
