@@ -271,6 +271,10 @@ func (f *File) validate() error {
 	return f.validateSystems(seen)
 }
 
+// Line is where the system starts in the file, for errors found when the
+// engine connects to it.
+func (s System) Line() int { return s.line }
+
 // Path is where the file was read from.
 func (f *File) Path() string { return f.path }
 

@@ -322,7 +322,7 @@ func waitListed(t *testing.T, e *testenv.Engine, query, workflowID string) {
 // database driver's error can.
 type leaky struct{ testenv.Table }
 
-func (leaky) Discover(_ context.Context, ids []domain.Identity) (connectors.Result, error) {
+func (*leaky) Discover(_ context.Context, ids []domain.Identity) (connectors.Result, error) {
 	return connectors.Result{}, fmt.Errorf("%w: no customer %s", connectors.ErrBadConfig, ids[0].Value)
 }
 

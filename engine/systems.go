@@ -28,7 +28,7 @@ func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string
 		}
 	}
 	for i, s := range f.Systems {
-		where := fmt.Sprintf("%s: systems[%d] (%s)", f.Path(), i, s.Name)
+		where := fmt.Sprintf("%s:%d: systems[%d] (%s)", f.Path(), s.Line(), i, s.Name)
 		kinds := make([]domain.RequestType, len(s.SignOffFor))
 		for j, k := range s.SignOffFor {
 			kinds[j] = domain.RequestType(k)
@@ -107,7 +107,7 @@ func openHTTP(s config.System, getenv func(string) string) (connectors.Connector
 	}
 	conn, err := httpconn.Open(s.Name, base, auth, s.Objects)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", h.BaseURLEnv, err)
+		return nil, nil, err
 	}
 	conn.Heartbeat = heartbeat
 	return conn, conn.Close, nil

@@ -104,7 +104,7 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 	env := map[string]string{"T_CRM_DSN": crmDSN, "T_MARKETING_DSN": mktDSN, "T_SESSIONS_URL": redisURL}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, _, err := engine.OpenSystems(ctx, m, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "two.yaml: systems[0] (crm): environment variable T_CRM_DSN is not set") {
+	if _, _, err := engine.OpenSystems(ctx, m, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "two.yaml:7: systems[0] (crm): environment variable T_CRM_DSN is not set") {
 		t.Fatalf("missing DSN: %v", err)
 	}
 	systems, closeSystems, err := engine.OpenSystems(ctx, m, func(k string) string { return env[k] })
@@ -174,5 +174,59 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 	}
 	if path := os.Getenv("DSR_RECORD_CONSENT_HISTORY"); path != "" {
 		testenv.RecordHistory(t, e.RawClient, "dsr-KIM-OPT", path)
+	}
+}
+
+// TestOpenSystemsNamesWhatIsMissing: an http system's URL and secrets come
+// from the environment, and a missing one is named with the system's line.
+func TestOpenSystemsNamesWhatIsMissing(t *testing.T) {
+	m, err := config.Parse("saas.yaml", []byte(`departments:
+  - name: Support
+    approvers: [support@acme.example]
+systems:
+  - name: archive
+    department: Support
+    connector: manual
+    manual: {location: "cabinet 1", instructions: {access: copy, erasure: shred}}
+    purposes: [support]
+    legal_basis: contract
+    retention: 2 years
+  - name: helpdesk
+    department: Support
+    connector: http
+    http:
+      base_url_env: T_HELPDESK_URL
+      auth: {type: basic, username_env: T_HELPDESK_USER, password_env: T_HELPDESK_PASSWORD}
+    purposes: [support]
+    legal_basis: contract
+    retention: 2 years
+    objects:
+      - {name: tickets, lookup: {path: "/tickets?requester={email}"}, erase: delete, erase_request: {method: DELETE, path: "/tickets/{record.id}"}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, "saas.yaml:12: systems[1] (helpdesk): environment variable T_HELPDESK_URL is not set (it holds the API's base URL)"},
+		{map[string]string{"T_HELPDESK_URL": "https://helpdesk.example", "T_HELPDESK_USER": "dsr"}, "environment variable T_HELPDESK_PASSWORD is not set (it holds the password)"},
+		{map[string]string{"T_HELPDESK_URL": "http://helpdesk.example", "T_HELPDESK_USER": "dsr", "T_HELPDESK_PASSWORD": "pw"}, "base URL must use https"},
+	} {
+		_, _, err := engine.OpenSystems(context.Background(), m, func(k string) string { return tc.env[k] })
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("env %v: %v, want %q", tc.env, err, tc.want)
+		}
+	}
+	systems, closeAll, err := engine.OpenSystems(context.Background(), m, func(k string) string {
+		return map[string]string{"T_HELPDESK_URL": "https://helpdesk.example", "T_HELPDESK_USER": "dsr", "T_HELPDESK_PASSWORD": "pw"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	if len(systems) != 2 || systems[0].Manual == nil || systems[0].Connector != nil || systems[1].Connector == nil {
+		t.Fatalf("systems = %+v", systems)
 	}
 }
