@@ -77,7 +77,7 @@ type SystemSummary struct {
 	Records      int64    `json:"records"`
 	Purposes     []string `json:"purposes,omitempty"`
 	LegalBasis   string   `json:"legal_basis,omitempty"`
-	Recipients   []string `json:"recipients,omitempty"`
+	Recipients   []string `json:"recipients"` // [] says "shared with no one"
 	SoldOrShared bool     `json:"sold_or_shared"`
 	Retention    string   `json:"retention,omitempty"`
 	Kept         string   `json:"kept_because,omitempty"`
@@ -103,6 +103,11 @@ func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (stor
 	dir, err := a.requestDir(in.RequestID)
 	if err != nil {
 		return store.Artifact{}, err
+	}
+	for i := range in.Systems {
+		if in.Systems[i].Recipients == nil {
+			in.Systems[i].Recipients = []string{}
+		}
 	}
 	path := filepath.Join(dir, "package.zip")
 	sum, size, err := writeAtomically(path, func(w io.Writer) error {
