@@ -13,8 +13,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/store"
 )
@@ -55,6 +58,36 @@ type Notice struct {
 	To        string `json:"to"` // "subject", "compliance" or a department name
 	Kind      string `json:"kind"`
 	Text      string `json:"text"`
+	// Facts let a rich channel (Slack) lay the notice out; Text says the
+	// same in words.
+	Facts *NoticeFacts `json:"facts,omitempty"`
+	// Key names one delivery across its retries (set by Notify), so a
+	// deliverer can tell a retry from a new notice.
+	Key string `json:"key,omitempty"`
+}
+
+// NoticeFacts are what a notice is about, field by field.
+type NoticeFacts struct {
+	Type       domain.RequestType `json:"type,omitempty"`
+	Regulation domain.Regulation  `json:"regulation,omitempty"`
+	DueAt      time.Time          `json:"due_at,omitzero"`
+	// Systems are the recipient department's systems and what they hold.
+	Systems []SystemCount `json:"systems,omitempty"`
+	// A manual task: its system, where the data is and what to do.
+	System       string `json:"system,omitempty"`
+	Location     string `json:"location,omitempty"`
+	Instructions string `json:"instructions,omitempty"`
+	// A decision or a task's confirmation: what, by whom, when and why.
+	Outcome string    `json:"outcome,omitempty"`
+	Actor   string    `json:"actor,omitempty"`
+	At      time.Time `json:"at,omitzero"`
+	Basis   string    `json:"basis,omitempty"`
+}
+
+// SystemCount is how many records a system holds on the subject.
+type SystemCount struct {
+	System  string `json:"system"`
+	Records int64  `json:"records"`
 }
 
 // RecordInput is what RecordReceived stores: the request as started and
@@ -100,13 +133,48 @@ func (a *Activities) SetStatus(ctx context.Context, in StatusInput) error {
 	return err
 }
 
-// Notify sends a notice and audits that it was sent.
+// Notify sends a notice and audits that it was sent. A channel that is
+// rate limited says how long to wait, and the next attempt waits that long.
 func (a *Activities) Notify(ctx context.Context, n Notice) error {
+	if n.Key == "" && activity.IsActivity(ctx) {
+		info := activity.GetInfo(ctx)
+		n.Key = info.WorkflowExecution.RunID + "/" + info.ActivityID
+	}
 	if err := a.Notifier.Notify(ctx, n); err != nil {
-		return fmt.Errorf("notify %s about %s: %w", n.To, n.RequestID, err)
+		err = fmt.Errorf("notify %s about %s: %w", n.To, n.RequestID, err)
+		var later *connectors.RetryLaterError
+		if errors.As(err, &later) {
+			return temporal.NewApplicationErrorWithOptions(err.Error(), "RateLimited", temporal.ApplicationErrorOptions{NextRetryDelay: later.After, Cause: err})
+		}
+		return err
 	}
 	return a.Store.AppendAudit(ctx, store.AuditEntry{RequestID: n.RequestID, Actor: "engine", Action: "notice.sent",
 		Detail: map[string]any{"to": n.To, "kind": n.Kind}})
+}
+
+// Notifiers delivers each notice to all of them; every one is idempotent
+// per delivery key, so a retry after one of them failed is safe.
+type Notifiers []Notifier
+
+func (ns Notifiers) Notify(ctx context.Context, n Notice) error {
+	var errs []error
+	for _, x := range ns {
+		if err := x.Notify(ctx, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// InboxNotifier files every notice for the console's inbox.
+type InboxNotifier struct{ Store *store.Store }
+
+func (i InboxNotifier) Notify(ctx context.Context, n Notice) error {
+	key := n.Key
+	if key == "" { // not from an activity: nothing to deduplicate
+		key = uuid.NewString()
+	}
+	return i.Store.AddToInbox(ctx, store.InboxEntry{RequestID: n.RequestID, Recipient: n.To, Kind: n.Kind, Text: n.Text, SentKey: key})
 }
 
 // LogNotifier writes notices to the log, for dev mode and until a real

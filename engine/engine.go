@@ -27,6 +27,7 @@ import (
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/gateway"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -164,11 +165,19 @@ type Engine struct {
 	// dev mode only, on loopback.
 	ExposeCodec  bool
 	CodecOrigins []string
+	// Slack, when configured, delivers notices to the departments and takes
+	// their clicks; without it notices go to the log and the inbox only.
+	Slack *slackapp.App
 }
 
-// Activities builds the activity set with the default (log) notifier.
+// Activities builds the activity set. Every notice goes to the log and
+// the console's inbox, and to Slack where it is configured.
 func (e *Engine) Activities() *activities.Activities {
-	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: activities.LogNotifier{Log: e.Log}, Systems: e.Systems, ExportDir: e.ExportDir, Reminders: e.Reminders}
+	notifiers := activities.Notifiers{activities.LogNotifier{Log: e.Log}, activities.InboxNotifier{Store: e.Store}}
+	if e.Slack != nil {
+		notifiers = append(notifiers, e.Slack)
+	}
+	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: notifiers, Systems: e.Systems, ExportDir: e.ExportDir, Reminders: e.Reminders}
 }
 
 // Listen binds the gateway address early, so a taken port fails the start
@@ -199,13 +208,23 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	if e.ExposeCodec {
 		opts.Codec, opts.CodecOrigins = e.Keys.Codec(), e.CodecOrigins
 	}
+	errc := make(chan error, 2)
+	if e.Slack != nil {
+		opts.SlackInteractions = e.Slack
+		if e.Slack.SocketMode() {
+			go func() {
+				if err := e.Slack.RunSocketMode(ctx); err != nil {
+					errc <- err
+				}
+			}()
+		}
+	}
 	srv := &http.Server{Handler: gateway.Handler(opts), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- fmt.Errorf("gateway: %w", srv.Serve(ln)) }()
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
-		return fmt.Errorf("gateway: %w", err)
+		return err
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

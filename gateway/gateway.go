@@ -1,5 +1,6 @@
-// Package gateway is the engine's HTTP front door: health now; the API,
-// Slack interactions and the console attach here in later steps.
+// Package gateway is the engine's HTTP front door: health, the codec for
+// the Web UI in dev mode and Slack's interactions; the API and the console
+// attach here in later steps.
 package gateway
 
 import (
@@ -27,6 +28,9 @@ type Options struct {
 	// to loopback); CodecOrigins are the UI's origins allowed by CORS.
 	Codec        converter.PayloadCodec
 	CodecOrigins []string
+	// SlackInteractions takes Slack's signed interaction payloads; it
+	// checks the signature itself.
+	SlackInteractions http.Handler
 }
 
 // Handler builds the gateway's routes.
@@ -49,6 +53,9 @@ func Handler(o Options) http.Handler {
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(map[string]any{"ok": code == http.StatusOK, "checks": status})
 	})
+	if o.SlackInteractions != nil {
+		mux.Handle("POST /slack/interactions", o.SlackInteractions)
+	}
 	if o.Codec != nil {
 		codec := http.StripPrefix("/codec", converter.NewPayloadCodecHTTPHandler(o.Codec))
 		mux.Handle("/codec/", withCORS(o.CodecOrigins, codec))

@@ -293,3 +293,46 @@ func TestOpenErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestInboxSlackMessagesAndReplays(t *testing.T) {
+	backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		for range 2 { // a retried delivery files once
+			if err := s.AddToInbox(ctx, store.InboxEntry{RequestID: "R1", Recipient: "Finance", Kind: "signoff", Text: "sign off", SentKey: "run/5"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.AddToInbox(ctx, store.InboxEntry{RequestID: "R1", Recipient: "Sales", Kind: "signoff", Text: "sign off", SentKey: "run/6"})
+		if got, err := s.Inbox(ctx, "Finance", 10); err != nil || len(got) != 1 || got[0].Text != "sign off" {
+			t.Fatalf("Finance inbox: %+v, %v", got, err)
+		}
+		if got, _ := s.Inbox(ctx, "", 10); len(got) != 2 || got[0].Recipient != "Sales" {
+			t.Fatalf("whole inbox, newest first: %+v", got)
+		}
+
+		for _, m := range []store.SlackMessage{
+			{RequestID: "R1", Recipient: "Finance", Kind: "signoff", Subject: "Finance", Channel: "C1", TS: "1.1", SentKey: "run/5"},
+			{RequestID: "R1", Recipient: "Finance", Kind: "signoff", Subject: "Finance", Channel: "C1", TS: "1.1", SentKey: "run/5"},
+			{RequestID: "R1", Recipient: "Finance", Kind: "task", Subject: "paper", Channel: "C1", TS: "1.2", SentKey: "run/9"},
+		} {
+			if err := s.SaveSlackMessage(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, _ := s.SlackMessages(ctx, "R1", "Finance", "signoff"); len(got) != 1 || got[0].TS != "1.1" {
+			t.Fatalf("sign-off messages: %+v", got)
+		}
+		if got, _ := s.SlackMessages(ctx, "R1", "Finance", ""); len(got) != 2 {
+			t.Fatalf("all messages: %+v", got)
+		}
+		if got, _ := s.SlackMessagesSent(ctx, "run/9"); len(got) != 1 || got[0].Subject != "paper" {
+			t.Fatalf("by key: %+v", got)
+		}
+
+		first, err := s.FirstSighting(ctx, "v0=abc")
+		again, _ := s.FirstSighting(ctx, "v0=abc")
+		if err != nil || !first || again {
+			t.Fatalf("replay check: first %v, again %v, %v", first, again, err)
+		}
+	})
+}

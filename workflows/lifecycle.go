@@ -250,7 +250,7 @@ func (l *lifecycle) await(ctx workflow.Context, what string, owers func() []stri
 		l.st.Alerts = append(l.st.Alerts, Alert{Kind: kind, At: workflow.Now(ctx).UTC(), To: to})
 		text := l.alertText(ctx, kind, what)
 		for _, recipient := range to {
-			l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: recipient, Kind: string(kind), Text: text})
+			l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: recipient, Kind: string(kind), Text: text, Facts: l.facts()})
 		}
 	}
 }

@@ -212,13 +212,28 @@ func (l *lifecycle) signOff(ctx workflow.Context) error {
 	}
 	l.signOffOpen = true
 	for _, d := range l.st.PendingDepartments {
-		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: d, Kind: "signoff",
+		facts := l.facts()
+		for _, p := range l.st.Systems {
+			if p.Department == d && p.Found > 0 {
+				facts.Systems = append(facts.Systems, activities.SystemCount{System: p.System, Records: p.Found})
+			}
+		}
+		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: d, Kind: "signoff", Facts: facts,
 			Text: fmt.Sprintf("Request %s (%s under %s, due %s) needs %s's sign-off for: %s.", l.in.RequestID, l.in.Type, l.in.Regulation, day(l.st.DueAt), d, strings.Join(l.systemsOf(d), ", "))})
 	}
 	err := l.await(ctx, "sign-off", func() []string { return append([]string{ToCompliance}, l.st.PendingDepartments...) },
 		func() bool { return len(l.st.PendingDepartments) == 0 })
 	l.signOffOpen = false
 	return err
+}
+
+// changeOutcomeNotices guards the notices that tell a department its
+// decision or its task's confirmation was recorded, added with Slack.
+const changeOutcomeNotices = "outcome-notices"
+
+// facts are the request's own facts for a notice.
+func (l *lifecycle) facts() *activities.NoticeFacts {
+	return &activities.NoticeFacts{Type: l.in.Type, Regulation: l.in.Regulation, DueAt: l.st.DueAt}
 }
 
 func (l *lifecycle) systemRef(name string) activities.SystemRef {
@@ -296,5 +311,13 @@ func (l *lifecycle) decide(ctx workflow.Context, d Decision) error {
 	}
 	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: so.DecidedAt, Actor: actor,
 		Note: strings.TrimSpace(fmt.Sprintf("%s: %s %s", d.Department, d.Decision, d.LegalBasis))})
+	if workflow.GetVersion(ctx, changeOutcomeNotices, workflow.DefaultVersion, 1) == 1 {
+		// Wherever the decision came from, the department's message (in
+		// Slack) comes to show it.
+		facts := l.facts()
+		facts.Outcome, facts.Actor, facts.At, facts.Basis = d.Decision, actor, so.DecidedAt, d.LegalBasis
+		l.pendingNotices = append(l.pendingNotices, activities.Notice{RequestID: l.in.RequestID, To: d.Department, Kind: "signoff-decided", Facts: facts,
+			Text: fmt.Sprintf("Request %s: %s's decision recorded: %s by %s.", l.in.RequestID, d.Department, d.Decision, actor)})
+	}
 	return workflow.UpsertTypedSearchAttributes(ctx, AttrPendingDepartments.ValueSet(l.st.PendingDepartments))
 }

@@ -118,7 +118,9 @@ func (l *lifecycle) openTasks(ctx workflow.Context) error {
 		l.approvers[d] = list
 	}
 	for _, t := range l.st.Tasks {
-		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: t.Department, Kind: "task",
+		facts := l.facts()
+		facts.System, facts.Location, facts.Instructions = t.System, t.Location, t.Instructions
+		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: t.Department, Kind: "task", Facts: facts,
 			Text: fmt.Sprintf("Request %s (%s under %s, due %s) needs manual work in %s, at %s: %s. "+
 				"See whom it is about with: starter task %s --system %s; confirm with: starter complete %s --system %s --outcome done --records N --note \"…\".",
 				l.in.RequestID, l.in.Type, l.in.Regulation, day(l.st.DueAt), t.System, t.Location, t.Instructions,
@@ -228,6 +230,12 @@ func (l *lifecycle) completeTask(ctx workflow.Context, c TaskCompletion) error {
 	}
 	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: now, Actor: actor,
 		Note: fmt.Sprintf("%s: manual %s task %s (%d records)", c.System, t.Work, c.Outcome, c.Records)})
+	if workflow.GetVersion(ctx, changeOutcomeNotices, workflow.DefaultVersion, 1) == 1 {
+		facts := l.facts()
+		facts.System, facts.Outcome, facts.Actor, facts.At, facts.Basis = c.System, c.Outcome, actor, now, c.Basis
+		l.pendingNotices = append(l.pendingNotices, activities.Notice{RequestID: l.in.RequestID, To: t.Department, Kind: "task-done", Facts: facts,
+			Text: fmt.Sprintf("Request %s: the task in %s is confirmed %s by %s.", l.in.RequestID, c.System, c.Outcome, actor)})
+	}
 	return nil
 }
 

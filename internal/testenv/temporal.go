@@ -25,6 +25,7 @@ import (
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -62,6 +63,20 @@ type Engine struct {
 // the search attributes and runs the worker and gateway on st until the test ends.
 func StartEngine(t testing.TB, st *store.Store, systems ...activities.System) *Engine {
 	t.Helper()
+	return StartEngineWith(t, st, Options{Systems: systems})
+}
+
+// Options are what an engine under test runs with.
+type Options struct {
+	Systems []activities.System
+	// Slack builds the Slack app once the Temporal client exists.
+	Slack func(c client.Client) *slackapp.App
+}
+
+// StartEngineWith is StartEngine with options.
+func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
+	t.Helper()
+	systems := o.Systems
 	keys, err := keyring.New(TestKey)
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +91,9 @@ func StartEngine(t testing.TB, st *store.Store, systems ...activities.System) *E
 		t.Fatal(err)
 	}
 	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: quiet, GatewayAddr: "127.0.0.1:0", Systems: systems, ExportDir: t.TempDir()}
+	if o.Slack != nil {
+		e.Slack = o.Slack(c)
+	}
 	ln, err := e.Listen()
 	if err != nil {
 		t.Fatal(err)
