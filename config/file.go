@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	httpconn "github.com/dsrengine/dsr/connectors/http"
+	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
 )
 
@@ -27,6 +28,8 @@ type File struct {
 	// Reminders sets when requests remind and escalate; absent means the
 	// defaults (halfway, 7 days and 1 day before, daily escalation).
 	Reminders *Reminders `yaml:"reminders"`
+	// Compliance is where compliance's notices and escalations go in Slack.
+	Compliance *Compliance `yaml:"compliance"`
 
 	path string
 }
@@ -104,11 +107,21 @@ type Reference struct {
 	References string `yaml:"references"`
 }
 
+// Compliance is the privacy team in Slack.
+type Compliance struct {
+	Channel string `yaml:"channel"`
+	// Lead is mentioned in escalations: a Slack user id or an e-mail.
+	Lead string `yaml:"lead"`
+}
+
 // Department owns systems and signs off on requests.
 type Department struct {
 	Name      string   `yaml:"name"`
 	Channel   string   `yaml:"channel"`
 	Approvers []string `yaml:"approvers"`
+	// DirectMessages sends the department's Slack messages to each
+	// approver instead of the channel.
+	DirectMessages bool `yaml:"direct_messages"`
 
 	line int
 }
@@ -265,6 +278,15 @@ func (f *File) validate() error {
 			}
 		}
 	}
+	if c := f.Compliance; c != nil {
+		fail := func(field, msg string) error { return &Error{File: f.path, Field: "compliance." + field, Msg: msg} }
+		if !channelPattern.MatchString(c.Channel) {
+			return fail("channel", fmt.Sprintf("%q must be a Slack channel name like #privacy or a channel id", c.Channel))
+		}
+		if c.Lead != "" && !slackUser.MatchString(c.Lead) && !emailish.MatchString(c.Lead) {
+			return fail("lead", fmt.Sprintf("%q must be a Slack user id (U0123456789) or an e-mail address", c.Lead))
+		}
+	}
 	if err := f.validateReminders(); err != nil {
 		return err
 	}
@@ -277,6 +299,16 @@ func (s System) Line() int { return s.line }
 
 // Path is where the file was read from.
 func (f *File) Path() string { return f.path }
+
+// slack fills the Slack app's channels and approvers from the map.
+func (f *File) slack(c *slackapp.Config) {
+	if f.Compliance != nil {
+		c.ComplianceChannel, c.ComplianceLead = f.Compliance.Channel, f.Compliance.Lead
+	}
+	for _, d := range f.Departments {
+		c.Departments = append(c.Departments, slackapp.Department{Name: d.Name, Channel: d.Channel, Approvers: d.Approvers, DirectMessages: d.DirectMessages || d.Channel == ""})
+	}
+}
 
 // StoreDepartments converts the departments for store.SyncDepartments.
 func (f *File) StoreDepartments() []store.Department {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/slackapp"
 )
 
 // Settings are the worker's process settings. Each comes from a flag or,
@@ -31,6 +32,11 @@ type Settings struct {
 	GatewayAddr     string
 	ExportDir       string
 	LogLevel        string
+	// Slack, all optional: without a bot token notices go to the log and
+	// the console's inbox only.
+	SlackBotToken      string
+	SlackSigningSecret string
+	SlackAppToken      string
 
 	masterKey []byte
 	fields    []field
@@ -59,6 +65,9 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		{"gateway-addr", "DSR_GATEWAY_ADDR", &s.GatewayAddr, checkHostPort, false},
 		{"export-dir", "DSR_EXPORT_DIR", &s.ExportDir, checkDir, false},
 		{"log-level", "DSR_LOG_LEVEL", &s.LogLevel, checkLogLevel, false},
+		{"", "DSR_SLACK_BOT_TOKEN", &s.SlackBotToken, nil, true},
+		{"", "DSR_SLACK_SIGNING_SECRET", &s.SlackSigningSecret, nil, true},
+		{"", "DSR_SLACK_APP_TOKEN", &s.SlackAppToken, nil, true},
 	}
 	defaults := map[string]string{
 		"temporal-address": "127.0.0.1:7233", "namespace": "dsr", "gateway-addr": "127.0.0.1:8080", "log-level": "info",
@@ -117,6 +126,11 @@ func (s *Settings) Validate() error {
 	if s.ConfigFile == "" {
 		errs = append(errs, errors.New("--config (DSR_CONFIG): required: the data map YAML file"))
 	}
+	if s.SlackBotToken != "" || s.SlackSigningSecret != "" || s.SlackAppToken != "" {
+		if err := s.Slack(nil).Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key (DSR_TEMPORAL_TLS_CERT, DSR_TEMPORAL_TLS_KEY): give both or neither"))
 	}
@@ -141,6 +155,16 @@ func (s *Settings) Validate() error {
 		errs = append(errs, errors.New("DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE): required: the base64 key that encrypts identities and workflow payloads (openssl rand -base64 32)"))
 	}
 	return errors.Join(errs...)
+}
+
+// Slack is the Slack app's configuration: the secrets from here, the
+// channels and approvers from the data map (nil: none yet).
+func (s *Settings) Slack(f *File) slackapp.Config {
+	c := slackapp.Config{BotToken: s.SlackBotToken, SigningSecret: s.SlackSigningSecret, AppToken: s.SlackAppToken}
+	if f != nil {
+		f.slack(&c)
+	}
+	return c
 }
 
 // MasterKey is the decoded key; valid after Validate succeeded.

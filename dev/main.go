@@ -24,6 +24,7 @@ import (
 	"github.com/dsrengine/dsr/devserver"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
 )
 
@@ -152,6 +153,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: gatewayAddr, ExposeCodec: exposeCodec, CodecOrigins: uiOrigins,
 		ExportDir: filepath.Join(*dataDir, "exports"), Systems: systems, Reminders: reminders}
+	// Slack is optional in dev mode too: with a bot token in the
+	// environment, the departments get their messages there.
+	slack := config.Settings{SlackBotToken: os.Getenv("DSR_SLACK_BOT_TOKEN"), SlackSigningSecret: os.Getenv("DSR_SLACK_SIGNING_SECRET"),
+		SlackAppToken: os.Getenv("DSR_SLACK_APP_TOKEN")}
+	if slack.SlackBotToken != "" {
+		if e.Slack, err = slackapp.New(ctx, slack.Slack(dataMap), st, c, log); err != nil {
+			return err
+		}
+	}
 	ln, err := e.Listen()
 	if err != nil {
 		return err

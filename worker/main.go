@@ -16,6 +16,7 @@ import (
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
 )
 
@@ -77,11 +78,16 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir, Systems: systems, Reminders: reminders}
+	if s.SlackBotToken != "" {
+		if e.Slack, err = slackapp.New(ctx, s.Slack(dataMap), st, c, log); err != nil {
+			return err
+		}
+	}
 	ln, err := e.Listen()
 	if err != nil {
 		return err
 	}
 	log.Info("worker running", "temporal", s.TemporalAddress, "namespace", s.Namespace,
-		"gateway", "http://"+ln.Addr().String(), "departments", len(dataMap.Departments), "systems", len(systems), "key_id", keys.KeyID())
+		"gateway", "http://"+ln.Addr().String(), "departments", len(dataMap.Departments), "systems", len(systems), "key_id", keys.KeyID(), "slack", e.Slack != nil)
 	return e.Run(ctx, ln)
 }
