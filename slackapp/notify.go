@@ -47,12 +47,6 @@ func (a *App) Notify(ctx context.Context, n activities.Notice) error {
 	case "task-done":
 		return a.updateMessages(ctx, n, "task", n.Facts.System)
 	}
-	if n.Key != "" {
-		sent, err := a.store.SlackMessagesSent(ctx, n.Key)
-		if err != nil || len(sent) > 0 {
-			return err
-		}
-	}
 	switch n.To {
 	case "subject":
 		return nil
@@ -77,16 +71,30 @@ func (a *App) postToDepartment(ctx context.Context, n activities.Notice) error {
 		return fmt.Errorf("slack: department %s has no channel and no approver Slack knows", n.To)
 	}
 	for _, target := range targets {
-		channel, ts, err := a.api.PostMessageContext(ctx, target, slack.MsgOptionText(n.Text, false), slack.MsgOptionBlocks(blocks...))
-		if err != nil {
-			return slackError("post to "+target, err)
-		}
-		if err := a.store.SaveSlackMessage(ctx, store.SlackMessage{RequestID: n.RequestID, Recipient: n.To, Kind: n.Kind, Subject: subject,
-			Channel: channel, TS: ts, SentKey: n.Key}); err != nil {
+		if err := a.post(ctx, n, target, subject, slack.MsgOptionText(n.Text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// post sends one message and remembers it, unless this delivery already
+// posted it to target: a retry after a partial failure posts only what is
+// missing. (A crash between Slack's answer and the store write can still
+// post twice; Slack has no idempotency key for messages.)
+func (a *App) post(ctx context.Context, n activities.Notice, target, subject string, opts ...slack.MsgOption) error {
+	key := n.Key + "|" + target
+	if n.Key != "" {
+		if sent, err := a.store.SlackMessagesSent(ctx, key); err != nil || len(sent) > 0 {
+			return err
+		}
+	}
+	channel, ts, err := a.api.PostMessageContext(ctx, target, opts...)
+	if err != nil {
+		return slackError("post to "+target, err)
+	}
+	return a.store.SaveSlackMessage(ctx, store.SlackMessage{RequestID: n.RequestID, Recipient: n.To, Kind: n.Kind, Subject: subject,
+		Channel: channel, TS: ts, SentKey: key})
 }
 
 // reply threads a reminder, an escalation or any other notice under the
@@ -116,12 +124,7 @@ func (a *App) reply(ctx context.Context, n activities.Notice) error {
 		if thread != "" {
 			opts = append(opts, slack.MsgOptionTS(thread))
 		}
-		ch, ts, err := a.api.PostMessageContext(ctx, channel, opts...)
-		if err != nil {
-			return slackError("post to "+channel, err)
-		}
-		if err := a.store.SaveSlackMessage(ctx, store.SlackMessage{RequestID: n.RequestID, Recipient: n.To, Kind: n.Kind, Subject: n.To,
-			Channel: ch, TS: ts, SentKey: n.Key}); err != nil {
+		if err := a.post(ctx, n, channel, n.To, opts...); err != nil {
 			return err
 		}
 	}
@@ -142,11 +145,7 @@ func (a *App) toCompliance(ctx context.Context, n activities.Notice) error {
 	if channel == "" {
 		return nil
 	}
-	ch, ts, err := a.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false))
-	if err != nil {
-		return slackError("post to "+channel, err)
-	}
-	return a.store.SaveSlackMessage(ctx, store.SlackMessage{RequestID: n.RequestID, Recipient: n.To, Kind: n.Kind, Subject: n.To, Channel: ch, TS: ts, SentKey: n.Key})
+	return a.post(ctx, n, channel, n.To, slack.MsgOptionText(text, false))
 }
 
 // updateMessages shows an outcome on the messages that asked for it, in

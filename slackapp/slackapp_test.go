@@ -280,6 +280,32 @@ func TestRemindersThreadAndEscalate(t *testing.T) {
 	if !errors.As(err, &later) || later.After != 7*time.Second {
 		t.Fatalf("rate limit: %v, want a RetryLaterError of 7s", err)
 	}
+	// Finance's approvers get direct messages; the first is posted, the
+	// second is rate limited, and the retry posts only the second.
+	cfg := config(w)
+	cfg.Departments[1].Approvers = []string{"controller@acme.example", "lead@acme.example"}
+	app, err = slackapp.New(ctx, cfg, st, nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(w.sent("chat.postMessage"))
+	dm := activities.Notice{RequestID: "R-11", To: "Finance", Kind: "signoff", Text: "x", Facts: facts, Key: "run/6"}
+	w.mu.Lock()
+	w.limitAfter, w.limited = 1, 1
+	w.mu.Unlock()
+	if err := app.Notify(ctx, dm); err == nil {
+		t.Fatal("the rate-limited second message did not fail the delivery")
+	}
+	if err := app.Notify(ctx, dm); err != nil {
+		t.Fatal(err)
+	}
+	var to []string
+	for _, p := range w.sent("chat.postMessage")[before:] {
+		to = append(to, p.Get("channel"))
+	}
+	if strings.Join(to, ",") != "U0FIN00001,U0LEAD0001" {
+		t.Fatalf("direct messages after a retry: %v", to)
+	}
 }
 
 func TestConfigIsValidated(t *testing.T) {

@@ -28,8 +28,9 @@ type workspace struct {
 	mu    sync.Mutex
 	calls map[string][]url.Values
 	seq   int
-	// limited answers that many calls with 429 and Retry-After.
-	limited int
+	// limited answers that many calls with 429 and Retry-After, after
+	// letting limitAfter calls through.
+	limited, limitAfter int
 }
 
 // The workspace's users by e-mail.
@@ -92,7 +93,9 @@ func (w *workspace) handle(method string, answer func(url.Values) any) http.Hand
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		rw.Header().Set("Content-Type", "application/json")
-		if w.limited > 0 {
+		if w.limited > 0 && w.limitAfter > 0 {
+			w.limitAfter--
+		} else if w.limited > 0 {
 			w.limited--
 			rw.Header().Set("Retry-After", "7")
 			rw.WriteHeader(http.StatusTooManyRequests)
