@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	httpconn "github.com/dsrengine/dsr/connectors/http"
+	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
 )
@@ -245,7 +246,6 @@ func markLines(root *yaml.Node, f *File) {
 }
 
 var (
-	namePattern    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9 _-]{0,63}$`)
 	channelPattern = regexp.MustCompile(`^(#[a-z0-9][a-z0-9_-]{0,79}|[CGD][A-Z0-9]{8,})$`)
 	slackUser      = regexp.MustCompile(`^[UW][A-Z0-9]{8,}$`)
 	emailish       = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
@@ -258,7 +258,7 @@ func (f *File) validate() error {
 		fail := func(sub, msg string) error {
 			return &Error{File: f.path, Line: d.line, Field: field + sub, Msg: msg}
 		}
-		if !namePattern.MatchString(d.Name) {
+		if !domain.ValidDepartmentName(d.Name) {
 			return fail(".name", fmt.Sprintf("%q must be 1-64 letters, digits, spaces, '_' or '-', starting with a letter", d.Name))
 		}
 		key := strings.ToLower(d.Name)

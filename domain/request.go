@@ -59,6 +59,13 @@ const (
 	StatusCancelled       Status = "cancelled"
 )
 
+// Statuses lists every status, in the order a request goes through them.
+var Statuses = []Status{StatusReceived, StatusVerifying, StatusDiscovery, StatusAwaitingSignOff, StatusFulfilling, StatusAnswering,
+	StatusNeedsAttention, StatusCompleted, StatusDenied, StatusCancelled}
+
+// ValidStatus reports whether s is a status.
+func ValidStatus(s Status) bool { return slices.Contains(Statuses, s) }
+
 // Terminal reports whether no further work happens on a request in this status.
 func (s Status) Terminal() bool {
 	return s == StatusCompleted || s == StatusDenied || s == StatusCancelled
@@ -80,6 +87,19 @@ func ValidateRequestID(id string) error {
 // WorkflowID is the Temporal workflow id of a request: derived from the
 // request id only, never from the identity.
 func WorkflowID(requestID string) string { return "dsr-" + requestID }
+
+// RequestIDOf is the request id of a request workflow's id.
+func RequestIDOf(workflowID string) (string, bool) {
+	id, ok := strings.CutPrefix(workflowID, "dsr-")
+	return id, ok && ValidateRequestID(id) == nil
+}
+
+// departmentName is what a department may be called: it appears in
+// search attributes and queries, so it is plain.
+var departmentName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9 _-]{0,63}$`)
+
+// ValidDepartmentName reports whether name can name a department.
+func ValidDepartmentName(name string) bool { return departmentName.MatchString(name) }
 
 // Request is a data-subject request as it is started. The identities are
 // personal data: they only ever travel in encrypted payloads.

@@ -144,6 +144,9 @@ func NewWorker(c client.Client, acts *activities.Activities) worker.Worker {
 	w := worker.New(c, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.Request)
 	w.RegisterWorkflow(workflows.ConsentLookup)
+	w.RegisterWorkflow(workflows.Report)
+	w.RegisterWorkflow(workflows.AuditVerification)
+	w.RegisterWorkflow(workflows.AuditExport)
 	w.RegisterActivity(acts)
 	return w
 }

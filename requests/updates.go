@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -83,17 +82,7 @@ func Retry(ctx context.Context, c client.Client, requestID string, r workflows.R
 // Consents returns a subject's current consent per purpose, from the
 // ledger, through a short audited workflow.
 func Consents(ctx context.Context, c client.Client, in workflows.ConsentLookupInput) ([]activities.ConsentState, error) {
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: "consent-lookup-" + uuid.NewString(), TaskQueue: workflows.TaskQueue,
-	}, workflows.ConsentLookup, in)
-	if err != nil {
-		return nil, fmt.Errorf("consent lookup: %w", err)
-	}
-	var out []activities.ConsentState
-	if err := run.Get(ctx, &out); err != nil {
-		return nil, fmt.Errorf("consent lookup: %w", err)
-	}
-	return out, nil
+	return lookup[[]activities.ConsentState](ctx, c, "consent-lookup-", workflows.ConsentLookup, in)
 }
 
 // ConfirmConsent records the subject's confirmation of a double opt-in.

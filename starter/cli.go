@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -40,7 +41,8 @@ const usage = `starter: the compliance command line of dsr
 
 Usage:
   starter start --type TYPE --regulation REG (--email E | --phone P | --customer-id C)... [--identity-verified] [flags]
-  starter show REQUEST-ID [flags]
+  starter list [--status S] [--type T] [--overdue] [--due-within DAYS] [--department D] [--limit N]
+  starter show REQUEST-ID [--watch]
   starter verify REQUEST-ID --method "how the identity was checked"
   starter extend REQUEST-ID (--months N | --days N) --reason "why more time is needed"
   starter cancel REQUEST-ID --reason "why"
@@ -51,6 +53,10 @@ Usage:
   starter complete REQUEST-ID --system S --as APPROVER --outcome done|not_held|kept --records N --note "what was done" [--basis "legal basis"]
   starter confirm REQUEST-ID --via "e-mail link"   (the subject confirmed a double opt-in)
   starter consent (--email E | --phone P | --customer-id C)...   (current consent per purpose)
+  starter audit REQUEST-ID [--format json|html] [--out FILE]   (the evidence pack)
+  starter audit verify                  (check the audit log's hash chain; exit 1 if broken)
+  starter metrics [--from YYYY-MM-DD --to YYYY-MM-DD]   (default: last calendar year)
+  starter fetch REQUEST-ID --out FILE   (the access package)
 
 Opt-in and withdrawal also take --purpose, --channel and --wording (the
 evidence), and opt-in may ask for --double-opt-in.
@@ -71,10 +77,14 @@ type cli struct {
 	keyFile        string
 	output         string
 	dial           func(ctx context.Context) (client.Client, error)
+	// watchEvery is how often show --watch looks again.
+	watchEvery time.Duration
+	// keyring, when set (tests), replaces the key from the environment.
+	keyring *keyring.Keyring
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return (&cli{stdout: stdout, stderr: stderr}).dispatch(ctx, args)
+	return (&cli{stdout: stdout, stderr: stderr, watchEvery: time.Second}).dispatch(ctx, args)
 }
 
 func (c *cli) dispatch(ctx context.Context, args []string) int {
@@ -90,10 +100,18 @@ func (c *cli) dispatch(ctx context.Context, args []string) int {
 		return c.start(ctx, args[1:])
 	case "show":
 		return c.show(ctx, args[1:])
+	case "list":
+		return c.list(ctx, args[1:])
 	case "consent":
 		return c.consents(ctx, args[1:])
 	case "task":
 		return c.task(ctx, args[1:])
+	case "audit":
+		return c.audit(ctx, args[1:])
+	case "metrics":
+		return c.metrics(ctx, args[1:])
+	case "fetch":
+		return c.fetch(ctx, args[1:])
 	case "verify", "extend", "cancel", "deny", "decide", "retry", "confirm", "complete":
 		return c.change(ctx, args[0], args[1:])
 	}
@@ -136,6 +154,9 @@ func (c *cli) connect(ctx context.Context) (client.Client, error) {
 // keys finds the master key: DSR_MASTER_KEY, --key-file, or dev mode's file.
 // Without it starter could neither encrypt a request nor read one.
 func (c *cli) keys() (*keyring.Keyring, error) {
+	if c.keyring != nil {
+		return c.keyring, nil
+	}
 	var master []byte
 	var err error
 	switch env := os.Getenv("DSR_MASTER_KEY"); {
@@ -359,7 +380,9 @@ func (c *cli) parseWithID(fs *flag.FlagSet, cmd string, args []string) (string, 
 }
 
 func (c *cli) show(ctx context.Context, args []string) int {
-	id, ok := c.parseWithID(c.flags("show"), "show", args)
+	fs := c.flags("show")
+	watch := fs.Bool("watch", false, "follow the request until it ends, redrawing as it moves")
+	id, ok := c.parseWithID(fs, "show", args)
 	if !ok {
 		return exitUsage
 	}
@@ -368,18 +391,58 @@ func (c *cli) show(ctx context.Context, args []string) int {
 		return c.fail(exitFailed, "%v", err)
 	}
 	defer cl.Close()
-	v, err := requests.Show(ctx, cl, id)
-	switch {
-	case errors.Is(err, requests.ErrNotFound):
-		return c.fail(exitNotFound, "%v", err)
-	case err != nil:
-		return c.fail(exitFailed, "%v", err)
+	var last string
+	for {
+		v, err := requests.Show(ctx, cl, id)
+		switch {
+		case errors.Is(err, requests.ErrNotFound):
+			return c.fail(exitNotFound, "%v", err)
+		case err != nil:
+			return c.fail(exitFailed, "%v", err)
+		}
+		if !*watch {
+			if c.output == "json" {
+				return c.writeJSON(v)
+			}
+			c.writeView(v)
+			return exitOK
+		}
+		// Redraw only when something moved: a status, a system, a
+		// decision, an alert; the days left change once a day.
+		state, _ := json.Marshal(v)
+		if string(state) != last {
+			last = string(state)
+			c.redraw(v)
+		}
+		if v.Status.Terminal() {
+			return exitOK
+		}
+		select {
+		case <-ctx.Done():
+			return exitOK
+		case <-time.After(c.watchEvery):
+		}
 	}
+}
+
+// redraw shows the request again: on a terminal in place, elsewhere (a log,
+// a pipe) one view after another; in JSON one object per line.
+func (c *cli) redraw(v requests.View) {
 	if c.output == "json" {
-		return c.writeJSON(v)
+		json.NewEncoder(c.stdout).Encode(v)
+		return
+	}
+	if f, ok := c.stdout.(*os.File); ok && isTerminal(f) {
+		fmt.Fprint(c.stdout, "\033[H\033[2J")
+	} else {
+		fmt.Fprintf(c.stdout, "--- %s\n", time.Now().UTC().Format("2006-01-02 15:04:05Z"))
 	}
 	c.writeView(v)
-	return exitOK
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // change sends one of the request's updates: verify, extend, cancel, deny.
@@ -497,6 +560,238 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 	}
 	fmt.Fprintf(c.stdout, "%s.\n\n", msg)
 	c.writeView(v)
+	return exitOK
+}
+
+// list prints the requests a filter selects.
+func (c *cli) list(ctx context.Context, args []string) int {
+	fs := c.flags("list")
+	var f requests.Filter
+	fs.StringVar((*string)(&f.Status), "status", "", "only requests in this status, e.g. awaiting_signoff")
+	fs.StringVar((*string)(&f.Type), "type", "", "only requests of this type")
+	fs.BoolVar(&f.Overdue, "overdue", false, "only open requests past their deadline")
+	fs.IntVar(&f.DueWithin, "due-within", 0, "only open requests due within this many days")
+	fs.StringVar(&f.Department, "department", "", "only requests waiting for this department's sign-off")
+	fs.IntVar(&f.Limit, "limit", 100, "at most this many (up to 1000)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return c.fail(exitUsage, "unexpected argument %q", fs.Arg(0))
+	}
+	if err := c.checkOutput(); err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	if _, err := f.Query(time.Now()); err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	cl, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	defer cl.Close()
+	list, err := requests.List(ctx, cl, f)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	if c.output == "json" {
+		return c.writeJSON(list)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(c.stdout, "No requests match.")
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REQUEST\tTYPE\tREGULATION\tSTATUS\tDUE\tDAYS LEFT\tSIGN-OFF DUE FROM")
+	for _, r := range list {
+		left := strconv.Itoa(r.DaysLeft)
+		switch {
+		case r.Status.Terminal():
+			left = "-"
+		case r.DaysLeft < 0:
+			left = fmt.Sprintf("OVERDUE %d", -r.DaysLeft)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Type, r.Regulation, r.Status, r.DueAt.Format("2006-01-02"), left, strings.Join(r.PendingDepartments, ", "))
+	}
+	tw.Flush()
+	return exitOK
+}
+
+// audit exports a request's evidence pack, or with "verify" checks the
+// whole audit log's hash chain.
+func (c *cli) audit(ctx context.Context, args []string) int {
+	if len(args) > 0 && args[0] == "verify" {
+		fs := c.flags("audit verify")
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitUsage
+		}
+		cl, err := c.connect(ctx)
+		if err != nil {
+			return c.fail(exitFailed, "%v", err)
+		}
+		defer cl.Close()
+		check, err := requests.VerifyAudit(ctx, cl, "cli:"+currentUser())
+		if err != nil {
+			return c.fail(exitFailed, "%v", err)
+		}
+		if c.output == "json" {
+			c.writeJSON(check)
+		} else if len(check.Problems) == 0 {
+			fmt.Fprintf(c.stdout, "Audit log intact: %d entries, each chained to the one before.\n", check.Entries)
+		} else {
+			fmt.Fprintf(c.stdout, "AUDIT LOG BROKEN: %d problems in %d entries:\n", len(check.Problems), check.Entries)
+			for _, p := range check.Problems {
+				fmt.Fprintln(c.stdout, "  "+p)
+			}
+		}
+		if len(check.Problems) > 0 {
+			return exitFailed
+		}
+		return exitOK
+	}
+	fs := c.flags("audit")
+	format := fs.String("format", "json", "json, or html for a printable evidence pack")
+	out := fs.String("out", "", "write to this file instead of standard output")
+	id, ok := c.parseWithID(fs, "audit", args)
+	if !ok {
+		return exitUsage
+	}
+	if *format != "json" && *format != "html" {
+		return c.fail(exitUsage, "--format %q: must be json or html", *format)
+	}
+	keys, err := c.keys()
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	cl, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	defer cl.Close()
+	ev, err := requests.GetEvidence(ctx, cl, requests.Codecs{Data: keys.DataConverter(), Failure: keys.FailureConverter()}, id, "cli:"+currentUser())
+	switch {
+	case errors.Is(err, requests.ErrNotFound):
+		return c.fail(exitNotFound, "%v", err)
+	case err != nil:
+		return c.fail(exitFailed, "%v", err)
+	}
+	w := c.stdout
+	if *out != "" {
+		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return c.fail(exitFailed, "%v", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	if *format == "html" {
+		err = ev.WriteHTML(w)
+	} else {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(ev)
+	}
+	if err != nil {
+		return c.fail(exitFailed, "write the evidence: %v", err)
+	}
+	if *out != "" {
+		fmt.Fprintf(c.stderr, "Evidence for %s written to %s (%d timeline events, %d audit entries).\n", id, *out, len(ev.Timeline), len(ev.AuditLog))
+	}
+	return exitOK
+}
+
+// metrics prints the figures for a period, by kind of request.
+func (c *cli) metrics(ctx context.Context, args []string) int {
+	fs := c.flags("metrics")
+	year := time.Now().UTC().Year() - 1
+	from := fs.String("from", fmt.Sprintf("%d-01-01", year), "first day of the period (YYYY-MM-DD, UTC)")
+	to := fs.String("to", fmt.Sprintf("%d-01-01", year+1), "day after the period (YYYY-MM-DD, UTC)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if err := c.checkOutput(); err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	start, err1 := time.Parse(time.DateOnly, *from)
+	end, err2 := time.Parse(time.DateOnly, *to)
+	if err1 != nil || err2 != nil {
+		return c.fail(exitUsage, "--from and --to are dates like 2026-01-01")
+	}
+	if !start.Before(end) {
+		return c.fail(exitUsage, "--to %s must come after --from %s", *to, *from)
+	}
+	cl, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	defer cl.Close()
+	r, err := requests.Report(ctx, cl, start, end, "cli:"+currentUser())
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	if c.output == "json" {
+		return c.writeJSON(r)
+	}
+	fmt.Fprintf(c.stdout, "Requests received from %s to %s (computed %s)\n\n", *from, end.AddDate(0, 0, -1).Format(time.DateOnly), r.At.Format("2006-01-02 15:04 MST"))
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "KIND\tRECEIVED\tCOMPLIED\tIN PART\tDENIED\tCANCELLED\tOPEN\tMEDIAN DAYS\tP90 DAYS\tOVERDUE\t")
+	for _, f := range append(r.Kinds, r.Totals) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%d\t\n", f.Kind, f.Received, f.Complied, f.CompliedInPart, f.Denied, f.Cancelled, f.Open, f.MedianDays, f.P90Days, f.Overdue)
+	}
+	tw.Flush()
+	return exitOK
+}
+
+// fetch copies a completed access request's package. In dev mode the
+// package is a local file; otherwise it comes from the gateway's API.
+func (c *cli) fetch(ctx context.Context, args []string) int {
+	fs := c.flags("fetch")
+	out := fs.String("out", "", "file to write the package to (required)")
+	api := fs.String("api", os.Getenv("DSR_API_URL"), "gateway URL, for packages on another machine (env DSR_API_URL)")
+	id, ok := c.parseWithID(fs, "fetch", args)
+	if !ok {
+		return exitUsage
+	}
+	if *out == "" {
+		return c.fail(exitUsage, "--out is required: where to write the package")
+	}
+	cl, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	defer cl.Close()
+	v, err := requests.Show(ctx, cl, id)
+	switch {
+	case errors.Is(err, requests.ErrNotFound):
+		return c.fail(exitNotFound, "%v", err)
+	case err != nil:
+		return c.fail(exitFailed, "%v", err)
+	case v.Package == "":
+		return c.fail(exitRefused, "request %s has no package (it is a %s request, %s)", id, v.Type, v.Status)
+	}
+	var src io.ReadCloser
+	if path, local := strings.CutPrefix(v.Package, "file://"); local && *api == "" {
+		src, err = os.Open(path)
+	} else {
+		src, err = requests.FetchPackage(ctx, *api, os.Getenv("DSR_API_TOKEN"), id)
+	}
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	defer src.Close()
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	n, err := io.Copy(f, src)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(*out)
+		return c.fail(exitFailed, "write %s: %v", *out, err)
+	}
+	fmt.Fprintf(c.stdout, "Package of %s written to %s (%d bytes).\n", id, *out, n)
 	return exitOK
 }
 

@@ -11,21 +11,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
 )
 
 // starterEnv runs starter commands against a real in-process engine.
 type starterEnv struct {
-	t *testing.T
-	e *testenv.Engine
+	t      *testing.T
+	e      *testenv.Engine
+	dbPath string
 }
 
 func newStarterEnv(t *testing.T, systems ...activities.System) *starterEnv {
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "dsr.db"))
+	dbPath := filepath.Join(t.TempDir(), "dsr.db")
+	st, err := store.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,13 +37,14 @@ func newStarterEnv(t *testing.T, systems ...activities.System) *starterEnv {
 	if err := st.SyncDepartments(context.Background(), []store.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}}); err != nil {
 		t.Fatal(err)
 	}
-	return &starterEnv{t: t, e: testenv.StartEngine(t, st, systems...)}
+	return &starterEnv{t: t, e: testenv.StartEngine(t, st, systems...), dbPath: dbPath}
 }
 
 func (s *starterEnv) run(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	c := &cli{stdout: &out, stderr: &errb}
+	c := &cli{stdout: &out, stderr: &errb, watchEvery: 50 * time.Millisecond}
 	if s != nil {
+		c.keyring = s.e.Keys
 		c.dial = func(context.Context) (client.Client, error) {
 			return s.e.Server.NewClientWithOptions(client.Options{DataConverter: s.e.Keys.DataConverter(), FailureConverter: s.e.Keys.FailureConverter()}), nil
 		}
@@ -358,5 +363,111 @@ func TestStarterManualTask(t *testing.T) {
 	}
 	if path := os.Getenv("DSR_RECORD_MANUAL_HISTORY"); path != "" {
 		testenv.RecordHistory(t, s.e.RawClient, "dsr-MAN-1", path)
+	}
+}
+
+// TestStarterRecords: list and filter, watch, the evidence pack in JSON
+// and HTML, the audit chain's check (and its failure after tampering),
+// the metrics report and the package.
+func TestStarterRecords(t *testing.T) {
+	s := newStarterEnv(t, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"accounting"}}, Connector: &testenv.Table{Rows: 3}})
+	if code, _, errs := s.run("start", "--type", "access", "--regulation", "gdpr", "--email", "rita@example.com", "--identity-verified", "--id", "REC-1"); code != exitOK {
+		t.Fatalf("start: exit %d: %s", code, errs)
+	}
+	code, out, errs := s.run("show", "REC-1", "--watch")
+	if code != exitOK || !regexp.MustCompile(`Status +completed`).MatchString(out) {
+		t.Fatalf("watch: exit %d\n%s%s", code, out, errs)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"list"}, exitOK, "REC-1"},
+		{[]string{"list", "--status", "completed", "--type", "access"}, exitOK, "REC-1"},
+		{[]string{"list", "--overdue"}, exitOK, "No requests match."},
+		{[]string{"list", "--department", "Finance"}, exitOK, "No requests match."},
+		{[]string{"list", "--status", "lost"}, exitUsage, `status "lost": not a request status`},
+		{[]string{"list", "--department", "x' OR 1=1"}, exitUsage, "not a department name"},
+	} {
+		code, out, errs := s.run(tc.args...)
+		if code != tc.code || !strings.Contains(out+errs, tc.want) {
+			t.Errorf("%v: exit %d\n%s%s", tc.args, code, out, errs)
+		}
+	}
+	// Visibility is eventually consistent: the list may lag the request.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, out, _ := s.run("list", "--status", "completed", "--output", "json")
+		var list []requests.Summary
+		json.Unmarshal([]byte(out), &list)
+		if len(list) == 1 && list[0].ID == "REC-1" && list[0].Type == "access" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("list --output json: %s", out)
+		}
+	}
+
+	code, out, errs = s.run("audit", "REC-1")
+	var ev requests.Evidence
+	if code != exitOK || json.Unmarshal([]byte(out), &ev) != nil {
+		t.Fatalf("audit: exit %d\n%s%s", code, out, errs)
+	}
+	var steps []string
+	for _, e := range ev.Timeline {
+		steps = append(steps, e.What+":"+e.Detail)
+	}
+	joined := strings.Join(steps, "\n")
+	for _, want := range []string{"received:access request under gdpr", "discovered:billing: found 3 in rows", "exported:billing: exported 3 in rows (sha256 ", "package:access package assembled", "notice:answer notice to subject", "status:completed", "closed:workflow completed: completed"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("timeline lacks %q:\n%s", want, joined)
+		}
+	}
+	if strings.Contains(out, "rita") || len(ev.AuditLog) == 0 || len(ev.Chain.Problems) != 0 || ev.ExportedBy == "" {
+		t.Fatalf("evidence: %+v", ev)
+	}
+	page := filepath.Join(t.TempDir(), "evidence.html")
+	if code, _, errs := s.run("audit", "REC-1", "--format", "html", "--out", page); code != exitOK {
+		t.Fatalf("audit html: exit %d: %s", code, errs)
+	}
+	if b, _ := os.ReadFile(page); !strings.Contains(string(b), "Evidence pack — request REC-1") || !strings.Contains(string(b), "intact:") {
+		t.Fatalf("html evidence:\n%s", b)
+	}
+
+	code, out, _ = s.run("metrics", "--from", time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly), "--to", time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly), "--output", "json")
+	var report struct {
+		Totals struct {
+			Received int `json:"received"`
+			Complied int `json:"complied_in_whole"`
+		} `json:"totals"`
+	}
+	if code != exitOK || json.Unmarshal([]byte(out), &report) != nil || report.Totals.Received != 1 || report.Totals.Complied != 1 {
+		t.Fatalf("metrics: exit %d\n%s", code, out)
+	}
+	if code, _, errs := s.run("metrics", "--from", "2026-02-01", "--to", "2026-01-01"); code != exitUsage || !strings.Contains(errs, "must come after") {
+		t.Fatalf("backwards period: exit %d: %s", code, errs)
+	}
+
+	pkg := filepath.Join(t.TempDir(), "package.zip")
+	if code, out, errs := s.run("fetch", "REC-1", "--out", pkg); code != exitOK || !strings.Contains(out, "written to") {
+		t.Fatalf("fetch: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, _ := s.run("fetch", "REC-1", "--out", pkg); code != exitFailed {
+		t.Fatal("fetch overwrote an existing file")
+	}
+
+	if code, out, _ := s.run("audit", "verify"); code != exitOK || !strings.Contains(out, "Audit log intact") {
+		t.Fatalf("verify: exit %d\n%s", code, out)
+	}
+	db, err := sqlx.Open("sqlite", s.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE audit_log SET actor = 'mallory' WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := s.run("audit", "verify"); code != exitFailed || !strings.Contains(out, "AUDIT LOG BROKEN") || !strings.Contains(out, "entry 2") {
+		t.Fatalf("verify after tampering: exit %d\n%s", code, out)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/metrics"
 )
 
 // Sealer encrypts identities for storage and computes their lookup hashes;
@@ -234,4 +235,39 @@ func (s *Store) FindSubject(ctx context.Context, keys Sealer, ids []domain.Ident
 		}
 	}
 	return "", fmt.Errorf("subject: %w", ErrNotFound)
+}
+
+// ReportRequests returns the requests received in [from, to) as the
+// metrics report needs them: the deadline in force, when they ended, and
+// whether data was kept on a legal basis (complied with in part).
+func (s *Store) ReportRequests(ctx context.Context, from, to time.Time) ([]metrics.Request, error) {
+	var rows []struct {
+		ID          string             `db:"id"`
+		Type        domain.RequestType `db:"type"`
+		Status      domain.Status      `db:"status"`
+		ReceivedAt  time.Time          `db:"received_at"`
+		DueAt       time.Time          `db:"due_at"`
+		ExtendedDue sql.NullTime       `db:"extended_due_at"`
+		CompletedAt sql.NullTime       `db:"completed_at"`
+		Partial     bool               `db:"partial"`
+	}
+	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT r.id, r.type, r.status, r.received_at, r.due_at, r.extended_due_at, r.completed_at,
+		(EXISTS (SELECT 1 FROM signoffs o WHERE o.request_id = r.id AND o.decision = 'object')
+		 OR EXISTS (SELECT 1 FROM audit_log a WHERE a.request_id = r.id AND a.action = 'task.completed' AND a.detail LIKE '%"outcome":"kept"%')) AS partial
+		FROM requests r WHERE r.received_at >= ? AND r.received_at < ? ORDER BY r.received_at`), utc(from), utc(to))
+	if err != nil {
+		return nil, fmt.Errorf("report requests: %w", err)
+	}
+	out := make([]metrics.Request, len(rows))
+	for i, r := range rows {
+		out[i] = metrics.Request{ID: r.ID, Type: r.Type, Status: r.Status, ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, Partial: r.Partial}
+		if r.ExtendedDue.Valid {
+			out[i].DueAt = r.ExtendedDue.Time
+		}
+		if r.CompletedAt.Valid {
+			t := r.CompletedAt.Time
+			out[i].CompletedAt = &t
+		}
+	}
+	return out, nil
 }

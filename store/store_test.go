@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -333,6 +334,41 @@ func TestInboxSlackMessagesAndReplays(t *testing.T) {
 		again, _ := s.FirstSighting(ctx, "v0=abc")
 		if err != nil || !first || again {
 			t.Fatalf("replay check: first %v, again %v, %v", first, again, err)
+		}
+	})
+}
+
+func TestReportRequests(t *testing.T) {
+	backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		k := keys(t)
+		jan := time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC)
+		for i, id := range []string{"M-1", "M-2", "M-3", "M-OLD"} {
+			r := newRequest(id, domain.Access)
+			if id == "M-OLD" {
+				r.ReceivedAt, r.DueAt = jan.AddDate(-1, 0, 0), jan.AddDate(-1, 1, 0)
+			}
+			if _, err := s.RecordRequest(ctx, k, r, []domain.Identity{identity(t, domain.Email, fmt.Sprintf("m%d@example.com", i))}, "cli:test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.SetStatus(ctx, "M-1", domain.StatusCompleted, "engine", jan.AddDate(0, 0, 3))
+		if err := s.RecordSignOff(ctx, store.SignOff{RequestID: "M-1", Department: "Finance", Decision: "object", LegalBasis: "tax", Actor: "a", DecidedAt: jan}); err != nil {
+			t.Fatal(err)
+		}
+		s.SetStatus(ctx, "M-2", domain.StatusDenied, "compliance", jan.AddDate(0, 0, 5))
+		if err := s.SetExtendedDue(ctx, "M-3", jan.AddDate(0, 3, 0), "c", "complex"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ReportRequests(ctx, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || !got[0].Partial || got[1].Partial || got[0].CompletedAt == nil || got[0].CompletedAt.Sub(jan) != 72*time.Hour {
+			t.Fatalf("report rows: %+v", got)
+		}
+		if got[2].CompletedAt != nil || !got[2].DueAt.Equal(jan.AddDate(0, 3, 0)) {
+			t.Fatalf("open, extended request: %+v", got[2])
 		}
 	})
 }

@@ -1,0 +1,250 @@
+package requests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/connectors"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// Evidence is a request's audit record: what happened, when and by whom,
+// read from its Temporal history (each entry names its event), with the
+// store's audit log entries and the state of the log's hash chain. It
+// names no subject: identities, notes and exported data stay out.
+type Evidence struct {
+	RequestID  string                `json:"request_id"`
+	WorkflowID string                `json:"workflow_id"`
+	RunID      string                `json:"run_id"`
+	Type       domain.RequestType    `json:"type"`
+	Regulation domain.Regulation     `json:"regulation"`
+	Status     domain.Status         `json:"status"`
+	ReceivedAt time.Time             `json:"received_at"`
+	DueAt      time.Time             `json:"due_at"`
+	Timeline   []Event               `json:"timeline"`
+	AuditLog   []store.AuditEntry    `json:"audit_log"`
+	Chain      activities.AuditCheck `json:"audit_chain"`
+	ExportedAt time.Time             `json:"exported_at"`
+	ExportedBy string                `json:"exported_by"`
+}
+
+// Event is one step of the timeline.
+type Event struct {
+	At      time.Time `json:"at"`
+	EventID int64     `json:"history_event_id"`
+	What    string    `json:"what"` // received, status, discovered, decision, ...
+	Actor   string    `json:"actor,omitempty"`
+	Detail  string    `json:"detail"`
+}
+
+// Codecs decode a history's encrypted payloads and failures.
+type Codecs struct {
+	Data    converter.DataConverter
+	Failure converter.FailureConverter
+}
+
+// GetEvidence builds a request's audit record. The audit log part comes
+// through an audited lookup workflow, so exporting evidence is itself on
+// the record.
+func GetEvidence(ctx context.Context, c client.Client, codecs Codecs, requestID, actor string) (Evidence, error) {
+	if err := domain.ValidateRequestID(requestID); err != nil {
+		return Evidence{}, err
+	}
+	wid := domain.WorkflowID(requestID)
+	v, err := Show(ctx, c, requestID)
+	if err != nil {
+		return Evidence{}, err
+	}
+	ev := Evidence{RequestID: requestID, WorkflowID: wid, RunID: v.RunID, Type: v.Type, Regulation: v.Regulation, Status: v.Status,
+		ReceivedAt: v.ReceivedAt, DueAt: v.DueAt, ExportedAt: time.Now().UTC(), ExportedBy: actor}
+	it := c.GetWorkflowHistory(ctx, wid, v.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var events []*historypb.HistoryEvent
+	for it.HasNext() {
+		e, err := it.Next()
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return Evidence{}, fmt.Errorf("%w: %s", ErrNotFound, requestID)
+		}
+		if err != nil {
+			return Evidence{}, fmt.Errorf("history of %s: %w", requestID, err)
+		}
+		events = append(events, e)
+	}
+	ev.Timeline = Timeline(events, codecs)
+	if ev.AuditLog, err = lookup[[]store.AuditEntry](ctx, c, "audit-export-", workflows.AuditExport, activities.AuditQuery{RequestID: requestID, Actor: actor}); err != nil {
+		return Evidence{}, err
+	}
+	if ev.Chain, err = VerifyAudit(ctx, c, actor); err != nil {
+		return Evidence{}, err
+	}
+	return ev, nil
+}
+
+// Timeline reads the steps of a request from its history events.
+func Timeline(events []*historypb.HistoryEvent, codecs Codecs) []Event {
+	var out []Event
+	scheduled := map[int64]*historypb.ActivityTaskScheduledEventAttributes{}
+	add := func(e *historypb.HistoryEvent, what, actor, detail string) {
+		out = append(out, Event{At: e.GetEventTime().AsTime().UTC(), EventID: e.GetEventId(), What: what, Actor: actor, Detail: detail})
+	}
+	decode := func(p *commonpb.Payloads, into any) bool {
+		return p != nil && codecs.Data.FromPayloads(p, into) == nil
+	}
+	for _, e := range events {
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+			var in workflows.RequestInput
+			if decode(e.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in) {
+				verified := "identity to be verified"
+				if in.IdentityVerified {
+					verified = "identity verified before the start"
+				}
+				add(e, "received", in.RequestedBy, fmt.Sprintf("%s request under %s, received %s, due %s; %d identities; %s",
+					in.Type, in.Regulation, in.ReceivedAt.Format(time.RFC3339), in.DueAt.Format("2006-01-02"), len(in.Identities), verified))
+			}
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+			req := e.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput()
+			if what, actor, detail, ok := describeUpdate(req.GetName(), req.GetArgs(), decode); ok {
+				add(e, what, actor, detail)
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			scheduled[e.GetEventId()] = e.GetActivityTaskScheduledEventAttributes()
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			a := e.GetActivityTaskCompletedEventAttributes()
+			s := scheduled[a.GetScheduledEventId()]
+			if what, actor, detail, ok := describeActivity(s.GetActivityType().GetName(), s.GetInput(), a.GetResult(), decode); ok {
+				add(e, what, actor, detail)
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+			a := e.GetActivityTaskFailedEventAttributes()
+			s := scheduled[a.GetScheduledEventId()]
+			var in struct {
+				System string `json:"system"`
+			}
+			decode(s.GetInput(), &in)
+			msg := "failed"
+			if codecs.Failure != nil {
+				msg = codecs.Failure.FailureToError(a.GetFailure()).Error()
+			}
+			add(e, "failure", "engine", strings.TrimSpace(fmt.Sprintf("%s %s: %s", s.GetActivityType().GetName(), in.System, msg)))
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+			var st workflows.RequestState
+			decode(e.GetWorkflowExecutionCompletedEventAttributes().GetResult(), &st)
+			add(e, "closed", "engine", "workflow completed: "+string(st.Status))
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+			add(e, "closed", "temporal", "workflow "+strings.ToLower(strings.TrimPrefix(e.GetEventType().String(), "EVENT_TYPE_WORKFLOW_EXECUTION_")))
+		}
+	}
+	return out
+}
+
+func describeUpdate(name string, args *commonpb.Payloads, decode func(*commonpb.Payloads, any) bool) (what, actor, detail string, ok bool) {
+	switch name {
+	case workflows.UpdateVerifyIdentity:
+		var v workflows.Verification
+		ok = decode(args, &v)
+		return "identity verified", v.Actor, "method: " + v.Method, ok
+	case workflows.UpdateExtend:
+		var x workflows.ExtensionRequest
+		ok = decode(args, &x)
+		return "extension", x.Actor, fmt.Sprintf("by %s: %s", x.By, x.Reason), ok
+	case workflows.UpdateCancel, workflows.UpdateDeny:
+		var c workflows.Closure
+		ok = decode(args, &c)
+		return map[string]string{workflows.UpdateCancel: "cancelled", workflows.UpdateDeny: "denied"}[name], c.Actor, c.Reason, ok
+	case workflows.UpdateDecide:
+		var d workflows.Decision
+		ok = decode(args, &d)
+		detail = fmt.Sprintf("%s: %s", d.Department, d.Decision)
+		if d.LegalBasis != "" {
+			detail += " (legal basis: " + d.LegalBasis + ")"
+		}
+		return "sign-off", d.Approver + " via " + d.Via, detail, ok
+	case workflows.UpdateCompleteTask:
+		var t workflows.TaskCompletion
+		ok = decode(args, &t)
+		detail = fmt.Sprintf("manual task in %s: %s, %d records", t.System, t.Outcome, t.Records)
+		if t.Basis != "" {
+			detail += " (legal basis: " + t.Basis + ")"
+		}
+		return "manual task", t.Approver + " via " + t.Via, detail, ok
+	case workflows.UpdateRetry:
+		var r workflows.Retry
+		ok = decode(args, &r)
+		return "retry", r.Actor, "operator resumed the failed systems", ok
+	case workflows.UpdateConfirmConsent:
+		var c workflows.Confirmation
+		ok = decode(args, &c)
+		return "consent confirmed", "subject", "via " + c.Channel, ok
+	}
+	return "", "", "", false
+}
+
+func describeActivity(name string, input, result *commonpb.Payloads, decode func(*commonpb.Payloads, any) bool) (what, actor, detail string, ok bool) {
+	var sys struct {
+		System string `json:"system"`
+	}
+	decode(input, &sys)
+	switch name {
+	case "SetStatus":
+		var s activities.StatusInput
+		ok = decode(input, &s)
+		return "status", s.Actor, string(s.Status), ok
+	case "Discover", "Erase", "ApplyConsent":
+		var r connectors.Result
+		ok = decode(result, &r)
+		what = map[string]string{"Discover": "discovered", "Erase": "erased", "ApplyConsent": "consent applied"}[name]
+		return what, "engine", fmt.Sprintf("%s: %s", sys.System, counts(r)), ok
+	case "Export":
+		var x activities.Exported
+		ok = decode(result, &x)
+		return "exported", "engine", fmt.Sprintf("%s: %s (sha256 %s)", sys.System, counts(x.Result), x.Artifact.SHA256), ok
+	case "AssemblePackage":
+		var a store.Artifact
+		ok = decode(result, &a)
+		return "package", "engine", fmt.Sprintf("access package assembled (sha256 %s, %d bytes)", a.SHA256, a.SizeBytes), ok
+	case "Notify":
+		var n activities.Notice
+		ok = decode(input, &n)
+		return "notice", "engine", fmt.Sprintf("%s notice to %s", n.Kind, n.To), ok
+	case "Suppress":
+		return "suppressed", "engine", "the subject's identities (keyed hashes) added to the suppression list", true
+	case "RecordConsent":
+		var c activities.ConsentRecord
+		ok = decode(input, &c)
+		return "consent recorded", "engine", fmt.Sprintf("%s: %s via %s (wording %s)", c.Purpose, c.State, c.Channel, c.WordingVersion), ok
+	case "RecordExtension":
+		var x activities.ExtensionInput
+		ok = decode(input, &x)
+		return "deadline", x.Actor, "new deadline " + x.DueAt.Format("2006-01-02"), ok
+	}
+	return "", "", "", false
+}
+
+func counts(r connectors.Result) string {
+	var parts []string
+	for _, rec := range r.Records {
+		part := fmt.Sprintf("%s %d in %s", rec.Action, rec.Count, rec.Location)
+		if rec.Reason != "" {
+			part += " (" + rec.Reason + ")"
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,46 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/metrics"
+	"github.com/dsrengine/dsr/store"
+)
+
+// Reading the engine's records (metrics, the audit log) goes through short
+// workflows, as ConsentLookup does: compliance and auditors need no
+// database access, and every look is in Temporal's history with its actor.
+
+// lookupActivity reads the store; a reader waits a little, not a day.
+var lookupActivity = workflow.ActivityOptions{
+	StartToCloseTimeout: 2 * time.Minute,
+	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 5},
+}
+
+// Report computes the metrics report for a period.
+func Report(ctx workflow.Context, in activities.ReportInput) (metrics.Report, error) {
+	var a *activities.Activities
+	var out metrics.Report
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, lookupActivity), a.Report, in).Get(ctx, &out)
+	return out, err
+}
+
+// AuditVerification checks the audit log's hash chain.
+func AuditVerification(ctx workflow.Context, actor string) (activities.AuditCheck, error) {
+	var a *activities.Activities
+	var out activities.AuditCheck
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, lookupActivity), a.VerifyAudit, actor).Get(ctx, &out)
+	return out, err
+}
+
+// AuditExport returns one request's audit log entries.
+func AuditExport(ctx workflow.Context, q activities.AuditQuery) ([]store.AuditEntry, error) {
+	var a *activities.Activities
+	var out []store.AuditEntry
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, lookupActivity), a.AuditEntries, q).Get(ctx, &out)
+	return out, err
+}
