@@ -171,6 +171,9 @@ type Engine struct {
 	// Slack, when configured, delivers notices to the departments and takes
 	// their clicks; without it notices go to the log and the inbox only.
 	Slack *slackapp.App
+	// ArchiveEvery is how often closed requests' histories are copied into
+	// the store (default a minute).
+	ArchiveEvery time.Duration
 }
 
 // Activities builds the activity set. Every notice goes to the log and
@@ -212,6 +215,11 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 		opts.Codec, opts.CodecOrigins = e.Keys.Codec(), e.CodecOrigins
 	}
 	errc := make(chan error, 2)
+	every := e.ArchiveEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	go e.archive(ctx, every)
 	if e.Slack != nil {
 		opts.SlackInteractions = e.Slack
 		if e.Slack.SocketMode() {

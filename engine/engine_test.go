@@ -169,6 +169,21 @@ func TestRequestEndToEnd(t *testing.T) {
 		t.Fatalf("health = %d %+v %v", resp.StatusCode, health, err)
 	}
 
+	// Once closed, its history is copied into the store, as Temporal has it.
+	var archived store.History
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if archived, err = st.LatestHistory(ctx, "REQ-E2E-1"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("history never archived: %v", err)
+		}
+	}
+	live, _ := protojson.Marshal(testenv.History(t, e.RawClient, started.WorkflowID))
+	if string(archived.JSON) != string(live) || archived.RunID == "" || len(archived.SHA256) != 64 {
+		t.Fatalf("archived history differs from Temporal's (%d vs %d bytes)", len(archived.JSON), len(live))
+	}
+
 	if path := os.Getenv("DSR_RECORD_HISTORY"); path != "" {
 		testenv.RecordHistory(t, e.RawClient, started.WorkflowID, path)
 	}

@@ -90,7 +90,8 @@ func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 	if err := engine.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
 		t.Fatal(err)
 	}
-	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: quiet, GatewayAddr: "127.0.0.1:0", Systems: systems, ExportDir: t.TempDir()}
+	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: quiet, GatewayAddr: "127.0.0.1:0", Systems: systems, ExportDir: t.TempDir(),
+		ArchiveEvery: 200 * time.Millisecond}
 	if o.Slack != nil {
 		e.Slack = o.Slack(c)
 	}
