@@ -24,9 +24,11 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/api"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/gateway"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
@@ -214,6 +216,8 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	if e.ExposeCodec {
 		opts.Codec, opts.CodecOrigins = e.Keys.Codec(), e.CodecOrigins
 	}
+	opts.API = (&api.Server{Client: e.Client, Store: e.Store, Log: e.Log,
+		Codecs: requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}}).Handler()
 	errc := make(chan error, 2)
 	every := e.ArchiveEvery
 	if every <= 0 {

@@ -31,6 +31,8 @@ type Options struct {
 	// SlackInteractions takes Slack's signed interaction payloads; it
 	// checks the signature itself.
 	SlackInteractions http.Handler
+	// API serves /api/ and checks its tokens itself.
+	API http.Handler
 }
 
 // Handler builds the gateway's routes.
@@ -53,6 +55,9 @@ func Handler(o Options) http.Handler {
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(map[string]any{"ok": code == http.StatusOK, "checks": status})
 	})
+	if o.API != nil {
+		mux.Handle("/api/", o.API)
+	}
 	if o.SlackInteractions != nil {
 		mux.Handle("POST /slack/interactions", o.SlackInteractions)
 	}

@@ -111,6 +111,10 @@ func update(ctx context.Context, c client.Client, requestID, name string, arg, r
 	case err == nil:
 		return nil
 	case errors.As(err, &nf):
+		// An ended request still exists: say so, rather than "no such".
+		if v, serr := Show(ctx, c, requestID); serr == nil && v.Status.Terminal() {
+			return fmt.Errorf("%s %s: %w: request %s is already %s", name, requestID, ErrRefused, requestID, v.Status)
+		}
 		return fmt.Errorf("%w: %s (or it has ended)", ErrNotFound, requestID)
 	case errors.As(err, &app):
 		return fmt.Errorf("%s %s: %w: %s", name, requestID, ErrRefused, app.Message())

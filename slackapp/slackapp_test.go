@@ -224,7 +224,7 @@ func TestSignedClicksTakeAnErasureThroughSignOff(t *testing.T) {
 	w.waitFor(t, "chat.update", "the task message updated", containing("Done by controller@acme.example"))
 	// A click on a finished request changes nothing and says why.
 	signed(t, endpoint, secret, now.Add(2*time.Second), click("U0FIN00001", "dsr_approve", "SLACK-1", "Finance", "", financeChannel, financeTS))
-	w.waitFor(t, "chat.postEphemeral", "finished request refused", containing("Not recorded: no such request: SLACK-1 (or it has ended)"))
+	w.waitFor(t, "chat.postEphemeral", "finished request refused", containing("Not recorded: request SLACK-1 is already completed."))
 	// The inbox has every notice, for the console.
 	if inbox, _ := st.Inbox(ctx, "Finance", 50); len(inbox) < 3 {
 		t.Fatalf("inbox: %+v", inbox)

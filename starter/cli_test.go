@@ -158,7 +158,7 @@ func TestStarterSteersARequest(t *testing.T) {
 	if !strings.Contains(out, "duplicate of STEER-1") {
 		t.Fatalf("cancel reason not in timeline:\n%s", out)
 	}
-	if code, _, errs = s.run("deny", "STEER-2", "--reason", "unfounded"); code != exitNotFound {
+	if code, _, errs = s.run("deny", "STEER-2", "--reason", "unfounded"); code != exitRefused || !strings.Contains(errs, "request STEER-2 is already cancelled") {
 		t.Fatalf("deny a closed request: exit %d: %s", code, errs)
 	}
 	if code, _, errs = s.run("verify", "NO-SUCH", "--method", "m"); code != exitNotFound {

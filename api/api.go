@@ -1,0 +1,175 @@
+// Package api is the engine's HTTP API: the operations of starter, for
+// systems and for the console, behind API tokens with roles. Requesters
+// (compliance) start and steer requests; approvers decide for their own
+// departments; auditors read, but never exported data; admins do what
+// requesters and auditors do. Every call that changes something is
+// audited with the token's name. The OpenAPI document is served at
+// /api/v1/openapi.json.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/store"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// Server serves the API.
+type Server struct {
+	Client client.Client
+	Store  *store.Store
+	Codecs requests.Codecs
+	Log    *slog.Logger
+}
+
+type tokenKey struct{}
+
+// route is one operation: its pattern and who may call it.
+type route struct {
+	pattern string
+	roles   []string
+	handle  func(w http.ResponseWriter, r *http.Request, t store.Token)
+}
+
+var (
+	staff   = []string{store.RoleRequester, store.RoleAuditor, store.RoleAdmin, store.RoleApprover}
+	steer   = []string{store.RoleRequester, store.RoleAdmin}
+	readers = []string{store.RoleRequester, store.RoleAuditor, store.RoleAdmin}
+	decider = []string{store.RoleApprover}
+)
+
+func (s *Server) routes() []route {
+	return []route{
+		{"POST /api/v1/requests", steer, s.start},
+		{"GET /api/v1/requests", staff, s.list},
+		{"GET /api/v1/requests/{id}", staff, s.show},
+		{"POST /api/v1/requests/{id}/verify", steer, s.change},
+		{"POST /api/v1/requests/{id}/extend", steer, s.change},
+		{"POST /api/v1/requests/{id}/cancel", steer, s.change},
+		{"POST /api/v1/requests/{id}/deny", steer, s.change},
+		{"POST /api/v1/requests/{id}/retry", steer, s.change},
+		{"POST /api/v1/requests/{id}/confirm", steer, s.change},
+		{"POST /api/v1/requests/{id}/decisions", decider, s.decide},
+		{"POST /api/v1/requests/{id}/tasks/{system}", decider, s.completeTask},
+		{"GET /api/v1/requests/{id}/package", steer, s.pkg},
+		{"GET /api/v1/requests/{id}/evidence", readers, s.evidence},
+		{"GET /api/v1/audit/verify", []string{store.RoleAuditor, store.RoleAdmin}, s.verify},
+		{"GET /api/v1/metrics", readers, s.metrics},
+		{"GET /api/v1/inbox", staff, s.inbox},
+		{"GET /api/v1/me", staff, func(w http.ResponseWriter, r *http.Request, t store.Token) { reply(w, http.StatusOK, t) }},
+	}
+}
+
+// Handler serves the API's routes and its OpenAPI document.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	})
+	for _, rt := range s.routes() {
+		mux.Handle(rt.pattern, s.authorize(rt))
+	}
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, http.StatusNotFound, "no such operation: %s %s (see /api/v1/openapi.json)", r.Method, r.URL.Path)
+	})
+	return mux
+}
+
+// authorize checks the bearer token and the role, and audits every call
+// that changes something.
+func (s *Server) authorize(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || secret == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dsr"`)
+			fail(w, http.StatusUnauthorized, "an API token is required: Authorization: Bearer <token>")
+			return
+		}
+		t, err := s.Store.Authenticate(r.Context(), secret)
+		if errors.Is(err, store.ErrUnauthorized) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dsr", error="invalid_token"`)
+			fail(w, http.StatusUnauthorized, "%v", err)
+			return
+		}
+		if err != nil {
+			fail(w, http.StatusServiceUnavailable, "cannot check the token now")
+			return
+		}
+		if !slices.Contains(rt.roles, t.Role) {
+			fail(w, http.StatusForbidden, "a %s token may not %s", t.Role, rt.pattern)
+			return
+		}
+		if r.Method != http.MethodGet {
+			// Audited before it runs, so a call that fails half-way is on record.
+			if err := s.Store.AppendAudit(r.Context(), store.AuditEntry{RequestID: r.PathValue("id"), Actor: actor(t),
+				Action: "api " + rt.pattern}); err != nil {
+				fail(w, http.StatusServiceUnavailable, "cannot audit the call now, so it is not made")
+				return
+			}
+		}
+		rt.handle(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)), t)
+	})
+}
+
+// actor is how a token appears in the record.
+func actor(t store.Token) string {
+	if t.Role == store.RoleApprover {
+		return t.Approver
+	}
+	return "api:" + t.Name
+}
+
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func fail(w http.ResponseWriter, status int, format string, args ...any) {
+	reply(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// failFor maps the client's errors to statuses.
+func failFor(w http.ResponseWriter, err error) {
+	var fe *domain.FieldError
+	switch {
+	case errors.Is(err, requests.ErrNotFound):
+		fail(w, http.StatusNotFound, "%v", err)
+	case errors.Is(err, requests.ErrIDTaken):
+		fail(w, http.StatusConflict, "%v", err)
+	case errors.Is(err, requests.ErrRefused):
+		fail(w, http.StatusUnprocessableEntity, "%v", err)
+	case errors.As(err, &fe):
+		fail(w, http.StatusBadRequest, "%v", err)
+	default:
+		fail(w, http.StatusInternalServerError, "%v", err)
+	}
+}
+
+// decode reads a JSON body strictly: unknown fields are an error.
+func decode(w http.ResponseWriter, r *http.Request, into any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		fail(w, http.StatusBadRequest, "the body is not the JSON this operation takes: %v", err)
+		return false
+	}
+	return true
+}

@@ -1,0 +1,156 @@
+package api_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/store"
+)
+
+type client struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+func (c client) do(method, path string, body any) (int, string) {
+	c.t.Helper()
+	var r io.Reader
+	if s, ok := body.(string); ok {
+		r = strings.NewReader(s)
+	} else if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, r)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (c client) expect(method, path string, body any, status int, contains string) string {
+	c.t.Helper()
+	got, out := c.do(method, path, body)
+	if got != status || !strings.Contains(out, contains) {
+		c.t.Fatalf("%s %s: %d %s\nwant %d containing %q", method, path, got, out, status, contains)
+	}
+	return out
+}
+
+// TestAPIRolesAndOperations runs requests through the API on the real
+// in-process engine, with a token per role: each may do its own part and
+// nothing else, and every change is audited with the token's name.
+func TestAPIRolesAndOperations(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.SyncDepartments(ctx, []store.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}},
+		{Name: "Sales", Approvers: []string{"sales@acme.example"}}}); err != nil {
+		t.Fatal(err)
+	}
+	e := testenv.StartEngine(t, st,
+		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"accounting"}}, Connector: &testenv.Table{Rows: 2}})
+	token := func(name, role, approver string, deps ...string) client {
+		_, secret, err := st.CreateToken(ctx, name, role, approver, deps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client{t: t, base: e.Gateway, token: secret}
+	}
+	requester := token("compliance-bot", store.RoleRequester, "")
+	auditor := token("external-auditor", store.RoleAuditor, "")
+	finance := token("controller", store.RoleApprover, "controller@acme.example", "Finance")
+	nobody := client{t: t, base: e.Gateway}
+
+	nobody.expect("GET", "/api/v1/openapi.json", nil, 200, `"openapi": "3.0.3"`)
+	nobody.expect("GET", "/api/v1/requests", nil, 401, "an API token is required")
+	client{t: t, base: e.Gateway, token: "dsr_forged"}.expect("GET", "/api/v1/requests", nil, 401, "unknown or revoked")
+
+	start := map[string]any{"id": "API-1", "type": "erasure", "regulation": "gdpr", "identity_verified": true,
+		"identities": []map[string]string{{"kind": "email", "value": "Olga@Example.com"}}}
+	auditor.expect("POST", "/api/v1/requests", start, 403, "a auditor token may not POST /api/v1/requests")
+	requester.expect("POST", "/api/v1/requests", `{"id": "API-X", "type": "erasure", "regulation": "gdpr", "identities": [], "oops": 1}`, 400, `unknown field \"oops\"`)
+	requester.expect("POST", "/api/v1/requests", map[string]any{"type": "erasure", "regulation": "gdpr", "identities": []map[string]string{{"kind": "email", "value": "not-an-address"}}},
+		400, "identities[0]: email")
+	out := requester.expect("POST", "/api/v1/requests", start, 201, `"id": "API-1"`)
+	if strings.Contains(strings.ToLower(out), "olga") {
+		t.Fatalf("the answer names the subject: %s", out)
+	}
+	requester.expect("POST", "/api/v1/requests", start, 200, `"existing": true`)
+
+	// Finance decides, for Finance only, once the request waits.
+	e.WaitFor(t, "API-1", domain.StatusAwaitingSignOff)
+	finance.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Sales", "decision": "approve"}, 403, `decides for Finance, not for \"Sales\"`)
+	requester.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Finance", "decision": "approve"}, 403, "may not")
+	finance.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Finance", "decision": "object"}, 422, "must state its legal basis")
+	finance.expect("GET", "/api/v1/requests", nil, 200, `"API-1"`)
+	finance.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Finance", "decision": "approve"}, 200, `"signoffs"`)
+	e.WaitFor(t, "API-1", domain.StatusCompleted)
+	requester.expect("POST", "/api/v1/requests/API-1/cancel", map[string]string{"reason": "too late"}, 422, "already completed")
+
+	// An access request and its package: requesters may download it,
+	// auditors may not.
+	access := map[string]any{"id": "API-2", "type": "access", "regulation": "ccpa", "identity_verified": true,
+		"identities": []map[string]string{{"kind": "customer_id", "value": "C-7"}}}
+	requester.expect("POST", "/api/v1/requests", access, 201, `"API-2"`)
+	e.WaitFor(t, "API-2", domain.StatusCompleted)
+	auditor.expect("GET", "/api/v1/requests/API-2/package", nil, 403, "may not")
+	code, pkg := requester.do("GET", "/api/v1/requests/API-2/package", nil)
+	// billing was erased by API-1, so the package holds the manifest only.
+	if zr, err := zip.NewReader(strings.NewReader(pkg), int64(len(pkg))); code != 200 || err != nil || zr.File[0].Name != "manifest.json" {
+		t.Fatalf("package: %d, %v", code, err)
+	}
+	requester.expect("GET", "/api/v1/requests/API-1/package", nil, 404, "has no package")
+
+	// Auditors read the evidence, the chain and the metrics.
+	auditor.expect("GET", "/api/v1/requests/API-1/evidence", nil, 200, `"what": "sign-off"`)
+	auditor.expect("GET", "/api/v1/requests/API-1/evidence?format=html", nil, 200, "Evidence pack — request API-1")
+	auditor.expect("GET", "/api/v1/audit/verify", nil, 200, `"problems": []`)
+	finance.expect("GET", "/api/v1/audit/verify", nil, 403, "may not")
+	today := time.Now().UTC()
+	auditor.expect("GET", "/api/v1/metrics?from="+today.AddDate(0, 0, -1).Format(time.DateOnly)+"&to="+today.AddDate(0, 0, 1).Format(time.DateOnly), nil, 200, `"received": 2`)
+	auditor.expect("GET", "/api/v1/metrics?from=2026-02-01&to=2026-01-01", nil, 400, "must end after it starts")
+	auditor.expect("GET", "/api/v1/requests?status=lost", nil, 400, "not a request status")
+	finance.expect("GET", "/api/v1/inbox?to=Finance", nil, 200, `"kind": "signoff"`)
+	finance.expect("GET", "/api/v1/inbox?to=Sales", nil, 403, "their departments")
+	nobody.expect("GET", "/api/v1/nothing", nil, 404, "no such operation")
+
+	// Every change is in the audit log with the token's name.
+	log, _ := st.AuditLog(ctx, "API-1")
+	var acts []string
+	for _, a := range log {
+		if strings.HasPrefix(a.Action, "api ") {
+			acts = append(acts, a.Actor+" "+a.Action)
+		}
+	}
+	joined := strings.Join(acts, "\n")
+	for _, want := range []string{"api:compliance-bot api POST /api/v1/requests/{id}/cancel", "controller@acme.example api POST /api/v1/requests/{id}/decisions"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("audit lacks %q:\n%s", want, joined)
+		}
+	}
+	if signoffs, _ := st.SignOffs(ctx, "API-1"); len(signoffs) != 1 || signoffs[0].Actor != "controller@acme.example via api:controller" {
+		t.Fatalf("sign-off: %+v", signoffs)
+	}
+}

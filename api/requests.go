@@ -1,0 +1,319 @@
+package api
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// StartBody is a new request.
+type StartBody struct {
+	ID         string `json:"id"`
+	Type       string `json:"type"`
+	Regulation string `json:"regulation"`
+	Identities []struct {
+		Kind  string `json:"kind"`
+		Value string `json:"value"`
+	} `json:"identities"`
+	// ReceivedAt (RFC 3339) when the request arrived earlier; TimeZone
+	// (IANA) in which its deadline is counted.
+	ReceivedAt       string                `json:"received_at"`
+	TimeZone         string                `json:"time_zone"`
+	IdentityVerified bool                  `json:"identity_verified"`
+	Consent          *domain.ConsentChange `json:"consent"`
+}
+
+// Input checks a new request and makes it the workflow's input; errors
+// name the JSON field.
+func (b StartBody) Input(requestedBy string, now time.Time) (workflows.RequestInput, error) {
+	t, err := domain.ParseRequestType(b.Type)
+	if err != nil {
+		return workflows.RequestInput{}, err
+	}
+	reg, err := domain.ParseRegulation(b.Regulation)
+	if err != nil {
+		return workflows.RequestInput{}, err
+	}
+	var ids []domain.Identity
+	for i, raw := range b.Identities {
+		id, err := domain.NewIdentity(domain.IdentityKind(raw.Kind), raw.Value)
+		if err != nil {
+			return workflows.RequestInput{}, fmt.Errorf("identities[%d]: %w", i, err)
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return workflows.RequestInput{}, &domain.FieldError{Field: "identities", Reason: "at least one identity (email, phone or customer_id) is required"}
+	}
+	loc := time.UTC
+	if b.TimeZone != "" {
+		if loc, err = time.LoadLocation(b.TimeZone); err != nil {
+			return workflows.RequestInput{}, &domain.FieldError{Field: "time_zone", Value: b.TimeZone, Reason: "not an IANA time zone such as Europe/Berlin"}
+		}
+	}
+	at := now.In(loc)
+	if b.ReceivedAt != "" {
+		if at, err = time.Parse(time.RFC3339, b.ReceivedAt); err != nil || at.After(now) {
+			return workflows.RequestInput{}, &domain.FieldError{Field: "received_at", Value: b.ReceivedAt, Reason: "must be an RFC 3339 time, not in the future"}
+		}
+		at = at.In(loc)
+	}
+	id := b.ID
+	if id == "" {
+		id = "REQ-" + at.Format("20060102") + "-" + strings.ToUpper(uuid.NewString()[:8])
+	}
+	in := workflows.RequestInput{RequestID: id, Type: t, Regulation: reg, Identities: ids, ReceivedAt: at, DueAt: domain.DueAt(reg, at),
+		RequestedBy: requestedBy, IdentityVerified: b.IdentityVerified, Consent: b.Consent}
+	return in, in.Validate()
+}
+
+func (s *Server) start(w http.ResponseWriter, r *http.Request, t store.Token) {
+	var b StartBody
+	if !decode(w, r, &b) {
+		return
+	}
+	in, err := b.Input(actor(t), time.Now())
+	if err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	res, err := requests.Start(r.Context(), s.Client, in)
+	if err != nil {
+		failFor(w, err)
+		return
+	}
+	status := http.StatusCreated
+	if res.Existing {
+		status = http.StatusOK
+	}
+	reply(w, status, res)
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request, t store.Token) {
+	q := r.URL.Query()
+	f := requests.Filter{Status: domain.Status(q.Get("status")), Type: domain.RequestType(q.Get("type")), Overdue: q.Get("overdue") == "true",
+		Department: q.Get("department")}
+	for name, dst := range map[string]*int{"due_within": &f.DueWithin, "limit": &f.Limit} {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				fail(w, http.StatusBadRequest, "%s %q: not a number", name, v)
+				return
+			}
+			*dst = n
+		}
+	}
+	if t.Role == store.RoleApprover {
+		// An approver sees what waits for their departments.
+		if f.Department == "" && len(t.Departments) == 1 {
+			f.Department = t.Departments[0]
+		}
+		if !slices.Contains(t.Departments, f.Department) {
+			fail(w, http.StatusForbidden, "an approver lists the requests of their departments (%s): give department", strings.Join(t.Departments, ", "))
+			return
+		}
+	}
+	if _, err := f.Query(time.Now()); err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	list, err := requests.List(r.Context(), s.Client, f)
+	if err != nil {
+		failFor(w, err)
+		return
+	}
+	reply(w, http.StatusOK, list)
+}
+
+func (s *Server) show(w http.ResponseWriter, r *http.Request, t store.Token) {
+	v, err := requests.Show(r.Context(), s.Client, r.PathValue("id"))
+	if err != nil {
+		failFor(w, err)
+		return
+	}
+	reply(w, http.StatusOK, v)
+}
+
+// ChangeBody carries the fields of the steering operations; each uses its own.
+type ChangeBody struct {
+	Method string `json:"method"` // verify
+	Reason string `json:"reason"` // extend, cancel, deny
+	Months int    `json:"months"` // extend
+	Days   int    `json:"days"`   // extend
+	Via    string `json:"via"`    // confirm
+}
+
+func (s *Server) change(w http.ResponseWriter, r *http.Request, t store.Token) {
+	var b ChangeBody
+	if r.ContentLength != 0 && !decode(w, r, &b) {
+		return
+	}
+	id, who := r.PathValue("id"), actor(t)
+	op := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	var err error
+	switch op {
+	case "verify":
+		err = requests.VerifyIdentity(r.Context(), s.Client, id, workflows.Verification{Actor: who, Method: b.Method})
+	case "extend":
+		_, err = requests.Extend(r.Context(), s.Client, id, workflows.ExtensionRequest{Actor: who, By: domain.Period{Months: b.Months, Days: b.Days}, Reason: b.Reason})
+	case "cancel":
+		err = requests.Cancel(r.Context(), s.Client, id, workflows.Closure{Actor: who, Reason: b.Reason})
+	case "deny":
+		err = requests.Deny(r.Context(), s.Client, id, workflows.Closure{Actor: who, Reason: b.Reason})
+	case "retry":
+		err = requests.Retry(r.Context(), s.Client, id, workflows.Retry{Actor: who})
+	case "confirm":
+		err = requests.ConfirmConsent(r.Context(), s.Client, id, workflows.Confirmation{Channel: b.Via})
+	}
+	s.answer(w, r, id, err)
+}
+
+// answer replies with the request as it now stands, or the error.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, id string, err error) {
+	if err != nil {
+		failFor(w, err)
+		return
+	}
+	s.show(w, r, store.Token{})
+}
+
+// DecisionBody is an approver's decision.
+type DecisionBody struct {
+	Department string `json:"department"`
+	Decision   string `json:"decision"` // approve or object
+	LegalBasis string `json:"legal_basis"`
+}
+
+func (s *Server) decide(w http.ResponseWriter, r *http.Request, t store.Token) {
+	var b DecisionBody
+	if !decode(w, r, &b) {
+		return
+	}
+	if !slices.Contains(t.Departments, b.Department) {
+		fail(w, http.StatusForbidden, "%s decides for %s, not for %q", t.Approver, strings.Join(t.Departments, ", "), b.Department)
+		return
+	}
+	err := requests.Decide(r.Context(), s.Client, r.PathValue("id"), workflows.Decision{Department: b.Department, Decision: b.Decision,
+		LegalBasis: b.LegalBasis, Approver: t.Approver, Via: "api:" + t.Name})
+	s.answer(w, r, r.PathValue("id"), err)
+}
+
+// TaskBody confirms a manual task.
+type TaskBody struct {
+	Outcome    string `json:"outcome"`
+	Records    int64  `json:"records"`
+	Note       string `json:"note"`
+	LegalBasis string `json:"legal_basis"`
+}
+
+func (s *Server) completeTask(w http.ResponseWriter, r *http.Request, t store.Token) {
+	var b TaskBody
+	if !decode(w, r, &b) {
+		return
+	}
+	// The workflow checks the department's approvers; the token's approver
+	// is who confirms.
+	err := requests.CompleteTask(r.Context(), s.Client, r.PathValue("id"), workflows.TaskCompletion{System: r.PathValue("system"), Outcome: b.Outcome,
+		Records: b.Records, Note: b.Note, Basis: b.LegalBasis, Approver: t.Approver, Via: "api:" + t.Name})
+	s.answer(w, r, r.PathValue("id"), err)
+}
+
+// pkg streams the access package: personal data, for requesters only;
+// the download is audited.
+func (s *Server) pkg(w http.ResponseWriter, r *http.Request, t store.Token) {
+	id := r.PathValue("id")
+	v, err := requests.Show(r.Context(), s.Client, id)
+	if err != nil {
+		failFor(w, err)
+		return
+	}
+	path, ok := strings.CutPrefix(v.Package, "file://")
+	if !ok {
+		fail(w, http.StatusNotFound, "request %s has no package (a %s request, %s)", id, v.Type, v.Status)
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		fail(w, http.StatusGone, "the package of %s is no longer kept", id)
+		return
+	}
+	defer f.Close()
+	if err := s.Store.AppendAudit(r.Context(), store.AuditEntry{RequestID: id, Actor: actor(t), Action: "package.downloaded"}); err != nil {
+		fail(w, http.StatusServiceUnavailable, "cannot audit the download now, so it is not made")
+		return
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-package.zip"`, id))
+	io.Copy(w, f)
+}
+
+func (s *Server) evidence(w http.ResponseWriter, r *http.Request, t store.Token) {
+	ev, err := requests.GetEvidence(r.Context(), s.Client, s.Codecs, r.PathValue("id"), actor(t))
+	if err != nil {
+		failFor(w, err)
+		return
+	}
+	if r.URL.Query().Get("format") == "html" {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		ev.WriteHTML(w)
+		return
+	}
+	reply(w, http.StatusOK, ev)
+}
+
+func (s *Server) verify(w http.ResponseWriter, r *http.Request, t store.Token) {
+	check, err := requests.VerifyAudit(r.Context(), s.Client, actor(t))
+	if err != nil {
+		failFor(w, err)
+		return
+	}
+	reply(w, http.StatusOK, check)
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request, t store.Token) {
+	from, err1 := time.Parse(time.DateOnly, r.URL.Query().Get("from"))
+	to, err2 := time.Parse(time.DateOnly, r.URL.Query().Get("to"))
+	if err1 != nil || err2 != nil {
+		fail(w, http.StatusBadRequest, "from and to are required dates like 2026-01-01")
+		return
+	}
+	report, err := requests.Report(r.Context(), s.Client, from, to, actor(t))
+	if err != nil {
+		if !from.Before(to) {
+			fail(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		failFor(w, err)
+		return
+	}
+	reply(w, http.StatusOK, report)
+}
+
+func (s *Server) inbox(w http.ResponseWriter, r *http.Request, t store.Token) {
+	recipient := r.URL.Query().Get("to")
+	if t.Role == store.RoleApprover && !slices.Contains(t.Departments, recipient) {
+		fail(w, http.StatusForbidden, "an approver reads the inbox of their departments (%s): give to", strings.Join(t.Departments, ", "))
+		return
+	}
+	entries, err := s.Store.Inbox(r.Context(), recipient, 200)
+	if err != nil {
+		failFor(w, err)
+		return
+	}
+	if entries == nil {
+		entries = []store.InboxEntry{}
+	}
+	reply(w, http.StatusOK, entries)
+}
