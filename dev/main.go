@@ -45,6 +45,19 @@ func main() {
 
 // run starts everything, prints the banner to out and serves until ctx ends.
 func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "tokens" {
+		// API tokens for the dev store: go run ./dev tokens create --name N --role R
+		dir := os.Getenv("DSR_DEV_DATA_DIR")
+		if dir == "" {
+			dir = DefaultDataDir
+		}
+		st, err := store.Open(ctx, filepath.Join(dir, "dsr.db"))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return engine.Tokens(ctx, st, args[1:], out)
+	}
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", DefaultDataDir, "directory for all dev-mode state (Temporal, store, key)")
 	ip := fs.String("ip", "127.0.0.1", "address every service listens on")
@@ -127,6 +140,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := st.SyncDepartments(ctx, dataMap.StoreDepartments()); err != nil {
 		return err
 	}
+	tokenFile, err := devToken(ctx, st, *dataDir)
+	if err != nil {
+		return err
+	}
 	getenv := os.Getenv
 	var saas string
 	if *configFile == "" {
@@ -167,7 +184,22 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprint(out, banner(srv, *namespace, gatewayAddr, saas, *dataDir, customDataDir, dataMap.Path(), *temporalPort))
+	fmt.Fprintf(out, "API and console: http://%s/console (admin token in %s; more: go run ./dev tokens create --name N --role R)\n\n", gatewayAddr, tokenFile)
 	return e.Run(ctx, ln)
+}
+
+// devToken makes an admin API token on the first start and keeps its
+// secret in the data directory, as the master key is kept.
+func devToken(ctx context.Context, st *store.Store, dir string) (string, error) {
+	path := filepath.Join(dir, "api-token")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	_, secret, err := st.CreateToken(ctx, "dev-admin", store.RoleAdmin, "", nil)
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, []byte(secret+"\n"), 0o600)
 }
 
 func loadMap(path string) (*config.File, error) {

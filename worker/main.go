@@ -29,8 +29,21 @@ func main() {
 	}
 }
 
-// run validates the settings, connects and serves until ctx ends.
+// run validates the settings, connects and serves until ctx ends; with
+// "tokens …" it manages API tokens in the store (DATABASE_URL) instead.
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "tokens" {
+		url := os.Getenv("DATABASE_URL")
+		if url == "" {
+			return fmt.Errorf("tokens: DATABASE_URL is required: the tokens live in the engine's store")
+		}
+		st, err := store.Open(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return engine.Tokens(ctx, st, args[1:], os.Stdout)
+	}
 	var s config.Settings
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	s.Bind(fs)
