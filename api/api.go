@@ -94,36 +94,57 @@ func (s *Server) Handler() http.Handler {
 // that changes something.
 func (s *Server) authorize(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || secret == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="dsr"`)
-			fail(w, http.StatusUnauthorized, "an API token is required: Authorization: Bearer <token>")
+		t, ok := s.authenticate(w, r, rt.roles, rt.pattern)
+		if !ok {
 			return
-		}
-		t, err := s.Store.Authenticate(r.Context(), secret)
-		if errors.Is(err, store.ErrUnauthorized) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="dsr", error="invalid_token"`)
-			fail(w, http.StatusUnauthorized, "%v", err)
-			return
-		}
-		if err != nil {
-			fail(w, http.StatusServiceUnavailable, "cannot check the token now")
-			return
-		}
-		if !slices.Contains(rt.roles, t.Role) {
-			fail(w, http.StatusForbidden, "a %s token may not %s", t.Role, rt.pattern)
-			return
-		}
-		if r.Method != http.MethodGet {
-			// Audited before it runs, so a call that fails half-way is on record.
-			if err := s.Store.AppendAudit(r.Context(), store.AuditEntry{RequestID: r.PathValue("id"), Actor: actor(t),
-				Action: "api " + rt.pattern}); err != nil {
-				fail(w, http.StatusServiceUnavailable, "cannot audit the call now, so it is not made")
-				return
-			}
 		}
 		rt.handle(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)), t)
 	})
+}
+
+// Require guards another handler (OpenDSR's) with the same tokens: the
+// token's name goes into the context under key.
+func (s *Server) Require(key any, roles ...string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t, ok := s.authenticate(w, r, roles, r.Method+" "+r.URL.Path)
+			if ok {
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), key, t.Name)))
+			}
+		})
+	}
+}
+
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, roles []string, what string) (store.Token, bool) {
+	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || secret == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dsr"`)
+		fail(w, http.StatusUnauthorized, "an API token is required: Authorization: Bearer <token>")
+		return store.Token{}, false
+	}
+	t, err := s.Store.Authenticate(r.Context(), secret)
+	if errors.Is(err, store.ErrUnauthorized) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dsr", error="invalid_token"`)
+		fail(w, http.StatusUnauthorized, "%v", err)
+		return t, false
+	}
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "cannot check the token now")
+		return t, false
+	}
+	if !slices.Contains(roles, t.Role) {
+		fail(w, http.StatusForbidden, "a %s token may not %s", t.Role, what)
+		return t, false
+	}
+	if r.Method != http.MethodGet {
+		// Audited before it runs, so a call that fails half-way is on record.
+		if err := s.Store.AppendAudit(r.Context(), store.AuditEntry{RequestID: r.PathValue("id"), Actor: actor(t),
+			Action: "api " + what}); err != nil {
+			fail(w, http.StatusServiceUnavailable, "cannot audit the call now, so it is not made")
+			return t, false
+		}
+	}
+	return t, true
 }
 
 // actor is how a token appears in the record.

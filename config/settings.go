@@ -37,6 +37,11 @@ type Settings struct {
 	SlackBotToken      string
 	SlackSigningSecret string
 	SlackAppToken      string
+	// OpenDSR: the processor's RSA key and certificate (PEM files) and the
+	// gateway's public URL; without a key the endpoints are off.
+	OpenDSRKeyFile  string
+	OpenDSRCertFile string
+	PublicURL       string
 
 	masterKey []byte
 	fields    []field
@@ -68,6 +73,9 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		{"", "DSR_SLACK_BOT_TOKEN", &s.SlackBotToken, nil, true},
 		{"", "DSR_SLACK_SIGNING_SECRET", &s.SlackSigningSecret, nil, true},
 		{"", "DSR_SLACK_APP_TOKEN", &s.SlackAppToken, nil, true},
+		{"opendsr-key", "DSR_OPENDSR_KEY_FILE", &s.OpenDSRKeyFile, checkFile, false},
+		{"opendsr-cert", "DSR_OPENDSR_CERT_FILE", &s.OpenDSRCertFile, checkFile, false},
+		{"public-url", "DSR_PUBLIC_URL", &s.PublicURL, checkPublicURL, false},
 	}
 	defaults := map[string]string{
 		"temporal-address": "127.0.0.1:7233", "namespace": "dsr", "gateway-addr": "127.0.0.1:8080", "log-level": "info",
@@ -85,6 +93,9 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		"gateway-addr":     "host:port of the HTTP gateway",
 		"export-dir":       "directory for access exports and packages, kept by reference (required)",
 		"log-level":        "debug, info, warn or error",
+		"opendsr-key":      "OpenDSR processor's RSA private key (PEM); enables the OpenDSR endpoints",
+		"opendsr-cert":     "OpenDSR processor's certificate (PEM), served to controllers",
+		"public-url":       "https URL at which controllers and Slack reach the gateway",
 	}
 	for _, f := range s.fields {
 		if f.flag == "" {
@@ -130,6 +141,9 @@ func (s *Settings) Validate() error {
 		if err := s.Slack(nil).Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if (s.OpenDSRKeyFile == "") != (s.OpenDSRCertFile == "") {
+		errs = append(errs, errors.New("--opendsr-key (DSR_OPENDSR_KEY_FILE) and --opendsr-cert (DSR_OPENDSR_CERT_FILE): give both or neither"))
 	}
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key (DSR_TEMPORAL_TLS_CERT, DSR_TEMPORAL_TLS_KEY): give both or neither"))
@@ -222,6 +236,14 @@ func checkDatabaseURL(v string) error {
 	}
 	if u.Host == "" {
 		return errors.New("has no host")
+	}
+	return nil
+}
+
+func checkPublicURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("%q must be an https:// URL", v)
 	}
 	return nil
 }

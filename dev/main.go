@@ -24,6 +24,7 @@ import (
 	"github.com/dsrengine/dsr/devserver"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/opendsr"
 	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
 )
@@ -170,6 +171,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: gatewayAddr, ExposeCodec: exposeCodec, CodecOrigins: uiOrigins,
 		ExportDir: filepath.Join(*dataDir, "exports"), Systems: systems, Reminders: reminders}
+	// OpenDSR controllers can send requests in; the processor's key and
+	// self-signed certificate are made on first start.
+	if e.OpenDSR, err = opendsr.LoadOrCreateSigner(filepath.Join(*dataDir, "opendsr-key.pem"), filepath.Join(*dataDir, "opendsr-cert.pem"), *ip); err != nil {
+		return err
+	}
 	// Slack is optional in dev mode too: with a bot token in the
 	// environment, the departments get their messages there.
 	slack := config.Settings{SlackBotToken: os.Getenv("DSR_SLACK_BOT_TOKEN"), SlackSigningSecret: os.Getenv("DSR_SLACK_SIGNING_SECRET"),

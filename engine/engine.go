@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/gateway"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/opendsr"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
@@ -174,8 +176,13 @@ type Engine struct {
 	// their clicks; without it notices go to the log and the inbox only.
 	Slack *slackapp.App
 	// ArchiveEvery is how often closed requests' histories are copied into
-	// the store (default a minute).
+	// the store and OpenDSR controllers are told of status changes
+	// (default 30 s).
 	ArchiveEvery time.Duration
+	// OpenDSR, when set, signs the OpenDSR processor endpoints' answers and
+	// callbacks; PublicURL is where controllers reach the gateway.
+	OpenDSR   *opendsr.Signer
+	PublicURL string
 }
 
 // Activities builds the activity set. Every notice goes to the log and
@@ -216,13 +223,25 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	if e.ExposeCodec {
 		opts.Codec, opts.CodecOrigins = e.Keys.Codec(), e.CodecOrigins
 	}
-	opts.API = (&api.Server{Client: e.Client, Store: e.Store, Log: e.Log,
-		Codecs: requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}}).Handler()
-	errc := make(chan error, 2)
+	// The background loops (history archive, OpenDSR callbacks) look this often.
 	every := e.ArchiveEvery
 	if every <= 0 {
-		every = time.Minute
+		every = 30 * time.Second
 	}
+	apiServer := &api.Server{Client: e.Client, Store: e.Store, Log: e.Log,
+		Codecs: requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}}
+	opts.API = apiServer.Handler()
+	if e.OpenDSR != nil {
+		public := e.PublicURL
+		if public == "" {
+			public = "http://" + ln.Addr().String()
+		}
+		u, _ := url.Parse(public)
+		o := &opendsr.Server{Client: e.Client, Store: e.Store, Signer: e.OpenDSR, Domain: u.Hostname(), BaseURL: public, Log: e.Log}
+		opts.OpenDSR = o.Handler(apiServer.Require(opendsr.ControllerKey{}, store.RoleRequester, store.RoleAdmin))
+		go o.RunCallbacks(ctx, every)
+	}
+	errc := make(chan error, 2)
 	go e.archive(ctx, every)
 	if e.Slack != nil {
 		opts.SlackInteractions = e.Slack

@@ -33,6 +33,8 @@ type Options struct {
 	SlackInteractions http.Handler
 	// API serves /api/ and checks its tokens itself.
 	API http.Handler
+	// OpenDSR serves the OpenDSR processor endpoints and OpenGDPR's paths.
+	OpenDSR http.Handler
 }
 
 // Handler builds the gateway's routes.
@@ -57,6 +59,11 @@ func Handler(o Options) http.Handler {
 	})
 	if o.API != nil {
 		mux.Handle("/api/", o.API)
+	}
+	if o.OpenDSR != nil {
+		for _, p := range []string{"/opendsr/", "/opengdpr_requests", "/opengdpr_requests/", "/discovery"} {
+			mux.Handle(p, o.OpenDSR)
+		}
 	}
 	if o.SlackInteractions != nil {
 		mux.Handle("POST /slack/interactions", o.SlackInteractions)

@@ -16,6 +16,7 @@ import (
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/opendsr"
 	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
 )
@@ -95,6 +96,12 @@ func run(ctx context.Context, args []string) error {
 		if e.Slack, err = slackapp.New(ctx, s.Slack(dataMap), st, c, log); err != nil {
 			return err
 		}
+	}
+	if s.OpenDSRKeyFile != "" {
+		if e.OpenDSR, err = opendsr.LoadSigner(s.OpenDSRKeyFile, s.OpenDSRCertFile); err != nil {
+			return err
+		}
+		e.PublicURL = s.PublicURL
 	}
 	ln, err := e.Listen()
 	if err != nil {

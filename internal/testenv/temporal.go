@@ -24,6 +24,7 @@ import (
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/opendsr"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
@@ -71,6 +72,8 @@ type Options struct {
 	Systems []activities.System
 	// Slack builds the Slack app once the Temporal client exists.
 	Slack func(c client.Client) *slackapp.App
+	// OpenDSR serves the OpenDSR endpoints, signing with this signer.
+	OpenDSR *opendsr.Signer
 }
 
 // StartEngineWith is StartEngine with options.
@@ -95,6 +98,7 @@ func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 	if o.Slack != nil {
 		e.Slack = o.Slack(c)
 	}
+	e.OpenDSR = o.OpenDSR
 	ln, err := e.Listen()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,177 @@
+package opendsr_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/opendsr"
+	"github.com/dsrengine/dsr/store"
+)
+
+type callback struct {
+	body      []byte
+	signature string
+	domain    string
+}
+
+// TestControllerRoundTrip plays an OpenDSR controller: discovery, create,
+// status and cancel, on OpenDSR's and OpenGDPR's paths, with every answer
+// and every status callback checked against the processor's certificate.
+func TestControllerRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	signer, err := opendsr.LoadOrCreateSigner(filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem"), "dsr.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := opendsr.LoadOrCreateSigner(filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem"), "dsr.test"); err != nil || !bytes.Equal(again.CertPEM, signer.CertPEM) {
+		t.Fatalf("the key was not kept: %v", err)
+	}
+	st, err := store.Open(ctx, filepath.Join(dir, "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.SyncDepartments(ctx, []store.Department{{Name: "Finance", Approvers: []string{"cfo@acme.example"}}})
+	e := testenv.StartEngineWith(t, st, testenv.Options{OpenDSR: signer, Systems: []activities.System{
+		{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testenv.Table{Rows: 1}}}})
+	_, token, err := st.CreateToken(ctx, "acme-controller", store.RoleRequester, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var got []callback
+	controller := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, callback{b, r.Header.Get("X-OpenDSR-Signature"), r.Header.Get("X-OpenDSR-Processor-Domain")})
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer controller.Close()
+
+	call := func(method, path, tok string, body any) (*http.Response, []byte) {
+		t.Helper()
+		var r io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			r = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, e.Gateway+path, r)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, body := call("GET", "/opendsr/discovery", "", nil)
+	var disc struct {
+		Certificate string   `json:"processor_certificate"`
+		Types       []string `json:"supported_subject_request_types"`
+	}
+	json.Unmarshal(body, &disc)
+	_, cert := call("GET", strings.TrimPrefix(disc.Certificate, e.Gateway), "", nil)
+	if resp.StatusCode != 200 || !bytes.Equal(cert, signer.CertPEM) || opendsr.Verify(cert, body, resp.Header.Get("X-OpenDSR-Signature")) != nil {
+		t.Fatalf("discovery: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := call("GET", "/discovery", "", nil); opendsr.Verify(cert, body, resp.Header.Get("X-OpenGDPR-Signature")) != nil {
+		t.Fatal("OpenGDPR discovery is not signed with X-OpenGDPR-Signature")
+	}
+
+	newRequest := func(kind string) map[string]any {
+		return map[string]any{"subject_request_id": uuid.NewString(), "subject_request_type": kind, "regulation": "gdpr",
+			"submitted_time": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "api_version": "2.0",
+			"subject_identities":   []map[string]string{{"identity_type": "email", "identity_value": "ivy@example.com", "identity_format": "raw"}},
+			"status_callback_urls": []string{controller.URL + "/dsr-callbacks"}}
+	}
+	access := newRequest("access")
+	if resp, _ := call("POST", "/opendsr/requests", "", access); resp.StatusCode != 401 {
+		t.Fatalf("create without a token: %d", resp.StatusCode)
+	}
+	for field, bad := range map[string]any{"subject_request_id": "42", "subject_request_type": "rectification", "status_callback_urls": []string{"http://controller.example/cb"},
+		"subject_identities": []map[string]string{{"identity_type": "android_advertising_id", "identity_value": "x"}}} {
+		b := newRequest("access")
+		b[field] = bad
+		if resp, body := call("POST", "/opendsr/requests", token, b); resp.StatusCode != 400 || !strings.Contains(string(body), strings.TrimSuffix(field, "s")) {
+			t.Errorf("bad %s: %d %s", field, resp.StatusCode, body)
+		}
+	}
+	resp, body = call("POST", "/opendsr/requests", token, access)
+	var created struct {
+		ID      string `json:"subject_request_id"`
+		Encoded string `json:"encoded_request"`
+		Due     string `json:"expected_completion_time"`
+	}
+	json.Unmarshal(body, &created)
+	encoded, _ := base64.StdEncoding.DecodeString(created.Encoded)
+	if resp.StatusCode != 201 || created.ID != access["subject_request_id"] || !strings.Contains(string(encoded), "ivy@example.com") || created.Due == "" ||
+		opendsr.Verify(cert, body, resp.Header.Get("X-OpenDSR-Signature")) != nil {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	// Access needs no sign-off here: it completes, and the controller is told.
+	e.WaitFor(t, opendsr.RequestID(created.ID), domain.StatusCompleted)
+	resp, body = call("GET", "/opendsr/requests/"+created.ID, token, nil)
+	if !strings.Contains(string(body), `"request_status":"completed"`) || opendsr.Verify(cert, body, resp.Header.Get("X-OpenDSR-Signature")) != nil {
+		t.Fatalf("status: %s", body)
+	}
+
+	// An erasure on OpenGDPR's paths waits for Finance; the controller cancels it.
+	erasure := newRequest("erasure")
+	if resp, body := call("POST", "/opengdpr_requests", token, erasure); resp.StatusCode != 201 || resp.Header.Get("X-OpenGDPR-Signature") == "" {
+		t.Fatalf("OpenGDPR create: %d %s", resp.StatusCode, body)
+	}
+	id := erasure["subject_request_id"].(string)
+	e.WaitFor(t, opendsr.RequestID(id), domain.StatusAwaitingSignOff)
+	if resp, body := call("DELETE", "/opengdpr_requests/"+id, token, nil); resp.StatusCode != 202 {
+		t.Fatalf("cancel: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := call("GET", "/opendsr/requests/"+uuid.NewString(), token, nil); resp.StatusCode != 404 {
+		t.Fatalf("unknown request: %d %s", resp.StatusCode, body)
+	}
+
+	// Callbacks: signed, one per status change, ending completed and cancelled.
+	want := map[string]string{created.ID: "completed", id: "cancelled"}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		mu.Lock()
+		final := map[string]string{}
+		for _, c := range got {
+			if err := opendsr.Verify(cert, c.body, c.signature); err != nil || c.domain != "127.0.0.1" {
+				t.Fatalf("callback not signed by the processor (%v, domain %q): %s", err, c.domain, c.body)
+			}
+			var s opendsr.Status
+			json.Unmarshal(c.body, &s)
+			final[s.SubjectRequestID] = s.RequestStatus
+		}
+		mu.Unlock()
+		if final[created.ID] == want[created.ID] && final[id] == want[id] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("final callbacks %v, want %v", final, want)
+		}
+	}
+	if opendsr.Verify(cert, []byte(`{"request_status":"completed","forged":true}`), got[0].signature) == nil {
+		t.Fatal("a forged callback body verified")
+	}
+}

@@ -1,0 +1,350 @@
+package opendsr
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// Server serves the processor endpoints.
+type Server struct {
+	Client client.Client
+	Store  *store.Store
+	Signer *Signer
+	// Domain is this processor's domain, sent in X-OpenDSR-Processor-Domain.
+	Domain string
+	// BaseURL is where controllers reach the gateway, for the certificate's URL.
+	BaseURL string
+	Log     *slog.Logger
+	// HTTP sends the callbacks (default: 10 s timeout, no redirects).
+	HTTP *http.Client
+}
+
+// Request is an OpenDSR request as a controller sends it.
+type Request struct {
+	SubjectRequestID   string     `json:"subject_request_id"`
+	SubjectRequestType string     `json:"subject_request_type"`
+	SubmittedTime      string     `json:"submitted_time"`
+	Regulation         string     `json:"regulation"`
+	SubjectIdentities  []Identity `json:"subject_identities"`
+	APIVersion         string     `json:"api_version"`
+	StatusCallbackURLs []string   `json:"status_callback_urls"`
+	Extensions         any        `json:"extensions,omitempty"`
+}
+
+// Identity is one of the subject's identities.
+type Identity struct {
+	Type   string `json:"identity_type"`
+	Value  string `json:"identity_value"`
+	Format string `json:"identity_format"`
+}
+
+// Status is what the status endpoint and the callbacks say.
+type Status struct {
+	ControllerID           string  `json:"controller_id"`
+	ExpectedCompletionTime string  `json:"expected_completion_time"`
+	SubjectRequestID       string  `json:"subject_request_id"`
+	RequestStatus          string  `json:"request_status"`
+	APIVersion             string  `json:"api_version"`
+	ResultsURL             *string `json:"results_url"`
+	StatusCallbackURL      string  `json:"status_callback_url,omitempty"`
+}
+
+var (
+	identityKinds = map[string]domain.IdentityKind{"email": domain.Email, "phone_number": domain.Phone, "controller_customer_id": domain.CustomerID}
+	requestTypes  = map[string]domain.RequestType{"access": domain.Access, "portability": domain.Portability, "erasure": domain.Erasure}
+	uuidV4        = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+)
+
+// Handler serves OpenDSR under /opendsr/ and OpenGDPR's older paths; auth
+// wraps the endpoints that need an API token.
+func (s *Server) Handler(auth func(http.Handler) http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /opendsr/discovery", s.discovery)
+	mux.HandleFunc("GET /discovery", s.discovery) // OpenGDPR
+	mux.HandleFunc("GET /opendsr/cert.pem", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Write(s.Signer.CertPEM)
+	})
+	for _, base := range []string{"/opendsr/requests", "/opengdpr_requests"} {
+		mux.Handle("POST "+base, auth(http.HandlerFunc(s.create)))
+		mux.Handle("GET "+base+"/{id}", auth(http.HandlerFunc(s.status)))
+		mux.Handle("DELETE "+base+"/{id}", auth(http.HandlerFunc(s.cancel)))
+	}
+	return mux
+}
+
+func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
+	var ids []map[string]string
+	for _, t := range []string{"email", "phone_number", "controller_customer_id"} {
+		ids = append(ids, map[string]string{"identity_type": t, "identity_format": "raw"})
+	}
+	s.reply(w, r, http.StatusOK, map[string]any{
+		"api_version": "2.0", "supported_identities": ids, "supported_subject_request_types": []string{"access", "portability", "erasure"},
+		"processor_certificate": strings.TrimRight(s.BaseURL, "/") + "/opendsr/cert.pem", "supported_status_callbacks": true,
+		"supported_regulations": []string{"gdpr", "uk_gdpr", "ccpa", "lgpd"},
+	})
+}
+
+// reply signs the body, with OpenDSR's and OpenGDPR's headers.
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, status int, v any) {
+	body, _ := json.Marshal(v)
+	sig, err := s.Signer.Sign(body)
+	if err == nil {
+		prefix := "X-OpenDSR-"
+		if strings.HasPrefix(r.URL.Path, "/opengdpr") || r.URL.Path == "/discovery" {
+			prefix = "X-OpenGDPR-"
+		}
+		w.Header().Set(prefix+"Signature", sig)
+		w.Header().Set(prefix+"Processor-Domain", s.Domain)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, format string, args ...any) {
+	s.reply(w, r, status, map[string]any{"error": map[string]any{"code": status, "message": fmt.Sprintf(format, args...)}})
+}
+
+// RequestID is the engine's id of a controller's request.
+func RequestID(subjectRequestID string) string { return "odsr-" + subjectRequestID }
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	var q Request
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err := dec.Decode(&q); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "the body is not an OpenDSR request: %v", err)
+		return
+	}
+	in, err := s.input(q, time.Now())
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, "%v", err)
+		return
+	}
+	for _, cb := range q.StatusCallbackURLs {
+		if err := checkCallback(cb); err != nil {
+			s.fail(w, r, http.StatusBadRequest, "status_callback_urls: %v", err)
+			return
+		}
+	}
+	controller := r.Context().Value(ControllerKey{})
+	if err := s.Store.AddOpenDSR(r.Context(), store.OpenDSRRequest{SubjectRequestID: q.SubjectRequestID, RequestID: in.RequestID,
+		Controller: fmt.Sprint(controller)}, q.StatusCallbackURLs); err != nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "cannot record the request now")
+		return
+	}
+	res, err := requests.Start(r.Context(), s.Client, in)
+	if errors.Is(err, requests.ErrIDTaken) {
+		s.fail(w, r, http.StatusConflict, "subject_request_id %s is already used by another request", q.SubjectRequestID)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	raw, _ := json.Marshal(q)
+	s.reply(w, r, http.StatusCreated, map[string]any{
+		"controller_id": fmt.Sprint(controller), "subject_request_id": q.SubjectRequestID, "received_time": res.ReceivedAt.UTC().Format(time.RFC3339),
+		"expected_completion_time": res.DueAt.UTC().Format(time.RFC3339), "encoded_request": base64.StdEncoding.EncodeToString(raw), "api_version": "2.0",
+	})
+}
+
+// input maps an OpenDSR request to the workflow's input; the identities
+// are normalized and checked as any others.
+func (s *Server) input(q Request, now time.Time) (workflows.RequestInput, error) {
+	if !uuidV4.MatchString(q.SubjectRequestID) {
+		return workflows.RequestInput{}, errors.New("subject_request_id must be a lowercase v4 UUID")
+	}
+	t, ok := requestTypes[q.SubjectRequestType]
+	if !ok {
+		return workflows.RequestInput{}, fmt.Errorf("subject_request_type %q: must be access, portability or erasure", q.SubjectRequestType)
+	}
+	reg, err := domain.ParseRegulation(q.Regulation)
+	if err != nil {
+		return workflows.RequestInput{}, err
+	}
+	submitted, err := time.Parse(time.RFC3339, q.SubmittedTime)
+	if err != nil || submitted.After(now.Add(time.Minute)) {
+		return workflows.RequestInput{}, errors.New("submitted_time must be an RFC 3339 time, not in the future")
+	}
+	var ids []domain.Identity
+	for i, raw := range q.SubjectIdentities {
+		kind, ok := identityKinds[raw.Type]
+		if !ok || (raw.Format != "" && raw.Format != "raw") {
+			return workflows.RequestInput{}, fmt.Errorf("subject_identities[%d]: identity_type must be email, phone_number or controller_customer_id in raw format", i)
+		}
+		id, err := domain.NewIdentity(kind, raw.Value)
+		if err != nil {
+			return workflows.RequestInput{}, fmt.Errorf("subject_identities[%d]: %w", i, err)
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return workflows.RequestInput{}, errors.New("subject_identities: at least one is required")
+	}
+	// The controller verified the subject before sending the request.
+	in := workflows.RequestInput{RequestID: RequestID(q.SubjectRequestID), Type: t, Regulation: reg, Identities: ids, ReceivedAt: submitted,
+		DueAt: domain.DueAt(reg, submitted), RequestedBy: "opendsr", IdentityVerified: true}
+	return in, in.Validate()
+}
+
+// checkCallback accepts https URLs, and http on loopback (tests, dev).
+func checkCallback(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "":
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http":
+		if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q must use https", raw)
+}
+
+// ControllerKey carries the controller's name (the API token's) in a
+// request's context.
+type ControllerKey struct{}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.statusOf(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, http.StatusNotFound, "%v", err)
+		return
+	}
+	s.reply(w, r, http.StatusOK, st)
+}
+
+func (s *Server) statusOf(ctx context.Context, subjectRequestID string) (Status, error) {
+	o, err := s.Store.OpenDSR(ctx, subjectRequestID)
+	if err != nil {
+		return Status{}, err
+	}
+	v, err := requests.Show(ctx, s.Client, o.RequestID)
+	if err != nil {
+		return Status{}, err
+	}
+	return Status{ControllerID: o.Controller, SubjectRequestID: subjectRequestID, RequestStatus: MapStatus(v.Status),
+		ExpectedCompletionTime: v.DueAt.UTC().Format(time.RFC3339), APIVersion: "2.0"}, nil
+}
+
+// MapStatus is OpenDSR's word for a status.
+func MapStatus(s domain.Status) string {
+	switch s {
+	case domain.StatusReceived, domain.StatusVerifying, domain.StatusDiscovery:
+		return "pending"
+	case domain.StatusCompleted:
+		return "completed"
+	case domain.StatusCancelled, domain.StatusDenied:
+		return "cancelled"
+	}
+	return "in_progress"
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	o, err := s.Store.OpenDSR(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, http.StatusNotFound, "%v", err)
+		return
+	}
+	err = requests.Cancel(r.Context(), s.Client, o.RequestID, workflows.Closure{Actor: "opendsr:" + o.Controller, Reason: "cancelled by the controller"})
+	if err != nil && !errors.Is(err, requests.ErrRefused) {
+		s.fail(w, r, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, http.StatusConflict, "%v", err)
+		return
+	}
+	s.reply(w, r, http.StatusAccepted, map[string]any{"subject_request_id": o.SubjectRequestID, "received_time": time.Now().UTC().Format(time.RFC3339), "api_version": "2.0"})
+}
+
+// RunCallbacks tells controllers each status change, signed, until ctx
+// ends; a failed delivery is tried again on the next round.
+func (s *Server) RunCallbacks(ctx context.Context, every time.Duration) {
+	for {
+		if err := s.callbacks(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Warn("opendsr callbacks", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+func (s *Server) callbacks(ctx context.Context) error {
+	pending, err := s.Store.OpenDSRAwaitingCallbacks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range pending {
+		st, err := s.statusOf(ctx, o.SubjectRequestID)
+		if err != nil || st.RequestStatus == o.LastStatus {
+			continue
+		}
+		delivered := true
+		for _, cb := range o.Callbacks() {
+			st.StatusCallbackURL = cb
+			if err := s.post(ctx, cb, st); err != nil {
+				s.Log.Warn("opendsr callback not delivered", "request", o.RequestID, "error", err)
+				delivered = false
+			}
+		}
+		if delivered {
+			if err := s.Store.SetOpenDSRStatus(ctx, o.SubjectRequestID, st.RequestStatus); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) post(ctx context.Context, cb string, st Status) error {
+	body, _ := json.Marshal(st)
+	sig, err := s.Signer.Sign(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cb, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-OpenDSR-Signature", sig)
+	req.Header.Set("X-OpenDSR-Processor-Domain", s.Domain)
+	hc := s.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("callback answered %s", resp.Status)
+	}
+	return nil
+}
