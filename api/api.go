@@ -34,6 +34,8 @@ type Server struct {
 	Store  *store.Store
 	Codecs requests.Codecs
 	Log    *slog.Logger
+
+	limits limiter
 }
 
 type tokenKey struct{}
@@ -84,6 +86,8 @@ func (s *Server) Handler() http.Handler {
 	for _, rt := range s.routes() {
 		mux.Handle(rt.pattern, s.authorize(rt))
 	}
+	// The privacy center's form: no token, rate limited, unverified.
+	mux.HandleFunc("POST /api/v1/public/requests", s.public)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no such operation: %s %s (see /api/v1/openapi.json)", r.Method, r.URL.Path)
 	})

@@ -26,6 +26,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/api"
+	"github.com/dsrengine/dsr/console"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/gateway"
 	"github.com/dsrengine/dsr/keyring"
@@ -230,7 +231,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	}
 	apiServer := &api.Server{Client: e.Client, Store: e.Store, Log: e.Log,
 		Codecs: requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}}
-	opts.API = apiServer.Handler()
+	opts.API, opts.Console = apiServer.Handler(), console.Handler()
 	if e.OpenDSR != nil {
 		public := e.PublicURL
 		if public == "" {

@@ -35,6 +35,9 @@ type Options struct {
 	API http.Handler
 	// OpenDSR serves the OpenDSR processor endpoints and OpenGDPR's paths.
 	OpenDSR http.Handler
+	// Console serves the privacy center (/privacy) and the staff console
+	// (/console/).
+	Console http.Handler
 }
 
 // Handler builds the gateway's routes.
@@ -59,6 +62,11 @@ func Handler(o Options) http.Handler {
 	})
 	if o.API != nil {
 		mux.Handle("/api/", o.API)
+	}
+	if o.Console != nil {
+		for _, p := range []string{"/privacy", "/console", "/console/"} {
+			mux.Handle(p, o.Console)
+		}
 	}
 	if o.OpenDSR != nil {
 		for _, p := range []string{"/opendsr/", "/opengdpr_requests", "/opengdpr_requests/", "/discovery"} {

@@ -150,3 +150,17 @@ func RedisClient(t testing.TB, url string) *goredis.Client {
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }
+
+// Chromium returns the headless browser for the console's tests (Debian's
+// chromium package, or DSR_TEST_CHROMIUM).
+func Chromium(t testing.TB) string {
+	t.Helper()
+	path := os.Getenv("DSR_TEST_CHROMIUM")
+	if path == "" {
+		path = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(path); err != nil {
+		Unavailable(t, "Chromium (apt-get install chromium)", err)
+	}
+	return path
+}

@@ -1,0 +1,170 @@
+package console_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/store"
+)
+
+// browser starts headless Chromium for the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(testenv.Chromium(t)), chromedp.NoSandbox,
+		chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// waitText polls the page until sel's text contains want.
+func waitText(t *testing.T, ctx context.Context, sel, want string) string {
+	t.Helper()
+	var text string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		text, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector(`+"`"+sel+"`"+`) || {}).textContent || ""`))
+		if strings.Contains(text, want) {
+			return text
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never showed %q; it shows %q", sel, want, text)
+		}
+	}
+}
+
+// TestPrivacyCenterAndConsole drives the pages in real Chromium: a data
+// subject asks to be erased from the privacy center; compliance signs in
+// to the console, finds the request and verifies the subject; Finance's
+// approver signs in and approves; an auditor reads the audit record.
+func TestPrivacyCenterAndConsole(t *testing.T) {
+	ctx := browser(t)
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.SyncDepartments(context.Background(), []store.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}})
+	e := testenv.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testenv.Table{Rows: 2}})
+	token := func(name, role, approver string, deps ...string) string {
+		_, secret, err := st.CreateToken(context.Background(), name, role, approver, deps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+
+	// The subject, without a token.
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(e.Gateway+"/privacy"),
+		chromedp.SetValue(chromedp.CSS("#type"), "erasure"),
+		chromedp.SendKeys(chromedp.CSS("#email"), "Nora@Example.com"),
+		chromedp.Click(chromedp.CSS("#submit")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#form-error", "confirm that the request is about you")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#declaration")), chromedp.Click(chromedp.CSS("#submit"))); err != nil {
+		t.Fatal(err)
+	}
+	receipt := waitText(t, ctx, "#receipt", "was received. We will answer by")
+	id := strings.Fields(strings.TrimPrefix(receipt, "Your request "))[0]
+	v, err := requests.Show(context.Background(), e.Client, id)
+	if err != nil || v.Type != domain.Erasure || len(v.Timeline) == 0 || v.Timeline[0].Actor != "privacy-center" {
+		t.Fatalf("the request from the form: %+v, %v", v, err)
+	}
+	e.WaitFor(t, id, domain.StatusVerifying)
+
+	// Compliance: a wrong token is refused; the right one shows the list.
+	err = chromedp.Do(ctx, chromedp.Navigate(e.Gateway+"/console/"), chromedp.SendKeys(chromedp.CSS("#token"), "dsr_wrong"), chromedp.Click(chromedp.CSS("#login-button")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#login-error", "unknown or revoked API token")
+	err = chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#token"), token("compliance", store.RoleRequester, "")), chromedp.Click(chromedp.CSS("#login-button")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#whoami", "compliance (requester)")
+	row := `tr[data-id="` + id + `"]`
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#refresh")))
+		n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+row+`').length`))
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request never appeared in the console's list")
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#detail-summary", "erasure under gdpr: verifying")
+	err = chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#action-text"), "matched account login"), chromedp.Click(chromedp.CSS("#verify")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#detail-message", "Identity verified.")
+	e.WaitFor(t, id, domain.StatusAwaitingSignOff)
+
+	// Finance's approver sees the request waiting for Finance and approves.
+	finance := token("controller", store.RoleApprover, "controller@acme.example", "Finance")
+	err = chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`sessionStorage.clear()`), chromedp.Navigate(e.Gateway+"/console/"),
+		chromedp.SendKeys(chromedp.CSS("#token"), finance), chromedp.Click(chromedp.CSS("#login-button")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#whoami", "controller (approver: Finance)")
+	waitText(t, ctx, "#requests", id)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#decide-department", "Finance")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#approve"))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#detail-message", "Approved.")
+	e.WaitFor(t, id, domain.StatusCompleted)
+
+	// An auditor reads the audit record; no actions are offered.
+	err = chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`sessionStorage.clear()`), chromedp.Navigate(e.Gateway+"/console/"),
+		chromedp.SendKeys(chromedp.CSS("#token"), token("auditor", store.RoleAuditor, "")), chromedp.Click(chromedp.CSS("#login-button")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#requests", id)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#detail-summary", "completed")
+	steerHidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("steer").classList.contains("hidden")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#evidence"))); err != nil {
+		t.Fatal(err)
+	}
+	if !steerHidden {
+		t.Fatal("an auditor is offered to steer the request")
+	}
+	record := waitText(t, ctx, "#evidence-timeline", "sign-off")
+	for _, want := range []string{"controller@acme.example via api:controller", "identity verified", "erased", "intact ("} {
+		if !strings.Contains(record, want) {
+			t.Errorf("audit record lacks %q:\n%s", want, record)
+		}
+	}
+	if strings.Contains(strings.ToLower(record), "nora") {
+		t.Fatal("the audit record names the subject")
+	}
+}

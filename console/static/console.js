@@ -1,0 +1,170 @@
+"use strict";
+// The staff console: everything goes through the API with the signed-in
+// token, so each person sees and does only what their role allows.
+const $ = (id) => document.getElementById(id);
+let me = null;
+let current = null;
+
+async function api(method, path, body) {
+  const resp = await fetch(path, {
+    method,
+    headers: { "Authorization": "Bearer " + sessionStorage.getItem("dsr-token"), "Content-Type": "application/json" },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(data.error || resp.statusText);
+  return data;
+}
+
+function cell(row, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text ?? "";
+  if (cls) td.className = cls;
+  row.appendChild(td);
+  return td;
+}
+
+const day = (t) => new Date(t).toISOString().slice(0, 10);
+
+async function signIn(token) {
+  sessionStorage.setItem("dsr-token", token);
+  try {
+    me = await api("GET", "/api/v1/me");
+  } catch (e) {
+    sessionStorage.removeItem("dsr-token");
+    $("login-error").textContent = "Not signed in: " + e.message;
+    return;
+  }
+  $("login").classList.add("hidden");
+  $("app").classList.remove("hidden");
+  $("whoami").textContent = `${me.name} (${me.role}${me.departments ? ": " + me.departments.join(", ") : ""})`;
+  $("new-request").classList.toggle("hidden", !["requester", "admin"].includes(me.role));
+  await refresh();
+}
+
+async function refresh() {
+  $("list-error").textContent = "";
+  const q = new URLSearchParams();
+  if ($("filter-status").value) q.set("status", $("filter-status").value);
+  if ($("filter-overdue").checked) q.set("overdue", "true");
+  if (me.role === "approver") q.set("department", me.departments[0]);
+  let list;
+  try {
+    list = await api("GET", "/api/v1/requests?" + q);
+  } catch (e) {
+    $("list-error").textContent = e.message;
+    return;
+  }
+  const body = $("requests");
+  body.textContent = "";
+  for (const r of list) {
+    const row = document.createElement("tr");
+    row.className = "row";
+    row.dataset.id = r.id;
+    cell(row, r.id);
+    cell(row, r.type);
+    cell(row, r.regulation);
+    cell(row, r.status);
+    cell(row, day(r.due_at));
+    const closed = ["completed", "cancelled", "denied"].includes(r.status);
+    cell(row, closed ? "-" : (r.days_left < 0 ? `overdue by ${-r.days_left}` : String(r.days_left)), !closed && r.days_left < 0 ? "overdue" : "");
+    cell(row, (r.pending_departments || []).join(", "));
+    row.addEventListener("click", () => show(r.id));
+    body.appendChild(row);
+  }
+}
+
+async function show(id) {
+  $("detail-message").textContent = "";
+  let v;
+  try {
+    v = await api("GET", "/api/v1/requests/" + encodeURIComponent(id));
+  } catch (e) {
+    $("detail-message").textContent = e.message;
+    return;
+  }
+  current = v;
+  $("detail").classList.remove("hidden");
+  $("detail-title").textContent = `Request ${v.id}`;
+  const closed = ["completed", "cancelled", "denied"].includes(v.status);
+  $("detail-summary").textContent = `${v.type} under ${v.regulation}: ${v.status}. Due ${day(v.due_at)}` +
+    (closed ? "." : ` (${v.days_left < 0 ? "overdue by " + -v.days_left : v.days_left} days${v.days_left < 0 ? "" : " left"}).`) +
+    (v.waiting_for ? ` Waiting for ${v.waiting_for}.` : "");
+  const systems = $("detail-systems");
+  systems.textContent = "";
+  for (const s of v.systems || []) {
+    const row = document.createElement("tr");
+    cell(row, s.system);
+    cell(row, s.department);
+    cell(row, String(s.found));
+    cell(row, s.exempt ? "kept: " + s.basis : (s.done || "") + (s.verified ? " (verified)" : ""));
+    systems.appendChild(row);
+  }
+  const tl = $("detail-timeline");
+  tl.textContent = "";
+  for (const c of v.timeline || []) {
+    const row = document.createElement("tr");
+    cell(row, new Date(c.at).toISOString().replace("T", " ").slice(0, 19));
+    cell(row, c.status);
+    cell(row, c.actor);
+    cell(row, c.note);
+    tl.appendChild(row);
+  }
+  $("steer").classList.toggle("hidden", closed || !["requester", "admin"].includes(me.role));
+  const mine = (v.pending_departments || []).find((d) => (me.departments || []).includes(d));
+  $("decide").classList.toggle("hidden", !mine || me.role !== "approver");
+  $("decide-department").textContent = mine || "";
+  $("audit").classList.toggle("hidden", me.role === "approver");
+  $("evidence-timeline").textContent = "";
+}
+
+async function act(path, body, done) {
+  let message = done;
+  try {
+    await api("POST", `/api/v1/requests/${encodeURIComponent(current.id)}/${path}`, body);
+  } catch (e) {
+    message = "Refused: " + e.message;
+  }
+  await show(current.id);
+  await refresh();
+  $("detail-message").textContent = message;
+}
+
+$("login-button").addEventListener("click", () => signIn($("token").value.trim()));
+$("refresh").addEventListener("click", refresh);
+$("filter-status").addEventListener("change", refresh);
+$("filter-overdue").addEventListener("change", refresh);
+$("verify").addEventListener("click", () => act("verify", { method: $("action-text").value }, "Identity verified."));
+$("cancel").addEventListener("click", () => act("cancel", { reason: $("action-text").value }, "Request cancelled."));
+$("approve").addEventListener("click", () => act("decisions", { department: $("decide-department").textContent, decision: "approve" }, "Approved."));
+$("object").addEventListener("click", () => act("decisions", { department: $("decide-department").textContent, decision: "object", legal_basis: $("basis").value }, "Objection recorded."));
+$("evidence").addEventListener("click", async () => {
+  const ev = await api("GET", `/api/v1/requests/${encodeURIComponent(current.id)}/evidence`);
+  const body = $("evidence-timeline");
+  body.textContent = "";
+  for (const e of ev.timeline) {
+    const row = document.createElement("tr");
+    cell(row, new Date(e.at).toISOString().replace("T", " ").slice(0, 19));
+    cell(row, e.what);
+    cell(row, e.actor);
+    cell(row, e.detail);
+    body.appendChild(row);
+  }
+  const chain = document.createElement("tr");
+  cell(chain, "audit log");
+  cell(chain, ev.audit_chain.problems.length ? `BROKEN: ${ev.audit_chain.problems.length} problems` : `intact (${ev.audit_chain.entries} entries)`);
+  body.appendChild(chain);
+});
+$("new-start").addEventListener("click", async () => {
+  try {
+    const r = await api("POST", "/api/v1/requests", {
+      type: $("new-type").value, regulation: $("new-regulation").value, identity_verified: $("new-verified").checked,
+      identities: [{ kind: "email", value: $("new-email").value.trim() }],
+    });
+    $("new-result").textContent = `Started ${r.id}.`;
+    await refresh();
+  } catch (e) {
+    $("new-result").textContent = "Refused: " + e.message;
+  }
+});
+if (sessionStorage.getItem("dsr-token")) signIn(sessionStorage.getItem("dsr-token"));
