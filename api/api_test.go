@@ -103,6 +103,7 @@ func TestAPIRolesAndOperations(t *testing.T) {
 	e.WaitFor(t, "API-1", domain.StatusAwaitingSignOff)
 	finance.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Sales", "decision": "approve"}, 403, `decides for Finance, not for \"Sales\"`)
 	requester.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Finance", "decision": "approve"}, 403, "may not")
+	auditor.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Finance", "decision": "approve"}, 403, "a auditor token may not")
 	finance.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Finance", "decision": "object"}, 422, "must state its legal basis")
 	finance.expect("GET", "/api/v1/requests", nil, 200, `"API-1"`)
 	finance.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Finance", "decision": "approve"}, 200, `"signoffs"`)

@@ -111,7 +111,19 @@ func TestPrivacyCenterAndConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, "#detail-summary", "erasure under gdpr: verifying")
-	err = chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#action-text"), "matched account login"), chromedp.Click(chromedp.CSS("#verify")))
+	// A GDPR deadline moves by at most two further months; three is refused.
+	err = chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#action-text"), "many systems"), chromedp.SetValue(chromedp.CSS("#extend-by"), "days:45"), chromedp.Click(chromedp.CSS("#extend")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#detail-message", "Refused:")
+	err = chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#extend-by"), "months:1"), chromedp.Click(chromedp.CSS("#extend")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#detail-message", "Deadline extended")
+	waitText(t, ctx, "#detail-timeline", "deadline extended by 1 month")
+	err = chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById("action-text").value = ""`), chromedp.SendKeys(chromedp.CSS("#action-text"), "matched account login"), chromedp.Click(chromedp.CSS("#verify")))
 	if err != nil {
 		t.Fatal(err)
 	}

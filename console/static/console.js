@@ -111,6 +111,7 @@ async function show(id) {
     tl.appendChild(row);
   }
   $("steer").classList.toggle("hidden", closed || !["requester", "admin"].includes(me.role));
+  $("package").classList.toggle("hidden", !v.package || !["requester", "admin"].includes(me.role));
   const mine = (v.pending_departments || []).find((d) => (me.departments || []).includes(d));
   $("decide").classList.toggle("hidden", !mine || me.role !== "approver");
   $("decide-department").textContent = mine || "";
@@ -136,6 +137,27 @@ $("filter-status").addEventListener("change", refresh);
 $("filter-overdue").addEventListener("change", refresh);
 $("verify").addEventListener("click", () => act("verify", { method: $("action-text").value }, "Identity verified."));
 $("cancel").addEventListener("click", () => act("cancel", { reason: $("action-text").value }, "Request cancelled."));
+$("deny").addEventListener("click", () => act("deny", { reason: $("action-text").value }, "Request denied."));
+$("retry").addEventListener("click", () => act("retry", {}, "Retrying."));
+$("extend").addEventListener("click", () => {
+  const [unit, n] = $("extend-by").value.split(":");
+  act("extend", { [unit]: Number(n), reason: $("action-text").value }, "Deadline extended; the subject is told.");
+});
+$("download").addEventListener("click", async () => {
+  // The package is personal data: fetched with the token, saved by the browser.
+  const resp = await fetch(`/api/v1/requests/${encodeURIComponent(current.id)}/package`, {
+    headers: { "Authorization": "Bearer " + sessionStorage.getItem("dsr-token") },
+  });
+  if (!resp.ok) {
+    $("detail-message").textContent = "Refused: " + ((await resp.json().catch(() => ({}))).error || resp.statusText);
+    return;
+  }
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await resp.blob());
+  a.download = current.id + "-package.zip";
+  a.click();
+  $("detail-message").textContent = "Package downloaded.";
+});
 $("approve").addEventListener("click", () => act("decisions", { department: $("decide-department").textContent, decision: "approve" }, "Approved."));
 $("object").addEventListener("click", () => act("decisions", { department: $("decide-department").textContent, decision: "object", legal_basis: $("basis").value }, "Objection recorded."));
 $("evidence").addEventListener("click", async () => {
