@@ -137,7 +137,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, roles []st
 		return t, false
 	}
 	if !slices.Contains(roles, t.Role) {
-		fail(w, http.StatusForbidden, "a %s token may not %s", t.Role, what)
+		fail(w, http.StatusForbidden, "%s %s token may not %s", article(t.Role), t.Role, what)
 		return t, false
 	}
 	if r.Method != http.MethodGet {
@@ -149,6 +149,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, roles []st
 		}
 	}
 	return t, true
+}
+
+func article(word string) string {
+	if strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // actor is how a token appears in the record.

@@ -89,7 +89,7 @@ func TestAPIRolesAndOperations(t *testing.T) {
 
 	start := map[string]any{"id": "API-1", "type": "erasure", "regulation": "gdpr", "identity_verified": true,
 		"identities": []map[string]string{{"kind": "email", "value": "Olga@Example.com"}}}
-	auditor.expect("POST", "/api/v1/requests", start, 403, "a auditor token may not POST /api/v1/requests")
+	auditor.expect("POST", "/api/v1/requests", start, 403, "an auditor token may not POST /api/v1/requests")
 	requester.expect("POST", "/api/v1/requests", `{"id": "API-X", "type": "erasure", "regulation": "gdpr", "identities": [], "oops": 1}`, 400, `unknown field \"oops\"`)
 	requester.expect("POST", "/api/v1/requests", map[string]any{"type": "erasure", "regulation": "gdpr", "identities": []map[string]string{{"kind": "email", "value": "not-an-address"}}},
 		400, "identities[0]: email")
@@ -103,7 +103,7 @@ func TestAPIRolesAndOperations(t *testing.T) {
 	e.WaitFor(t, "API-1", domain.StatusAwaitingSignOff)
 	finance.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Sales", "decision": "approve"}, 403, `decides for Finance, not for \"Sales\"`)
 	requester.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Finance", "decision": "approve"}, 403, "may not")
-	auditor.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Finance", "decision": "approve"}, 403, "a auditor token may not")
+	auditor.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Finance", "decision": "approve"}, 403, "an auditor token may not")
 	finance.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Finance", "decision": "object"}, 422, "must state its legal basis")
 	finance.expect("GET", "/api/v1/requests", nil, 200, `"API-1"`)
 	finance.expect("POST", "/api/v1/requests/API-1/decisions", map[string]string{"department": "Finance", "decision": "approve"}, 200, `"signoffs"`)
