@@ -100,7 +100,7 @@ func TestRequestEndToEnd(t *testing.T) {
 		!v.DueAt.Equal(wantDue) || !v.OriginalDueAt.Equal(in.DueAt) || len(v.Extensions) != 1 || !v.IdentityVerified || v.Problem != "" {
 		t.Fatalf("show = %+v", v)
 	}
-	if err := requests.Cancel(ctx, e.Client, "REQ-E2E-1", workflows.Closure{Actor: "cli:alice", Reason: "late"}); !errors.Is(err, requests.ErrNotFound) {
+	if err := requests.Cancel(ctx, e.Client, "REQ-E2E-1", workflows.Closure{Actor: "cli:alice", Reason: "late"}); !errors.Is(err, requests.ErrEnded) || !strings.Contains(err.Error(), "request REQ-E2E-1 is already completed") {
 		t.Fatalf("cancel after completion err = %v", err)
 	}
 

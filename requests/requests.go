@@ -84,7 +84,7 @@ func Start(ctx context.Context, c client.Client, in workflows.RequestInput) (Sta
 func admission(ctx context.Context, c client.Client, requestID string) (string, error) {
 	var a workflows.Admission
 	err := update(ctx, c, requestID, workflows.UpdateAdmission, nil, &a)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrEnded) {
 		return "", nil
 	}
 	if err != nil {

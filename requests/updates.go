@@ -15,6 +15,23 @@ import (
 	"github.com/dsrengine/dsr/workflows"
 )
 
+// ErrEnded is returned (with ErrRefused) for a change to a request that
+// has already ended.
+var ErrEnded = errors.New("ended")
+
+// endedError refuses a change to a request that has ended; it is both
+// ErrRefused and ErrEnded.
+type endedError struct {
+	op, id string
+	status domain.Status
+}
+
+func (e *endedError) Error() string {
+	return fmt.Sprintf("%s %s: %v: request %s is already %s", e.op, e.id, ErrRefused, e.id, e.status)
+}
+
+func (e *endedError) Is(target error) bool { return target == ErrRefused || target == ErrEnded }
+
 // ErrRefused is returned when the request refused a change: the validator
 // said why (already closed, beyond what the law allows, missing reason…).
 var ErrRefused = errors.New("refused")
@@ -113,7 +130,7 @@ func update(ctx context.Context, c client.Client, requestID, name string, arg, r
 	case errors.As(err, &nf):
 		// An ended request still exists: say so, rather than "no such".
 		if v, serr := Show(ctx, c, requestID); serr == nil && v.Status.Terminal() {
-			return fmt.Errorf("%s %s: %w: request %s is already %s", name, requestID, ErrRefused, requestID, v.Status)
+			return &endedError{op: name, id: requestID, status: v.Status}
 		}
 		return fmt.Errorf("%w: %s (or it has ended)", ErrNotFound, requestID)
 	case errors.As(err, &app):
