@@ -41,6 +41,14 @@ func (r ref) String() string {
 // recipients without a channel are left to the other notifiers. A retry
 // of a delivery that already posted (same Key) posts nothing again.
 func (a *App) Notify(ctx context.Context, n activities.Notice) error {
+	if n.Facts == nil {
+		switch n.Kind {
+		case "signoff-decided", "task-done":
+			return nil // no outcome to show
+		case "task":
+			return a.reply(ctx, n) // no task to lay out: the words alone
+		}
+	}
 	switch n.Kind {
 	case "signoff-decided":
 		return a.updateMessages(ctx, n, "signoff", n.To)
