@@ -136,3 +136,38 @@ func (a *Activities) Approvers(ctx context.Context, departments []string) (map[s
 	}
 	return out, nil
 }
+
+// LinkInput asks the systems that hold the subject's data which other
+// identities their records hold.
+type LinkInput struct {
+	RequestID  string            `json:"request_id"`
+	Systems    []string          `json:"systems"`
+	Identities []domain.Identity `json:"identities"`
+}
+
+// LinkedIdentities returns the identities the systems' records hold that
+// the subject did not give (systems that cannot tell are skipped).
+func (a *Activities) LinkedIdentities(ctx context.Context, in LinkInput) ([]domain.Identity, error) {
+	var out []domain.Identity
+	for _, name := range in.Systems {
+		sys, err := a.system(name)
+		if err != nil {
+			return nil, err
+		}
+		l, ok := sys.Connector.(connectors.Linker)
+		if !ok {
+			continue
+		}
+		activity.RecordHeartbeat(ctx, "linked identities in "+name)
+		found, err := l.Linked(ctx, in.Identities)
+		if err != nil {
+			return nil, connectorError("linked identities in "+name, err)
+		}
+		for _, id := range found {
+			if !slices.Contains(in.Identities, id) && !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	return out, nil
+}

@@ -33,6 +33,14 @@ type Connector interface {
 	ApplyConsent(ctx context.Context, subject []domain.Identity, purpose string, granted bool) (Result, error)
 }
 
+// Linker is a connector that can say which other identities the subject's
+// records hold: the customer number on the row found by e-mail, the phone
+// number beside it. The engine looks for the subject again with them, so
+// that a system keyed by customer number is reached from an e-mail.
+type Linker interface {
+	Linked(ctx context.Context, subject []domain.Identity) ([]domain.Identity, error)
+}
+
 // Errors a connector wraps so that the engine does not retry what a retry
 // cannot fix; anything else (timeouts, refused connections) is retried.
 var (

@@ -4,8 +4,10 @@ import (
 	"archive/zip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,10 +92,11 @@ func runAcme(t *testing.T, driver string) {
 	e := testenv.StartEngine(t, st, systems...)
 
 	jane := func(id string, kind domain.RequestType) workflows.RequestInput {
+		// The e-mail alone: the customer number and phone that billing and
+		// the CRM key on are found in Jane's CRM row.
 		email, _ := domain.NewIdentity(domain.Email, "jane@example.com")
-		customer, _ := domain.NewIdentity(domain.CustomerID, "C-1001")
 		received := time.Now().Add(-24 * time.Hour)
-		return workflows.RequestInput{RequestID: id, Type: kind, Regulation: domain.GDPR, Identities: []domain.Identity{email, customer},
+		return workflows.RequestInput{RequestID: id, Type: kind, Regulation: domain.GDPR, Identities: []domain.Identity{email},
 			ReceivedAt: received, DueAt: domain.DueAt(domain.GDPR, received), RequestedBy: "cli:test", IdentityVerified: true}
 	}
 	approve := func(dep, who string) workflows.Decision {
@@ -102,6 +105,12 @@ func runAcme(t *testing.T, driver string) {
 
 	// Access: Sales signs off (the map asks it to); every system exports.
 	res := e.Run(t, jane("ACME-ACC", domain.Access), approve("Sales", "sales.lead@acme.example"))
+	if !strings.Contains(fmt.Sprint(res.Timeline), "the subject's records hold 2 more identities (phone, customer_id)") {
+		t.Errorf("timeline does not tell the linked identities: %+v", res.Timeline)
+	}
+	if path := os.Getenv("DSR_RECORD_LINKED_HISTORY"); path != "" && driver == "postgres" {
+		testenv.RecordHistory(t, e.RawClient, "dsr-ACME-ACC", path)
+	}
 	found := map[string]int64{}
 	for _, p := range res.Systems {
 		found[p.System] = p.Found

@@ -80,7 +80,7 @@ func (l *lifecycle) consent(ctx workflow.Context) error {
 	}
 	err := l.eachSystem(ctx, domain.StatusFulfilling, l.usingPurpose(c.Purpose), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
 		return workflow.ExecuteActivity(ctx, a.ApplyConsent, activities.ConsentApply{RequestID: l.in.RequestID, System: s.Name,
-			Identities: l.in.Identities, Purpose: c.Purpose, Granted: granted})
+			Identities: l.ids, Purpose: c.Purpose, Granted: granted})
 	}, func(s activities.SystemRef, f workflow.Future) error {
 		var res connectors.Result
 		if err := f.Get(ctx, &res); err != nil {

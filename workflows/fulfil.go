@@ -67,7 +67,7 @@ func (l *lifecycle) export(ctx workflow.Context) error {
 	var a *activities.Activities
 	artifacts := map[string]store.Artifact{}
 	err := l.eachSystem(ctx, domain.StatusFulfilling, l.holding(true), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
-		return workflow.ExecuteActivity(ctx, a.Export, activities.SystemInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.in.Identities})
+		return workflow.ExecuteActivity(ctx, a.Export, activities.SystemInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids})
 	}, func(s activities.SystemRef, f workflow.Future) error {
 		var out activities.Exported
 		if err := f.Get(ctx, &out); err != nil {
@@ -115,7 +115,7 @@ func (l *lifecycle) export(ctx workflow.Context) error {
 func (l *lifecycle) erase(ctx workflow.Context) error {
 	var a *activities.Activities
 	err := l.eachSystem(ctx, domain.StatusFulfilling, l.holding(false), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
-		return workflow.ExecuteActivity(ctx, a.Erase, activities.SystemInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.in.Identities})
+		return workflow.ExecuteActivity(ctx, a.Erase, activities.SystemInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids})
 	}, func(s activities.SystemRef, f workflow.Future) error {
 		var res connectors.Result
 		if err := f.Get(ctx, &res); err != nil {
@@ -124,7 +124,7 @@ func (l *lifecycle) erase(ctx workflow.Context) error {
 		l.progress(s.Name).Done = describe(res)
 		var left connectors.Result
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, discoveryActivity), a.Discover,
-			activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.in.Identities}).Get(ctx, &left)
+			activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids}).Get(ctx, &left)
 		if err != nil {
 			return fmt.Errorf("verification: %w", err)
 		}
@@ -141,7 +141,7 @@ func (l *lifecycle) erase(ctx workflow.Context) error {
 		return err
 	}
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.Suppress,
-		activities.SuppressInput{RequestID: l.in.RequestID, Identities: l.in.Identities}).Get(ctx, nil)
+		activities.SuppressInput{RequestID: l.in.RequestID, Identities: l.ids}).Get(ctx, nil)
 }
 
 func describe(res connectors.Result) string {

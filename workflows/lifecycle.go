@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,8 +62,11 @@ const (
 // lifecycle is one request's run. Its fields are the workflow's state; the
 // update handlers only change them, and run acts on them.
 type lifecycle struct {
-	in      RequestInput
-	st      *RequestState
+	in RequestInput
+	st *RequestState
+	// ids are the subject's identities: those given, and those found in
+	// their records during discovery.
+	ids     []domain.Identity
 	policy  domain.ReminderPolicy
 	closure *Closure
 	closeAs domain.Status
@@ -104,7 +108,8 @@ type lifecycle struct {
 func newLifecycle(st *RequestState, in RequestInput) *lifecycle {
 	st.OriginalDueAt = in.DueAt
 	st.IdentityVerified = in.IdentityVerified
-	return &lifecycle{in: in, st: st, policy: in.ReminderPolicy(), lastAlert: in.ReceivedAt, decided: map[string]string{}, claimed: map[string]bool{}}
+	return &lifecycle{in: in, st: st, ids: slices.Clone(in.Identities), policy: in.ReminderPolicy(), lastAlert: in.ReceivedAt,
+		decided: map[string]string{}, claimed: map[string]bool{}}
 }
 
 func (l *lifecycle) register(ctx workflow.Context) error {

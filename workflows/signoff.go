@@ -84,18 +84,92 @@ func (l *lifecycle) discover(ctx workflow.Context) error {
 			l.st.Systems = append(l.st.Systems, SystemProgress{System: s.Name, Department: s.Department, Manual: true})
 		}
 	}
-	err := l.eachSystem(ctx, domain.StatusDiscovery, automatic, func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
-		return workflow.ExecuteActivity(ctx, a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.in.Identities})
+	if err := l.discoverIn(ctx, automatic); err != nil || l.closure != nil {
+		return err
+	}
+	if workflow.GetVersion(ctx, changeLinkedIdentities, workflow.DefaultVersion, 1) == 1 {
+		return l.followLinks(ctx, automatic)
+	}
+	return nil
+}
+
+// discoverIn asks the systems what they hold on the subject, replacing
+// what they said before.
+func (l *lifecycle) discoverIn(ctx workflow.Context, systems []activities.SystemRef) error {
+	var a *activities.Activities
+	l.st.Systems = slices.DeleteFunc(l.st.Systems, func(p SystemProgress) bool { return !p.Manual })
+	return l.eachSystem(ctx, domain.StatusDiscovery, systems, func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
+		return workflow.ExecuteActivity(ctx, a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids})
 	}, func(s activities.SystemRef, f workflow.Future) error {
 		var res connectors.Result
 		if err := f.Get(ctx, &res); err != nil {
 			return err
 		}
+		l.st.Systems = slices.DeleteFunc(l.st.Systems, func(p SystemProgress) bool { return p.System == s.Name })
 		l.st.Systems = append(l.st.Systems, SystemProgress{System: s.Name, Department: s.Department, Found: res.Total(), Evidence: res})
 		slices.SortFunc(l.st.Systems, func(x, y SystemProgress) int { return strings.Compare(x.System, y.System) })
 		return nil
 	})
-	return err
+}
+
+// changeLinkedIdentities guards following the identities found in the
+// subject's records (the customer number on the row found by e-mail).
+const changeLinkedIdentities = "linked-identities"
+
+// maxIdentities bounds how far links are followed: a shared phone number
+// must not pull in a whole household's or company's records unchecked.
+const maxIdentities = 20
+
+// followLinks looks for the subject again with the identities their
+// records hold, until no new one turns up (at most three rounds), so that a
+// request made with an e-mail also reaches the systems keyed by customer
+// number. Every later step uses the whole set.
+func (l *lifecycle) followLinks(ctx workflow.Context, systems []activities.SystemRef) error {
+	var a *activities.Activities
+	for range 3 {
+		var holding []string
+		for _, p := range l.st.Systems {
+			if p.Found > 0 && !p.Manual {
+				holding = append(holding, p.System)
+			}
+		}
+		if len(holding) == 0 {
+			return nil
+		}
+		var found []domain.Identity
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, discoveryActivity), a.LinkedIdentities,
+			activities.LinkInput{RequestID: l.in.RequestID, Systems: holding, Identities: l.ids}).Get(ctx, &found)
+		if err != nil {
+			// The request goes on with the identities it has; the timeline says
+			// the search for more failed, for compliance to judge.
+			l.note(ctx, fmt.Sprintf("could not look for further identities in the subject's records: %v", err))
+			return nil
+		}
+		var added []string
+		for _, id := range found {
+			if len(l.ids) == maxIdentities {
+				l.note(ctx, fmt.Sprintf("stopped following linked identities at %d; check the subject's records by hand", maxIdentities))
+				break
+			}
+			if !slices.Contains(l.ids, id) {
+				l.ids = append(l.ids, id)
+				added = append(added, string(id.Kind))
+			}
+		}
+		if len(added) == 0 {
+			return nil
+		}
+		l.note(ctx, fmt.Sprintf("the subject's records hold %d more identities (%s); looking again with them", len(added), strings.Join(added, ", ")))
+		if err := l.discoverIn(ctx, systems); err != nil || l.closure != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// note adds an engine's remark to the timeline.
+func (l *lifecycle) note(ctx workflow.Context, text string) {
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: "engine", Note: text})
 }
 
 // eachSystem runs one activity per system in parallel. A system that keeps

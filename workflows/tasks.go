@@ -245,5 +245,5 @@ func (l *lifecycle) taskView(system string) (TaskView, error) {
 	if t == nil {
 		return TaskView{}, fmt.Errorf("request %s has no manual task in %q", l.in.RequestID, system)
 	}
-	return TaskView{Task: *t, RequestID: l.in.RequestID, Type: l.in.Type, Identities: l.in.Identities}, nil
+	return TaskView{Task: *t, RequestID: l.in.RequestID, Type: l.in.Type, Identities: l.ids}, nil
 }

@@ -9,6 +9,7 @@ package sql
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -250,6 +251,63 @@ func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (co
 		res.Records = append(res.Records, connectors.Found(t.Name, n, hold))
 	}
 	return res, nil
+}
+
+// Linked reads the identity columns of the subject's rows and returns the
+// identities there that the subject did not give, in normal form; values
+// that are not valid identities (an empty phone, a malformed address) are
+// skipped.
+func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]domain.Identity, error) {
+	var out []domain.Identity
+	seen := map[domain.Identity]bool{}
+	for _, id := range subject {
+		seen[id] = true
+	}
+	for _, t := range c.tables {
+		if len(t.Identity) == 0 {
+			continue
+		}
+		where, args, ok := c.match(t, subject)
+		if !ok {
+			continue
+		}
+		ks := kinds(t)
+		cols := make([]string, len(ks))
+		for i, k := range ks {
+			cols[i] = c.quote(t.Identity[k])
+		}
+		q := c.db.Rebind(fmt.Sprintf("SELECT DISTINCT %s FROM %s WHERE %s", strings.Join(cols, ", "), c.quote(t.Name), where))
+		rows, err := c.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("linked identities in %s: %w", t.Name, err)
+		}
+		for rows.Next() {
+			vals := make([]sql.NullString, len(ks))
+			ptrs := make([]any, len(ks))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("linked identities in %s: %w", t.Name, err)
+			}
+			for i, v := range vals {
+				if !v.Valid {
+					continue
+				}
+				id, err := domain.NewIdentity(ks[i], v.String)
+				if err != nil || seen[id] {
+					continue
+				}
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Export writes {"table": [rows...]} as JSON.

@@ -289,3 +289,27 @@ func TestConsentAndBadMaps(t *testing.T) {
 		}
 	})
 }
+
+// TestLinkedIdentities: the subject's row found by e-mail holds their
+// phone and customer number; the hostile look-alike rows do not count.
+func TestLinkedIdentities(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		c, _ := setup(t, b)
+		email, _ := domain.NewIdentity(domain.Email, "jane@example.com")
+		got, err := c.Linked(context.Background(), []domain.Identity{email})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, id := range got {
+			s = append(s, string(id.Kind)+"="+id.Value)
+		}
+		if strings.Join(s, " ") != "phone=+442079460958 customer_id=C-1" {
+			t.Fatalf("linked identities: %v", s)
+		}
+		// With all of them, nothing new is found.
+		if more, err := c.Linked(context.Background(), append([]domain.Identity{email}, got...)); err != nil || len(more) != 0 {
+			t.Fatalf("second round: %v, %v", more, err)
+		}
+	})
+}
