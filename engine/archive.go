@@ -8,9 +8,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	historypb "go.temporal.io/api/history/v1"
-
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
 )
 
@@ -60,14 +59,9 @@ func (e *Engine) archiveClosed(ctx context.Context, since time.Time) (time.Time,
 				}
 				continue
 			}
-			h := &historypb.History{}
-			it := e.Client.GetWorkflowHistory(ctx, wid, rid, false, 0)
-			for it.HasNext() {
-				ev, err := it.Next()
-				if err != nil {
-					return since, fmt.Errorf("history of %s: %w", wid, err)
-				}
-				h.Events = append(h.Events, ev)
+			h, err := requests.History(ctx, e.Client, wid, rid)
+			if err != nil {
+				return since, err
 			}
 			b, err := protojson.Marshal(h)
 			if err != nil {

@@ -70,20 +70,11 @@ func GetEvidence(ctx context.Context, c client.Client, codecs Codecs, requestID,
 	}
 	ev := Evidence{RequestID: requestID, WorkflowID: wid, RunID: v.RunID, Type: v.Type, Regulation: v.Regulation, Status: v.Status,
 		ReceivedAt: v.ReceivedAt, DueAt: v.DueAt, ExportedAt: time.Now().UTC(), ExportedBy: actor}
-	it := c.GetWorkflowHistory(ctx, wid, v.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var events []*historypb.HistoryEvent
-	for it.HasNext() {
-		e, err := it.Next()
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return Evidence{}, fmt.Errorf("%w: %s", ErrNotFound, requestID)
-		}
-		if err != nil {
-			return Evidence{}, fmt.Errorf("history of %s: %w", requestID, err)
-		}
-		events = append(events, e)
+	h, err := History(ctx, c, wid, v.RunID)
+	if err != nil {
+		return Evidence{}, err
 	}
-	ev.Timeline = Timeline(events, codecs)
+	ev.Timeline = Timeline(h.Events, codecs)
 	if ev.AuditLog, err = lookup[[]store.AuditEntry](ctx, c, "audit-export-", workflows.AuditExport, activities.AuditQuery{RequestID: requestID, Actor: actor}); err != nil {
 		return Evidence{}, err
 	}
@@ -91,6 +82,25 @@ func GetEvidence(ctx context.Context, c client.Client, codecs Codecs, requestID,
 		return Evidence{}, err
 	}
 	return ev, nil
+}
+
+// History reads a workflow run's whole history as the server stores it,
+// payloads still encrypted.
+func History(ctx context.Context, c client.Client, workflowID, runID string) (*historypb.History, error) {
+	h := &historypb.History{}
+	it := c.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, workflowID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("history of %s: %w", workflowID, err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	return h, nil
 }
 
 // Timeline reads the steps of a request from its history events.

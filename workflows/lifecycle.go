@@ -280,8 +280,7 @@ func (l *lifecycle) notify(ctx workflow.Context, n activities.Notice) {
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, noticeActivity), a.Notify, n).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Error("notice not delivered", "to", n.To, "kind", n.Kind, "error", err)
-		l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: "engine",
-			Note: fmt.Sprintf("%s notice to %s not delivered: %v", n.Kind, n.To, err)})
+		l.note(ctx, fmt.Sprintf("%s notice to %s not delivered: %v", n.Kind, n.To, err))
 	}
 }
 

@@ -208,14 +208,9 @@ func (e *Engine) WaitFor(t testing.TB, requestID string, status domain.Status) {
 // History reads a workflow's whole history as the server stores it.
 func History(t testing.TB, c client.Client, workflowID string) *historypb.History {
 	t.Helper()
-	h := &historypb.History{}
-	it := c.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Events = append(h.Events, ev)
+	h, err := requests.History(context.Background(), c, workflowID, "")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return h
 }
