@@ -1,11 +1,9 @@
 package main
 
 import (
-	"archive/zip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -121,7 +119,7 @@ func runAcme(t *testing.T, driver string) {
 			t.Errorf("access found %d records in %s, want %d (all: %v)", found[sys], sys, n, found)
 		}
 	}
-	files := unzip(t, res.Package)
+	files := testenv.Unzip(t, res.Package)
 	var manifest struct {
 		Systems []struct {
 			System     string   `json:"system"`
@@ -208,27 +206,4 @@ func runAcme(t *testing.T, driver string) {
 	if strings.Join(left, ",") != "mw-201,mw-301" || len(saas.Events()) != 1 {
 		t.Errorf("Mailwave after erasure: contacts %v, %d events", left, len(saas.Events()))
 	}
-}
-
-func unzip(t *testing.T, location string) map[string]string {
-	t.Helper()
-	z, err := zip.OpenReader(strings.TrimPrefix(location, "file://"))
-	if err != nil {
-		t.Fatalf("package %q: %v", location, err)
-	}
-	defer z.Close()
-	files := map[string]string{}
-	for _, f := range z.File {
-		r, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[f.Name] = string(b)
-	}
-	return files
 }

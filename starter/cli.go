@@ -129,6 +129,18 @@ func (c *cli) flags(name string) *flag.FlagSet {
 	return fs
 }
 
+// failWith ends a command on a client error with the exit code scripts
+// rely on: no such request, refused by the request, or failed.
+func (c *cli) failWith(err error) int {
+	switch {
+	case errors.Is(err, requests.ErrNotFound):
+		return c.fail(exitNotFound, "%v", err)
+	case errors.Is(err, requests.ErrRefused):
+		return c.fail(exitRefused, "%v", err)
+	}
+	return c.fail(exitFailed, "%v", err)
+}
+
 func (c *cli) fail(code int, format string, args ...any) int {
 	fmt.Fprintf(c.stderr, "starter: "+format+"\n", args...)
 	return code
@@ -394,11 +406,8 @@ func (c *cli) show(ctx context.Context, args []string) int {
 	var last string
 	for {
 		v, err := requests.Show(ctx, cl, id)
-		switch {
-		case errors.Is(err, requests.ErrNotFound):
-			return c.fail(exitNotFound, "%v", err)
-		case err != nil:
-			return c.fail(exitFailed, "%v", err)
+		if err != nil {
+			return c.failWith(err)
 		}
 		if !*watch {
 			if c.output == "json" {
@@ -543,13 +552,8 @@ func (c *cli) change(ctx context.Context, cmd string, args []string) int {
 			Note: *reason, Basis: *basis, Approver: *approver, Via: *actor})
 		msg = fmt.Sprintf("Task in %s confirmed %s", *system, *outcome)
 	}
-	switch {
-	case errors.Is(err, requests.ErrNotFound):
-		return c.fail(exitNotFound, "%v", err)
-	case errors.Is(err, requests.ErrRefused):
-		return c.fail(exitRefused, "%v", err)
-	case err != nil:
-		return c.fail(exitFailed, "%v", err)
+	if err != nil {
+		return c.failWith(err)
 	}
 	v, err := requests.Show(ctx, cl, id)
 	if err != nil {
@@ -669,11 +673,8 @@ func (c *cli) audit(ctx context.Context, args []string) int {
 	}
 	defer cl.Close()
 	ev, err := requests.GetEvidence(ctx, cl, requests.Codecs{Data: keys.DataConverter(), Failure: keys.FailureConverter()}, id, "cli:"+currentUser())
-	switch {
-	case errors.Is(err, requests.ErrNotFound):
-		return c.fail(exitNotFound, "%v", err)
-	case err != nil:
-		return c.fail(exitFailed, "%v", err)
+	if err != nil {
+		return c.failWith(err)
 	}
 	w := c.stdout
 	if *out != "" {
@@ -762,10 +763,8 @@ func (c *cli) fetch(ctx context.Context, args []string) int {
 	defer cl.Close()
 	v, err := requests.Show(ctx, cl, id)
 	switch {
-	case errors.Is(err, requests.ErrNotFound):
-		return c.fail(exitNotFound, "%v", err)
 	case err != nil:
-		return c.fail(exitFailed, "%v", err)
+		return c.failWith(err)
 	case v.Package == "":
 		return c.fail(exitRefused, "request %s has no package (it is a %s request, %s)", id, v.Type, v.Status)
 	}
@@ -813,13 +812,8 @@ func (c *cli) task(ctx context.Context, args []string) int {
 	}
 	defer cl.Close()
 	t, err := requests.Task(ctx, cl, id, *system)
-	switch {
-	case errors.Is(err, requests.ErrNotFound):
-		return c.fail(exitNotFound, "%v", err)
-	case errors.Is(err, requests.ErrRefused):
-		return c.fail(exitRefused, "%v", err)
-	case err != nil:
-		return c.fail(exitFailed, "%v", err)
+	if err != nil {
+		return c.failWith(err)
 	}
 	if c.output == "json" {
 		return c.writeJSON(t)

@@ -1,14 +1,13 @@
 package workflows_test
 
 import (
-	"archive/zip"
 	"context"
 	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -74,24 +73,7 @@ func TestAccessPackageOpensTheLid(t *testing.T) {
 	update(e, day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
 	e.ExecuteWorkflow(workflows.Request, input("REQ-PKG"))
 	res := result(t, e)
-	z, err := zip.OpenReader(strings.TrimPrefix(res.Package, "file://"))
-	if err != nil {
-		t.Fatalf("package %q: %v", res.Package, err)
-	}
-	defer z.Close()
-	files := map[string]string{}
-	for _, f := range z.File {
-		r, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", f.Name, err)
-		}
-		files[f.Name] = string(b)
-	}
+	files := testenv.Unzip(t, res.Package)
 	if files["systems/crm.json"] != `{"rows":3}` || files["systems/billing.json"] != `{"rows":2}` {
 		t.Fatalf("package files: %v", files)
 	}

@@ -1,15 +1,14 @@
 package workflows_test
 
 import (
-	"archive/zip"
 	"context"
 	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/workflows"
 )
 
@@ -123,7 +122,7 @@ func TestAccessPackageNamesTheManualSystem(t *testing.T) {
 	if res.Status != domain.StatusCompleted || res.Package == "" || res.Tasks[0].Work != "access" {
 		t.Fatalf("result: %+v", res)
 	}
-	manifest := readManifest(t, res.Package)
+	manifest := testenv.Unzip(t, res.Package)["manifest.json"]
 	if !strings.Contains(manifest, `"system": "paper"`) || !strings.Contains(manifest, "3 scans sent by registered post") {
 		t.Fatalf("manifest lacks the manual system: %s", manifest)
 	}
@@ -141,23 +140,4 @@ func TestConsentReachesManualSystemsUsingThePurpose(t *testing.T) {
 	if task := sent.last("task"); !strings.Contains(task, "purpose newsletter: consent granted") {
 		t.Fatalf("task notice: %q", task)
 	}
-}
-
-func readManifest(t *testing.T, pkg string) string {
-	t.Helper()
-	z, err := zip.OpenReader(strings.TrimPrefix(pkg, "file://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z.Close()
-	f, err := z.Open("manifest.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -4,12 +4,15 @@
 package testenv
 
 import (
+	"archive/zip"
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,4 +166,28 @@ func Chromium(t testing.TB) string {
 		Unavailable(t, "Chromium (apt-get install chromium)", err)
 	}
 	return path
+}
+
+// Unzip reads an access package (a file:// location) into name → content.
+func Unzip(t testing.TB, location string) map[string]string {
+	t.Helper()
+	z, err := zip.OpenReader(strings.TrimPrefix(location, "file://"))
+	if err != nil {
+		t.Fatalf("package %q: %v", location, err)
+	}
+	defer z.Close()
+	files := map[string]string{}
+	for _, f := range z.File {
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		files[f.Name] = string(b)
+	}
+	return files
 }
