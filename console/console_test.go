@@ -23,7 +23,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-dev-shm-usage", true))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	return ctx
 }
@@ -32,13 +32,14 @@ func browser(t *testing.T) context.Context {
 func waitText(t *testing.T, ctx context.Context, sel, want string) string {
 	t.Helper()
 	var text string
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		text, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector(`+"`"+sel+"`"+`) || {}).textContent || ""`))
 		if strings.Contains(text, want) {
 			return text
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never showed %q; it shows %q", sel, want, text)
+			msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("detail-message") || {}).textContent || ""`))
+			t.Fatalf("%s never showed %q; it shows %q (page message: %q)", sel, want, text, msg)
 		}
 	}
 }

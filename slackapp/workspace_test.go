@@ -116,7 +116,7 @@ func (w *workspace) sent(method string) []url.Values {
 // waitFor polls until cond holds on the recorded calls of a method.
 func (w *workspace) waitFor(t *testing.T, method string, what string, cond func([]url.Values) bool) []url.Values {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		calls := w.sent(method)
 		if cond(calls) {
 			return calls

@@ -161,7 +161,13 @@ $("download").addEventListener("click", async () => {
 $("approve").addEventListener("click", () => act("decisions", { department: $("decide-department").textContent, decision: "approve" }, "Approved."));
 $("object").addEventListener("click", () => act("decisions", { department: $("decide-department").textContent, decision: "object", legal_basis: $("basis").value }, "Objection recorded."));
 $("evidence").addEventListener("click", async () => {
-  const ev = await api("GET", `/api/v1/requests/${encodeURIComponent(current.id)}/evidence`);
+  let ev;
+  try {
+    ev = await api("GET", `/api/v1/requests/${encodeURIComponent(current.id)}/evidence`);
+  } catch (e) {
+    $("detail-message").textContent = "The audit record could not be read: " + e.message;
+    return;
+  }
   const body = $("evidence-timeline");
   body.textContent = "";
   for (const e of ev.timeline) {

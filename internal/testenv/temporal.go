@@ -194,7 +194,7 @@ func (e *Engine) Run(t testing.TB, in workflows.RequestInput, decisions ...workf
 // WaitFor polls a request until it reaches status.
 func (e *Engine) WaitFor(t testing.TB, requestID string, status domain.Status) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		v, err := requests.Show(context.Background(), e.Client, requestID)
 		if err == nil && v.Status == status {
 			return
