@@ -62,6 +62,11 @@ func DynamicConfig() dynamicconfig.StaticClient {
 	return dynamicconfig.StaticClient{
 		dynamicconfig.TransferProcessorMaxPollRPS.Key():             []dynamicconfig.ConstrainedValue{{Value: 1000}},
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
+		// Waiting for an Update's outcome or a workflow's result is a long
+		// poll on the history service. Under load on one small machine a
+		// completion is now and then noticed only when the poll expires
+		// (20 s by default), and the client polls again; 5 s bounds that.
+		dynamicconfig.HistoryLongPollExpirationInterval.Key(): []dynamicconfig.ConstrainedValue{{Value: 5 * time.Second}},
 	}
 }
 
