@@ -71,12 +71,9 @@ func (s *Server) public(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := StartBody{Type: b.Type, Regulation: b.Regulation}
-	for kind, v := range map[string]string{"email": b.Email, "phone": b.Phone, "customer_id": b.CustomerID} {
-		if v != "" {
-			start.Identities = append(start.Identities, struct {
-				Kind  string `json:"kind"`
-				Value string `json:"value"`
-			}{kind, v})
+	for _, id := range []IdentityBody{{"email", b.Email}, {"phone", b.Phone}, {"customer_id", b.CustomerID}} {
+		if id.Value != "" {
+			start.Identities = append(start.Identities, id)
 		}
 	}
 	in, err := start.Input("privacy-center", time.Now())

@@ -20,19 +20,22 @@ import (
 
 // StartBody is a new request.
 type StartBody struct {
-	ID         string `json:"id"`
-	Type       string `json:"type"`
-	Regulation string `json:"regulation"`
-	Identities []struct {
-		Kind  string `json:"kind"`
-		Value string `json:"value"`
-	} `json:"identities"`
+	ID         string         `json:"id"`
+	Type       string         `json:"type"`
+	Regulation string         `json:"regulation"`
+	Identities []IdentityBody `json:"identities"`
 	// ReceivedAt (RFC 3339) when the request arrived earlier; TimeZone
 	// (IANA) in which its deadline is counted.
 	ReceivedAt       string                `json:"received_at"`
 	TimeZone         string                `json:"time_zone"`
 	IdentityVerified bool                  `json:"identity_verified"`
 	Consent          *domain.ConsentChange `json:"consent"`
+}
+
+// IdentityBody is one of the subject's identities.
+type IdentityBody struct {
+	Kind  string `json:"kind"`
+	Value string `json:"value"`
 }
 
 // Input checks a new request and makes it the workflow's input; errors
@@ -177,11 +180,11 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, t store.Token) {
 	case "confirm":
 		err = requests.ConfirmConsent(r.Context(), s.Client, id, workflows.Confirmation{Channel: b.Via})
 	}
-	s.answer(w, r, id, err)
+	s.answer(w, r, err)
 }
 
 // answer replies with the request as it now stands, or the error.
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, id string, err error) {
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, err error) {
 	if err != nil {
 		failFor(w, err)
 		return
@@ -207,7 +210,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, t store.Token) {
 	}
 	err := requests.Decide(r.Context(), s.Client, r.PathValue("id"), workflows.Decision{Department: b.Department, Decision: b.Decision,
 		LegalBasis: b.LegalBasis, Approver: t.Approver, Via: "api:" + t.Name})
-	s.answer(w, r, r.PathValue("id"), err)
+	s.answer(w, r, err)
 }
 
 // TaskBody confirms a manual task.
@@ -227,7 +230,7 @@ func (s *Server) completeTask(w http.ResponseWriter, r *http.Request, t store.To
 	// is who confirms.
 	err := requests.CompleteTask(r.Context(), s.Client, r.PathValue("id"), workflows.TaskCompletion{System: r.PathValue("system"), Outcome: b.Outcome,
 		Records: b.Records, Note: b.Note, Basis: b.LegalBasis, Approver: t.Approver, Via: "api:" + t.Name})
-	s.answer(w, r, r.PathValue("id"), err)
+	s.answer(w, r, err)
 }
 
 // pkg streams the access package: personal data, for requesters only;
