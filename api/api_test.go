@@ -138,7 +138,10 @@ func TestAPIRolesAndOperations(t *testing.T) {
 	nobody.expect("GET", "/api/v1/nothing", nil, 404, "no such operation")
 
 	// Every change is in the audit log with the token's name.
-	log, _ := st.AuditLog(ctx, "API-1")
+	log, err := st.AuditLog(ctx, "API-1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var acts []string
 	for _, a := range log {
 		if strings.HasPrefix(a.Action, "api ") {
@@ -151,7 +154,7 @@ func TestAPIRolesAndOperations(t *testing.T) {
 			t.Errorf("audit lacks %q:\n%s", want, joined)
 		}
 	}
-	if signoffs, _ := st.SignOffs(ctx, "API-1"); len(signoffs) != 1 || signoffs[0].Actor != "controller@acme.example via api:controller" {
-		t.Fatalf("sign-off: %+v", signoffs)
+	if signoffs, err := st.SignOffs(ctx, "API-1"); err != nil || len(signoffs) != 1 || signoffs[0].Actor != "controller@acme.example via api:controller" {
+		t.Fatalf("sign-off: %+v, %v", signoffs, err)
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
@@ -41,45 +39,20 @@ type IdentityBody struct {
 // Input checks a new request and makes it the workflow's input; errors
 // name the JSON field.
 func (b StartBody) Input(requestedBy string, now time.Time) (workflows.RequestInput, error) {
-	t, err := domain.ParseRequestType(b.Type)
-	if err != nil {
-		return workflows.RequestInput{}, err
-	}
-	reg, err := domain.ParseRegulation(b.Regulation)
-	if err != nil {
-		return workflows.RequestInput{}, err
-	}
-	var ids []domain.Identity
-	for i, raw := range b.Identities {
-		id, err := domain.NewIdentity(domain.IdentityKind(raw.Kind), raw.Value)
-		if err != nil {
-			return workflows.RequestInput{}, fmt.Errorf("identities[%d]: %w", i, err)
-		}
-		ids = append(ids, id)
-	}
-	if len(ids) == 0 {
-		return workflows.RequestInput{}, &domain.FieldError{Field: "identities", Reason: "at least one identity (email, phone or customer_id) is required"}
-	}
-	loc := time.UTC
-	if b.TimeZone != "" {
-		if loc, err = time.LoadLocation(b.TimeZone); err != nil {
-			return workflows.RequestInput{}, &domain.FieldError{Field: "time_zone", Value: b.TimeZone, Reason: "not an IANA time zone such as Europe/Berlin"}
-		}
-	}
-	at := now.In(loc)
-	if b.ReceivedAt != "" {
-		if at, err = time.Parse(time.RFC3339, b.ReceivedAt); err != nil || at.After(now) {
-			return workflows.RequestInput{}, &domain.FieldError{Field: "received_at", Value: b.ReceivedAt, Reason: "must be an RFC 3339 time, not in the future"}
-		}
-		at = at.In(loc)
-	}
-	id := b.ID
-	if id == "" {
-		id = "REQ-" + at.Format("20060102") + "-" + strings.ToUpper(uuid.NewString()[:8])
-	}
-	in := workflows.RequestInput{RequestID: id, Type: t, Regulation: reg, Identities: ids, ReceivedAt: at, DueAt: domain.DueAt(reg, at),
+	f := requests.Form{ID: b.ID, Type: b.Type, Regulation: b.Regulation, Received: b.ReceivedAt, TimeZone: b.TimeZone,
 		RequestedBy: requestedBy, IdentityVerified: b.IdentityVerified, Consent: b.Consent}
-	return in, in.Validate()
+	for _, id := range b.Identities {
+		f.Identities = append(f.Identities, requests.FormIdentity{Kind: id.Kind, Value: id.Value})
+	}
+	return requests.NewInput(f, fieldNames, now)
+}
+
+// fieldNames are the JSON names of a request's fields, for errors.
+var fieldNames = requests.Names{
+	Fields: map[string]string{"received": "received_at", "identity": "identities", "requested_by": "token"},
+	Identity: func(i int, kind string) string {
+		return fmt.Sprintf("identities[%d]: %s", i, kind)
+	},
 }
 
 func (s *Server) start(w http.ResponseWriter, r *http.Request, t store.Token) {

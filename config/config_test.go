@@ -208,15 +208,15 @@ func TestReminders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, _ := f.ReminderPolicy(); !p.Halfway || len(p.Before) != 2 || p.EscalateEvery != 24*time.Hour {
-		t.Fatalf("default policy = %+v", p)
+	if p, err := f.ReminderPolicy(); err != nil || !p.Halfway || len(p.Before) != 2 || p.EscalateEvery != 24*time.Hour {
+		t.Fatalf("default policy = %+v, %v", p, err)
 	}
 	f, err = Parse("m.yaml", []byte(base+"reminders:\n  halfway: false\n  before: [10d, 36h]\n  escalate_every: 12h\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, _ := f.ReminderPolicy(); p.Halfway || p.Before[0] != 240*time.Hour || p.Before[1] != 36*time.Hour || p.EscalateEvery != 12*time.Hour {
-		t.Fatalf("policy = %+v", p)
+	if p, err := f.ReminderPolicy(); err != nil || p.Halfway || p.Before[0] != 240*time.Hour || p.Before[1] != 36*time.Hour || p.EscalateEvery != 12*time.Hour {
+		t.Fatalf("policy = %+v, %v", p, err)
 	}
 	for yaml, want := range map[string]string{
 		"reminders:\n  before: [soon]\n  escalate_every: 1d\n": `m.yaml: reminders.before[0]: "soon" is not a duration`,

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,16 +33,15 @@ func browser(t *testing.T) context.Context {
 func waitText(t *testing.T, ctx context.Context, sel, want string) string {
 	t.Helper()
 	var text string
-	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
 		text, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector(`+"`"+sel+"`"+`) || {}).textContent || ""`))
 		if strings.Contains(text, want) {
-			return text
+			return true, ""
 		}
-		if time.Now().After(deadline) {
-			msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("detail-message") || {}).textContent || ""`))
-			t.Fatalf("%s never showed %q; it shows %q (page message: %q)", sel, want, text, msg)
-		}
-	}
+		msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("detail-message") || {}).textContent || ""`))
+		return false, fmt.Sprintf("%s never showed %q; it shows %q (page message: %q)", sel, want, text, msg)
+	})
+	return text
 }
 
 // TestPrivacyCenterAndConsole drives the pages in real Chromium: a data
@@ -98,16 +98,11 @@ func TestPrivacyCenterAndConsole(t *testing.T) {
 	}
 	waitText(t, ctx, "#whoami", "compliance (requester)")
 	row := `tr[data-id="` + id + `"]`
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
 		chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#refresh")))
 		n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+row+`').length`))
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the request never appeared in the console's list")
-		}
-	}
+		return n == 1, fmt.Sprintf("the request is in the console's list %d times", n)
+	})
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row))); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/dsrengine/dsr/config"
+	"github.com/dsrengine/dsr/connect"
 	"github.com/dsrengine/dsr/devserver"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
@@ -95,7 +96,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := engine.NewLogger(*logLevel)
+	log := connect.NewLogger(*logLevel)
 
 	// Absolute, so that package locations and the banner's hints work from
 	// any directory.
@@ -161,7 +162,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer closeSystems()
-	c, err := engine.Dial(ctx, engine.DialOptions{Address: srv.FrontendAddress(), Namespace: *namespace, Keys: keys, Log: log})
+	c, err := connect.Dial(ctx, connect.Options{Address: srv.FrontendAddress(), Namespace: *namespace, Keys: keys, Log: log})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/workflows"
@@ -107,15 +108,10 @@ func TestDevModeSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait with queries, as an approver would wait for the sign-off message.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
 		v, err := requests.Show(ctx, c, "DEV-ACC")
-		if err == nil && v.Status == domain.StatusAwaitingSignOff {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never awaiting sign-off: %+v, %v", v, err)
-		}
-	}
+		return err == nil && v.Status == domain.StatusAwaitingSignOff, fmt.Sprintf("never awaiting sign-off: %+v, %v", v, err)
+	})
 	if err := requests.Decide(ctx, c, "DEV-ACC", workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -154,27 +150,17 @@ func startDev(t *testing.T, args []string, health string) (banner string, stop f
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, &out) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(health)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
+	// A cold start migrates Temporal's SQLite schema: real work, which a
+	// busy machine slows down.
+	t.Cleanup(cancel)
+	testenv.Eventually(t, time.Minute, func() (bool, string) {
 		select {
 		case err := <-done:
-			cancel()
 			t.Fatalf("dev mode exited: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatal("dev mode did not become healthy in 60s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return healthy(health), "dev mode did not become healthy at " + health
+	})
 	return out.String(), func() {
 		cancel()
 		select {
@@ -235,4 +221,14 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// healthy says whether a gateway's health check answers 200.
+func healthy(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

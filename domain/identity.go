@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -17,6 +18,9 @@ const (
 )
 
 var IdentityKinds = []IdentityKind{Email, Phone, CustomerID}
+
+// ValidIdentityKind says whether k is one of IdentityKinds.
+func ValidIdentityKind(k IdentityKind) bool { return slices.Contains(IdentityKinds, k) }
 
 // Identity is one identifier of a data subject, normalized. It is personal
 // data: it travels only in encrypted payloads and is stored only sealed.

@@ -6,22 +6,18 @@ package engine
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/dsrengine/dsr/activities"
@@ -36,85 +32,6 @@ import (
 	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
-
-// DialOptions say how to reach Temporal.
-type DialOptions struct {
-	Address   string
-	Namespace string
-	TLSCert   string
-	TLSKey    string
-	TLSCA     string
-	TLSName   string
-	APIKey    string
-	Keys      *keyring.Keyring
-	Log       *slog.Logger
-}
-
-// Dial connects to Temporal with the encrypting data converter; every
-// client and worker of the engine must use it.
-func Dial(ctx context.Context, o DialOptions) (client.Client, error) {
-	opts := client.Options{
-		HostPort:         o.Address,
-		Namespace:        o.Namespace,
-		DataConverter:    o.Keys.DataConverter(),
-		FailureConverter: o.Keys.FailureConverter(),
-		Logger:           tlog.NewStructuredLogger(quiet(o.Log)),
-	}
-	if o.TLSCert != "" || o.TLSCA != "" || o.APIKey != "" {
-		cfg := &tls.Config{ServerName: o.TLSName, MinVersion: tls.VersionTLS12}
-		if o.TLSCert != "" {
-			cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
-			if err != nil {
-				return nil, fmt.Errorf("temporal TLS client certificate: %w", err)
-			}
-			cfg.Certificates = []tls.Certificate{cert}
-		}
-		if o.TLSCA != "" {
-			pem, err := os.ReadFile(o.TLSCA)
-			if err != nil {
-				return nil, fmt.Errorf("temporal TLS CA: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("temporal TLS CA %s: no PEM certificate found", o.TLSCA)
-			}
-			cfg.RootCAs = pool
-		}
-		opts.ConnectionOptions.TLS = cfg
-	}
-	if o.APIKey != "" {
-		opts.Credentials = client.NewAPIKeyStaticCredentials(o.APIKey)
-	}
-	c, err := client.DialContext(ctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", o.Address, o.Namespace, err)
-	}
-	return c, nil
-}
-
-// quiet keeps the SDK's chatty info logs out of the engine's output.
-func quiet(l *slog.Logger) *slog.Logger {
-	return slog.New(levelFloor{l.Handler(), slog.LevelWarn})
-}
-
-type levelFloor struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-// WithAttrs and WithGroup keep the floor on derived loggers, which the SDK
-// creates for every worker and workflow.
-func (h levelFloor) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return levelFloor{h.Handler.WithAttrs(attrs), h.min}
-}
-
-func (h levelFloor) WithGroup(name string) slog.Handler {
-	return levelFloor{h.Handler.WithGroup(name), h.min}
-}
 
 // EnsureSearchAttributes registers the engine's search attributes that the
 // namespace lacks. It is idempotent, so every start may call it.
@@ -264,13 +181,4 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
-}
-
-// NewLogger is the engine's text logger at the given level.
-func NewLogger(level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,15 +73,9 @@ func TestRequestEndToEnd(t *testing.T) {
 	if _, err := requests.Extend(ctx, e.Client, "REQ-E2E-1", workflows.ExtensionRequest{Actor: "cli:alice", By: domain.Period{Months: 2}, Reason: "more"}); !errors.Is(err, requests.ErrRefused) || !strings.Contains(err.Error(), "at most 2 months") {
 		t.Fatalf("second extension err = %v", err)
 	}
-	var v requests.View
-	for deadline := time.Now().Add(10 * time.Second); v.Status != domain.StatusVerifying && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if v, err = requests.Show(ctx, e.Client, "REQ-E2E-1"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if v.Status != domain.StatusVerifying || v.WaitingFor != "identity verification" {
-		t.Fatalf("while waiting: %+v", v)
-	}
+	e.Await(t, "REQ-E2E-1", "waiting for identity verification", func(v requests.View) bool {
+		return v.Status == domain.StatusVerifying && v.WaitingFor == "identity verification"
+	})
 	if err := requests.VerifyIdentity(ctx, e.Client, "REQ-E2E-1", workflows.Verification{Actor: "cli:alice", Method: "matched account login"}); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +87,7 @@ func TestRequestEndToEnd(t *testing.T) {
 		t.Fatalf("result status = %s", res.Status)
 	}
 
-	v, err = requests.Show(ctx, e.Client, "REQ-E2E-1")
+	v, err := requests.Show(ctx, e.Client, "REQ-E2E-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,22 +115,18 @@ func TestRequestEndToEnd(t *testing.T) {
 
 	// Auditors filter by the typed search attributes; exactly one workflow.
 	query := fmt.Sprintf("DsrStatus = 'completed' AND DsrRequestType = 'access' AND DsrRegulation = 'gdpr' AND DsrDueAt > '%s'", in.DueAt.UTC().Format(time.RFC3339))
-	var found []string
-	deadline := time.Now().Add(10 * time.Second)
-	for len(found) == 0 && time.Now().Before(deadline) {
+	// Visibility is eventually consistent: the list may lag the request.
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
 		resp, err := e.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query})
 		if err != nil {
 			t.Fatal(err)
 		}
-		found = found[:0]
+		var found []string
 		for _, ex := range resp.GetExecutions() {
 			found = append(found, ex.GetExecution().GetWorkflowId())
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if len(found) != 1 || found[0] != "dsr-REQ-E2E-1" {
-		t.Fatalf("visibility query found %v", found)
-	}
+		return len(found) == 1 && found[0] == "dsr-REQ-E2E-1", fmt.Sprintf("visibility query found %v", found)
+	})
 
 	// What the server stores holds no personal data in plain text.
 	history := rawHistory(t, e.RawClient, started.WorkflowID)
@@ -171,14 +162,10 @@ func TestRequestEndToEnd(t *testing.T) {
 
 	// Once closed, its history is copied into the store, as Temporal has it.
 	var archived store.History
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if archived, err = st.LatestHistory(ctx, "REQ-E2E-1"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("history never archived: %v", err)
-		}
-	}
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
+		archived, err = st.LatestHistory(ctx, "REQ-E2E-1")
+		return err == nil, fmt.Sprintf("history never archived: %v", err)
+	})
 	live, _ := protojson.Marshal(testenv.History(t, e.RawClient, started.WorkflowID))
 	if string(archived.JSON) != string(live) || archived.RunID == "" || len(archived.SHA256) != 64 {
 		t.Fatalf("archived history differs from Temporal's (%d vs %d bytes)", len(archived.JSON), len(live))
@@ -308,8 +295,8 @@ func TestErasureSignOffEndToEnd(t *testing.T) {
 	if err != nil || len(stored) != 2 || stored[0].Decision != "object" || stored[0].Actor != "controller@acme.example via cli:cora" {
 		t.Fatalf("stored sign-offs: %+v, %v", stored, err)
 	}
-	if problems, _ := st.VerifyAudit(ctx); len(problems) != 0 {
-		t.Fatalf("audit: %v", problems)
+	if problems, err := st.VerifyAudit(ctx); err != nil || len(problems) != 0 {
+		t.Fatalf("audit: %v, %v", problems, err)
 	}
 	if path := os.Getenv("DSR_RECORD_SIGNOFF_HISTORY"); path != "" {
 		testenv.RecordHistory(t, e.RawClient, "dsr-ERASE-1", path)
@@ -319,18 +306,18 @@ func TestErasureSignOffEndToEnd(t *testing.T) {
 // waitListed polls a visibility query until it lists the workflow.
 func waitListed(t *testing.T, e *testenv.Engine, query, workflowID string) {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
 		resp, err := e.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, ex := range resp.GetExecutions() {
 			if ex.GetExecution().GetWorkflowId() == workflowID {
-				return
+				return true, ""
 			}
 		}
-	}
-	t.Fatalf("%s never listed by %q", workflowID, query)
+		return false, fmt.Sprintf("%s never listed by %q", workflowID, query)
+	})
 }
 
 // leaky fails discovery with an error that quotes the subject, as a
@@ -351,11 +338,12 @@ func TestFailuresAreEncrypted(t *testing.T) {
 	if _, err := requests.Start(ctx, e.Client, input("LEAK-1", "leaky.person@example.com")); err != nil {
 		t.Fatal(err)
 	}
-	e.WaitFor(t, "LEAK-1", domain.StatusNeedsAttention)
-	v, err := requests.Show(ctx, e.Client, "LEAK-1")
-	if err != nil || !strings.Contains(v.Timeline[len(v.Timeline)-1].Note, "no customer leaky.person@example.com") {
-		t.Fatalf("the decoded state lacks the error: %+v %v", v.Timeline, err)
-	}
+	// The decoded state shows the error to compliance.
+	e.Await(t, "LEAK-1", "needs attention with the driver's error", func(v requests.View) bool {
+		return v.Status == domain.StatusNeedsAttention && slices.ContainsFunc(v.Timeline, func(c workflows.StatusChange) bool {
+			return strings.Contains(c.Note, "no customer leaky.person@example.com")
+		})
+	})
 	if raw := rawHistory(t, e.RawClient, "dsr-LEAK-1"); strings.Contains(raw, "leaky.person") || !strings.Contains(raw, "Encoded failure") {
 		t.Fatal("the history holds the failure in plain text")
 	}

@@ -163,8 +163,8 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 	if err := mkt.Get(&n, `SELECT COUNT(*) FROM subscriptions`); err != nil || n != 1 {
 		t.Fatalf("subscriptions left: %d %v", n, err)
 	}
-	if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) != 1 || keys[0] != prefix+"session:lee@example.com:1" {
-		t.Fatalf("redis keys left: %v", keys)
+	if keys, err := rdb.Keys(ctx, prefix+"*").Result(); err != nil || len(keys) != 1 || keys[0] != prefix+"session:lee@example.com:1" {
+		t.Fatalf("redis keys left: %v, %v", keys, err)
 	}
 	if ok, err := st.Suppressed(ctx, "email", e.Keys.Hash("email", "kim@example.com")); !ok || err != nil {
 		t.Fatalf("not suppressed: %v %v", ok, err)

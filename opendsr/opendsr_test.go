@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -152,8 +153,9 @@ func TestControllerRoundTrip(t *testing.T) {
 
 	// Callbacks: signed, one per status change, ending completed and cancelled.
 	want := map[string]string{created.ID: "completed", id: "cancelled"}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
 		mu.Lock()
+		defer mu.Unlock()
 		final := map[string]string{}
 		for _, c := range got {
 			if err := opendsr.Verify(cert, c.body, c.signature); err != nil || c.domain != "127.0.0.1" {
@@ -163,14 +165,8 @@ func TestControllerRoundTrip(t *testing.T) {
 			json.Unmarshal(c.body, &s)
 			final[s.SubjectRequestID] = s.RequestStatus
 		}
-		mu.Unlock()
-		if final[created.ID] == want[created.ID] && final[id] == want[id] {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("final callbacks %v, want %v", final, want)
-		}
-	}
+		return final[created.ID] == want[created.ID] && final[id] == want[id], fmt.Sprintf("final callbacks %v, want %v", final, want)
+	})
 	if opendsr.Verify(cert, []byte(`{"request_status":"completed","forged":true}`), got[0].signature) == nil {
 		t.Fatal("a forged callback body verified")
 	}

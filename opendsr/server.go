@@ -177,33 +177,28 @@ func (s *Server) input(q Request, now time.Time) (workflows.RequestInput, error)
 	if !ok {
 		return workflows.RequestInput{}, fmt.Errorf("subject_request_type %q: must be access, portability or erasure", q.SubjectRequestType)
 	}
-	reg, err := domain.ParseRegulation(q.Regulation)
-	if err != nil {
-		return workflows.RequestInput{}, err
-	}
-	submitted, err := time.Parse(time.RFC3339, q.SubmittedTime)
-	if err != nil || submitted.After(now.Add(time.Minute)) {
-		return workflows.RequestInput{}, errors.New("submitted_time must be an RFC 3339 time, not in the future")
-	}
-	var ids []domain.Identity
+	f := requests.Form{ID: RequestID(q.SubjectRequestID), Type: string(t), Regulation: q.Regulation, Received: q.SubmittedTime,
+		// The controller verified the subject before sending the request.
+		RequestedBy: "opendsr", IdentityVerified: true}
 	for i, raw := range q.SubjectIdentities {
 		kind, ok := identityKinds[raw.Type]
 		if !ok || (raw.Format != "" && raw.Format != "raw") {
 			return workflows.RequestInput{}, fmt.Errorf("subject_identities[%d]: identity_type must be email, phone_number or controller_customer_id in raw format", i)
 		}
-		id, err := domain.NewIdentity(kind, raw.Value)
-		if err != nil {
-			return workflows.RequestInput{}, fmt.Errorf("subject_identities[%d]: %w", i, err)
-		}
-		ids = append(ids, id)
+		f.Identities = append(f.Identities, requests.FormIdentity{Kind: string(kind), Value: raw.Value})
 	}
-	if len(ids) == 0 {
-		return workflows.RequestInput{}, errors.New("subject_identities: at least one is required")
+	if q.SubmittedTime == "" {
+		return workflows.RequestInput{}, errors.New("submitted_time is required")
 	}
-	// The controller verified the subject before sending the request.
-	in := workflows.RequestInput{RequestID: RequestID(q.SubjectRequestID), Type: t, Regulation: reg, Identities: ids, ReceivedAt: submitted,
-		DueAt: domain.DueAt(reg, submitted), RequestedBy: "opendsr", IdentityVerified: true}
-	return in, in.Validate()
+	return requests.NewInput(f, fieldNames, now)
+}
+
+// fieldNames are OpenDSR's names of a request's fields, for errors.
+var fieldNames = requests.Names{
+	Fields: map[string]string{"type": "subject_request_type", "received": "submitted_time", "identities": "subject_identities", "id": "subject_request_id"},
+	Identity: func(i int, kind string) string {
+		return fmt.Sprintf("subject_identities[%d]: %s", i, kind)
+	},
 }
 
 // checkCallback accepts https URLs, and http on loopback (tests, dev).

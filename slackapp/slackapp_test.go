@@ -226,8 +226,8 @@ func TestSignedClicksTakeAnErasureThroughSignOff(t *testing.T) {
 	signed(t, endpoint, secret, now.Add(2*time.Second), click("U0FIN00001", "dsr_approve", "SLACK-1", "Finance", "", financeChannel, financeTS))
 	w.waitFor(t, "chat.postEphemeral", "finished request refused", containing("Not recorded: request SLACK-1 is already completed."))
 	// The inbox has every notice, for the console.
-	if inbox, _ := st.Inbox(ctx, "Finance", 50); len(inbox) < 3 {
-		t.Fatalf("inbox: %+v", inbox)
+	if inbox, err := st.Inbox(ctx, "Finance", 50); err != nil || len(inbox) < 3 {
+		t.Fatalf("inbox: %+v, %v", inbox, err)
 	}
 }
 
@@ -362,8 +362,16 @@ func TestSocketMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { t.Log("socket mode:", app.RunSocketMode(ctx)) }()
+	stopped := make(chan error, 1)
+	go func() { stopped <- app.RunSocketMode(ctx) }()
+	// Socket Mode runs until the test is over; its end is awaited here, so
+	// nothing logs to a test that has already finished.
+	defer func() {
+		cancel()
+		if err := <-stopped; err != nil {
+			t.Errorf("socket mode: %v", err)
+		}
+	}()
 	select {
 	case id := <-acks:
 		if id != "env-1" {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack/slacktest"
+
+	"github.com/dsrengine/dsr/internal/testenv"
 )
 
 // workspace is a Slack workspace for tests: slacktest's server with the
@@ -116,15 +118,12 @@ func (w *workspace) sent(method string) []url.Values {
 // waitFor polls until cond holds on the recorded calls of a method.
 func (w *workspace) waitFor(t *testing.T, method string, what string, cond func([]url.Values) bool) []url.Values {
 	t.Helper()
-	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		calls := w.sent(method)
-		if cond(calls) {
-			return calls
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never saw %s: %s; calls: %v", method, what, calls)
-		}
-	}
+	var calls []url.Values
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
+		calls = w.sent(method)
+		return cond(calls), fmt.Sprintf("never saw %s: %s; calls: %v", method, what, calls)
+	})
+	return calls
 }
 
 func containing(s string) func([]url.Values) bool {

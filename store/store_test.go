@@ -122,8 +122,8 @@ func TestRequests(t *testing.T) {
 		if err := s.SetStatus(ctx, "REQ-1", domain.StatusCompleted, "engine", done); err != nil {
 			t.Fatalf("repeating a status must be a no-op: %v", err)
 		}
-		if got, _ := s.OpenDuplicate(ctx, "REQ-3"); got != "" {
-			t.Fatalf("a completed request is no duplicate target, got %q", got)
+		if got, err := s.OpenDuplicate(ctx, "REQ-3"); err != nil || got != "" {
+			t.Fatalf("a completed request is no duplicate target, got %q, %v", got, err)
 		}
 		if err := s.SetStatus(ctx, "REQ-1", domain.StatusDiscovery, "engine", done); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("reopening a completed request err = %v", err)
@@ -237,8 +237,8 @@ func TestConsentArtifactsSuppression(t *testing.T) {
 		}
 
 		h := k.Hash("email", "a@b.co")
-		if ok, _ := s.Suppressed(ctx, "email", h); ok {
-			t.Fatal("suppressed before erasure")
+		if ok, err := s.Suppressed(ctx, "email", h); ok || err != nil {
+			t.Fatalf("suppressed before erasure: %v, %v", ok, err)
 		}
 		for range 2 {
 			if err := s.Suppress(ctx, "email", h, "erased", r.ID); err != nil {
@@ -269,16 +269,16 @@ func TestAuditChain(t *testing.T) {
 		if _, err := db.Exec(db.Rebind(`UPDATE audit_log SET actor = ? WHERE action = ?`), "mallory", "b"); err != nil {
 			t.Fatal(err)
 		}
-		problems, _ := s.VerifyAudit(ctx)
-		if len(problems) != 1 || !strings.Contains(problems[0], "entry 2 (b) was altered") {
-			t.Fatalf("altered entry: %v", problems)
+		problems, err := s.VerifyAudit(ctx)
+		if err != nil || len(problems) != 1 || !strings.Contains(problems[0], "entry 2 (b) was altered") {
+			t.Fatalf("altered entry: %v, %v", problems, err)
 		}
 		if _, err := db.Exec(db.Rebind(`DELETE FROM audit_log WHERE action = ?`), "c"); err != nil {
 			t.Fatal(err)
 		}
-		problems, _ = s.VerifyAudit(ctx)
-		if len(problems) != 3 || !strings.Contains(problems[1], "entries 3 to 3 are missing") || !strings.Contains(problems[2], "entry 4 does not follow") {
-			t.Fatalf("removed entry: %v", problems)
+		problems, err = s.VerifyAudit(ctx)
+		if err != nil || len(problems) != 3 || !strings.Contains(problems[1], "entries 3 to 3 are missing") || !strings.Contains(problems[2], "entry 4 does not follow") {
+			t.Fatalf("removed entry: %v, %v", problems, err)
 		}
 	})
 }

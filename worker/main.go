@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/dsrengine/dsr/config"
+	"github.com/dsrengine/dsr/connect"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/opendsr"
@@ -57,7 +58,7 @@ func run(ctx context.Context, args []string) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("invalid settings:\n%w", err)
 	}
-	log := engine.NewLogger(s.LogLevel)
+	log := connect.NewLogger(s.LogLevel)
 	dataMap, err := config.Load(s.ConfigFile)
 	if err != nil {
 		return err
@@ -80,7 +81,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeSystems()
-	c, err := engine.Dial(ctx, engine.DialOptions{
+	c, err := connect.Dial(ctx, connect.Options{
 		Address: s.TemporalAddress, Namespace: s.Namespace, TLSCert: s.TLSCert, TLSKey: s.TLSKey,
 		TLSCA: s.TLSCA, TLSName: s.TLSServerName, APIKey: s.APIKey, Keys: keys, Log: log,
 	})

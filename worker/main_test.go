@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -131,22 +132,19 @@ func TestWorkerRefusesBadSettings(t *testing.T) {
 
 func waitHealthy(t *testing.T, url string, done chan error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
 		select {
 		case err := <-done:
 			t.Fatalf("worker exited: %v", err)
 		default:
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("worker did not become healthy")
+		resp, err := http.Get(url)
+		if err != nil {
+			return false, fmt.Sprintf("worker not healthy at %s: %v", url, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Sprintf("worker not healthy at %s: %s", url, resp.Status)
+	})
 }
 
 func freeAddr(t *testing.T) string {

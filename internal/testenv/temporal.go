@@ -191,18 +191,28 @@ func (e *Engine) Run(t testing.TB, in workflows.RequestInput, decisions ...workf
 	return res
 }
 
+// Wait is how long a test waits for a request to reach the state it then
+// asserts. Nothing in the engine takes near this long; the margin is for
+// a machine whose cores are all busy.
+const Wait = 20 * time.Second
+
 // WaitFor polls a request until it reaches status.
-func (e *Engine) WaitFor(t testing.TB, requestID string, status domain.Status) {
+func (e *Engine) WaitFor(t testing.TB, requestID string, status domain.Status) requests.View {
 	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		v, err := requests.Show(context.Background(), e.Client, requestID)
-		if err == nil && v.Status == status {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never reached %s: %+v %v", requestID, status, v, err)
-		}
-	}
+	return e.Await(t, requestID, "status "+string(status), func(v requests.View) bool { return v.Status == status })
+}
+
+// Await polls a request until cond holds on what show says of it, and
+// returns that view: the one the test asserts on.
+func (e *Engine) Await(t testing.TB, requestID, what string, cond func(requests.View) bool) requests.View {
+	t.Helper()
+	var v requests.View
+	Eventually(t, Wait, func() (bool, string) {
+		var err error
+		v, err = requests.Show(context.Background(), e.Client, requestID)
+		return err == nil && cond(v), fmt.Sprintf("%s never reached %s: %+v %v", requestID, what, v, err)
+	})
+	return v
 }
 
 // History reads a workflow's whole history as the server stores it.

@@ -191,3 +191,22 @@ func Unzip(t testing.TB, location string) map[string]string {
 	}
 	return files
 }
+
+// Eventually polls cond until it reports ok, and fails the test with the
+// last thing it saw once timeout has passed. The condition must be the one
+// the test asserts next, never an earlier step: on a busy machine the gap
+// between the two is where a test turns into a coin toss.
+func Eventually(t testing.TB, timeout time.Duration, cond func() (ok bool, got string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
+		ok, got := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, got)
+		}
+		time.Sleep(wait)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
@@ -49,7 +52,7 @@ func (s *starterEnv) run(args ...string) (code int, stdout, stderr string) {
 			return s.e.Server.NewClientWithOptions(client.Options{DataConverter: s.e.Keys.DataConverter(), FailureConverter: s.e.Keys.FailureConverter()}), nil
 		}
 	}
-	code = c.dispatch(context.Background(), args)
+	code = c.run(context.Background(), args)
 	return code, out.String(), errb.String()
 }
 
@@ -87,18 +90,7 @@ func TestStarterStartAndShow(t *testing.T) {
 		t.Fatalf("conflicting start: exit %d: %s", code, errs)
 	}
 
-	// show waits for nothing; poll until the first cut completes.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		code, out, errs = s.run("show", "TICKET-1")
-		if code != exitOK {
-			t.Fatalf("show exit %d: %s", code, errs)
-		}
-		if strings.Contains(out, "Status      completed") || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	out = waitStatus(t, s, "TICKET-1", "completed")
 	for _, want := range []string{"Request     TICKET-1", "Regulation  gdpr", "Status      completed", "Due         2026-02-28 (closed)", "Timeline", "received", "answer sent"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show output lacks %q:\n%s", want, out)
@@ -189,7 +181,8 @@ func TestStarterDecide(t *testing.T) {
 			t.Fatalf("%v: exit %d: %s", tc.args, code, errs)
 		}
 	}
-	code, out, errs := s.run("decide", "DEC-1", "--department", "Finance", "--as", "controller@acme.example", "--object", "--basis", "tax law keeps invoices for 10 years")
+	// Flags may come before the request id as well as after it.
+	code, out, errs := s.run("decide", "--temporal-address", "127.0.0.1:7233", "--department", "Finance", "DEC-1", "--as", "controller@acme.example", "--object", "--basis", "tax law keeps invoices for 10 years")
 	if code != exitOK || !strings.Contains(out, "Finance: object recorded.") {
 		t.Fatalf("decide: exit %d\n%s%s", code, out, errs)
 	}
@@ -204,7 +197,7 @@ func TestStarterDecide(t *testing.T) {
 func TestStarterConsent(t *testing.T) {
 	marketing := &testenv.Table{Rows: 1}
 	s := newStarterEnv(t, activities.System{SystemRef: activities.SystemRef{Name: "marketing", Department: "Finance", Purposes: []string{"newsletter"}}, Connector: marketing})
-	if code, _, errs := s.run("start", "--type", "opt-in", "--regulation", "gdpr", "--email", "nina@example.com", "--identity-verified", "--id", "OPT-1"); code != exitUsage || !strings.Contains(errs, "(flags --purpose, --channel, --wording") {
+	if code, _, errs := s.run("start", "--type", "opt-in", "--regulation", "gdpr", "--email", "nina@example.com", "--identity-verified", "--id", "OPT-1"); code != exitUsage || !strings.Contains(errs, "--purpose, --channel and --wording: an opt-in or withdrawal names") {
 		t.Fatalf("opt-in without evidence: exit %d: %s", code, errs)
 	}
 	if code, _, errs := s.run("start", "--type", "opt-in", "--regulation", "gdpr", "--email", "nina@example.com", "--identity-verified", "--id", "OPT-1",
@@ -212,17 +205,11 @@ func TestStarterConsent(t *testing.T) {
 		t.Fatalf("opt-in: exit %d: %s", code, errs)
 	}
 	// The ledger says pending until the subject confirms.
-	var out string
-	for deadline := time.Now().Add(20 * time.Second); !regexp.MustCompile(`Consent +pending`).MatchString(out); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("never pending confirmation:\n%s", out)
-		}
-		_, out, _ = s.run("show", "OPT-1")
-	}
+	waitShow(t, s, "OPT-1", "consent pending confirmation", func(out string) bool { return regexp.MustCompile(`Consent +pending`).MatchString(out) })
 	if code, out, errs := s.run("confirm", "OPT-1", "--via", "e-mail link"); code != exitOK || !strings.Contains(out, "Consent confirmed.") {
 		t.Fatalf("confirm: exit %d\n%s%s", code, out, errs)
 	}
-	out = waitStatus(t, s, "OPT-1", "completed")
+	out := waitStatus(t, s, "OPT-1", "completed")
 	if !regexp.MustCompile(`Consent +granted`).MatchString(out) || !marketing.Consent["newsletter"] {
 		t.Fatalf("after confirmation (marketing consent %v):\n%s", marketing.Consent, out)
 	}
@@ -241,27 +228,33 @@ func TestStarterConsent(t *testing.T) {
 	if code, out, _ = s.run("consent", "--email", "stranger@example.com", "--output", "json"); code != exitOK || strings.TrimSpace(out) != "[]" {
 		t.Fatalf("unknown subject: exit %d %q", code, out)
 	}
-	if code, _, errs = s.run("consent"); code != exitUsage || !strings.Contains(errs, "an identity is required") {
+	if code, _, errs = s.run("consent"); code != exitUsage || !strings.Contains(errs, "at least one is required") {
 		t.Fatalf("no identity: exit %d %s", code, errs)
 	}
 }
 
-// waitStatus polls show until the request has the status; it returns the output.
+// waitStatus polls show until the request has the status; it returns the
+// output. Only what that status implies may be asserted on it.
 func waitStatus(t *testing.T, s *starterEnv, id, status string) string {
 	t.Helper()
+	return waitShow(t, s, id, "status "+status, func(out string) bool {
+		return regexp.MustCompile(`(?m)^Status +` + status + `$`).MatchString(out)
+	})
+}
+
+// waitShow polls show until cond holds on its output, and returns it.
+func waitShow(t *testing.T, s *starterEnv, id, what string, cond func(string) bool) string {
+	t.Helper()
 	var out string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
 		var code int
 		var errs string
 		if code, out, errs = s.run("show", id); code != exitOK {
 			t.Fatalf("show %s: exit %d: %s", id, code, errs)
 		}
-		if regexp.MustCompile(`(?m)^Status +` + status + `$`).MatchString(out) {
-			return out
-		}
-	}
-	t.Fatalf("%s never reached %s:\n%s", id, status, out)
-	return ""
+		return cond(out), fmt.Sprintf("%s never showed %s:\n%s", id, what, out)
+	})
+	return out
 }
 
 // TestStarterRefusesBadInput needs no server: nothing is sent.
@@ -275,21 +268,39 @@ func TestStarterRefusesBadInput(t *testing.T) {
 	}{
 		{"no command", []string{}, "Usage:"},
 		{"unknown command", []string{"launch"}, `unknown command "launch"`},
-		{"no type", []string{"start", "--regulation", "gdpr", "--email", "a@b.co"}, "--type is required"},
+		{"no type", []string{"start", "--regulation", "gdpr", "--email", "a@b.co"}, "--type: is required (access, portability, erasure, opt_in, withdrawal)"},
+		{"no regulation", []string{"start", "--type", "access", "--email", "a@b.co"}, "--regulation: is required (gdpr"},
 		{"bad type", []string{"start", "--type", "delete", "--regulation", "gdpr", "--email", "a@b.co"}, `--type "delete": must be one of access, portability, erasure, opt_in, withdrawal`},
 		{"bad regulation", []string{"start", "--type", "access", "--regulation", "hipaa", "--email", "a@b.co"}, `--regulation "hipaa": must be one of gdpr`},
-		{"no identity", []string{"start", "--type", "access", "--regulation", "gdpr"}, "an identity is required"},
+		{"no identity", []string{"start", "--type", "access", "--regulation", "gdpr"}, "--email, --phone or --customer-id: at least one is required"},
 		{"bad email", with("--email", "jane@localhost"), "--email: domain must be a dotted host name"},
 		{"bad phone", []string{"start", "--type", "access", "--regulation", "gdpr", "--phone", "020 7946 0958"}, "--phone: must be in international form"},
 		{"hostile customer id", []string{"start", "--type", "access", "--regulation", "gdpr", "--customer-id", "C1\u200b"}, "--customer-id: contains an invisible or control character (U+200B)"},
-		{"future receipt", with("--received", "2999-01-01"), "--received 2999-01-01: is in the future"},
+		{"future receipt", with("--received", "2999-01-01"), `--received "2999-01-01": is in the future`},
 		{"bad receipt", with("--received", "31/01/2026"), `--received "31/01/2026": use YYYY-MM-DD`},
 		{"bad zone", with("--tz", "Mars/Olympus"), `--tz "Mars/Olympus": unknown time zone`},
-		{"email in id", with("--id", "jane@example.com"), "request id"},
+		{"email in id", with("--id", "jane@example.com"), "--id"},
 		{"bad output", with("--output", "yaml"), `--output "yaml": must be table or json`},
 		{"stray argument", with("extra"), `unexpected argument "extra"`},
-		{"show without id", []string{"show"}, "show needs a request id"},
+		{"unknown flag", with("--colour", "red"), "unknown flag: --colour"},
+		{"flag without value", with("--id"), "flag needs an argument: --id"},
+		{"bad number", []string{"extend", "R-1", "--days", "ten", "--reason", "r"}, `invalid argument "ten" for "--days"`},
+		{"show without id", []string{"show"}, "show needs a request id: starter show REQUEST-ID"},
 		{"show bad id", []string{"show", "a b"}, "request id"},
+		{"two ids", []string{"show", "R-1", "R-2"}, `unexpected argument "R-2"`},
+		{"decide without department", []string{"decide", "--as", "x@acme.example", "R-1", "--approve"}, "--department and --as are required"},
+		{"decide both ways", []string{"decide", "R-1", "--department", "Finance", "--as", "x@acme.example", "--approve", "--object"}, "give one of --approve or --object"},
+		{"object without basis", []string{"decide", "R-1", "--department", "Finance", "--as", "x@acme.example", "--object"}, "--object needs --basis"},
+		{"extend without amount", []string{"extend", "R-1", "--reason", "r"}, "give one of --months N or --days N"},
+		{"cancel without reason", []string{"--output", "json", "cancel", "R-1"}, "--reason is required"},
+		{"confirm without via", []string{"confirm", "R-1"}, "--via is required"},
+		{"complete without note", []string{"complete", "R-1", "--system", "paper", "--as", "x@acme.example"}, "--system, --as and --note are required"},
+		{"fetch without out", []string{"fetch", "R-1"}, "--out is required"},
+		{"task without system", []string{"task", "R-1"}, "--system is required"},
+		{"audit format", []string{"audit", "R-1", "--format", "pdf"}, `--format "pdf": must be json or html`},
+		{"metrics dates", []string{"metrics", "--from", "last year"}, "--from and --to are dates"},
+		{"list status", []string{"list", "--status", "lost"}, `status "lost": not a request status`},
+		{"consent without identity", []string{"consent"}, "--email, --phone or --customer-id: at least one is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -329,10 +340,12 @@ func TestStarterManualTask(t *testing.T) {
 	if code, _, errs := s.run("start", "--type", "erasure", "--regulation", "gdpr", "--email", "olga@example.com", "--identity-verified", "--id", "MAN-1"); code != exitOK {
 		t.Fatalf("start: exit %d: %s", code, errs)
 	}
-	out := waitStatus(t, s, "MAN-1", "fulfilling")
-	if !regexp.MustCompile(`paper +Finance +0 records +manual task open`).MatchString(out) || !strings.Contains(out, "Waiting for") {
-		t.Fatalf("show while the task is open:\n%s", out)
-	}
+	// The request is fulfilling before it opens the task and waits for it:
+	// the wait is for the open task itself.
+	waitShow(t, s, "MAN-1", "the open task", func(out string) bool {
+		return regexp.MustCompile(`paper +Finance +0 records +manual task open`).MatchString(out) &&
+			regexp.MustCompile(`Waiting for +manual tasks in paper`).MatchString(out)
+	})
 	code, out, errs := s.run("task", "MAN-1", "--system", "paper")
 	if code != exitOK || !regexp.MustCompile(`Where +cabinet B, finance office`).MatchString(out) || !regexp.MustCompile(`Subject's email +olga@example.com`).MatchString(out) || !strings.Contains(out, "shred the contracts") {
 		t.Fatalf("task: exit %d\n%s%s", code, out, errs)
@@ -396,17 +409,12 @@ func TestStarterRecords(t *testing.T) {
 		}
 	}
 	// Visibility is eventually consistent: the list may lag the request.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
 		_, out, _ := s.run("list", "--status", "completed", "--output", "json")
 		var list []requests.Summary
 		json.Unmarshal([]byte(out), &list)
-		if len(list) == 1 && list[0].ID == "REC-1" && list[0].Type == "access" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("list --output json: %s", out)
-		}
-	}
+		return len(list) == 1 && list[0].ID == "REC-1" && list[0].Type == "access", "list --output json: " + out
+	})
 
 	code, out, errs = s.run("audit", "REC-1")
 	var ev requests.Evidence
@@ -456,8 +464,11 @@ func TestStarterRecords(t *testing.T) {
 		t.Fatal("fetch overwrote an existing file")
 	}
 
-	if code, out, _ := s.run("audit", "verify"); code != exitOK || !strings.Contains(out, "Audit log intact") {
+	if code, out, _ := s.run("audit", "--temporal-address", "127.0.0.1:7233", "verify"); code != exitOK || !strings.Contains(out, "Audit log intact") {
 		t.Fatalf("verify: exit %d\n%s", code, out)
+	}
+	if code, out, _ := s.run("audit", "verify", "--output", "json"); code != exitOK || !strings.Contains(out, `"problems": []`) {
+		t.Fatalf("verify json: exit %d\n%s", code, out)
 	}
 	db, err := sqlx.Open("sqlite", s.dbPath)
 	if err != nil {
@@ -467,7 +478,34 @@ func TestStarterRecords(t *testing.T) {
 	if _, err := db.Exec(`UPDATE audit_log SET actor = 'mallory' WHERE seq = 2`); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, _ := s.run("audit", "verify"); code != exitFailed || !strings.Contains(out, "AUDIT LOG BROKEN") || !strings.Contains(out, "entry 2") {
-		t.Fatalf("verify after tampering: exit %d\n%s", code, out)
+	if code, out, errs := s.run("audit", "verify"); code != exitFailed || !strings.Contains(out, "AUDIT LOG BROKEN") || !strings.Contains(out, "entry 2") || !strings.Contains(errs, "the audit log is broken") {
+		t.Fatalf("verify after tampering: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestExitCodes: one function maps every error to the documented codes.
+func TestExitCodes(t *testing.T) {
+	parsed := &cli{parsed: true}
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{nil, exitOK},
+		{errors.New("connect to Temporal at 127.0.0.1:7233: refused"), exitFailed},
+		{fmt.Errorf("show R-1: %w", requests.ErrNotFound), exitNotFound},
+		{fmt.Errorf("%w: R-1 belongs to a request of type access", requests.ErrIDTaken), exitConflict},
+		{fmt.Errorf("extend R-1: %w: at most 2 months", requests.ErrRefused), exitRefused},
+		{&domain.FieldError{Field: "--tz", Reason: "unknown"}, exitUsage},
+		{usage("give one of --approve or --object"), exitUsage},
+		{errBroken, exitFailed},
+	} {
+		if got := parsed.exitCode(tc.err); got != tc.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+	// Before a command's flags and arguments are accepted, cobra's own
+	// refusals (unknown command or flag) are usage errors.
+	if got := (&cli{}).exitCode(errors.New(`unknown command "launch" for "starter"`)); got != exitUsage {
+		t.Errorf("unparsed error: %d", got)
 	}
 }

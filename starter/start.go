@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/requests"
+)
+
+// flagNames are starter's names of a request's fields, for errors.
+var flagNames = requests.Names{
+	Fields: map[string]string{
+		"id": "--id", "type": "--type", "regulation": "--regulation", "received": "--received", "time_zone": "--tz",
+		"identities": "--email, --phone or --customer-id", "identity": "--email, --phone or --customer-id",
+		"requested_by": "--requested-by", "consent": "--purpose, --channel and --wording",
+		"consent.purpose": "--purpose", "consent.channel": "--channel", "consent.wording_version": "--wording",
+		"consent.double_opt_in": "--double-opt-in",
+	},
+	Identity: func(_ int, kind string) string { return "--" + strings.ReplaceAll(kind, "_", "-") },
+}
+
+// identityFlags are the repeatable --email, --phone and --customer-id.
+type identityFlags struct{ emails, phones, customers []string }
+
+func (f *identityFlags) bind(cmd *cobra.Command) {
+	// StringArray, not StringSlice: a comma is part of a value, never a separator.
+	cmd.Flags().StringArrayVar(&f.emails, "email", nil, "subject's e-mail address (repeatable)")
+	cmd.Flags().StringArrayVar(&f.phones, "phone", nil, "subject's phone number in international form, e.g. +44 20 7946 0958 (repeatable)")
+	cmd.Flags().StringArrayVar(&f.customers, "customer-id", nil, "subject's customer id (repeatable)")
+}
+
+func (f *identityFlags) form() []requests.FormIdentity {
+	var out []requests.FormIdentity
+	for _, g := range []struct {
+		kind domain.IdentityKind
+		vals []string
+	}{{domain.Email, f.emails}, {domain.Phone, f.phones}, {domain.CustomerID, f.customers}} {
+		for _, v := range g.vals {
+			out = append(out, requests.FormIdentity{Kind: string(g.kind), Value: v})
+		}
+	}
+	return out
+}
+
+func (c *cli) startCmd() *cobra.Command {
+	var f requests.Form
+	var ids identityFlags
+	var consent domain.ConsentChange
+	cmd := &cobra.Command{
+		Use:   "start --type TYPE --regulation REG (--email E | --phone P | --customer-id C)... [flags]",
+		Short: "start a request (the same --id never starts two)",
+		Long: `Start a data-subject request. It waits for identity verification unless
+--identity-verified says compliance checked the subject beforehand.
+
+Opt-in and withdrawal also take --purpose, --channel and --wording (the
+evidence), and opt-in may ask for --double-opt-in.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.Identities = ids.form()
+			if f.RequestedBy == "" {
+				f.RequestedBy = actor()
+			}
+			if consent != (domain.ConsentChange{}) {
+				f.Consent = &consent
+			}
+			in, err := requests.NewInput(f, flagNames, time.Now())
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			return c.withClient(cmd.Context(), func(cl client.Client) error {
+				res, err := requests.Start(cmd.Context(), cl, in)
+				if err != nil {
+					return err
+				}
+				if c.output == "json" {
+					return c.writeJSON(res)
+				}
+				switch {
+				case res.DuplicateOf != "":
+					fmt.Fprintf(c.stdout, "An open %s request for this subject already exists: %s answers it, and %s was closed as its duplicate.\n\n", in.Type, res.DuplicateOf, in.RequestID)
+				case res.Existing:
+					fmt.Fprintf(c.stdout, "Request %s already exists; nothing new was started.\n\n", res.ID)
+				default:
+					fmt.Fprintf(c.stdout, "Started request %s.\n\n", res.ID)
+				}
+				c.writeView(res.View)
+				return nil
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.Type, "type", "", "request type: access, portability, erasure, opt_in, withdrawal (required)")
+	fl.StringVar(&f.Regulation, "regulation", "", "gdpr, uk_gdpr, ccpa or lgpd (required)")
+	ids.bind(cmd)
+	fl.StringVar(&f.Received, "received", "", "when the request arrived, if earlier (YYYY-MM-DD or RFC 3339); default now")
+	fl.StringVar(&f.TimeZone, "tz", envOr("DSR_TIMEZONE", "UTC"), "time zone in which the deadline is counted, e.g. Europe/Berlin (env DSR_TIMEZONE)")
+	fl.StringVar(&f.ID, "id", "", "request id, e.g. your ticket number (default: generated); the same id never starts two requests")
+	fl.StringVar(&f.RequestedBy, "requested-by", "", "who starts the request, for the audit trail (default: cli:$USER)")
+	fl.BoolVar(&f.IdentityVerified, "identity-verified", false, "compliance has already verified the subject's identity; otherwise the request waits for `starter verify`")
+	fl.StringVar(&consent.Purpose, "purpose", "", "opt-in/withdrawal: the purpose, as named in the data map (e.g. newsletter)")
+	fl.StringVar(&consent.Channel, "channel", "", "opt-in/withdrawal: where the subject gave or withdrew consent (e.g. \"web form\")")
+	fl.StringVar(&consent.WordingVersion, "wording", "", "opt-in/withdrawal: version of the text the subject saw (e.g. newsletter-v3)")
+	fl.BoolVar(&consent.DoubleOptIn, "double-opt-in", false, "opt-in: the subject must confirm (starter confirm) within 7 days")
+	return cmd
+}
