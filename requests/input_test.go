@@ -36,7 +36,9 @@ func TestNewInput(t *testing.T) {
 		{"bad receipt", api, func(f *Form) { f.Received = "31/01/2026" }, `received_at "31/01/2026": use YYYY-MM-DD or RFC 3339`},
 		{"future receipt", cli, func(f *Form) { f.Received = "2026-03-11" }, `--received "2026-03-11": is in the future`},
 		{"bad id", cli, func(f *Form) { f.ID = "a b" }, `--id "a b": must be 1-64 characters`},
-		{"consent on erasure", api, func(f *Form) { f.Consent = &domain.ConsentChange{Purpose: "newsletter", Channel: "web", WordingVersion: "v1"} }, "consent: only opt-in and withdrawal"},
+		{"consent on erasure", api, func(f *Form) {
+			f.Consent = &domain.ConsentChange{Purpose: "newsletter", Channel: "web", WordingVersion: "v1"}
+		}, "consent: only opt-in and withdrawal"},
 		{"no actor", api, func(f *Form) { f.RequestedBy = "" }, "requested_by: is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

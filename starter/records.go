@@ -157,10 +157,12 @@ func (c *cli) metricsCmd() *cobra.Command {
 func (c *cli) fetchCmd() *cobra.Command {
 	var out, api string
 	cmd := &cobra.Command{
-		Use:     "fetch REQUEST-ID --out FILE",
-		Short:   "copy a completed access request's package",
-		Args:    requestID,
-		PreRunE: func(*cobra.Command, []string) error { return required(out, "--out is required: where to write the package") },
+		Use:   "fetch REQUEST-ID --out FILE",
+		Short: "copy a completed access request's package",
+		Args:  requestID,
+		PreRunE: func(*cobra.Command, []string) error {
+			return required(out, "--out is required: where to write the package")
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, id := cmd.Context(), args[0]
 			return c.withClient(ctx, func(cl client.Client) error {

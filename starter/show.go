@@ -194,4 +194,3 @@ func (c *cli) writeView(v requests.View) {
 		fmt.Fprintf(c.stdout, "\nNote: %s\n", v.Problem)
 	}
 }
-
