@@ -1,5 +1,5 @@
 // Package activities holds every side effect of the request workflows: the
-// store writes, notices and (later) connector calls. Activities are
+// store writes, notices and connector calls. Activities are
 // idempotent, so Temporal may retry any of them after a crash.
 package activities
 
@@ -19,13 +19,14 @@ import (
 
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/metrics"
+	"github.com/dsrengine/dsr/records"
 )
 
 // Activities carries the dependencies; register a *Activities with the worker.
 type Activities struct {
-	Store    *store.Store
-	Keys     store.Sealer
+	Store    Store
+	Keys     records.Sealer
 	Notifier Notifier
 	// Systems are the data map's systems with their connectors.
 	Systems []System
@@ -34,6 +35,34 @@ type Activities struct {
 	ExportDir string
 	// Reminders is the data map's reminder policy; zero means the default.
 	Reminders domain.ReminderPolicy
+}
+
+// Store is what the activities ask of the engine's store (*store.Store).
+// It is named here rather than imported, so that the workflows, which
+// refer to the activities, link no database driver.
+type Store interface {
+	RecordRequest(ctx context.Context, keys records.Sealer, r records.Request, ids []domain.Identity, actor string) (records.Request, error)
+	GetRequest(ctx context.Context, id string) (records.Request, error)
+	FindSubject(ctx context.Context, keys records.Sealer, ids []domain.Identity) (string, error)
+	OpenDuplicate(ctx context.Context, requestID string) (string, error)
+	SetStatus(ctx context.Context, id string, status domain.Status, actor string, at time.Time) error
+	SetExtendedDue(ctx context.Context, id string, due time.Time, actor, reason string) error
+	RecordSignOff(ctx context.Context, so records.SignOff) error
+	Departments(ctx context.Context) ([]records.Department, error)
+	AppendConsent(ctx context.Context, e records.ConsentEvent) error
+	ConsentHistory(ctx context.Context, subjectID string) ([]records.ConsentEvent, error)
+	AddArtifact(ctx context.Context, a records.Artifact) error
+	Suppress(ctx context.Context, kind, valueHash, reason, requestID string) error
+	AppendAudit(ctx context.Context, e records.AuditEntry) error
+	AuditLog(ctx context.Context, requestID string) ([]records.AuditEntry, error)
+	CheckAudit(ctx context.Context) (int, []string, error)
+	ReportRequests(ctx context.Context, from, to time.Time) ([]metrics.Request, error)
+	Inbox
+}
+
+// Inbox files notices for the console.
+type Inbox interface {
+	AddToInbox(ctx context.Context, e records.InboxEntry) error
 }
 
 // ReminderPolicy gives the data map's reminder policy to a new request, so
@@ -45,8 +74,8 @@ func (a *Activities) ReminderPolicy(ctx context.Context) (domain.ReminderPolicy,
 	return a.Reminders, nil
 }
 
-// Notifier delivers notices to data subjects and departments. Slack and
-// e-mail notifiers come later; LogNotifier is the default.
+// Notifier delivers notices to data subjects and departments: the log and
+// the console's inbox always, Slack where it is configured.
 type Notifier interface {
 	Notify(ctx context.Context, n Notice) error
 }
@@ -100,11 +129,11 @@ type RecordInput struct {
 // RecordReceived stores the request and its sealed identities. A stored
 // request with other content is a non-retryable error: retrying cannot fix it.
 func (a *Activities) RecordReceived(ctx context.Context, in RecordInput) error {
-	_, err := a.Store.RecordRequest(ctx, a.Keys, store.Request{
+	_, err := a.Store.RecordRequest(ctx, a.Keys, records.Request{
 		ID: in.RequestID, Type: in.Type, Regulation: in.Regulation,
 		ReceivedAt: in.ReceivedAt, DueAt: in.DueAt, WorkflowID: in.WorkflowID,
 	}, in.Identities, in.RequestedBy)
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, records.ErrConflict) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "Conflict", err)
 	}
 	return err
@@ -127,7 +156,7 @@ type StatusInput struct {
 // SetStatus records a status change in the store and its audit log.
 func (a *Activities) SetStatus(ctx context.Context, in StatusInput) error {
 	err := a.Store.SetStatus(ctx, in.RequestID, in.Status, in.Actor, in.At)
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, records.ErrConflict) || errors.Is(err, records.ErrNotFound) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "InvalidStatus", err)
 	}
 	return err
@@ -148,7 +177,7 @@ func (a *Activities) Notify(ctx context.Context, n Notice) error {
 		}
 		return err
 	}
-	return a.Store.AppendAudit(ctx, store.AuditEntry{RequestID: n.RequestID, Actor: "engine", Action: "notice.sent",
+	return a.Store.AppendAudit(ctx, records.AuditEntry{RequestID: n.RequestID, Actor: "engine", Action: "notice.sent",
 		Detail: map[string]any{"to": n.To, "kind": n.Kind}})
 }
 
@@ -167,14 +196,14 @@ func (ns Notifiers) Notify(ctx context.Context, n Notice) error {
 }
 
 // InboxNotifier files every notice for the console's inbox.
-type InboxNotifier struct{ Store *store.Store }
+type InboxNotifier struct{ Store Inbox }
 
 func (i InboxNotifier) Notify(ctx context.Context, n Notice) error {
 	key := n.Key
 	if key == "" { // not from an activity: nothing to deduplicate
 		key = uuid.NewString()
 	}
-	return i.Store.AddToInbox(ctx, store.InboxEntry{RequestID: n.RequestID, Recipient: n.To, Kind: n.Kind, Text: n.Text, SentKey: key})
+	return i.Store.AddToInbox(ctx, records.InboxEntry{RequestID: n.RequestID, Recipient: n.To, Kind: n.Kind, Text: n.Text, SentKey: key})
 }
 
 // LogNotifier writes notices to the log, for dev mode and until a real
@@ -197,7 +226,7 @@ type ExtensionInput struct {
 // RecordExtension stores the extended deadline and audits who and why.
 func (a *Activities) RecordExtension(ctx context.Context, in ExtensionInput) error {
 	err := a.Store.SetExtendedDue(ctx, in.RequestID, in.DueAt, in.Actor, in.Reason)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, records.ErrNotFound) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "InvalidStatus", err)
 	}
 	return err
@@ -205,9 +234,9 @@ func (a *Activities) RecordExtension(ctx context.Context, in ExtensionInput) err
 
 // RecordSignOff stores a department's decision; the same decision again is
 // a no-op, so a retry is safe.
-func (a *Activities) RecordSignOff(ctx context.Context, so store.SignOff) error {
+func (a *Activities) RecordSignOff(ctx context.Context, so records.SignOff) error {
 	err := a.Store.RecordSignOff(ctx, so)
-	if errors.Is(err, store.ErrAlreadyDecided) {
+	if errors.Is(err, records.ErrAlreadyDecided) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "Conflict", err)
 	}
 	return err
@@ -243,7 +272,7 @@ func (a *Activities) RecordTask(ctx context.Context, t TaskRecord) error {
 		}
 	}
 	sum := sha256.Sum256([]byte(t.Note))
-	return a.Store.AppendAudit(ctx, store.AuditEntry{RequestID: t.RequestID, Actor: t.Actor, Action: "task.completed", At: t.At,
+	return a.Store.AppendAudit(ctx, records.AuditEntry{RequestID: t.RequestID, Actor: t.Actor, Action: "task.completed", At: t.At,
 		Detail: map[string]any{"system": t.System, "department": t.Department, "work": t.Work, "outcome": t.Outcome,
 			"records": t.Records, "note_sha256": hex.EncodeToString(sum[:]), "legal_basis": t.LegalBasis}})
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/records"
 )
 
 // ConsentRecord is one consent ledger entry to append.
@@ -28,7 +28,7 @@ func (a *Activities) RecordConsent(ctx context.Context, in ConsentRecord) error 
 	if err != nil {
 		return err
 	}
-	return a.Store.AppendConsent(ctx, store.ConsentEvent{SubjectID: r.SubjectID, Purpose: in.Purpose, State: in.State,
+	return a.Store.AppendConsent(ctx, records.ConsentEvent{SubjectID: r.SubjectID, Purpose: in.Purpose, State: in.State,
 		Channel: in.Channel, WordingVersion: in.WordingVersion, RequestID: in.RequestID, At: in.At})
 }
 
@@ -77,8 +77,8 @@ type ConsentState struct {
 // audited with its actor; an unknown subject has no consents.
 func (a *Activities) CurrentConsents(ctx context.Context, q ConsentQuery) ([]ConsentState, error) {
 	subject, err := a.Store.FindSubject(ctx, a.Keys, q.Identities)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, a.Store.AppendAudit(ctx, store.AuditEntry{Actor: q.Actor, Action: "consent.lookup", Detail: map[string]any{"found": false}})
+	if errors.Is(err, records.ErrNotFound) {
+		return nil, a.Store.AppendAudit(ctx, records.AuditEntry{Actor: q.Actor, Action: "consent.lookup", Detail: map[string]any{"found": false}})
 	}
 	if err != nil {
 		return nil, err
@@ -100,5 +100,5 @@ func (a *Activities) CurrentConsents(ctx context.Context, q ConsentQuery) ([]Con
 	for i, p := range order {
 		out[i] = latest[p]
 	}
-	return out, a.Store.AppendAudit(ctx, store.AuditEntry{Actor: q.Actor, Action: "consent.lookup", Detail: map[string]any{"found": true, "purposes": len(out)}})
+	return out, a.Store.AppendAudit(ctx, records.AuditEntry{Actor: q.Actor, Action: "consent.lookup", Detail: map[string]any{"found": true, "purposes": len(out)}})
 }

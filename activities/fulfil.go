@@ -19,7 +19,7 @@ import (
 
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/records"
 )
 
 // SystemInput names one system and the subject, for export and erasure.
@@ -33,7 +33,7 @@ type SystemInput struct {
 // data itself never enters the workflow's history.
 type Exported struct {
 	Result   connectors.Result `json:"result"`
-	Artifact store.Artifact    `json:"artifact"`
+	Artifact records.Artifact  `json:"artifact"`
 }
 
 // Export writes one system's data on the subject to a file under ExportDir
@@ -60,7 +60,7 @@ func (a *Activities) Export(ctx context.Context, in SystemInput) (Exported, erro
 		return Exported{}, connectorError("export from "+in.System, err)
 	}
 	res.System = in.System
-	art := store.Artifact{ID: in.RequestID + "/" + in.System, RequestID: in.RequestID, System: in.System, Format: "json",
+	art := records.Artifact{ID: in.RequestID + "/" + in.System, RequestID: in.RequestID, System: in.System, Format: "json",
 		Location: "file://" + path, SHA256: sum, SizeBytes: size}
 	if err := a.Store.AddArtifact(ctx, art); err != nil {
 		return Exported{}, err
@@ -92,17 +92,17 @@ type PackageInput struct {
 	Type       domain.RequestType `json:"type"`
 	Regulation domain.Regulation  `json:"regulation"`
 	Systems    []SystemSummary    `json:"systems"`
-	Artifacts  []store.Artifact   `json:"artifacts"`
+	Artifacts  []records.Artifact `json:"artifacts"`
 }
 
 // AssemblePackage zips every system's export with a manifest that opens
 // the lid: per system the purposes, legal basis, recipients, sale or
 // sharing and retention. Portability gets the same in machine-readable
 // form; every file in the package is JSON.
-func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (store.Artifact, error) {
+func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (records.Artifact, error) {
 	dir, err := a.requestDir(in.RequestID)
 	if err != nil {
-		return store.Artifact{}, err
+		return records.Artifact{}, err
 	}
 	for i := range in.Systems {
 		if in.Systems[i].Recipients == nil {
@@ -137,9 +137,9 @@ func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (stor
 		return z.Close()
 	})
 	if err != nil {
-		return store.Artifact{}, fmt.Errorf("assemble package of %s: %w", in.RequestID, err)
+		return records.Artifact{}, fmt.Errorf("assemble package of %s: %w", in.RequestID, err)
 	}
-	art := store.Artifact{ID: in.RequestID + "/package", RequestID: in.RequestID, System: "", Format: "zip",
+	art := records.Artifact{ID: in.RequestID + "/package", RequestID: in.RequestID, System: "", Format: "zip",
 		Location: "file://" + path, SHA256: sum, SizeBytes: size}
 	return art, a.Store.AddArtifact(ctx, art)
 }
@@ -183,7 +183,7 @@ func (a *Activities) Suppress(ctx context.Context, in SuppressInput) error {
 			return err
 		}
 	}
-	return a.Store.AppendAudit(ctx, store.AuditEntry{RequestID: in.RequestID, Actor: "engine", Action: "subject.suppressed",
+	return a.Store.AppendAudit(ctx, records.AuditEntry{RequestID: in.RequestID, Actor: "engine", Action: "subject.suppressed",
 		Detail: map[string]any{"identities": len(in.Identities)}})
 }
 

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/dsrengine/dsr/metrics"
-	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/records"
 )
 
 // ReportInput asks for the metrics of requests received in [From, To).
@@ -22,7 +22,7 @@ func (a *Activities) Report(ctx context.Context, in ReportInput) (metrics.Report
 	if err != nil {
 		return metrics.Report{}, err
 	}
-	if err := a.Store.AppendAudit(ctx, store.AuditEntry{Actor: in.Actor, Action: "metrics.viewed",
+	if err := a.Store.AppendAudit(ctx, records.AuditEntry{Actor: in.Actor, Action: "metrics.viewed",
 		Detail: map[string]any{"from": in.From, "to": in.To}}); err != nil {
 		return metrics.Report{}, err
 	}
@@ -46,7 +46,7 @@ func (a *Activities) VerifyAudit(ctx context.Context, actor string) (AuditCheck,
 		problems = []string{}
 	}
 	return AuditCheck{Entries: n, Problems: problems},
-		a.Store.AppendAudit(ctx, store.AuditEntry{Actor: actor, Action: "audit.verified", Detail: map[string]any{"entries": n, "problems": len(problems)}})
+		a.Store.AppendAudit(ctx, records.AuditEntry{Actor: actor, Action: "audit.verified", Detail: map[string]any{"entries": n, "problems": len(problems)}})
 }
 
 // AuditQuery asks for one request's audit log entries.
@@ -57,10 +57,10 @@ type AuditQuery struct {
 
 // AuditEntries returns a request's audit log entries and audits the
 // export.
-func (a *Activities) AuditEntries(ctx context.Context, q AuditQuery) ([]store.AuditEntry, error) {
+func (a *Activities) AuditEntries(ctx context.Context, q AuditQuery) ([]records.AuditEntry, error) {
 	entries, err := a.Store.AuditLog(ctx, q.RequestID)
 	if err != nil {
 		return nil, err
 	}
-	return entries, a.Store.AppendAudit(ctx, store.AuditEntry{RequestID: q.RequestID, Actor: q.Actor, Action: "audit.exported"})
+	return entries, a.Store.AppendAudit(ctx, records.AuditEntry{RequestID: q.RequestID, Actor: q.Actor, Action: "audit.exported"})
 }

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
 )
@@ -142,7 +143,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, roles []st
 	}
 	if r.Method != http.MethodGet {
 		// Audited before it runs, so a call that fails half-way is on record.
-		if err := s.Store.AppendAudit(r.Context(), store.AuditEntry{RequestID: r.PathValue("id"), Actor: actor(t),
+		if err := s.Store.AppendAudit(r.Context(), records.AuditEntry{RequestID: r.PathValue("id"), Actor: actor(t),
 			Action: "api " + what}); err != nil {
 			fail(w, http.StatusServiceUnavailable, "cannot audit the call now, so it is not made")
 			return t, false

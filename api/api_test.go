@@ -15,6 +15,7 @@ import (
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/store"
 )
 
@@ -65,7 +66,7 @@ func TestAPIRolesAndOperations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.SyncDepartments(ctx, []store.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}},
+	if err := st.SyncDepartments(ctx, []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}},
 		{Name: "Sales", Approvers: []string{"sales@acme.example"}}}); err != nil {
 		t.Fatal(err)
 	}

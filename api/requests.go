@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
@@ -226,7 +227,7 @@ func (s *Server) pkg(w http.ResponseWriter, r *http.Request, t store.Token) {
 		return
 	}
 	defer f.Close()
-	if err := s.Store.AppendAudit(r.Context(), store.AuditEntry{RequestID: id, Actor: actor(t), Action: "package.downloaded"}); err != nil {
+	if err := s.Store.AppendAudit(r.Context(), records.AuditEntry{RequestID: id, Actor: actor(t), Action: "package.downloaded"}); err != nil {
 		fail(w, http.StatusServiceUnavailable, "cannot audit the download now, so it is not made")
 		return
 	}
@@ -289,7 +290,7 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request, t store.Token) {
 		return
 	}
 	if entries == nil {
-		entries = []store.InboxEntry{}
+		entries = []records.InboxEntry{}
 	}
 	reply(w, http.StatusOK, entries)
 }

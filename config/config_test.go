@@ -21,11 +21,6 @@ func TestParseDataMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var settings Settings
-	settings.SlackBotToken = "xoxb-1"
-	if sc := settings.Slack(f); len(sc.Departments) != 2 || sc.Departments[0].DirectMessages || !sc.Departments[1].DirectMessages {
-		t.Fatalf("slack departments (Sales has no channel: direct messages) = %+v", sc.Departments)
-	}
 	deps := f.StoreDepartments()
 	if len(deps) != 2 || deps[0].Name != "Finance" || len(deps[0].Approvers) != 2 || deps[1].Channel != "" {
 		t.Fatalf("departments = %+v", deps)
@@ -80,14 +75,10 @@ func TestSettings(t *testing.T) {
 		{"tls half", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_TEMPORAL_TLS_CERT": cfg}, nil, []string{"give both or neither"}},
 		{"two keys", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey}, []string{"--master-key-file", cfg}, []string{"give one, not both"}},
 		{"bad namespace", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey}, []string{"--namespace", "no spaces"}, []string{`--namespace (DSR_NAMESPACE): "no spaces"`}},
-		{"slack without a way in", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_EXPORT_DIR": dir, "DSR_SLACK_BOT_TOKEN": "xoxb-1-2"}, nil, []string{"set DSR_SLACK_SIGNING_SECRET (interactions over HTTP) or DSR_SLACK_APP_TOKEN (Socket Mode)"}},
-		{"slack user token", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_EXPORT_DIR": dir, "DSR_SLACK_BOT_TOKEN": "xoxp-1", "DSR_SLACK_SIGNING_SECRET": "s"}, nil, []string{"DSR_SLACK_BOT_TOKEN must be a bot token (xoxb-…)"}},
-		{"slack", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_EXPORT_DIR": dir, "DSR_SLACK_BOT_TOKEN": "xoxb-1", "DSR_SLACK_APP_TOKEN": "xapp-1"}, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"DATABASE_URL", "DSR_CONFIG", "DSR_MASTER_KEY", "DSR_MASTER_KEY_FILE", "DSR_TEMPORAL_ADDRESS", "DSR_LOG_LEVEL", "DSR_TEMPORAL_TLS_CERT", "DSR_NAMESPACE", "DSR_EXPORT_DIR",
-				"DSR_SLACK_BOT_TOKEN", "DSR_SLACK_SIGNING_SECRET", "DSR_SLACK_APP_TOKEN"} {
+			for _, k := range []string{"DATABASE_URL", "DSR_CONFIG", "DSR_MASTER_KEY", "DSR_MASTER_KEY_FILE", "DSR_TEMPORAL_ADDRESS", "DSR_LOG_LEVEL", "DSR_TEMPORAL_TLS_CERT", "DSR_NAMESPACE", "DSR_EXPORT_DIR"} {
 				t.Setenv(k, tt.env[k])
 				if _, ok := tt.env[k]; !ok {
 					os.Unsetenv(k)

@@ -18,8 +18,7 @@ import (
 
 	httpconn "github.com/dsrengine/dsr/connectors/http"
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/slackapp"
-	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/records"
 )
 
 // File is the YAML data map.
@@ -300,21 +299,11 @@ func (s System) Line() int { return s.line }
 // Path is where the file was read from.
 func (f *File) Path() string { return f.path }
 
-// slack fills the Slack app's channels and approvers from the map.
-func (f *File) slack(c *slackapp.Config) {
-	if f.Compliance != nil {
-		c.ComplianceChannel, c.ComplianceLead = f.Compliance.Channel, f.Compliance.Lead
-	}
-	for _, d := range f.Departments {
-		c.Departments = append(c.Departments, slackapp.Department{Name: d.Name, Channel: d.Channel, Approvers: d.Approvers, DirectMessages: d.DirectMessages || d.Channel == ""})
-	}
-}
-
 // StoreDepartments converts the departments for store.SyncDepartments.
-func (f *File) StoreDepartments() []store.Department {
-	out := make([]store.Department, len(f.Departments))
+func (f *File) StoreDepartments() []records.Department {
+	out := make([]records.Department, len(f.Departments))
 	for i, d := range f.Departments {
-		out[i] = store.Department{Name: d.Name, Channel: d.Channel, Approvers: d.Approvers}
+		out[i] = records.Department{Name: d.Name, Channel: d.Channel, Approvers: d.Approvers}
 	}
 	return out
 }

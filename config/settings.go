@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/dsrengine/dsr/keyring"
-	"github.com/dsrengine/dsr/slackapp"
 )
 
 // Settings are the worker's process settings. Each comes from a flag or,
@@ -137,11 +136,6 @@ func (s *Settings) Validate() error {
 	if s.ConfigFile == "" {
 		errs = append(errs, errors.New("--config (DSR_CONFIG): required: the data map YAML file"))
 	}
-	if s.SlackBotToken != "" || s.SlackSigningSecret != "" || s.SlackAppToken != "" {
-		if err := s.Slack(nil).Validate(); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if (s.OpenDSRKeyFile == "") != (s.OpenDSRCertFile == "") {
 		errs = append(errs, errors.New("--opendsr-key (DSR_OPENDSR_KEY_FILE) and --opendsr-cert (DSR_OPENDSR_CERT_FILE): give both or neither"))
 	}
@@ -169,16 +163,6 @@ func (s *Settings) Validate() error {
 		errs = append(errs, errors.New("DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE): required: the base64 key that encrypts identities and workflow payloads (openssl rand -base64 32)"))
 	}
 	return errors.Join(errs...)
-}
-
-// Slack is the Slack app's configuration: the secrets from here, the
-// channels and approvers from the data map (nil: none yet).
-func (s *Settings) Slack(f *File) slackapp.Config {
-	c := slackapp.Config{BotToken: s.SlackBotToken, SigningSecret: s.SlackSigningSecret, AppToken: s.SlackAppToken}
-	if f != nil {
-		f.slack(&c)
-	}
-	return c
 }
 
 // MasterKey is the decoded key; valid after Validate succeeded.

@@ -13,6 +13,7 @@ import (
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
 )
@@ -55,7 +56,7 @@ func TestPrivacyCenterAndConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.SyncDepartments(context.Background(), []store.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}})
+	st.SyncDepartments(context.Background(), []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}})
 	e := testenv.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testenv.Table{Rows: 2}})
 	token := func(name, role, approver string, deps ...string) string {
 		_, secret, err := st.CreateToken(context.Background(), name, role, approver, deps)

@@ -26,7 +26,6 @@ import (
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/opendsr"
-	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
 )
 
@@ -139,14 +138,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.SyncDepartments(ctx, dataMap.StoreDepartments()); err != nil {
-		return err
-	}
 	tokenFile, err := devToken(ctx, st, *dataDir)
 	if err != nil {
 		return err
 	}
-	getenv := os.Getenv
+	setup := engine.Setup{Map: dataMap, Getenv: os.Getenv, Store: st, Keys: keys, Log: log,
+		Temporal:    connect.Options{Address: srv.FrontendAddress(), Namespace: *namespace},
+		GatewayAddr: gatewayAddr, ExportDir: filepath.Join(*dataDir, "exports"), ExposeCodec: exposeCodec, CodecOrigins: uiOrigins,
+		// Slack is optional in dev mode too: with a bot token in the
+		// environment, the departments get their messages there.
+		Slack: config.Settings{SlackBotToken: os.Getenv("DSR_SLACK_BOT_TOKEN"), SlackSigningSecret: os.Getenv("DSR_SLACK_SIGNING_SECRET"),
+			SlackAppToken: os.Getenv("DSR_SLACK_APP_TOKEN")}}
 	var saas string
 	if *configFile == "" {
 		acme, err := startAcme(ctx, filepath.Join(*dataDir, "acme"), dataMap, *ip)
@@ -154,38 +156,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		defer acme.Close()
-		getenv, saas = acme.Getenv, acme.SaaSURL
+		setup.Getenv, saas = acme.Getenv, acme.SaaSURL
 	}
-	reminders, _ := dataMap.ReminderPolicy() // validated at load
-	systems, closeSystems, err := engine.OpenSystems(ctx, dataMap, getenv)
-	if err != nil {
-		return err
-	}
-	defer closeSystems()
-	c, err := connect.Dial(ctx, connect.Options{Address: srv.FrontendAddress(), Namespace: *namespace, Keys: keys, Log: log})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := engine.EnsureSearchAttributes(ctx, c, *namespace); err != nil {
-		return err
-	}
-	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: gatewayAddr, ExposeCodec: exposeCodec, CodecOrigins: uiOrigins,
-		ExportDir: filepath.Join(*dataDir, "exports"), Systems: systems, Reminders: reminders}
 	// OpenDSR controllers can send requests in; the processor's key and
 	// self-signed certificate are made on first start.
-	if e.OpenDSR, err = opendsr.LoadOrCreateSigner(filepath.Join(*dataDir, "opendsr-key.pem"), filepath.Join(*dataDir, "opendsr-cert.pem"), *ip); err != nil {
+	if setup.OpenDSR, err = opendsr.LoadOrCreateSigner(filepath.Join(*dataDir, "opendsr-key.pem"), filepath.Join(*dataDir, "opendsr-cert.pem"), *ip); err != nil {
 		return err
 	}
-	// Slack is optional in dev mode too: with a bot token in the
-	// environment, the departments get their messages there.
-	slack := config.Settings{SlackBotToken: os.Getenv("DSR_SLACK_BOT_TOKEN"), SlackSigningSecret: os.Getenv("DSR_SLACK_SIGNING_SECRET"),
-		SlackAppToken: os.Getenv("DSR_SLACK_APP_TOKEN")}
-	if slack.SlackBotToken != "" {
-		if e.Slack, err = slackapp.New(ctx, slack.Slack(dataMap), st, c, log); err != nil {
-			return err
-		}
+	e, err := engine.Open(ctx, setup)
+	if err != nil {
+		return err
 	}
+	defer e.Close()
 	ln, err := e.Listen()
 	if err != nil {
 		return err

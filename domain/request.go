@@ -1,6 +1,15 @@
 // Package domain holds the engine's vocabulary: request kinds, regulations
 // with their legal deadlines, statuses and subject identities. It does no I/O
 // and reads no clock, so workflows may use all of it.
+//
+// The deadlines (DueAt, ExtendedDueAt, DaysLeft), the reminder policy
+// (NextAlert) and the validation of requests and identities run inside the
+// request workflows, and are replayed with every recorded history. A change
+// that alters what they return for an existing request changes the
+// workflow's decisions: guard it with workflow.GetVersion in the workflow
+// that calls it, keep the old behaviour behind the default version, and
+// record a history for the replay test (see README, "Changing workflow
+// code").
 package domain
 
 import (

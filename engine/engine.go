@@ -101,6 +101,9 @@ type Engine struct {
 	// callbacks; PublicURL is where controllers reach the gateway.
 	OpenDSR   *opendsr.Signer
 	PublicURL string
+
+	// closers undo Open, newest last.
+	closers []func()
 }
 
 // Activities builds the activity set. Every notice goes to the log and

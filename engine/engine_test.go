@@ -22,6 +22,7 @@ import (
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
@@ -243,7 +244,7 @@ func TestErasureSignOffEndToEnd(t *testing.T) {
 	st := openPostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := st.SyncDepartments(ctx, []store.Department{
+	if err := st.SyncDepartments(ctx, []records.Department{
 		{Name: "Sales", Approvers: []string{"sales.lead@acme.example"}},
 		{Name: "Finance", Approvers: []string{"controller@acme.example"}},
 	}); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/opendsr"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/store"
 )
 
@@ -48,7 +49,7 @@ func TestControllerRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.SyncDepartments(ctx, []store.Department{{Name: "Finance", Approvers: []string{"cfo@acme.example"}}})
+	st.SyncDepartments(ctx, []records.Department{{Name: "Finance", Approvers: []string{"cfo@acme.example"}}})
 	e := testenv.StartEngineWith(t, st, testenv.Options{OpenDSR: signer, Systems: []activities.System{
 		{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testenv.Table{Rows: 1}}}})
 	_, token, err := st.CreateToken(ctx, "acme-controller", store.RoleRequester, "", nil)

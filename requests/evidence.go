@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"runtime"
 	"strings"
 	"time"
 
@@ -17,7 +19,7 @@ import (
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/workflows"
 )
 
@@ -35,7 +37,7 @@ type Evidence struct {
 	ReceivedAt time.Time             `json:"received_at"`
 	DueAt      time.Time             `json:"due_at"`
 	Timeline   []Event               `json:"timeline"`
-	AuditLog   []store.AuditEntry    `json:"audit_log"`
+	AuditLog   []records.AuditEntry  `json:"audit_log"`
 	Chain      activities.AuditCheck `json:"audit_chain"`
 	ExportedAt time.Time             `json:"exported_at"`
 	ExportedBy string                `json:"exported_by"`
@@ -75,7 +77,7 @@ func GetEvidence(ctx context.Context, c client.Client, codecs Codecs, requestID,
 		return Evidence{}, err
 	}
 	ev.Timeline = Timeline(h.Events, codecs)
-	if ev.AuditLog, err = lookup[[]store.AuditEntry](ctx, c, "audit-export-", workflows.AuditExport, activities.AuditQuery{RequestID: requestID, Actor: actor}); err != nil {
+	if ev.AuditLog, err = lookup[[]records.AuditEntry](ctx, c, "audit-export-", workflows.AuditExport, activities.AuditQuery{RequestID: requestID, Actor: actor}); err != nil {
 		return Evidence{}, err
 	}
 	if ev.Chain, err = VerifyAudit(ctx, c, actor); err != nil {
@@ -203,40 +205,62 @@ func describeUpdate(name string, args *commonpb.Payloads, decode func(*commonpb.
 	return "", "", "", false
 }
 
+// activityName is the name Temporal registers a method of Activities
+// under (the method's own name), taken from the method itself so that a
+// renamed activity cannot silently drop out of the evidence.
+func activityName(method any) string {
+	full := runtime.FuncForPC(reflect.ValueOf(method).Pointer()).Name()
+	return strings.TrimSuffix(full[strings.LastIndex(full, ".")+1:], "-fm")
+}
+
+// The activities the evidence describes, by their registered names.
+var (
+	actSetStatus       = activityName((*activities.Activities).SetStatus)
+	actDiscover        = activityName((*activities.Activities).Discover)
+	actErase           = activityName((*activities.Activities).Erase)
+	actApplyConsent    = activityName((*activities.Activities).ApplyConsent)
+	actExport          = activityName((*activities.Activities).Export)
+	actAssemblePackage = activityName((*activities.Activities).AssemblePackage)
+	actNotify          = activityName((*activities.Activities).Notify)
+	actSuppress        = activityName((*activities.Activities).Suppress)
+	actRecordConsent   = activityName((*activities.Activities).RecordConsent)
+	actRecordExtension = activityName((*activities.Activities).RecordExtension)
+)
+
 func describeActivity(name string, input, result *commonpb.Payloads, decode func(*commonpb.Payloads, any) bool) (what, actor, detail string, ok bool) {
 	var sys struct {
 		System string `json:"system"`
 	}
 	decode(input, &sys)
 	switch name {
-	case "SetStatus":
+	case actSetStatus:
 		var s activities.StatusInput
 		ok = decode(input, &s)
 		return "status", s.Actor, string(s.Status), ok
-	case "Discover", "Erase", "ApplyConsent":
+	case actDiscover, actErase, actApplyConsent:
 		var r connectors.Result
 		ok = decode(result, &r)
-		what = map[string]string{"Discover": "discovered", "Erase": "erased", "ApplyConsent": "consent applied"}[name]
+		what = map[string]string{actDiscover: "discovered", actErase: "erased", actApplyConsent: "consent applied"}[name]
 		return what, "engine", fmt.Sprintf("%s: %s", sys.System, counts(r)), ok
-	case "Export":
+	case actExport:
 		var x activities.Exported
 		ok = decode(result, &x)
 		return "exported", "engine", fmt.Sprintf("%s: %s (sha256 %s)", sys.System, counts(x.Result), x.Artifact.SHA256), ok
-	case "AssemblePackage":
-		var a store.Artifact
+	case actAssemblePackage:
+		var a records.Artifact
 		ok = decode(result, &a)
 		return "package", "engine", fmt.Sprintf("access package assembled (sha256 %s, %d bytes)", a.SHA256, a.SizeBytes), ok
-	case "Notify":
+	case actNotify:
 		var n activities.Notice
 		ok = decode(input, &n)
 		return "notice", "engine", fmt.Sprintf("%s notice to %s", n.Kind, n.To), ok
-	case "Suppress":
+	case actSuppress:
 		return "suppressed", "engine", "the subject's identities (keyed hashes) added to the suppression list", true
-	case "RecordConsent":
+	case actRecordConsent:
 		var c activities.ConsentRecord
 		ok = decode(input, &c)
 		return "consent recorded", "engine", fmt.Sprintf("%s: %s via %s (wording %s)", c.Purpose, c.State, c.Channel, c.WordingVersion), ok
-	case "RecordExtension":
+	case actRecordExtension:
 		var x activities.ExtensionInput
 		ok = decode(input, &x)
 		return "deadline", x.Actor, "new deadline " + x.DueAt.Format("2006-01-02"), ok

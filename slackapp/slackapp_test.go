@@ -22,6 +22,7 @@ import (
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
@@ -61,7 +62,7 @@ func TestSignedClicksTakeAnErasureThroughSignOff(t *testing.T) {
 	w := newWorkspace(t)
 	st := openStore(t)
 	ctx := context.Background()
-	if err := st.SyncDepartments(ctx, []store.Department{
+	if err := st.SyncDepartments(ctx, []records.Department{
 		{Name: "Sales", Approvers: []string{"U0SALES001"}},
 		{Name: "Finance", Approvers: []string{"controller@acme.example", "ghost@acme.example"}},
 	}); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
 )
@@ -37,7 +38,7 @@ func newStarterEnv(t *testing.T, systems ...activities.System) *starterEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if err := st.SyncDepartments(context.Background(), []store.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}}); err != nil {
+	if err := st.SyncDepartments(context.Background(), []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}}); err != nil {
 		t.Fatal(err)
 	}
 	return &starterEnv{t: t, e: testenv.StartEngine(t, st, systems...), dbPath: dbPath}

@@ -11,22 +11,9 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/dsrengine/dsr/records"
 )
-
-// AuditEntry is one thing that happened, with who did it.
-type AuditEntry struct {
-	Seq       int64     `db:"seq" json:"seq"`
-	RequestID string    `db:"request_id" json:"request_id,omitempty"`
-	At        time.Time `db:"at" json:"at"`
-	Actor     string    `db:"actor" json:"actor"`
-	Action    string    `db:"action" json:"action"`
-	DetailRaw string    `db:"detail" json:"detail"`
-	PrevHash  string    `db:"prev_hash" json:"prev_hash"`
-	Hash      string    `db:"hash" json:"hash"`
-
-	// Detail is marshalled into DetailRaw on append; it must hold no personal data.
-	Detail map[string]any `db:"-" json:"-"`
-}
 
 // genesis is the prev_hash of the first entry.
 const genesis = "0000000000000000000000000000000000000000000000000000000000000000"
@@ -35,11 +22,11 @@ const genesis = "000000000000000000000000000000000000000000000000000000000000000
 const auditLockKey = 0x647372_61756469 // "dsr" "audi"
 
 // AppendAudit adds an entry outside any other write.
-func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
+func (s *Store) AppendAudit(ctx context.Context, e records.AuditEntry) error {
 	return s.inTx(ctx, func(tx *sqlx.Tx) error { return s.appendAudit(ctx, tx, e) })
 }
 
-func (s *Store) appendAudit(ctx context.Context, tx *sqlx.Tx, e AuditEntry) error {
+func (s *Store) appendAudit(ctx context.Context, tx *sqlx.Tx, e records.AuditEntry) error {
 	if e.Actor == "" || e.Action == "" {
 		return errors.New("audit entry needs an actor and an action")
 	}
@@ -67,7 +54,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sqlx.Tx, e AuditEntry) erro
 	if err != nil {
 		return fmt.Errorf("audit chain head: %w", err)
 	}
-	e.Hash = e.chainHash()
+	e.Hash = chainHash(e)
 	_, err = tx.NamedExecContext(ctx, `INSERT INTO audit_log (request_id, at, actor, action, detail, prev_hash, hash)
 		VALUES (:request_id, :at, :actor, :action, :detail, :prev_hash, :hash)`, e)
 	if err != nil {
@@ -78,7 +65,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sqlx.Tx, e AuditEntry) erro
 
 // chainHash covers every field and the previous hash, so altering, removing
 // or reordering any entry breaks every hash after it.
-func (e AuditEntry) chainHash() string {
+func chainHash(e records.AuditEntry) string {
 	h := sha256.New()
 	for _, f := range []string{e.PrevHash, e.RequestID, e.At.UTC().Format(time.RFC3339Nano), e.Actor, e.Action, e.DetailRaw} {
 		fmt.Fprintf(h, "%d:%s\n", len(f), f)
@@ -88,8 +75,8 @@ func (e AuditEntry) chainHash() string {
 
 // AuditLog returns a request's entries in order, or every entry when
 // requestID is empty.
-func (s *Store) AuditLog(ctx context.Context, requestID string) ([]AuditEntry, error) {
-	var out []AuditEntry
+func (s *Store) AuditLog(ctx context.Context, requestID string) ([]records.AuditEntry, error) {
+	var out []records.AuditEntry
 	var err error
 	if requestID == "" {
 		err = s.db.SelectContext(ctx, &out, `SELECT * FROM audit_log ORDER BY seq`)
@@ -125,7 +112,7 @@ func (s *Store) CheckAudit(ctx context.Context) (int, []string, error) {
 		if e.PrevHash != prev {
 			problems = append(problems, fmt.Sprintf("entry %d does not follow the entry before it (chain broken)", e.Seq))
 		}
-		if e.chainHash() != e.Hash {
+		if chainHash(e) != e.Hash {
 			problems = append(problems, fmt.Sprintf("entry %d (%s) was altered: its content does not match its hash", e.Seq, e.Action))
 		}
 		prev, prevSeq = e.Hash, e.Seq

@@ -5,22 +5,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
-)
 
-// Department owns systems that hold personal data and signs off on requests.
-type Department struct {
-	Name      string   `db:"name" json:"name"`
-	Channel   string   `db:"channel" json:"channel"`
-	Approvers []string `db:"-" json:"approvers"`
-}
+	"github.com/dsrengine/dsr/records"
+)
 
 // SyncDepartments makes the stored departments and approvers match config.
 // Departments missing from config are kept (past sign-offs refer to them)
 // but lose their approvers, so nobody can decide for them any more.
-func (s *Store) SyncDepartments(ctx context.Context, deps []Department) error {
+func (s *Store) SyncDepartments(ctx context.Context, deps []records.Department) error {
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		t := now()
 		if _, err := tx.ExecContext(ctx, `DELETE FROM department_approvers`); err != nil {
@@ -42,8 +36,8 @@ func (s *Store) SyncDepartments(ctx context.Context, deps []Department) error {
 }
 
 // Departments lists departments with their approvers, by name.
-func (s *Store) Departments(ctx context.Context) ([]Department, error) {
-	var deps []Department
+func (s *Store) Departments(ctx context.Context) ([]records.Department, error) {
+	var deps []records.Department
 	if err := s.db.SelectContext(ctx, &deps, `SELECT name, channel FROM departments ORDER BY name`); err != nil {
 		return nil, fmt.Errorf("departments: %w", err)
 	}
@@ -54,7 +48,7 @@ func (s *Store) Departments(ctx context.Context) ([]Department, error) {
 	if err := s.db.SelectContext(ctx, &approvers, `SELECT department, approver FROM department_approvers ORDER BY department, approver`); err != nil {
 		return nil, fmt.Errorf("department approvers: %w", err)
 	}
-	byName := make(map[string]*Department, len(deps))
+	byName := make(map[string]*records.Department, len(deps))
 	for i := range deps {
 		byName[deps[i].Name] = &deps[i]
 	}
@@ -66,22 +60,9 @@ func (s *Store) Departments(ctx context.Context) ([]Department, error) {
 	return deps, nil
 }
 
-// SignOff is one department's decision on one request.
-type SignOff struct {
-	RequestID  string    `db:"request_id" json:"request_id"`
-	Department string    `db:"department" json:"department"`
-	Decision   string    `db:"decision" json:"decision"` // approve or object
-	LegalBasis string    `db:"legal_basis" json:"legal_basis,omitempty"`
-	Actor      string    `db:"actor" json:"actor"`
-	DecidedAt  time.Time `db:"decided_at" json:"decided_at"`
-}
-
-// ErrAlreadyDecided is returned for a second, different decision.
-var ErrAlreadyDecided = errors.New("department has already decided")
-
 // RecordSignOff stores a decision once. Recording the identical decision
 // again is a no-op (an activity retry); a different one is ErrAlreadyDecided.
-func (s *Store) RecordSignOff(ctx context.Context, so SignOff) error {
+func (s *Store) RecordSignOff(ctx context.Context, so records.SignOff) error {
 	if so.Decision != "approve" && so.Decision != "object" {
 		return fmt.Errorf("sign-off decision %q: must be approve or object", so.Decision)
 	}
@@ -90,13 +71,13 @@ func (s *Store) RecordSignOff(ctx context.Context, so SignOff) error {
 	}
 	so.DecidedAt = utc(so.DecidedAt)
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var prior SignOff
+		var prior records.SignOff
 		err := tx.GetContext(ctx, &prior, s.db.Rebind(`SELECT * FROM signoffs WHERE request_id = ? AND department = ?`), so.RequestID, so.Department)
 		if err == nil {
 			if prior.Decision == so.Decision && prior.Actor == so.Actor && prior.LegalBasis == so.LegalBasis {
 				return nil
 			}
-			return fmt.Errorf("sign-off of %s on %s: %w (%s by %s)", so.Department, so.RequestID, ErrAlreadyDecided, prior.Decision, prior.Actor)
+			return fmt.Errorf("sign-off of %s on %s: %w (%s by %s)", so.Department, so.RequestID, records.ErrAlreadyDecided, prior.Decision, prior.Actor)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -105,14 +86,14 @@ func (s *Store) RecordSignOff(ctx context.Context, so SignOff) error {
 			VALUES (:request_id, :department, :decision, :legal_basis, :actor, :decided_at)`, so); err != nil {
 			return fmt.Errorf("sign-off of %s on %s: %w", so.Department, so.RequestID, err)
 		}
-		return s.appendAudit(ctx, tx, AuditEntry{RequestID: so.RequestID, Actor: so.Actor, Action: "signoff." + so.Decision,
+		return s.appendAudit(ctx, tx, records.AuditEntry{RequestID: so.RequestID, Actor: so.Actor, Action: "signoff." + so.Decision,
 			Detail: map[string]any{"department": so.Department, "legal_basis": so.LegalBasis}})
 	})
 }
 
 // SignOffs lists a request's decisions by department.
-func (s *Store) SignOffs(ctx context.Context, requestID string) ([]SignOff, error) {
-	var out []SignOff
+func (s *Store) SignOffs(ctx context.Context, requestID string) ([]records.SignOff, error) {
+	var out []records.SignOff
 	err := s.db.SelectContext(ctx, &out, s.db.Rebind(`SELECT * FROM signoffs WHERE request_id = ? ORDER BY department`), requestID)
 	return out, err
 }

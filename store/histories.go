@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/dsrengine/dsr/records"
 )
 
 // History is a closed workflow's history as archived.
@@ -46,7 +48,7 @@ func (s *Store) LatestHistory(ctx context.Context, requestID string) (History, e
 	var h History
 	err := s.db.GetContext(ctx, &h, s.db.Rebind(`SELECT * FROM histories WHERE request_id = ? ORDER BY closed_at DESC LIMIT 1`), requestID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return h, fmt.Errorf("%w: no archived history of %s", ErrNotFound, requestID)
+		return h, fmt.Errorf("%w: no archived history of %s", records.ErrNotFound, requestID)
 	}
 	return h, err
 }

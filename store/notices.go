@@ -4,22 +4,13 @@ import (
 	"context"
 	"fmt"
 	"time"
-)
 
-// InboxEntry is one notice as the console's inbox shows it.
-type InboxEntry struct {
-	ID        int64     `db:"id" json:"id"`
-	RequestID string    `db:"request_id" json:"request_id"`
-	Recipient string    `db:"recipient" json:"recipient"`
-	Kind      string    `db:"kind" json:"kind"`
-	Text      string    `db:"text" json:"text"`
-	SentKey   string    `db:"sent_key" json:"-"`
-	SentAt    time.Time `db:"sent_at" json:"sent_at"`
-}
+	"github.com/dsrengine/dsr/records"
+)
 
 // AddToInbox files a notice; the same SentKey again (a retried delivery)
 // files nothing.
-func (s *Store) AddToInbox(ctx context.Context, e InboxEntry) error {
+func (s *Store) AddToInbox(ctx context.Context, e records.InboxEntry) error {
 	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO inbox (request_id, recipient, kind, text, sent_key, sent_at)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sent_key) DO NOTHING`), e.RequestID, e.Recipient, e.Kind, e.Text, e.SentKey, now())
 	if err != nil {
@@ -29,8 +20,8 @@ func (s *Store) AddToInbox(ctx context.Context, e InboxEntry) error {
 }
 
 // Inbox lists the latest notices to a recipient, newest first; "" is all.
-func (s *Store) Inbox(ctx context.Context, recipient string, limit int) ([]InboxEntry, error) {
-	var out []InboxEntry
+func (s *Store) Inbox(ctx context.Context, recipient string, limit int) ([]records.InboxEntry, error) {
+	var out []records.InboxEntry
 	err := s.db.SelectContext(ctx, &out, s.db.Rebind(`SELECT id, request_id, recipient, kind, text, sent_key, sent_at FROM inbox
 		WHERE ? = '' OR recipient = ? ORDER BY id DESC LIMIT ?`), recipient, recipient, limit)
 	return out, err

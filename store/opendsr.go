@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/dsrengine/dsr/records"
 )
 
 // OpenDSRRequest links an OpenDSR controller's request to the engine's.
@@ -43,7 +45,7 @@ func (s *Store) OpenDSR(ctx context.Context, subjectRequestID string) (OpenDSRRe
 	var o OpenDSRRequest
 	err := s.db.GetContext(ctx, &o, s.db.Rebind(`SELECT * FROM opendsr_requests WHERE subject_request_id = ?`), subjectRequestID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return o, fmt.Errorf("%w: no OpenDSR request %s", ErrNotFound, subjectRequestID)
+		return o, fmt.Errorf("%w: no OpenDSR request %s", records.ErrNotFound, subjectRequestID)
 	}
 	return o, err
 }

@@ -12,51 +12,25 @@ import (
 
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/metrics"
+
+	"github.com/dsrengine/dsr/records"
 )
-
-// Sealer encrypts identities for storage and computes their lookup hashes;
-// *keyring.Keyring is one.
-type Sealer interface {
-	Seal(plaintext, ad []byte) ([]byte, error)
-	Open(ciphertext, ad []byte) ([]byte, error)
-	Hash(kind, value string) string
-}
-
-// Request is a data-subject request as the store keeps it.
-type Request struct {
-	ID            string             `db:"id" json:"id"`
-	SubjectID     string             `db:"subject_id" json:"subject_id"`
-	Type          domain.RequestType `db:"type" json:"type"`
-	Regulation    domain.Regulation  `db:"regulation" json:"regulation"`
-	Status        domain.Status      `db:"status" json:"status"`
-	ReceivedAt    time.Time          `db:"received_at" json:"received_at"`
-	DueAt         time.Time          `db:"due_at" json:"due_at"`
-	ExtendedDueAt sql.NullTime       `db:"extended_due_at" json:"-"`
-	CompletedAt   sql.NullTime       `db:"completed_at" json:"-"`
-	WorkflowID    string             `db:"workflow_id" json:"workflow_id"`
-	CreatedAt     time.Time          `db:"created_at" json:"created_at"`
-	UpdatedAt     time.Time          `db:"updated_at" json:"updated_at"`
-}
-
-// ErrConflict is returned when a write contradicts what is already stored,
-// for example the same request id with another type.
-var ErrConflict = errors.New("conflicts with stored data")
 
 // RecordRequest stores a new request and its subject's identities. It is
 // idempotent: recording the same request again changes nothing, so an
 // activity retry after a crash is safe. The subject is found by the keyed
 // hash of any of its identities, so one person keeps one subject id. actor
 // is who started the request, for the audit log.
-func (s *Store) RecordRequest(ctx context.Context, keys Sealer, r Request, ids []domain.Identity, actor string) (Request, error) {
+func (s *Store) RecordRequest(ctx context.Context, keys records.Sealer, r records.Request, ids []domain.Identity, actor string) (records.Request, error) {
 	if len(ids) == 0 {
-		return Request{}, errors.New("record request: no identity")
+		return records.Request{}, errors.New("record request: no identity")
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var existing Request
+		var existing records.Request
 		err := tx.GetContext(ctx, &existing, s.db.Rebind(`SELECT * FROM requests WHERE id = ?`), r.ID)
 		if err == nil {
 			if existing.Type != r.Type || existing.Regulation != r.Regulation || !existing.ReceivedAt.Equal(utc(r.ReceivedAt)) {
-				return fmt.Errorf("record request %s: %w: stored as %s/%s received %s", r.ID, ErrConflict, existing.Type, existing.Regulation, existing.ReceivedAt.Format(time.RFC3339))
+				return fmt.Errorf("record request %s: %w: stored as %s/%s received %s", r.ID, records.ErrConflict, existing.Type, existing.Regulation, existing.ReceivedAt.Format(time.RFC3339))
 			}
 			r = existing
 			return nil
@@ -80,7 +54,7 @@ func (s *Store) RecordRequest(ctx context.Context, keys Sealer, r Request, ids [
 		if err != nil {
 			return fmt.Errorf("record request %s: %w", r.ID, err)
 		}
-		return s.appendAudit(ctx, tx, AuditEntry{RequestID: r.ID, Actor: actor, Action: "request.received",
+		return s.appendAudit(ctx, tx, records.AuditEntry{RequestID: r.ID, Actor: actor, Action: "request.received",
 			Detail: map[string]any{"type": r.Type, "regulation": r.Regulation, "due_at": r.DueAt}})
 	})
 	return r, err
@@ -88,7 +62,7 @@ func (s *Store) RecordRequest(ctx context.Context, keys Sealer, r Request, ids [
 
 // subjectFor returns the subject that owns any of ids, creating it if none
 // does, and attaches the identities it does not have yet.
-func (s *Store) subjectFor(ctx context.Context, tx *sqlx.Tx, keys Sealer, ids []domain.Identity) (string, error) {
+func (s *Store) subjectFor(ctx context.Context, tx *sqlx.Tx, keys records.Sealer, ids []domain.Identity) (string, error) {
 	hashes := make([]string, len(ids))
 	for i, id := range ids {
 		hashes[i] = keys.Hash(string(id.Kind), id.Value)
@@ -124,7 +98,7 @@ func (s *Store) subjectFor(ctx context.Context, tx *sqlx.Tx, keys Sealer, ids []
 }
 
 // SubjectIdentities opens the sealed identities of a subject.
-func (s *Store) SubjectIdentities(ctx context.Context, keys Sealer, subjectID string) ([]domain.Identity, error) {
+func (s *Store) SubjectIdentities(ctx context.Context, keys records.Sealer, subjectID string) ([]domain.Identity, error) {
 	var rows []struct {
 		Kind   domain.IdentityKind `db:"kind"`
 		Sealed []byte              `db:"value_sealed"`
@@ -144,11 +118,11 @@ func (s *Store) SubjectIdentities(ctx context.Context, keys Sealer, subjectID st
 }
 
 // GetRequest returns one request or ErrNotFound.
-func (s *Store) GetRequest(ctx context.Context, id string) (Request, error) {
-	var r Request
+func (s *Store) GetRequest(ctx context.Context, id string) (records.Request, error) {
+	var r records.Request
 	err := s.db.GetContext(ctx, &r, s.db.Rebind(`SELECT * FROM requests WHERE id = ?`), id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, fmt.Errorf("request %s: %w", id, ErrNotFound)
+		return r, fmt.Errorf("request %s: %w", id, records.ErrNotFound)
 	}
 	return r, err
 }
@@ -161,7 +135,7 @@ func (s *Store) SetStatus(ctx context.Context, id string, status domain.Status, 
 		var current domain.Status
 		if err := tx.GetContext(ctx, &current, s.db.Rebind(`SELECT status FROM requests WHERE id = ?`), id); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("set status of request %s: %w", id, ErrNotFound)
+				return fmt.Errorf("set status of request %s: %w", id, records.ErrNotFound)
 			}
 			return err
 		}
@@ -169,7 +143,7 @@ func (s *Store) SetStatus(ctx context.Context, id string, status domain.Status, 
 			return nil
 		}
 		if current.Terminal() {
-			return fmt.Errorf("set status of request %s to %s: %w: already %s", id, status, ErrConflict, current)
+			return fmt.Errorf("set status of request %s to %s: %w: already %s", id, status, records.ErrConflict, current)
 		}
 		var completed sql.NullTime
 		if status.Terminal() {
@@ -179,7 +153,7 @@ func (s *Store) SetStatus(ctx context.Context, id string, status domain.Status, 
 			status, completed, now(), id); err != nil {
 			return fmt.Errorf("set status of request %s: %w", id, err)
 		}
-		return s.appendAudit(ctx, tx, AuditEntry{RequestID: id, Actor: actor, Action: "request.status",
+		return s.appendAudit(ctx, tx, records.AuditEntry{RequestID: id, Actor: actor, Action: "request.status",
 			Detail: map[string]any{"from": current, "to": status}})
 	})
 }
@@ -192,9 +166,9 @@ func (s *Store) SetExtendedDue(ctx context.Context, id string, due time.Time, ac
 			return fmt.Errorf("extend request %s: %w", id, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("extend request %s: %w", id, ErrNotFound)
+			return fmt.Errorf("extend request %s: %w", id, records.ErrNotFound)
 		}
-		return s.appendAudit(ctx, tx, AuditEntry{RequestID: id, Actor: actor, Action: "request.extended",
+		return s.appendAudit(ctx, tx, records.AuditEntry{RequestID: id, Actor: actor, Action: "request.extended",
 			Detail: map[string]any{"due_at": utc(due), "reason": reason}})
 	})
 }
@@ -223,7 +197,7 @@ func (s *Store) OpenDuplicate(ctx context.Context, requestID string) (string, er
 
 // FindSubject returns the subject that owns any of the identities, by
 // keyed hash, or ErrNotFound.
-func (s *Store) FindSubject(ctx context.Context, keys Sealer, ids []domain.Identity) (string, error) {
+func (s *Store) FindSubject(ctx context.Context, keys records.Sealer, ids []domain.Identity) (string, error) {
 	for _, id := range ids {
 		var subject string
 		err := s.db.GetContext(ctx, &subject, s.db.Rebind(`SELECT subject_id FROM subject_identities WHERE kind = ? AND value_hash = ?`), id.Kind, keys.Hash(string(id.Kind), id.Value))
@@ -234,7 +208,7 @@ func (s *Store) FindSubject(ctx context.Context, keys Sealer, ids []domain.Ident
 			return "", fmt.Errorf("find subject: %w", err)
 		}
 	}
-	return "", fmt.Errorf("subject: %w", ErrNotFound)
+	return "", fmt.Errorf("subject: %w", records.ErrNotFound)
 }
 
 // ReportRequests returns the requests received in [from, to) as the

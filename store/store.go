@@ -32,9 +32,6 @@ type Store struct {
 	driver string
 }
 
-// ErrNotFound is returned when a looked-up row does not exist.
-var ErrNotFound = errors.New("not found")
-
 // Open connects and applies pending migrations. dsn is a postgres:// URL or
 // an SQLite file path (optionally prefixed with sqlite:// or file:).
 func Open(ctx context.Context, dsn string) (*Store, error) {

@@ -13,6 +13,7 @@ import (
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/store"
 )
 
@@ -56,9 +57,9 @@ func identity(t *testing.T, kind domain.IdentityKind, v string) domain.Identity 
 	return id
 }
 
-func newRequest(id string, typ domain.RequestType) store.Request {
+func newRequest(id string, typ domain.RequestType) records.Request {
 	received := time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC)
-	return store.Request{ID: id, Type: typ, Regulation: domain.GDPR, ReceivedAt: received,
+	return records.Request{ID: id, Type: typ, Regulation: domain.GDPR, ReceivedAt: received,
 		DueAt: domain.DueAt(domain.GDPR, received), WorkflowID: domain.WorkflowID(id)}
 }
 
@@ -80,7 +81,7 @@ func TestRequests(t *testing.T) {
 			t.Fatalf("second record = %+v, %v", again, err)
 		}
 		// Same id, other content: refused.
-		if _, err := s.RecordRequest(ctx, k, newRequest("REQ-1", domain.Erasure), []domain.Identity{email}, "cli:test"); !errors.Is(err, store.ErrConflict) {
+		if _, err := s.RecordRequest(ctx, k, newRequest("REQ-1", domain.Erasure), []domain.Identity{email}, "cli:test"); !errors.Is(err, records.ErrConflict) {
 			t.Fatalf("conflicting record err = %v", err)
 		}
 		// A second request by the same person, found by e-mail, gains a phone.
@@ -111,7 +112,7 @@ func TestRequests(t *testing.T) {
 		if got.DueAt.Format("2006-01-02") != "2026-02-28" || !got.ReceivedAt.Equal(time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC)) {
 			t.Fatalf("dates round trip: received %s due %s", got.ReceivedAt, got.DueAt)
 		}
-		if _, err := s.GetRequest(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.GetRequest(ctx, "nope"); !errors.Is(err, records.ErrNotFound) {
 			t.Fatalf("missing request err = %v", err)
 		}
 
@@ -125,20 +126,20 @@ func TestRequests(t *testing.T) {
 		if got, err := s.OpenDuplicate(ctx, "REQ-3"); err != nil || got != "" {
 			t.Fatalf("a completed request is no duplicate target, got %q, %v", got, err)
 		}
-		if err := s.SetStatus(ctx, "REQ-1", domain.StatusDiscovery, "engine", done); !errors.Is(err, store.ErrConflict) {
+		if err := s.SetStatus(ctx, "REQ-1", domain.StatusDiscovery, "engine", done); !errors.Is(err, records.ErrConflict) {
 			t.Fatalf("reopening a completed request err = %v", err)
 		}
 		got, _ = s.GetRequest(ctx, "REQ-1")
-		if got.Status != domain.StatusCompleted || !got.CompletedAt.Valid || !got.CompletedAt.Time.Equal(done) {
+		if got.Status != domain.StatusCompleted || got.CompletedAt == nil || !got.CompletedAt.Equal(done) {
 			t.Fatalf("completed = %+v", got)
 		}
 		ext := time.Date(2026, 4, 30, 23, 59, 59, 0, time.UTC)
 		if err := s.SetExtendedDue(ctx, "REQ-2", ext, "compliance:alice", "complex request"); err != nil {
 			t.Fatal(err)
 		}
-		got, _ = s.GetRequest(ctx, "REQ-2")
-		if !got.ExtendedDueAt.Valid || !got.ExtendedDueAt.Time.Equal(ext) {
-			t.Fatalf("extended due = %+v", got.ExtendedDueAt)
+		got, err = s.GetRequest(ctx, "REQ-2")
+		if err != nil || got.ExtendedDueAt == nil || !got.ExtendedDueAt.Equal(ext) {
+			t.Fatalf("extended due = %v, %v", got.ExtendedDueAt, err)
 		}
 		log, err := s.AuditLog(ctx, "REQ-1")
 		if err != nil || len(log) != 2 || log[0].Action != "request.received" || log[1].Action != "request.status" {
@@ -155,7 +156,7 @@ func TestRequests(t *testing.T) {
 func TestDepartmentsAndSignOffs(t *testing.T) {
 	backends(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		deps := []store.Department{
+		deps := []records.Department{
 			{Name: "Finance", Channel: "#finance", Approvers: []string{"U01", "U02"}},
 			{Name: "Sales", Channel: "#sales", Approvers: []string{"U03"}},
 		}
@@ -173,7 +174,7 @@ func TestDepartmentsAndSignOffs(t *testing.T) {
 			t.Fatal(err)
 		}
 		at := time.Date(2026, 2, 1, 8, 0, 0, 0, time.UTC)
-		obj := store.SignOff{RequestID: "REQ-9", Department: "Finance", Decision: "object", LegalBasis: "tax law keeps invoices 10 years", Actor: "slack:U01", DecidedAt: at}
+		obj := records.SignOff{RequestID: "REQ-9", Department: "Finance", Decision: "object", LegalBasis: "tax law keeps invoices 10 years", Actor: "slack:U01", DecidedAt: at}
 		if err := s.RecordSignOff(ctx, obj); err != nil {
 			t.Fatal(err)
 		}
@@ -182,10 +183,10 @@ func TestDepartmentsAndSignOffs(t *testing.T) {
 		}
 		other := obj
 		other.Decision, other.LegalBasis = "approve", ""
-		if err := s.RecordSignOff(ctx, other); !errors.Is(err, store.ErrAlreadyDecided) {
+		if err := s.RecordSignOff(ctx, other); !errors.Is(err, records.ErrAlreadyDecided) {
 			t.Fatalf("second decision err = %v", err)
 		}
-		if err := s.RecordSignOff(ctx, store.SignOff{RequestID: "REQ-9", Department: "Sales", Decision: "object", Actor: "x", DecidedAt: at}); err == nil || !strings.Contains(err.Error(), "legal basis") {
+		if err := s.RecordSignOff(ctx, records.SignOff{RequestID: "REQ-9", Department: "Sales", Decision: "object", Actor: "x", DecidedAt: at}); err == nil || !strings.Contains(err.Error(), "legal basis") {
 			t.Fatalf("objection without basis err = %v", err)
 		}
 		list, err := s.SignOffs(ctx, "REQ-9")
@@ -205,7 +206,7 @@ func TestConsentArtifactsSuppression(t *testing.T) {
 		}
 		base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 		for i, st := range []string{"pending", "granted", "withdrawn"} {
-			if err := s.AppendConsent(ctx, store.ConsentEvent{SubjectID: r.SubjectID, Purpose: "newsletter", State: st, Channel: "web", WordingVersion: "v3", RequestID: r.ID, At: base.Add(time.Duration(i) * time.Hour)}); err != nil {
+			if err := s.AppendConsent(ctx, records.ConsentEvent{SubjectID: r.SubjectID, Purpose: "newsletter", State: st, Channel: "web", WordingVersion: "v3", RequestID: r.ID, At: base.Add(time.Duration(i) * time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -213,10 +214,10 @@ func TestConsentArtifactsSuppression(t *testing.T) {
 		if err != nil || cur.State != "withdrawn" {
 			t.Fatalf("current consent = %+v, %v", cur, err)
 		}
-		if _, err := s.CurrentConsent(ctx, r.SubjectID, "profiling"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.CurrentConsent(ctx, r.SubjectID, "profiling"); !errors.Is(err, records.ErrNotFound) {
 			t.Fatalf("no consent err = %v", err)
 		}
-		if err := s.AppendConsent(ctx, store.ConsentEvent{SubjectID: r.SubjectID, Purpose: "x", State: "granted"}); err == nil {
+		if err := s.AppendConsent(ctx, records.ConsentEvent{SubjectID: r.SubjectID, Purpose: "x", State: "granted"}); err == nil {
 			t.Fatal("consent without evidence accepted")
 		}
 		hist, _ := s.ConsentHistory(ctx, r.SubjectID)
@@ -224,7 +225,7 @@ func TestConsentArtifactsSuppression(t *testing.T) {
 			t.Fatalf("history = %d entries", len(hist))
 		}
 
-		a := store.Artifact{ID: "A1", RequestID: r.ID, System: "crm", Format: "json", Location: "file:///exports/A1.json", SHA256: "ab", SizeBytes: 10}
+		a := records.Artifact{ID: "A1", RequestID: r.ID, System: "crm", Format: "json", Location: "file:///exports/A1.json", SHA256: "ab", SizeBytes: 10}
 		if err := s.AddArtifact(ctx, a); err != nil {
 			t.Fatal(err)
 		}
@@ -255,14 +256,14 @@ func TestAuditChain(t *testing.T) {
 	backends(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		for i, action := range []string{"a", "b", "c", "d"} {
-			if err := s.AppendAudit(ctx, store.AuditEntry{Actor: "tester", Action: action, Detail: map[string]any{"i": i}}); err != nil {
+			if err := s.AppendAudit(ctx, records.AuditEntry{Actor: "tester", Action: action, Detail: map[string]any{"i": i}}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if problems, err := s.VerifyAudit(ctx); err != nil || len(problems) != 0 {
 			t.Fatalf("fresh chain: %v, %v", problems, err)
 		}
-		if err := s.AppendAudit(ctx, store.AuditEntry{Action: "x"}); err == nil {
+		if err := s.AppendAudit(ctx, records.AuditEntry{Action: "x"}); err == nil {
 			t.Fatal("entry without actor accepted")
 		}
 		db := store.RawDB(s)
@@ -299,11 +300,11 @@ func TestInboxSlackMessagesAndReplays(t *testing.T) {
 	backends(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		for range 2 { // a retried delivery files once
-			if err := s.AddToInbox(ctx, store.InboxEntry{RequestID: "R1", Recipient: "Finance", Kind: "signoff", Text: "sign off", SentKey: "run/5"}); err != nil {
+			if err := s.AddToInbox(ctx, records.InboxEntry{RequestID: "R1", Recipient: "Finance", Kind: "signoff", Text: "sign off", SentKey: "run/5"}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		s.AddToInbox(ctx, store.InboxEntry{RequestID: "R1", Recipient: "Sales", Kind: "signoff", Text: "sign off", SentKey: "run/6"})
+		s.AddToInbox(ctx, records.InboxEntry{RequestID: "R1", Recipient: "Sales", Kind: "signoff", Text: "sign off", SentKey: "run/6"})
 		if got, err := s.Inbox(ctx, "Finance", 10); err != nil || len(got) != 1 || got[0].Text != "sign off" {
 			t.Fatalf("Finance inbox: %+v, %v", got, err)
 		}
@@ -353,7 +354,7 @@ func TestReportRequests(t *testing.T) {
 			}
 		}
 		s.SetStatus(ctx, "M-1", domain.StatusCompleted, "engine", jan.AddDate(0, 0, 3))
-		if err := s.RecordSignOff(ctx, store.SignOff{RequestID: "M-1", Department: "Finance", Decision: "object", LegalBasis: "tax", Actor: "a", DecidedAt: jan}); err != nil {
+		if err := s.RecordSignOff(ctx, records.SignOff{RequestID: "M-1", Department: "Finance", Decision: "object", LegalBasis: "tax", Actor: "a", DecidedAt: jan}); err != nil {
 			t.Fatal(err)
 		}
 		s.SetStatus(ctx, "M-2", domain.StatusDenied, "compliance", jan.AddDate(0, 0, 5))

@@ -5,29 +5,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
-)
 
-// ConsentEvent is one change of a subject's consent to one purpose, with
-// the evidence a regulator asks for: when, through which channel, and which
-// version of the wording the subject saw.
-type ConsentEvent struct {
-	Seq            int64     `db:"seq" json:"seq"`
-	SubjectID      string    `db:"subject_id" json:"subject_id"`
-	Purpose        string    `db:"purpose" json:"purpose"`
-	State          string    `db:"state" json:"state"` // pending, granted, withdrawn, expired
-	Channel        string    `db:"channel" json:"channel"`
-	WordingVersion string    `db:"wording_version" json:"wording_version"`
-	RequestID      string    `db:"request_id" json:"request_id,omitempty"`
-	At             time.Time `db:"at" json:"at"`
-}
+	"github.com/dsrengine/dsr/records"
+)
 
 // AppendConsent adds to the ledger; the ledger is never updated in place.
 // An event of a request with the same purpose and state as one already in
 // the ledger is a retry and is not appended again.
-func (s *Store) AppendConsent(ctx context.Context, e ConsentEvent) error {
+func (s *Store) AppendConsent(ctx context.Context, e records.ConsentEvent) error {
 	if e.Purpose == "" || e.Channel == "" || e.WordingVersion == "" {
 		return errors.New("consent event needs a purpose, a channel and a wording version")
 	}
@@ -46,43 +33,30 @@ func (s *Store) AppendConsent(ctx context.Context, e ConsentEvent) error {
 			VALUES (:subject_id, :purpose, :state, :channel, :wording_version, :request_id, :at)`, e); err != nil {
 			return fmt.Errorf("consent ledger: %w", err)
 		}
-		return s.appendAudit(ctx, tx, AuditEntry{RequestID: e.RequestID, Actor: "engine", Action: "consent." + e.State,
+		return s.appendAudit(ctx, tx, records.AuditEntry{RequestID: e.RequestID, Actor: "engine", Action: "consent." + e.State,
 			Detail: map[string]any{"purpose": e.Purpose, "channel": e.Channel, "wording_version": e.WordingVersion}})
 	})
 }
 
 // CurrentConsent is the latest ledger entry for a subject and purpose, or ErrNotFound.
-func (s *Store) CurrentConsent(ctx context.Context, subjectID, purpose string) (ConsentEvent, error) {
-	var e ConsentEvent
+func (s *Store) CurrentConsent(ctx context.Context, subjectID, purpose string) (records.ConsentEvent, error) {
+	var e records.ConsentEvent
 	err := s.db.GetContext(ctx, &e, s.db.Rebind(`SELECT * FROM consent_ledger WHERE subject_id = ? AND purpose = ? ORDER BY seq DESC LIMIT 1`), subjectID, purpose)
 	if errors.Is(err, sql.ErrNoRows) {
-		return e, fmt.Errorf("consent of subject %s to %s: %w", subjectID, purpose, ErrNotFound)
+		return e, fmt.Errorf("consent of subject %s to %s: %w", subjectID, purpose, records.ErrNotFound)
 	}
 	return e, err
 }
 
 // ConsentHistory is the full ledger of a subject, oldest first.
-func (s *Store) ConsentHistory(ctx context.Context, subjectID string) ([]ConsentEvent, error) {
-	var out []ConsentEvent
+func (s *Store) ConsentHistory(ctx context.Context, subjectID string) ([]records.ConsentEvent, error) {
+	var out []records.ConsentEvent
 	err := s.db.SelectContext(ctx, &out, s.db.Rebind(`SELECT * FROM consent_ledger WHERE subject_id = ? ORDER BY seq`), subjectID)
 	return out, err
 }
 
-// Artifact is an exported file of an access request, kept by reference.
-type Artifact struct {
-	ID        string       `db:"id" json:"id"`
-	RequestID string       `db:"request_id" json:"request_id"`
-	System    string       `db:"system" json:"system"`
-	Format    string       `db:"format" json:"format"`
-	Location  string       `db:"location" json:"location"`
-	SHA256    string       `db:"sha256" json:"sha256"`
-	SizeBytes int64        `db:"size_bytes" json:"size_bytes"`
-	CreatedAt time.Time    `db:"created_at" json:"created_at"`
-	ExpiresAt sql.NullTime `db:"expires_at" json:"-"`
-}
-
 // AddArtifact records an export; the same id again is a no-op.
-func (s *Store) AddArtifact(ctx context.Context, a Artifact) error {
+func (s *Store) AddArtifact(ctx context.Context, a records.Artifact) error {
 	a.CreatedAt = now()
 	_, err := s.db.NamedExecContext(ctx, `INSERT INTO access_artifacts (id, request_id, system, format, location, sha256, size_bytes, created_at, expires_at)
 		VALUES (:id, :request_id, :system, :format, :location, :sha256, :size_bytes, :created_at, :expires_at) ON CONFLICT (id) DO NOTHING`, a)
@@ -93,8 +67,8 @@ func (s *Store) AddArtifact(ctx context.Context, a Artifact) error {
 }
 
 // Artifacts lists a request's exports.
-func (s *Store) Artifacts(ctx context.Context, requestID string) ([]Artifact, error) {
-	var out []Artifact
+func (s *Store) Artifacts(ctx context.Context, requestID string) ([]records.Artifact, error) {
+	var out []records.Artifact
 	err := s.db.SelectContext(ctx, &out, s.db.Rebind(`SELECT * FROM access_artifacts WHERE request_id = ? ORDER BY system, id`), requestID)
 	return out, err
 }

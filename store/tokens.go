@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/dsrengine/dsr/records"
 )
 
 // Roles an API token can have.
@@ -100,7 +102,7 @@ func (s *Store) RevokeToken(ctx context.Context, id string) error {
 		return fmt.Errorf("revoke token: %w", err)
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: no live token %s", ErrNotFound, id)
+		return fmt.Errorf("%w: no live token %s", records.ErrNotFound, id)
 	}
 	return nil
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/opendsr"
-	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
 )
 
@@ -55,8 +54,8 @@ func run(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (settings are flags; see worker -h)", fs.Arg(0))
 	}
-	if err := s.Validate(); err != nil {
-		return fmt.Errorf("invalid settings:\n%w", err)
+	if err := engine.CheckSettings(&s); err != nil {
+		return err
 	}
 	log := connect.NewLogger(s.LogLevel)
 	dataMap, err := config.Load(s.ConfigFile)
@@ -72,43 +71,25 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.SyncDepartments(ctx, dataMap.StoreDepartments()); err != nil {
-		return err
-	}
-	reminders, _ := dataMap.ReminderPolicy() // validated at load
-	systems, closeSystems, err := engine.OpenSystems(ctx, dataMap, os.Getenv)
-	if err != nil {
-		return err
-	}
-	defer closeSystems()
-	c, err := connect.Dial(ctx, connect.Options{
-		Address: s.TemporalAddress, Namespace: s.Namespace, TLSCert: s.TLSCert, TLSKey: s.TLSKey,
-		TLSCA: s.TLSCA, TLSName: s.TLSServerName, APIKey: s.APIKey, Keys: keys, Log: log,
-	})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := engine.EnsureSearchAttributes(ctx, c, s.Namespace); err != nil {
-		return err
-	}
-	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: log, GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir, Systems: systems, Reminders: reminders}
-	if s.SlackBotToken != "" {
-		if e.Slack, err = slackapp.New(ctx, s.Slack(dataMap), st, c, log); err != nil {
-			return err
-		}
-	}
+	setup := engine.Setup{Map: dataMap, Getenv: os.Getenv, Store: st, Keys: keys, Log: log, Slack: s,
+		Temporal: connect.Options{Address: s.TemporalAddress, Namespace: s.Namespace, TLSCert: s.TLSCert, TLSKey: s.TLSKey,
+			TLSCA: s.TLSCA, TLSName: s.TLSServerName, APIKey: s.APIKey},
+		GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir, PublicURL: s.PublicURL}
 	if s.OpenDSRKeyFile != "" {
-		if e.OpenDSR, err = opendsr.LoadSigner(s.OpenDSRKeyFile, s.OpenDSRCertFile); err != nil {
+		if setup.OpenDSR, err = opendsr.LoadSigner(s.OpenDSRKeyFile, s.OpenDSRCertFile); err != nil {
 			return err
 		}
-		e.PublicURL = s.PublicURL
 	}
+	e, err := engine.Open(ctx, setup)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
 	ln, err := e.Listen()
 	if err != nil {
 		return err
 	}
 	log.Info("worker running", "temporal", s.TemporalAddress, "namespace", s.Namespace,
-		"gateway", "http://"+ln.Addr().String(), "departments", len(dataMap.Departments), "systems", len(systems), "key_id", keys.KeyID(), "slack", e.Slack != nil)
+		"gateway", "http://"+ln.Addr().String(), "departments", len(dataMap.Departments), "systems", len(e.Systems), "key_id", keys.KeyID(), "slack", e.Slack != nil)
 	return e.Run(ctx, ln)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -156,19 +157,84 @@ func freeAddr(t *testing.T) string {
 	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
-// TestProductionBinariesDoNotEmbedTheServer keeps the Temporal server (and
-// its Web UI) out of what runs in production: only dev mode embeds them.
-func TestProductionBinariesDoNotEmbedTheServer(t *testing.T) {
-	for _, pkg := range []string{"github.com/dsrengine/dsr/worker", "github.com/dsrengine/dsr/starter"} {
-		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
-		}
-		for _, dep := range strings.Fields(string(out)) {
-			if strings.HasPrefix(dep, "go.temporal.io/server") || strings.HasPrefix(dep, "github.com/temporalio/ui-server") {
-				t.Errorf("%s imports %s", pkg, dep)
-				break
+// deps lists every package pkg links.
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+// forbid fails for every package of pkg's dependencies that one of the
+// rules names.
+func forbid(t *testing.T, pkg string, rules map[string]func(dep string) bool) {
+	t.Helper()
+	for _, dep := range deps(t, pkg) {
+		for why, bad := range rules {
+			if bad(dep) {
+				t.Errorf("%s links %s (%s)", pkg, dep, why)
 			}
 		}
 	}
+}
+
+const module = "github.com/dsrengine/dsr/"
+
+func under(prefixes ...string) func(string) bool {
+	return func(dep string) bool {
+		for _, p := range prefixes {
+			if dep == p || strings.HasPrefix(dep, p+"/") {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// TestProductionBinariesDoNotEmbedTheServer keeps the Temporal server (and
+// its Web UI) out of what runs in production: only dev mode embeds them.
+func TestProductionBinariesDoNotEmbedTheServer(t *testing.T) {
+	for _, pkg := range []string{module + "worker", module + "starter"} {
+		forbid(t, pkg, map[string]func(string) bool{"the Temporal server": under("go.temporal.io/server", "github.com/temporalio/ui-server")})
+	}
+}
+
+// TestImportsPointDown: the deterministic workflows link no database
+// driver, no HTTP server of ours and no Slack client; starter, the
+// compliance CLI, links nothing of the engine's server side.
+func TestImportsPointDown(t *testing.T) {
+	drivers := under("github.com/lib/pq", "github.com/go-sql-driver/mysql", "modernc.org/sqlite", "github.com/jmoiron/sqlx",
+		"github.com/pressly/goose", "github.com/redis/go-redis")
+	servers := under(module+"gateway", module+"api", module+"console", module+"opendsr", module+"slackapp", module+"internal/mailwave")
+	forbid(t, module+"workflows", map[string]func(string) bool{
+		"a SQL driver":       drivers,
+		"an HTTP server":     servers,
+		"Slack":              under("github.com/slack-go/slack", module+"slackapp"),
+		"the engine's store": under(module + "store"),
+		"a connector":        under(module+"connectors/sql", module+"connectors/http", module+"connectors/redis"),
+	})
+	// Our own packages that workflows link must not reach for the network
+	// themselves (the SDK's gRPC client does, below them).
+	for _, dep := range deps(t, module+"workflows") {
+		if !strings.HasPrefix(dep, module) {
+			continue
+		}
+		out, err := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, dep).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if imports := strings.Fields(string(out)); slices.Contains(imports, "net/http") || slices.Contains(imports, "database/sql") {
+			t.Errorf("%s, linked by the workflows, imports %v", dep, imports)
+		}
+	}
+	forbid(t, module+"starter", map[string]func(string) bool{
+		"server side": under(module+"api", module+"console", module+"slackapp", module+"opendsr", module+"gateway", module+"engine",
+			module+"store", module+"connectors/sql", module+"connectors/http", module+"connectors/redis", module+"config"),
+		"the Temporal server": under("go.temporal.io/server", "github.com/temporalio/ui-server"),
+		"a SQL driver":        drivers,
+		"Slack":               under("github.com/slack-go/slack"),
+	})
+	forbid(t, module+"config", map[string]func(string) bool{"slackapp or the store": under(module+"slackapp", module+"store")})
 }

@@ -1,10 +1,8 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -13,14 +11,6 @@ import (
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
 )
-
-// UpdateConfirmConsent is the subject's confirmation of a double opt-in.
-const UpdateConfirmConsent = "confirm-consent"
-
-// Confirmation records how the subject confirmed, e.g. "e-mail link".
-type Confirmation struct {
-	Channel string `json:"channel"`
-}
 
 // defaultConfirmWithin is how long a double opt-in waits for the subject.
 const defaultConfirmWithin = 7 * 24 * time.Hour
@@ -110,23 +100,4 @@ func (l *lifecycle) usingPurpose(purpose string) []activities.SystemRef {
 		}
 	}
 	return out
-}
-
-func (l *lifecycle) validateConfirm(ctx workflow.Context, c Confirmation) error {
-	if err := l.open(); err != nil {
-		return err
-	}
-	if !l.awaitingConfirmation || l.confirmedVia != "" {
-		return fmt.Errorf("request %s is not waiting for a consent confirmation", l.in.RequestID)
-	}
-	if strings.TrimSpace(c.Channel) == "" {
-		return errors.New("a confirmation must say how the subject confirmed (e.g. \"e-mail link\")")
-	}
-	return nil
-}
-
-func (l *lifecycle) confirm(ctx workflow.Context, c Confirmation) error {
-	l.confirmedVia = c.Channel
-	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: "subject", Note: "consent confirmed via " + c.Channel})
-	return nil
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/records"
 )
 
 // fulfil carries out the request in every system that holds the subject's
@@ -65,7 +65,7 @@ func (l *lifecycle) progress(system string) *SystemProgress {
 // the package that says, per system, what is held, why and who gets it.
 func (l *lifecycle) export(ctx workflow.Context) error {
 	var a *activities.Activities
-	artifacts := map[string]store.Artifact{}
+	artifacts := map[string]records.Artifact{}
 	err := l.eachSystem(ctx, domain.StatusFulfilling, l.holding(true), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
 		return workflow.ExecuteActivity(ctx, a.Export, activities.SystemInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids})
 	}, func(s activities.SystemRef, f workflow.Future) error {
@@ -100,7 +100,7 @@ func (l *lifecycle) export(ctx workflow.Context) error {
 		}
 		in.Systems = append(in.Systems, sum)
 	}
-	var pkg store.Artifact
+	var pkg records.Artifact
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, discoveryActivity), a.AssemblePackage, in).Get(ctx, &pkg); err != nil {
 		return fmt.Errorf("assemble package: %w", err)
 	}

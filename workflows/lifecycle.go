@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,45 +11,6 @@ import (
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
 )
-
-// Updates a request accepts. Each is validated before it is written to
-// history, so a refused one leaves no trace but the caller's error, and an
-// accepted one is recorded with its actor.
-const (
-	UpdateVerifyIdentity = "verify-identity"
-	UpdateExtend         = "extend"
-	UpdateCancel         = "cancel"
-	UpdateDeny           = "deny"
-	// UpdateAdmission waits until the request is admitted or found to
-	// duplicate an open one; the client sends it right after the start.
-	UpdateAdmission = "admission"
-)
-
-// Admission says whether a new request goes ahead. A second request of the
-// same kind for the same subject while one is open is closed as its
-// duplicate, and the open one answers the subject.
-type Admission struct {
-	DuplicateOf string `json:"duplicate_of,omitempty"`
-}
-
-// Verification records how compliance verified the subject's identity.
-type Verification struct {
-	Actor  string `json:"actor"`
-	Method string `json:"method"` // e.g. "matched account login", "ID document checked"
-}
-
-// ExtensionRequest asks to move the deadline.
-type ExtensionRequest struct {
-	Actor  string        `json:"actor"`
-	By     domain.Period `json:"by"`
-	Reason string        `json:"reason"`
-}
-
-// Closure ends a request early: cancelled by compliance or denied.
-type Closure struct {
-	Actor  string `json:"actor"`
-	Reason string `json:"reason"`
-}
 
 // Recipients of alerts, by role; the notifier maps them to channels.
 const (
@@ -110,39 +70,6 @@ func newLifecycle(st *RequestState, in RequestInput) *lifecycle {
 	st.IdentityVerified = in.IdentityVerified
 	return &lifecycle{in: in, st: st, ids: slices.Clone(in.Identities), policy: in.ReminderPolicy(), lastAlert: in.ReceivedAt,
 		decided: map[string]string{}, claimed: map[string]bool{}}
-}
-
-func (l *lifecycle) register(ctx workflow.Context) error {
-	for _, h := range []struct {
-		name      string
-		handler   any
-		validator any
-	}{
-		{UpdateVerifyIdentity, l.verify, l.validateVerify},
-		{UpdateExtend, l.extend, l.validateExtend},
-		{UpdateCancel, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusCancelled) }, l.validateClosure},
-		{UpdateDeny, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusDenied) }, l.validateClosure},
-		{UpdateDecide, l.decide, l.validateDecide},
-		{UpdateRetry, l.retry, l.validateRetry},
-		{UpdateConfirmConsent, l.confirm, l.validateConfirm},
-		{UpdateCompleteTask, l.completeTask, l.validateCompleteTask},
-	} {
-		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.validator}); err != nil {
-			return err
-		}
-	}
-	if err := workflow.SetQueryHandler(ctx, QueryTask, l.taskView); err != nil {
-		return err
-	}
-	return workflow.SetUpdateHandler(ctx, UpdateAdmission, func(ctx workflow.Context) (Admission, error) {
-		if err := workflow.Await(ctx, func() bool { return l.admission != nil || l.legacy }); err != nil {
-			return Admission{}, err
-		}
-		if l.legacy {
-			return Admission{}, nil
-		}
-		return *l.admission, nil
-	})
 }
 
 func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
@@ -314,101 +241,9 @@ func (l *lifecycle) done(ctx workflow.Context) (RequestState, error) {
 	return *l.st, nil
 }
 
-func (l *lifecycle) open() error {
-	if l.legacy {
-		return fmt.Errorf("request %s runs the first, receipt-only workflow and accepts no changes", l.in.RequestID)
-	}
-	if l.st.Status.Terminal() || l.closure != nil {
-		return fmt.Errorf("request %s is already %s", l.in.RequestID, l.finalStatus())
-	}
-	return nil
-}
-
-func (l *lifecycle) finalStatus() domain.Status {
-	if l.closure != nil {
-		return l.closeAs
-	}
-	return l.st.Status
-}
-
-func (l *lifecycle) validateVerify(ctx workflow.Context, v Verification) error {
-	if err := l.open(); err != nil {
-		return err
-	}
-	if l.st.IdentityVerified {
-		return fmt.Errorf("identity of request %s is already verified", l.in.RequestID)
-	}
-	if strings.TrimSpace(v.Actor) == "" || strings.TrimSpace(v.Method) == "" {
-		return errors.New("verify-identity needs an actor and the method used (e.g. \"matched account login\")")
-	}
-	return nil
-}
-
-func (l *lifecycle) verify(ctx workflow.Context, v Verification) error {
-	l.st.IdentityVerified = true
-	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: v.Actor, Note: "identity verified: " + v.Method})
-	return nil
-}
-
-func (l *lifecycle) validateExtend(ctx workflow.Context, e ExtensionRequest) error {
-	if err := l.open(); err != nil {
-		return err
-	}
-	if strings.TrimSpace(e.Actor) == "" || strings.TrimSpace(e.Reason) == "" {
-		return errors.New("extend needs an actor and a reason, which the subject is told")
-	}
-	// The subject must be told of an extension within the original period.
-	if now := workflow.Now(ctx); now.After(l.st.OriginalDueAt) {
-		return fmt.Errorf("the original deadline %s has passed: an extension must be decided and told to the subject before it", day(l.st.OriginalDueAt))
-	}
-	_, err := domain.ExtendedDueAt(l.in.Regulation, l.in.ReceivedAt, l.st.Extensions, e.By)
-	return err
-}
-
-// extend moves the deadline. The store write and the notice to the subject
-// run inside the handler so the caller learns the new deadline only once
-// it is recorded.
-func (l *lifecycle) extend(ctx workflow.Context, e ExtensionRequest) (time.Time, error) {
-	if err := workflow.Await(ctx, func() bool { return l.recorded }); err != nil {
-		return time.Time{}, err
-	}
-	due, err := domain.ExtendedDueAt(l.in.Regulation, l.in.ReceivedAt, l.st.Extensions, e.By)
-	if err != nil {
-		return time.Time{}, err
-	}
-	var a *activities.Activities
-	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordExtension, activities.ExtensionInput{
-		RequestID: l.in.RequestID, DueAt: due, Actor: e.Actor, Reason: e.Reason,
-	}).Get(ctx, nil)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("record extension: %w", err)
-	}
-	l.st.Extensions = append(l.st.Extensions, domain.Extension{By: e.By, Reason: e.Reason})
-	l.st.DueAt = due
-	l.dueChanged = true
-	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: e.Actor,
-		Note: fmt.Sprintf("deadline extended by %s to %s: %s", e.By, day(due), e.Reason)})
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrDueAt.ValueSet(due.UTC())); err != nil {
-		return time.Time{}, err
-	}
-	l.pendingNotices = append(l.pendingNotices, activities.Notice{RequestID: l.in.RequestID, To: ToSubject, Kind: "extension",
-		Text: fmt.Sprintf("We need more time to answer your %s request: we will answer by %s. Reason: %s", l.in.Type, day(due), e.Reason)})
-	return due, nil
-}
-
-func (l *lifecycle) validateClosure(ctx workflow.Context, c Closure) error {
-	if err := l.open(); err != nil {
-		return err
-	}
-	if strings.TrimSpace(c.Actor) == "" || strings.TrimSpace(c.Reason) == "" {
-		return errors.New("closing a request needs an actor and a reason, which are recorded")
-	}
-	return nil
-}
-
-func (l *lifecycle) close(c Closure, as domain.Status) error {
-	l.closure, l.closeAs = &c, as
-	return nil
-}
-
 func day(t time.Time) string { return t.Format("2 January 2006") }
+
+// note adds an engine's remark to the timeline.
+func (l *lifecycle) note(ctx workflow.Context, text string) {
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: "engine", Note: text})
+}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/workflows"
 )
 
@@ -124,7 +124,7 @@ func TestRemindersThenEscalationUntilDenied(t *testing.T) {
 		t.Fatalf("result: %+v", res)
 	}
 	r, _ := st.GetRequest(context.Background(), "REQ-R")
-	if r.Status != domain.StatusDenied || !r.CompletedAt.Valid {
+	if r.Status != domain.StatusDenied || r.CompletedAt == nil {
 		t.Fatalf("stored: %+v", r)
 	}
 }
@@ -154,7 +154,7 @@ func TestExtensionMovesDeadlineAndTellsSubject(t *testing.T) {
 		t.Fatalf("subject not told of the extension: %s", got)
 	}
 	r, _ := st.GetRequest(context.Background(), "REQ-X")
-	if !r.ExtendedDueAt.Valid || r.ExtendedDueAt.Time.Format(time.DateOnly) != "2026-04-30" {
+	if r.ExtendedDueAt == nil || r.ExtendedDueAt.Format(time.DateOnly) != "2026-04-30" {
 		t.Fatalf("stored extension: %+v", r.ExtendedDueAt)
 	}
 }
@@ -251,7 +251,7 @@ func TestCancellationStopsPendingWork(t *testing.T) {
 func TestDuplicateOfAnOpenRequestIsClosed(t *testing.T) {
 	e, st, keys, sent := envWithNotices(t)
 	open := input("REQ-OPEN")
-	if _, err := st.RecordRequest(context.Background(), keys, store.Request{ID: open.RequestID, Type: open.Type, Regulation: open.Regulation,
+	if _, err := st.RecordRequest(context.Background(), keys, records.Request{ID: open.RequestID, Type: open.Type, Regulation: open.Regulation,
 		ReceivedAt: open.ReceivedAt, DueAt: open.DueAt, WorkflowID: "dsr-REQ-OPEN"}, open.Identities, "cli:bob"); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/metrics"
-	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/records"
 )
 
 // Reading the engine's records (metrics, the audit log) goes through short
@@ -38,9 +38,9 @@ func AuditVerification(ctx workflow.Context, actor string) (activities.AuditChec
 }
 
 // AuditExport returns one request's audit log entries.
-func AuditExport(ctx workflow.Context, q activities.AuditQuery) ([]store.AuditEntry, error) {
+func AuditExport(ctx workflow.Context, q activities.AuditQuery) ([]records.AuditEntry, error) {
 	var a *activities.Activities
-	var out []store.AuditEntry
+	var out []records.AuditEntry
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, lookupActivity), a.AuditEntries, q).Get(ctx, &out)
 	return out, err
 }

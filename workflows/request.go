@@ -12,7 +12,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/records"
 )
 
 // TaskQueue is where request workflows and their activities run.
@@ -54,8 +54,8 @@ type RequestState struct {
 	// Systems is each system's progress: found, exempted, done.
 	Systems []SystemProgress `json:"systems,omitempty"`
 	// PendingDepartments still owe a sign-off.
-	PendingDepartments []string        `json:"pending_departments,omitempty"`
-	SignOffs           []store.SignOff `json:"signoffs,omitempty"`
+	PendingDepartments []string          `json:"pending_departments,omitempty"`
+	SignOffs           []records.SignOff `json:"signoffs,omitempty"`
 	// Package is where the access or portability package is, by reference.
 	Package string `json:"package,omitempty"`
 	// Consent is the resulting state of an opt-in or withdrawal: pending,

@@ -19,6 +19,7 @@ import (
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -118,7 +119,7 @@ func TestRequestCompletes(t *testing.T) {
 	}
 	ctx := context.Background()
 	r, err := st.GetRequest(ctx, "REQ-1")
-	if err != nil || r.Status != domain.StatusCompleted || !r.CompletedAt.Valid || r.DueAt.Format(time.DateOnly) != "2026-02-28" {
+	if err != nil || r.Status != domain.StatusCompleted || r.CompletedAt == nil || r.DueAt.Format(time.DateOnly) != "2026-02-28" {
 		t.Fatalf("stored = %+v, %v", r, err)
 	}
 	ids, err := st.SubjectIdentities(ctx, keys, r.SubjectID)
@@ -170,7 +171,7 @@ func TestRequestIDConflictFailsWithoutRetrying(t *testing.T) {
 	e, st, keys := env(t)
 	other := input("REQ-2")
 	email, _ := domain.NewIdentity(domain.Email, "other@example.com")
-	if _, err := st.RecordRequest(context.Background(), keys, store.Request{ID: "REQ-2", Type: domain.Erasure, Regulation: domain.GDPR,
+	if _, err := st.RecordRequest(context.Background(), keys, records.Request{ID: "REQ-2", Type: domain.Erasure, Regulation: domain.GDPR,
 		ReceivedAt: other.ReceivedAt, DueAt: other.DueAt, WorkflowID: "elsewhere"}, []domain.Identity{email}, "cli:bob"); err != nil {
 		t.Fatal(err)
 	}

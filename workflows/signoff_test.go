@@ -15,6 +15,7 @@ import (
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -88,7 +89,7 @@ type acme struct {
 func envWithSystems(t *testing.T, extra ...activities.System) (*testsuite.TestWorkflowEnvironment, *store.Store, *notices, *acme) {
 	e, st, keys, sent := envWithNotices(t)
 	sys := &acme{crm: &tableConnector{rows: 3}, billing: &tableConnector{rows: 2}, analytics: &tableConnector{}}
-	if err := st.SyncDepartments(context.Background(), []store.Department{
+	if err := st.SyncDepartments(context.Background(), []records.Department{
 		{Name: "Sales", Approvers: []string{"sales.lead@acme.example"}},
 		{Name: "Finance", Approvers: []string{"controller@acme.example", "cfo@acme.example"}},
 		{Name: "Analytics", Approvers: []string{"analytics@acme.example"}},

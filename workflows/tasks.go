@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,9 +16,6 @@ import (
 // the data is and what to do, and confirms it with a note. The request
 // waits for every task as it waits for a sign-off, with reminders and
 // escalation, and the confirmation is the evidence of what was done.
-
-// UpdateCompleteTask is a department's confirmation of a manual task.
-const UpdateCompleteTask = "complete-task"
 
 // QueryTask returns one manual task with the subject's identities, which
 // the department needs to find the data and the notice does not carry.
@@ -50,17 +46,6 @@ type Task struct {
 	LegalBasis string    `json:"legal_basis,omitempty"`
 	Actor      string    `json:"actor,omitempty"`
 	At         time.Time `json:"at,omitzero"`
-}
-
-// TaskCompletion is what the department reports.
-type TaskCompletion struct {
-	System   string `json:"system"`
-	Outcome  string `json:"outcome"`
-	Records  int64  `json:"records"`
-	Note     string `json:"note"`
-	Basis    string `json:"legal_basis,omitempty"`
-	Approver string `json:"approver"`
-	Via      string `json:"via"`
 }
 
 // TaskView is a task with whom it is about.
@@ -160,81 +145,6 @@ func (l *lifecycle) task(system string) *Task {
 		if l.st.Tasks[i].System == system {
 			return &l.st.Tasks[i]
 		}
-	}
-	return nil
-}
-
-func (l *lifecycle) validateCompleteTask(ctx workflow.Context, c TaskCompletion) error {
-	if err := l.open(); err != nil {
-		return err
-	}
-	t := l.task(c.System)
-	switch {
-	case t == nil:
-		return fmt.Errorf("request %s has no manual task in %q", l.in.RequestID, c.System)
-	case t.Outcome != "":
-		return fmt.Errorf("the task in %s is already confirmed (%s by %s)", c.System, t.Outcome, t.Actor)
-	case l.claimed[c.System]:
-		return fmt.Errorf("the task in %s is already being confirmed", c.System)
-	case !slices.Contains(l.approvers[t.Department], c.Approver):
-		return fmt.Errorf("%q is not an approver for %s", c.Approver, t.Department)
-	case strings.TrimSpace(c.Note) == "":
-		return errors.New("a task is confirmed with a note saying what was done (e.g. \"3 forms shredded\")")
-	case strings.TrimSpace(c.Via) == "":
-		return errors.New("a confirmation must say where it was given (via)")
-	case c.Records < 0:
-		return errors.New("records cannot be negative")
-	}
-	switch c.Outcome {
-	case TaskDone:
-	case TaskNotHeld:
-		if c.Records != 0 {
-			return errors.New("not_held means no records: give --records 0")
-		}
-	case TaskKept:
-		if t.Work != "erasure" || strings.TrimSpace(c.Basis) == "" {
-			return errors.New("kept is an erasure outcome and needs the legal basis for keeping the data")
-		}
-	default:
-		return fmt.Errorf("outcome %q: must be done, not_held or kept", c.Outcome)
-	}
-	return nil
-}
-
-// completeTask records the confirmation in the store's audit log first,
-// then in the request, as decide does.
-func (l *lifecycle) completeTask(ctx workflow.Context, c TaskCompletion) error {
-	l.claimed[c.System] = true
-	actor := c.Approver + " via " + c.Via
-	t := l.task(c.System)
-	now := workflow.Now(ctx).UTC()
-	var a *activities.Activities
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordTask, activities.TaskRecord{
-		RequestID: l.in.RequestID, System: c.System, Department: t.Department, Work: t.Work, Outcome: c.Outcome,
-		Records: c.Records, Note: c.Note, LegalBasis: c.Basis, Actor: actor, At: now,
-	}).Get(ctx, nil)
-	if err != nil {
-		delete(l.claimed, c.System)
-		return fmt.Errorf("record task: %w", err)
-	}
-	t.Outcome, t.Records, t.Note, t.LegalBasis, t.Actor, t.At = c.Outcome, c.Records, c.Note, c.Basis, actor, now
-	p := l.progress(c.System)
-	p.Found = c.Records
-	p.Done = fmt.Sprintf("manual task %s: %d records: %s", c.Outcome, c.Records, c.Note)
-	switch c.Outcome {
-	case TaskKept:
-		p.Exempt, p.Basis = true, c.Basis
-	case TaskDone, TaskNotHeld:
-		// The department's confirmation is the verification of manual work.
-		p.Verified = t.Work == "erasure"
-	}
-	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: now, Actor: actor,
-		Note: fmt.Sprintf("%s: manual %s task %s (%d records)", c.System, t.Work, c.Outcome, c.Records)})
-	if workflow.GetVersion(ctx, changeOutcomeNotices, workflow.DefaultVersion, 1) == 1 {
-		facts := l.facts()
-		facts.System, facts.Outcome, facts.Actor, facts.At, facts.Basis = c.System, c.Outcome, actor, now, c.Basis
-		l.pendingNotices = append(l.pendingNotices, activities.Notice{RequestID: l.in.RequestID, To: t.Department, Kind: "task-done", Facts: facts,
-			Text: fmt.Sprintf("Request %s: the task in %s is confirmed %s by %s.", l.in.RequestID, c.System, c.Outcome, actor)})
 	}
 	return nil
 }

@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/dsrengine/dsr/config"
+	"github.com/dsrengine/dsr/connect"
+	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/opendsr"
+	"github.com/dsrengine/dsr/slackapp"
+	"github.com/dsrengine/dsr/store"
+)
+
+// Setup is what a start of the engine is given. The worker and dev mode
+// differ only in where these come from (a production cluster and
+// PostgreSQL, or the embedded server and SQLite); Open does the rest the
+// same way for both.
+type Setup struct {
+	Map *config.File
+	// Getenv reads the variables the data map names (connection strings,
+	// API tokens).
+	Getenv   func(string) string
+	Store    *store.Store
+	Keys     *keyring.Keyring
+	Log      *slog.Logger
+	Temporal connect.Options
+	// Slack holds the Slack tokens; without a bot token notices go to the
+	// log and the console's inbox only.
+	Slack       config.Settings
+	OpenDSR     *opendsr.Signer
+	PublicURL   string
+	GatewayAddr string
+	ExportDir   string
+	// ExposeCodec serves the payload codec to the Web UI at CodecOrigins.
+	ExposeCodec  bool
+	CodecOrigins []string
+}
+
+// Open brings the engine up from its setup: departments synced from the
+// data map, every system connected and checked, Temporal dialed with the
+// codec and its search attributes registered, Slack connected where
+// configured. Close undoes it; Listen and Run serve.
+func Open(ctx context.Context, s Setup) (e *Engine, err error) {
+	e = &Engine{Store: s.Store, Keys: s.Keys, Log: s.Log, GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir,
+		ExposeCodec: s.ExposeCodec, CodecOrigins: s.CodecOrigins, OpenDSR: s.OpenDSR, PublicURL: s.PublicURL}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	if err := s.Store.SyncDepartments(ctx, s.Map.StoreDepartments()); err != nil {
+		return nil, err
+	}
+	if e.Reminders, err = s.Map.ReminderPolicy(); err != nil {
+		return nil, err
+	}
+	systems, closeSystems, err := OpenSystems(ctx, s.Map, s.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	e.Systems, e.closers = systems, append(e.closers, closeSystems)
+	opts := s.Temporal
+	opts.Keys, opts.Log = s.Keys, s.Log
+	if e.Client, err = connect.Dial(ctx, opts); err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, e.Client.Close)
+	if err := EnsureSearchAttributes(ctx, e.Client, opts.Namespace); err != nil {
+		return nil, err
+	}
+	if s.Slack.SlackBotToken != "" {
+		if e.Slack, err = slackapp.New(ctx, SlackConfig(&s.Slack, s.Map), s.Store, e.Client, s.Log); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// Close disconnects what Open connected, newest first.
+func (e *Engine) Close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+	e.closers = nil
+}
+
+// CheckSettings validates the worker's settings, Slack's included, and
+// returns every problem at once.
+func CheckSettings(s *config.Settings) error {
+	err := s.Validate()
+	if s.SlackBotToken != "" || s.SlackSigningSecret != "" || s.SlackAppToken != "" {
+		err = errors.Join(err, SlackConfig(s, nil).Validate())
+	}
+	if err != nil {
+		return fmt.Errorf("invalid settings:\n%w", err)
+	}
+	return nil
+}
+
+// SlackConfig is the Slack app's configuration: the tokens from the
+// settings, the channels and approvers from the data map (nil: none yet).
+func SlackConfig(s *config.Settings, f *config.File) slackapp.Config {
+	c := slackapp.Config{BotToken: s.SlackBotToken, SigningSecret: s.SlackSigningSecret, AppToken: s.SlackAppToken}
+	if f == nil {
+		return c
+	}
+	if f.Compliance != nil {
+		c.ComplianceChannel, c.ComplianceLead = f.Compliance.Channel, f.Compliance.Lead
+	}
+	for _, d := range f.Departments {
+		c.Departments = append(c.Departments, slackapp.Department{Name: d.Name, Channel: d.Channel, Approvers: d.Approvers, DirectMessages: d.DirectMessages || d.Channel == ""})
+	}
+	return c
+}

@@ -1,0 +1,74 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/domain"
+)
+
+// eachSystem runs one activity per system in parallel. A system that keeps
+// failing puts the request in needs_attention and tells its department; an
+// operator's retry runs only the systems that failed, in the same phase.
+func (l *lifecycle) eachSystem(ctx workflow.Context, phase domain.Status, systems []activities.SystemRef,
+	start func(workflow.Context, activities.SystemRef) workflow.Future, done func(activities.SystemRef, workflow.Future) error) error {
+	actx := workflow.WithActivityOptions(ctx, discoveryActivity)
+	todo := systems
+	for len(todo) > 0 {
+		futures := make([]workflow.Future, len(todo))
+		for i, s := range todo {
+			futures[i] = start(actx, s)
+		}
+		var failed []activities.SystemRef
+		var problems []string
+		for i, f := range futures {
+			if err := done(todo[i], f); err != nil {
+				failed = append(failed, todo[i])
+				problems = append(problems, fmt.Sprintf("%s: %v", todo[i].Name, err))
+			}
+		}
+		if len(failed) == 0 {
+			return nil
+		}
+		if err := l.needsAttention(ctx, failed, problems); err != nil || l.closure != nil {
+			return err
+		}
+		todo = failed
+		if err := advance(ctx, l.st, phase, l.retriedBy, "retrying "+strings.Join(names(failed), ", ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// needsAttention parks the request until an operator retries it (or it is
+// closed), telling compliance and the departments of the failing systems.
+func (l *lifecycle) needsAttention(ctx workflow.Context, failed []activities.SystemRef, problems []string) error {
+	if err := advance(ctx, l.st, domain.StatusNeedsAttention, "engine", strings.Join(problems, "; ")); err != nil {
+		return err
+	}
+	owers := []string{ToCompliance}
+	for _, s := range failed {
+		if !slices.Contains(owers, s.Department) {
+			owers = append(owers, s.Department)
+		}
+	}
+	for _, to := range owers {
+		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: to, Kind: "needs-attention",
+			Text: fmt.Sprintf("Request %s cannot reach %s; fix the system and retry the request (starter retry %s).", l.in.RequestID, strings.Join(names(failed), ", "), l.in.RequestID)})
+	}
+	l.retryRequested = false
+	return l.await(ctx, "an operator's retry of "+strings.Join(names(failed), ", "), func() []string { return owers }, func() bool { return l.retryRequested })
+}
+
+func names(systems []activities.SystemRef) []string {
+	out := make([]string, len(systems))
+	for i, s := range systems {
+		out[i] = s.Name
+	}
+	return out
+}

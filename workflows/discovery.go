@@ -1,0 +1,176 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/connectors"
+	"github.com/dsrengine/dsr/domain"
+)
+
+// SystemProgress is where one system stands in a request.
+type SystemProgress struct {
+	System     string `json:"system"`
+	Department string `json:"department"`
+	Found      int64  `json:"found"`
+	// Exempt is set when the department objected: the system's data is kept
+	// on that legal basis, and the answer to the subject says so.
+	Exempt   bool              `json:"exempt,omitempty"`
+	Basis    string            `json:"basis,omitempty"`
+	Evidence connectors.Result `json:"evidence"`
+	// Done says what fulfilment did, e.g. "deleted 3 in customers".
+	Done string `json:"done,omitempty"`
+	// Verified is set when the verification pass found nothing left.
+	Verified bool `json:"verified,omitempty"`
+	// Manual marks a system without an API, done by a task.
+	Manual bool `json:"manual,omitempty"`
+}
+
+// discoveryActivity asks one system; systems are slow or flaky in their own
+// ways, so attempts are bounded and a misconfigured system fails at once.
+var discoveryActivity = workflow.ActivityOptions{
+	StartToCloseTimeout: 10 * time.Minute,
+	HeartbeatTimeout:    time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        5 * time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        10 * time.Minute,
+		MaximumAttempts:        10,
+		NonRetryableErrorTypes: []string{"BadConfig", "PermissionDenied"},
+	},
+}
+
+// discover asks every system of the data map in parallel what it holds.
+func (l *lifecycle) discover(ctx workflow.Context) error {
+	if err := advance(ctx, l.st, domain.StatusDiscovery, "engine", ""); err != nil {
+		return err
+	}
+	var a *activities.Activities
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.ListSystems).Get(ctx, &l.systems); err != nil {
+		return fmt.Errorf("list systems: %w", err)
+	}
+	automatic := l.systems
+	if slices.ContainsFunc(l.systems, func(s activities.SystemRef) bool { return s.Manual != nil }) &&
+		workflow.GetVersion(ctx, changeManualTasks, workflow.DefaultVersion, 1) == 1 {
+		automatic = nil
+		for _, s := range l.systems {
+			if s.Manual == nil {
+				automatic = append(automatic, s)
+				continue
+			}
+			// What a manual system holds is known only once its task is done.
+			l.st.Systems = append(l.st.Systems, SystemProgress{System: s.Name, Department: s.Department, Manual: true})
+		}
+	}
+	if err := l.discoverIn(ctx, automatic); err != nil || l.closure != nil {
+		return err
+	}
+	if workflow.GetVersion(ctx, changeLinkedIdentities, workflow.DefaultVersion, 1) == 1 {
+		return l.followLinks(ctx, automatic)
+	}
+	return nil
+}
+
+// discoverIn asks the systems what they hold on the subject, replacing
+// what they said before.
+func (l *lifecycle) discoverIn(ctx workflow.Context, systems []activities.SystemRef) error {
+	var a *activities.Activities
+	l.st.Systems = slices.DeleteFunc(l.st.Systems, func(p SystemProgress) bool { return !p.Manual })
+	return l.eachSystem(ctx, domain.StatusDiscovery, systems, func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
+		return workflow.ExecuteActivity(ctx, a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids})
+	}, func(s activities.SystemRef, f workflow.Future) error {
+		var res connectors.Result
+		if err := f.Get(ctx, &res); err != nil {
+			return err
+		}
+		l.st.Systems = slices.DeleteFunc(l.st.Systems, func(p SystemProgress) bool { return p.System == s.Name })
+		l.st.Systems = append(l.st.Systems, SystemProgress{System: s.Name, Department: s.Department, Found: res.Total(), Evidence: res})
+		slices.SortFunc(l.st.Systems, func(x, y SystemProgress) int { return strings.Compare(x.System, y.System) })
+		return nil
+	})
+}
+
+// changeLinkedIdentities guards following the identities found in the
+// subject's records (the customer number on the row found by e-mail).
+const changeLinkedIdentities = "linked-identities"
+
+// maxIdentities bounds how far links are followed: a shared phone number
+// must not pull in a whole household's or company's records unchecked.
+const maxIdentities = 20
+
+// followLinks looks for the subject again with the identities their
+// records hold, until no new one turns up (at most three rounds), so that a
+// request made with an e-mail also reaches the systems keyed by customer
+// number. Every later step uses the whole set.
+func (l *lifecycle) followLinks(ctx workflow.Context, systems []activities.SystemRef) error {
+	var a *activities.Activities
+	for range 3 {
+		var holding []string
+		for _, p := range l.st.Systems {
+			if p.Found > 0 && !p.Manual {
+				holding = append(holding, p.System)
+			}
+		}
+		if len(holding) == 0 {
+			return nil
+		}
+		var found []domain.Identity
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, discoveryActivity), a.LinkedIdentities,
+			activities.LinkInput{RequestID: l.in.RequestID, Systems: holding, Identities: l.ids}).Get(ctx, &found)
+		if err != nil {
+			// The request goes on with the identities it has; the timeline says
+			// the search for more failed, for compliance to judge.
+			l.note(ctx, fmt.Sprintf("could not look for further identities in the subject's records: %v", err))
+			return nil
+		}
+		var added []string
+		capped := false
+		for _, id := range found {
+			if len(l.ids) >= maxIdentities {
+				if l.identityCap(ctx) {
+					capped = !slices.Contains(l.ids, id)
+					if capped {
+						break
+					}
+					continue
+				}
+				if len(l.ids) == maxIdentities {
+					l.note(ctx, fmt.Sprintf("stopped following linked identities at %d; check the subject's records by hand", maxIdentities))
+					break
+				}
+			}
+			if !slices.Contains(l.ids, id) {
+				l.ids = append(l.ids, id)
+				added = append(added, string(id.Kind))
+			}
+		}
+		if capped {
+			l.note(ctx, fmt.Sprintf("stopped following linked identities at %d; check the subject's records by hand", maxIdentities))
+		}
+		if len(added) == 0 {
+			return nil
+		}
+		l.note(ctx, fmt.Sprintf("the subject's records hold %d more identities (%s); looking again with them", len(added), strings.Join(added, ", ")))
+		if err := l.discoverIn(ctx, systems); err != nil || l.closure != nil || capped {
+			return err
+		}
+	}
+	return nil
+}
+
+// changeIdentityCap guards the cap on linked identities as it holds now:
+// at or above maxIdentities (a request may arrive with more), no new
+// identity is added, and no further round is run. The first cut only
+// stopped at exactly maxIdentities. It is asked only once the cap is
+// reached, so histories that never reached it replay unchanged.
+const changeIdentityCap = "identity-cap"
+
+func (l *lifecycle) identityCap(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, changeIdentityCap, workflow.DefaultVersion, 1) == 1
+}

@@ -1,0 +1,406 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/records"
+)
+
+// Updates a request accepts. Each is validated before it is written to
+// history, so a refused one leaves no trace but the caller's error, and an
+// accepted one is recorded with its actor.
+const (
+	UpdateVerifyIdentity = "verify-identity"
+	UpdateExtend         = "extend"
+	UpdateCancel         = "cancel"
+	UpdateDeny           = "deny"
+	// UpdateAdmission waits until the request is admitted or found to
+	// duplicate an open one; the client sends it right after the start.
+	UpdateAdmission = "admission"
+)
+
+// Admission says whether a new request goes ahead. A second request of the
+// same kind for the same subject while one is open is closed as its
+// duplicate, and the open one answers the subject.
+type Admission struct {
+	DuplicateOf string `json:"duplicate_of,omitempty"`
+}
+
+// Verification records how compliance verified the subject's identity.
+type Verification struct {
+	Actor  string `json:"actor"`
+	Method string `json:"method"` // e.g. "matched account login", "ID document checked"
+}
+
+// ExtensionRequest asks to move the deadline.
+type ExtensionRequest struct {
+	Actor  string        `json:"actor"`
+	By     domain.Period `json:"by"`
+	Reason string        `json:"reason"`
+}
+
+// Closure ends a request early: cancelled by compliance or denied.
+type Closure struct {
+	Actor  string `json:"actor"`
+	Reason string `json:"reason"`
+}
+
+// UpdateDecide is a department's sign-off decision.
+const UpdateDecide = "decide"
+
+// Decision is one department's answer: approve, or object with the legal
+// basis for keeping the data. Approver names the person as the data map
+// lists them (Slack user id or e-mail); Via says where the click came from.
+type Decision struct {
+	Department string `json:"department"`
+	Decision   string `json:"decision"` // approve or object
+	LegalBasis string `json:"legal_basis,omitempty"`
+	Approver   string `json:"approver"`
+	Via        string `json:"via"` // e.g. "cli:alice", "slack"
+}
+
+// UpdateRetry resumes a request in needs_attention.
+const UpdateRetry = "retry"
+
+// Retry is an operator's go-ahead after fixing a failing system.
+type Retry struct {
+	Actor string `json:"actor"`
+}
+
+// UpdateConfirmConsent is the subject's confirmation of a double opt-in.
+const UpdateConfirmConsent = "confirm-consent"
+
+// Confirmation records how the subject confirmed, e.g. "e-mail link".
+type Confirmation struct {
+	Channel string `json:"channel"`
+}
+
+// UpdateCompleteTask is a department's confirmation of a manual task.
+const UpdateCompleteTask = "complete-task"
+
+// TaskCompletion is what the department reports.
+type TaskCompletion struct {
+	System   string `json:"system"`
+	Outcome  string `json:"outcome"`
+	Records  int64  `json:"records"`
+	Note     string `json:"note"`
+	Basis    string `json:"legal_basis,omitempty"`
+	Approver string `json:"approver"`
+	Via      string `json:"via"`
+}
+
+func (l *lifecycle) register(ctx workflow.Context) error {
+	for _, h := range []struct {
+		name      string
+		handler   any
+		validator any
+	}{
+		{UpdateVerifyIdentity, l.verify, l.validateVerify},
+		{UpdateExtend, l.extend, l.validateExtend},
+		{UpdateCancel, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusCancelled) }, l.validateClosure},
+		{UpdateDeny, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusDenied) }, l.validateClosure},
+		{UpdateDecide, l.decide, l.validateDecide},
+		{UpdateRetry, l.retry, l.validateRetry},
+		{UpdateConfirmConsent, l.confirm, l.validateConfirm},
+		{UpdateCompleteTask, l.completeTask, l.validateCompleteTask},
+	} {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.validator}); err != nil {
+			return err
+		}
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryTask, l.taskView); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandler(ctx, UpdateAdmission, func(ctx workflow.Context) (Admission, error) {
+		if err := workflow.Await(ctx, func() bool { return l.admission != nil || l.legacy }); err != nil {
+			return Admission{}, err
+		}
+		if l.legacy {
+			return Admission{}, nil
+		}
+		return *l.admission, nil
+	})
+}
+
+func (l *lifecycle) open() error {
+	if l.legacy {
+		return fmt.Errorf("request %s runs the first, receipt-only workflow and accepts no changes", l.in.RequestID)
+	}
+	if l.st.Status.Terminal() || l.closure != nil {
+		return fmt.Errorf("request %s is already %s", l.in.RequestID, l.finalStatus())
+	}
+	return nil
+}
+
+func (l *lifecycle) finalStatus() domain.Status {
+	if l.closure != nil {
+		return l.closeAs
+	}
+	return l.st.Status
+}
+
+func (l *lifecycle) validateVerify(ctx workflow.Context, v Verification) error {
+	if err := l.open(); err != nil {
+		return err
+	}
+	if l.st.IdentityVerified {
+		return fmt.Errorf("identity of request %s is already verified", l.in.RequestID)
+	}
+	if strings.TrimSpace(v.Actor) == "" || strings.TrimSpace(v.Method) == "" {
+		return errors.New("verify-identity needs an actor and the method used (e.g. \"matched account login\")")
+	}
+	return nil
+}
+
+func (l *lifecycle) verify(ctx workflow.Context, v Verification) error {
+	l.st.IdentityVerified = true
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: v.Actor, Note: "identity verified: " + v.Method})
+	return nil
+}
+
+func (l *lifecycle) validateExtend(ctx workflow.Context, e ExtensionRequest) error {
+	if err := l.open(); err != nil {
+		return err
+	}
+	if strings.TrimSpace(e.Actor) == "" || strings.TrimSpace(e.Reason) == "" {
+		return errors.New("extend needs an actor and a reason, which the subject is told")
+	}
+	// The subject must be told of an extension within the original period.
+	if now := workflow.Now(ctx); now.After(l.st.OriginalDueAt) {
+		return fmt.Errorf("the original deadline %s has passed: an extension must be decided and told to the subject before it", day(l.st.OriginalDueAt))
+	}
+	_, err := domain.ExtendedDueAt(l.in.Regulation, l.in.ReceivedAt, l.st.Extensions, e.By)
+	return err
+}
+
+// extend moves the deadline. The store write and the notice to the subject
+// run inside the handler so the caller learns the new deadline only once
+// it is recorded.
+func (l *lifecycle) extend(ctx workflow.Context, e ExtensionRequest) (time.Time, error) {
+	if err := workflow.Await(ctx, func() bool { return l.recorded }); err != nil {
+		return time.Time{}, err
+	}
+	due, err := domain.ExtendedDueAt(l.in.Regulation, l.in.ReceivedAt, l.st.Extensions, e.By)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var a *activities.Activities
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordExtension, activities.ExtensionInput{
+		RequestID: l.in.RequestID, DueAt: due, Actor: e.Actor, Reason: e.Reason,
+	}).Get(ctx, nil)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("record extension: %w", err)
+	}
+	l.st.Extensions = append(l.st.Extensions, domain.Extension{By: e.By, Reason: e.Reason})
+	l.st.DueAt = due
+	l.dueChanged = true
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: e.Actor,
+		Note: fmt.Sprintf("deadline extended by %s to %s: %s", e.By, day(due), e.Reason)})
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrDueAt.ValueSet(due.UTC())); err != nil {
+		return time.Time{}, err
+	}
+	l.pendingNotices = append(l.pendingNotices, activities.Notice{RequestID: l.in.RequestID, To: ToSubject, Kind: "extension",
+		Text: fmt.Sprintf("We need more time to answer your %s request: we will answer by %s. Reason: %s", l.in.Type, day(due), e.Reason)})
+	return due, nil
+}
+
+func (l *lifecycle) validateClosure(ctx workflow.Context, c Closure) error {
+	if err := l.open(); err != nil {
+		return err
+	}
+	if strings.TrimSpace(c.Actor) == "" || strings.TrimSpace(c.Reason) == "" {
+		return errors.New("closing a request needs an actor and a reason, which are recorded")
+	}
+	return nil
+}
+
+func (l *lifecycle) close(c Closure, as domain.Status) error {
+	l.closure, l.closeAs = &c, as
+	return nil
+}
+
+func (l *lifecycle) validateDecide(ctx workflow.Context, d Decision) error {
+	if err := l.open(); err != nil {
+		return err
+	}
+	if !l.signOffOpen {
+		return fmt.Errorf("request %s is not waiting for sign-off (it is %s)", l.in.RequestID, l.st.Status)
+	}
+	if prior, ok := l.decided[d.Department]; ok {
+		return fmt.Errorf("%s has already decided on request %s (%s)", d.Department, l.in.RequestID, prior)
+	}
+	if !slices.Contains(l.st.PendingDepartments, d.Department) {
+		return fmt.Errorf("request %s needs no sign-off from %q", l.in.RequestID, d.Department)
+	}
+	if !slices.Contains(l.approvers[d.Department], d.Approver) {
+		return fmt.Errorf("%q is not an approver for %s", d.Approver, d.Department)
+	}
+	switch d.Decision {
+	case "approve":
+	case "object":
+		if strings.TrimSpace(d.LegalBasis) == "" {
+			return errors.New("an objection must state its legal basis for keeping the data (e.g. \"tax law keeps invoices for 10 years\")")
+		}
+	default:
+		return fmt.Errorf("decision %q: must be approve or object", d.Decision)
+	}
+	if strings.TrimSpace(d.Via) == "" {
+		return errors.New("a decision must say where it was taken (via)")
+	}
+	return nil
+}
+
+// decide records a decision in the store first, then in the workflow's
+// state, so the audit log never lacks a decision the request acted on.
+func (l *lifecycle) decide(ctx workflow.Context, d Decision) error {
+	actor := d.Approver + " via " + d.Via
+	// Claimed before the store write, so a second click that arrives while
+	// it runs is refused by the validator.
+	l.decided[d.Department] = d.Decision + " by " + actor
+	so := records.SignOff{RequestID: l.in.RequestID, Department: d.Department, Decision: d.Decision, LegalBasis: d.LegalBasis, Actor: actor, DecidedAt: workflow.Now(ctx).UTC()}
+	var a *activities.Activities
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordSignOff, so).Get(ctx, nil); err != nil {
+		delete(l.decided, d.Department)
+		return fmt.Errorf("record sign-off: %w", err)
+	}
+	l.st.SignOffs = append(l.st.SignOffs, so)
+	l.st.PendingDepartments = slices.DeleteFunc(l.st.PendingDepartments, func(x string) bool { return x == d.Department })
+	if d.Decision == "object" {
+		for i := range l.st.Systems {
+			if l.st.Systems[i].Department == d.Department && l.st.Systems[i].Found > 0 {
+				l.st.Systems[i].Exempt, l.st.Systems[i].Basis = true, d.LegalBasis
+			}
+		}
+	}
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: so.DecidedAt, Actor: actor,
+		Note: strings.TrimSpace(fmt.Sprintf("%s: %s %s", d.Department, d.Decision, d.LegalBasis))})
+	if workflow.GetVersion(ctx, changeOutcomeNotices, workflow.DefaultVersion, 1) == 1 {
+		// Wherever the decision came from, the department's message (in
+		// Slack) comes to show it.
+		facts := l.facts()
+		facts.Outcome, facts.Actor, facts.At, facts.Basis = d.Decision, actor, so.DecidedAt, d.LegalBasis
+		l.pendingNotices = append(l.pendingNotices, activities.Notice{RequestID: l.in.RequestID, To: d.Department, Kind: "signoff-decided", Facts: facts,
+			Text: fmt.Sprintf("Request %s: %s's decision recorded: %s by %s.", l.in.RequestID, d.Department, d.Decision, actor)})
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, AttrPendingDepartments.ValueSet(l.st.PendingDepartments))
+}
+
+func (l *lifecycle) validateRetry(ctx workflow.Context, r Retry) error {
+	if err := l.open(); err != nil {
+		return err
+	}
+	if l.st.Status != domain.StatusNeedsAttention || l.retryRequested {
+		return fmt.Errorf("request %s does not need attention (it is %s)", l.in.RequestID, l.st.Status)
+	}
+	if strings.TrimSpace(r.Actor) == "" {
+		return errors.New("retry needs an actor")
+	}
+	return nil
+}
+
+func (l *lifecycle) retry(ctx workflow.Context, r Retry) error {
+	l.retryRequested, l.retriedBy = true, r.Actor
+	return nil
+}
+
+func (l *lifecycle) validateConfirm(ctx workflow.Context, c Confirmation) error {
+	if err := l.open(); err != nil {
+		return err
+	}
+	if !l.awaitingConfirmation || l.confirmedVia != "" {
+		return fmt.Errorf("request %s is not waiting for a consent confirmation", l.in.RequestID)
+	}
+	if strings.TrimSpace(c.Channel) == "" {
+		return errors.New("a confirmation must say how the subject confirmed (e.g. \"e-mail link\")")
+	}
+	return nil
+}
+
+func (l *lifecycle) confirm(ctx workflow.Context, c Confirmation) error {
+	l.confirmedVia = c.Channel
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: "subject", Note: "consent confirmed via " + c.Channel})
+	return nil
+}
+
+func (l *lifecycle) validateCompleteTask(ctx workflow.Context, c TaskCompletion) error {
+	if err := l.open(); err != nil {
+		return err
+	}
+	t := l.task(c.System)
+	switch {
+	case t == nil:
+		return fmt.Errorf("request %s has no manual task in %q", l.in.RequestID, c.System)
+	case t.Outcome != "":
+		return fmt.Errorf("the task in %s is already confirmed (%s by %s)", c.System, t.Outcome, t.Actor)
+	case l.claimed[c.System]:
+		return fmt.Errorf("the task in %s is already being confirmed", c.System)
+	case !slices.Contains(l.approvers[t.Department], c.Approver):
+		return fmt.Errorf("%q is not an approver for %s", c.Approver, t.Department)
+	case strings.TrimSpace(c.Note) == "":
+		return errors.New("a task is confirmed with a note saying what was done (e.g. \"3 forms shredded\")")
+	case strings.TrimSpace(c.Via) == "":
+		return errors.New("a confirmation must say where it was given (via)")
+	case c.Records < 0:
+		return errors.New("records cannot be negative")
+	}
+	switch c.Outcome {
+	case TaskDone:
+	case TaskNotHeld:
+		if c.Records != 0 {
+			return errors.New("not_held means no records: give --records 0")
+		}
+	case TaskKept:
+		if t.Work != "erasure" || strings.TrimSpace(c.Basis) == "" {
+			return errors.New("kept is an erasure outcome and needs the legal basis for keeping the data")
+		}
+	default:
+		return fmt.Errorf("outcome %q: must be done, not_held or kept", c.Outcome)
+	}
+	return nil
+}
+
+// completeTask records the confirmation in the store's audit log first,
+// then in the request, as decide does.
+func (l *lifecycle) completeTask(ctx workflow.Context, c TaskCompletion) error {
+	l.claimed[c.System] = true
+	actor := c.Approver + " via " + c.Via
+	t := l.task(c.System)
+	now := workflow.Now(ctx).UTC()
+	var a *activities.Activities
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordTask, activities.TaskRecord{
+		RequestID: l.in.RequestID, System: c.System, Department: t.Department, Work: t.Work, Outcome: c.Outcome,
+		Records: c.Records, Note: c.Note, LegalBasis: c.Basis, Actor: actor, At: now,
+	}).Get(ctx, nil)
+	if err != nil {
+		delete(l.claimed, c.System)
+		return fmt.Errorf("record task: %w", err)
+	}
+	t.Outcome, t.Records, t.Note, t.LegalBasis, t.Actor, t.At = c.Outcome, c.Records, c.Note, c.Basis, actor, now
+	p := l.progress(c.System)
+	p.Found = c.Records
+	p.Done = fmt.Sprintf("manual task %s: %d records: %s", c.Outcome, c.Records, c.Note)
+	switch c.Outcome {
+	case TaskKept:
+		p.Exempt, p.Basis = true, c.Basis
+	case TaskDone, TaskNotHeld:
+		// The department's confirmation is the verification of manual work.
+		p.Verified = t.Work == "erasure"
+	}
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: now, Actor: actor,
+		Note: fmt.Sprintf("%s: manual %s task %s (%d records)", c.System, t.Work, c.Outcome, c.Records)})
+	if workflow.GetVersion(ctx, changeOutcomeNotices, workflow.DefaultVersion, 1) == 1 {
+		facts := l.facts()
+		facts.System, facts.Outcome, facts.Actor, facts.At, facts.Basis = c.System, c.Outcome, actor, now, c.Basis
+		l.pendingNotices = append(l.pendingNotices, activities.Notice{RequestID: l.in.RequestID, To: t.Department, Kind: "task-done", Facts: facts,
+			Text: fmt.Sprintf("Request %s: the task in %s is confirmed %s by %s.", l.in.RequestID, c.System, c.Outcome, actor)})
+	}
+	return nil
+}
