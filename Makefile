@@ -1,12 +1,24 @@
 # The README's two commands are `go run ./dev` and `go test ./...`; these
-# targets are shorthands for them and for the benchmarks.
-.PHONY: run test bench build
+# targets are shorthands for them, for CI's checks and for the benchmarks.
+.PHONY: run test check stress-test bench build
 
 run:
 	go run ./dev
 
 test:
 	go test ./...
+
+# What CI runs besides the tests (see .ci/run).
+check:
+	go vet ./...
+	go run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0 -config .ci/workflowcheck.yaml ./workflows/...
+	go test -race ./workflows ./slackapp ./api ./connectors/...
+
+# The whole suite three times in a row while two busy loops hold both
+# cores: CI machines are busy, and a test that asserts a step ahead of the
+# state it waited for fails here first.
+stress-test:
+	.ci/stress
 
 # Speed and memory are measured here, never by timed tests. Compare runs
 # with benchstat; report ratios from one run, these machines are noisy.

@@ -1,3 +1,10 @@
+//go:build !race
+
+// These end-to-end tests run the real Temporal server. A race build of the
+// server takes longer than CI's whole budget, so CI's race run (.ci/run)
+// covers this package through its unit tests (public_test.go), and these
+// tests run in the normal suite.
+
 package api_test
 
 import (
@@ -14,7 +21,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/store"
 )
@@ -70,8 +77,8 @@ func TestAPIRolesAndOperations(t *testing.T) {
 		{Name: "Sales", Approvers: []string{"sales@acme.example"}}}); err != nil {
 		t.Fatal(err)
 	}
-	e := testenv.StartEngine(t, st,
-		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"accounting"}}, Connector: &testenv.Table{Rows: 2}})
+	e := testengine.StartEngine(t, st,
+		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"accounting"}}, Connector: &testengine.Table{Rows: 2}})
 	token := func(name, role, approver string, deps ...string) client {
 		_, secret, err := st.CreateToken(ctx, name, role, approver, deps)
 		if err != nil {

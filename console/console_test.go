@@ -12,6 +12,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
@@ -57,7 +58,7 @@ func TestPrivacyCenterAndConsole(t *testing.T) {
 	}
 	defer st.Close()
 	st.SyncDepartments(context.Background(), []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}})
-	e := testenv.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testenv.Table{Rows: 2}})
+	e := testengine.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 2}})
 	token := func(name, role, approver string, deps ...string) string {
 		_, secret, err := st.CreateToken(context.Background(), name, role, approver, deps)
 		if err != nil {

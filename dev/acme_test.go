@@ -17,6 +17,7 @@ import (
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/internal/mailwave"
+	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
@@ -87,7 +88,7 @@ func runAcme(t *testing.T, driver string) {
 	if err := st.SyncDepartments(ctx, m.StoreDepartments()); err != nil {
 		t.Fatal(err)
 	}
-	e := testenv.StartEngine(t, st, systems...)
+	e := testengine.StartEngine(t, st, systems...)
 
 	jane := func(id string, kind domain.RequestType) workflows.RequestInput {
 		// The e-mail alone: the customer number and phone that billing and
@@ -107,7 +108,7 @@ func runAcme(t *testing.T, driver string) {
 		t.Errorf("timeline does not tell the linked identities: %+v", res.Timeline)
 	}
 	if path := os.Getenv("DSR_RECORD_LINKED_HISTORY"); path != "" && driver == "postgres" {
-		testenv.RecordHistory(t, e.RawClient, "dsr-ACME-ACC", path)
+		testengine.RecordHistory(t, e.RawClient, "dsr-ACME-ACC", path)
 	}
 	found := map[string]int64{}
 	for _, p := range res.Systems {

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
 )
@@ -20,7 +20,7 @@ func BenchmarkRequestEndToEnd(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	e := testenv.StartEngine(b, st)
+	e := testengine.StartEngine(b, st)
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := range b.N {

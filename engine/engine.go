@@ -1,7 +1,8 @@
-// Package engine wires the pieces into a running engine: the Temporal
-// client with the encrypting data converter, the worker with the request
-// workflows and activities, and the HTTP gateway. The worker and dev-mode
-// mains are thin shells around it.
+// Package engine wires the pieces into a running engine: the data map's
+// systems, the Temporal client (package connect), the worker with the
+// request workflows and activities, and the HTTP gateway with the API,
+// OpenDSR, Slack and the console. Open starts it the same way for the
+// worker and for dev mode, whose mains only gather their settings.
 package engine
 
 import (

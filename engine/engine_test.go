@@ -21,6 +21,7 @@ import (
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
@@ -51,7 +52,7 @@ func input(id, email string) workflows.RequestInput {
 // real PostgreSQL, as dev mode and production do.
 func TestRequestEndToEnd(t *testing.T) {
 	st := openPostgres(t)
-	e := testenv.StartEngine(t, st)
+	e := testengine.StartEngine(t, st)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -167,19 +168,19 @@ func TestRequestEndToEnd(t *testing.T) {
 		archived, err = st.LatestHistory(ctx, "REQ-E2E-1")
 		return err == nil, fmt.Sprintf("history never archived: %v", err)
 	})
-	live, _ := protojson.Marshal(testenv.History(t, e.RawClient, started.WorkflowID))
+	live, _ := protojson.Marshal(testengine.History(t, e.RawClient, started.WorkflowID))
 	if string(archived.JSON) != string(live) || archived.RunID == "" || len(archived.SHA256) != 64 {
 		t.Fatalf("archived history differs from Temporal's (%d vs %d bytes)", len(archived.JSON), len(live))
 	}
 
 	if path := os.Getenv("DSR_RECORD_HISTORY"); path != "" {
-		testenv.RecordHistory(t, e.RawClient, started.WorkflowID, path)
+		testengine.RecordHistory(t, e.RawClient, started.WorkflowID, path)
 	}
 }
 
 func rawHistory(t *testing.T, c client.Client, workflowID string) string {
 	t.Helper()
-	j, err := protojson.Marshal(testenv.History(t, c, workflowID))
+	j, err := protojson.Marshal(testengine.History(t, c, workflowID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ var base64Field = regexp.MustCompile(`":"([A-Za-z0-9+/]{8,}={0,2})"`)
 // person while the first is open returns the first; another kind does not.
 func TestDuplicateReturnsTheOpenRequest(t *testing.T) {
 	st := openPostgres(t)
-	e := testenv.StartEngine(t, st)
+	e := testengine.StartEngine(t, st)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -250,10 +251,10 @@ func TestErasureSignOffEndToEnd(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	e := testenv.StartEngine(t, st,
-		activities.System{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales"}, Connector: &testenv.Table{Rows: 4}},
-		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testenv.Table{Rows: 2}},
-		activities.System{SystemRef: activities.SystemRef{Name: "web-analytics", Department: "Analytics"}, Connector: &testenv.Table{Rows: 0}})
+	e := testengine.StartEngine(t, st,
+		activities.System{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales"}, Connector: &testengine.Table{Rows: 4}},
+		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 2}},
+		activities.System{SystemRef: activities.SystemRef{Name: "web-analytics", Department: "Analytics"}, Connector: &testengine.Table{Rows: 0}})
 
 	in := input("ERASE-1", "erin@example.com")
 	in.Type = domain.Erasure
@@ -300,12 +301,12 @@ func TestErasureSignOffEndToEnd(t *testing.T) {
 		t.Fatalf("audit: %v, %v", problems, err)
 	}
 	if path := os.Getenv("DSR_RECORD_SIGNOFF_HISTORY"); path != "" {
-		testenv.RecordHistory(t, e.RawClient, "dsr-ERASE-1", path)
+		testengine.RecordHistory(t, e.RawClient, "dsr-ERASE-1", path)
 	}
 }
 
 // waitListed polls a visibility query until it lists the workflow.
-func waitListed(t *testing.T, e *testenv.Engine, query, workflowID string) {
+func waitListed(t *testing.T, e *testengine.Engine, query, workflowID string) {
 	t.Helper()
 	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
 		resp, err := e.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
@@ -323,7 +324,7 @@ func waitListed(t *testing.T, e *testenv.Engine, query, workflowID string) {
 
 // leaky fails discovery with an error that quotes the subject, as a
 // database driver's error can.
-type leaky struct{ testenv.Table }
+type leaky struct{ testengine.Table }
 
 func (*leaky) Discover(_ context.Context, ids []domain.Identity) (connectors.Result, error) {
 	return connectors.Result{}, fmt.Errorf("%w: no customer %s", connectors.ErrBadConfig, ids[0].Value)
@@ -333,7 +334,7 @@ func (*leaky) Discover(_ context.Context, ids []domain.Identity) (connectors.Res
 // compliance reads it, but not the history in plain text.
 func TestFailuresAreEncrypted(t *testing.T) {
 	st := openPostgres(t)
-	e := testenv.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales"}, Connector: &leaky{}})
+	e := testengine.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales"}, Connector: &leaky{}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := requests.Start(ctx, e.Client, input("LEAK-1", "leaky.person@example.com")); err != nil {

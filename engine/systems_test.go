@@ -13,6 +13,7 @@ import (
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/engine"
+	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/workflows"
@@ -116,7 +117,7 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 	if err := st.SyncDepartments(ctx, m.StoreDepartments()); err != nil {
 		t.Fatal(err)
 	}
-	e := testenv.StartEngine(t, st, systems...)
+	e := testengine.StartEngine(t, st, systems...)
 
 	run := func(in workflows.RequestInput, decisions ...workflows.Decision) workflows.RequestState {
 		t.Helper()
@@ -173,7 +174,7 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 		t.Fatal(err)
 	}
 	if path := os.Getenv("DSR_RECORD_CONSENT_HISTORY"); path != "" {
-		testenv.RecordHistory(t, e.RawClient, "dsr-KIM-OPT", path)
+		testengine.RecordHistory(t, e.RawClient, "dsr-KIM-OPT", path)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package gateway is the engine's HTTP front door: health, the codec for
-// the Web UI in dev mode and Slack's interactions; the API and the console
-// attach here in later steps.
+// the Web UI in dev mode, Slack's interactions, the API, OpenDSR and the
+// console, each mounted on its own path.
 package gateway
 
 import (

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/opendsr"
 	"github.com/dsrengine/dsr/records"
@@ -50,8 +51,8 @@ func TestControllerRoundTrip(t *testing.T) {
 	}
 	defer st.Close()
 	st.SyncDepartments(ctx, []records.Department{{Name: "Finance", Approvers: []string{"cfo@acme.example"}}})
-	e := testenv.StartEngineWith(t, st, testenv.Options{OpenDSR: signer, Systems: []activities.System{
-		{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testenv.Table{Rows: 1}}}})
+	e := testengine.StartEngineWith(t, st, testengine.Options{OpenDSR: signer, Systems: []activities.System{
+		{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 1}}}})
 	_, token, err := st.CreateToken(ctx, "acme-controller", store.RoleRequester, "", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
@@ -20,7 +20,7 @@ import (
 
 // evidenceLines are a request's evidence timeline as "what | actor |
 // detail", the parts an auditor reads.
-func evidenceLines(t *testing.T, e *testenv.Engine, id string) []string {
+func evidenceLines(t *testing.T, e *testengine.Engine, id string) []string {
 	t.Helper()
 	ev, err := requests.GetEvidence(context.Background(), e.Client, requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}, id, "test:auditor")
 	if err != nil {
@@ -55,8 +55,8 @@ func TestEvidenceOfEveryStep(t *testing.T) {
 	if err := st.SyncDepartments(context.Background(), []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}}); err != nil {
 		t.Fatal(err)
 	}
-	e := testenv.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"newsletter"}},
-		Connector: &testenv.Table{Rows: 2}})
+	e := testengine.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"newsletter"}},
+		Connector: &testengine.Table{Rows: 2}})
 	ctx := context.Background()
 
 	erasure := newInput(t, "EV-ERASE", domain.Erasure, false, nil)

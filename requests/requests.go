@@ -1,6 +1,7 @@
-// Package requests is the client side of the request workflows: starting a
-// request idempotently and reading where it stands. starter uses it today;
-// the HTTP API and the console will use the same calls.
+// Package requests is the client side of the request workflows: turning a
+// front end's input into a request, starting it idempotently, steering it
+// with its Updates and reading where it stands and its evidence. starter,
+// the HTTP API, the console and OpenDSR all go through it.
 package requests
 
 import (

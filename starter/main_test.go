@@ -18,6 +18,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
@@ -27,7 +28,7 @@ import (
 // starterEnv runs starter commands against a real in-process engine.
 type starterEnv struct {
 	t      *testing.T
-	e      *testenv.Engine
+	e      *testengine.Engine
 	dbPath string
 }
 
@@ -41,7 +42,7 @@ func newStarterEnv(t *testing.T, systems ...activities.System) *starterEnv {
 	if err := st.SyncDepartments(context.Background(), []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}}); err != nil {
 		t.Fatal(err)
 	}
-	return &starterEnv{t: t, e: testenv.StartEngine(t, st, systems...), dbPath: dbPath}
+	return &starterEnv{t: t, e: testengine.StartEngine(t, st, systems...), dbPath: dbPath}
 }
 
 func (s *starterEnv) run(args ...string) (code int, stdout, stderr string) {
@@ -161,7 +162,7 @@ func TestStarterSteersARequest(t *testing.T) {
 
 // TestStarterDecide: a department owner without Slack signs off with starter.
 func TestStarterDecide(t *testing.T) {
-	s := newStarterEnv(t, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testenv.Table{Rows: 3}})
+	s := newStarterEnv(t, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 3}})
 	if code, _, errs := s.run("start", "--type", "erasure", "--regulation", "gdpr", "--email", "olga@example.com", "--identity-verified", "--id", "DEC-1"); code != exitOK {
 		t.Fatalf("start: exit %d: %s", code, errs)
 	}
@@ -196,7 +197,7 @@ func TestStarterDecide(t *testing.T) {
 // TestStarterConsent: a double opt-in confirmed by the subject, then
 // withdrawn as easily.
 func TestStarterConsent(t *testing.T) {
-	marketing := &testenv.Table{Rows: 1}
+	marketing := &testengine.Table{Rows: 1}
 	s := newStarterEnv(t, activities.System{SystemRef: activities.SystemRef{Name: "marketing", Department: "Finance", Purposes: []string{"newsletter"}}, Connector: marketing})
 	if code, _, errs := s.run("start", "--type", "opt-in", "--regulation", "gdpr", "--email", "nina@example.com", "--identity-verified", "--id", "OPT-1"); code != exitUsage || !strings.Contains(errs, "--purpose, --channel and --wording: an opt-in or withdrawal names") {
 		t.Fatalf("opt-in without evidence: exit %d: %s", code, errs)
@@ -376,7 +377,7 @@ func TestStarterManualTask(t *testing.T) {
 		t.Fatalf("show after the task:\n%s", out)
 	}
 	if path := os.Getenv("DSR_RECORD_MANUAL_HISTORY"); path != "" {
-		testenv.RecordHistory(t, s.e.RawClient, "dsr-MAN-1", path)
+		testengine.RecordHistory(t, s.e.RawClient, "dsr-MAN-1", path)
 	}
 }
 
@@ -384,7 +385,7 @@ func TestStarterManualTask(t *testing.T) {
 // and HTML, the audit chain's check (and its failure after tampering),
 // the metrics report and the package.
 func TestStarterRecords(t *testing.T) {
-	s := newStarterEnv(t, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"accounting"}}, Connector: &testenv.Table{Rows: 3}})
+	s := newStarterEnv(t, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"accounting"}}, Connector: &testengine.Table{Rows: 3}})
 	if code, _, errs := s.run("start", "--type", "access", "--regulation", "gdpr", "--email", "rita@example.com", "--identity-verified", "--id", "REC-1"); code != exitOK {
 		t.Fatalf("start: exit %d: %s", code, errs)
 	}

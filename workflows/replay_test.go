@@ -15,7 +15,7 @@ import (
 // (testdata/*.json) against today's workflow code: a change that would break
 // requests already in flight fails here. When a change is intended, guard it
 // with workflow.GetVersion and record a new history next to the old ones
-// (see testenv.RecordHistory; DSR_RECORD_* variables in the engine and starter tests).
+// (see testengine.RecordHistory; DSR_RECORD_* variables in the engine and starter tests).
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.json")
 	if err != nil || len(files) == 0 {

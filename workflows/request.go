@@ -100,8 +100,8 @@ var noticeActivity = workflow.ActivityOptions{
 }
 
 // Request carries a data-subject request from receipt to a terminal status:
-// received, identity verified, (discovery, sign-off and fulfilment join
-// here with the connectors), answered, completed; or denied or cancelled.
+// received, identity verified, discovery, sign-off, fulfilment, answered,
+// completed; or denied or cancelled.
 // Throughout, reminders and escalations follow the legal deadline, which an
 // extension may move.
 func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {

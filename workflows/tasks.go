@@ -99,8 +99,8 @@ func (l *lifecycle) openTasks(ctx workflow.Context) error {
 	if l.approvers == nil {
 		l.approvers = map[string][]string{}
 	}
-	for d, list := range approvers {
-		l.approvers[d] = list
+	for _, d := range deps {
+		l.approvers[d] = approvers[d]
 	}
 	for _, t := range l.st.Tasks {
 		facts := l.facts()

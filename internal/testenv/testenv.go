@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -19,7 +20,12 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 	_ "github.com/lib/pq"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/dsrengine/dsr/keyring"
 )
+
+// TestKey is the fixed master key of tests, so recorded histories replay.
+var TestKey = bytes.Repeat([]byte{42}, keyring.MasterKeySize)
 
 // Unavailable skips (locally) or fails (CI=true) a test whose service is down.
 func Unavailable(t testing.TB, service string, err error) {
@@ -191,6 +197,11 @@ func Unzip(t testing.TB, location string) map[string]string {
 	}
 	return files
 }
+
+// Wait is how long a test waits for a request to reach the state it then
+// asserts. Nothing in the engine takes near this long; the margin is for
+// a machine whose cores are all busy.
+const Wait = 20 * time.Second
 
 // Eventually polls cond until it reports ok, and fails the test with the
 // last thing it saw once timeout has passed. The condition must be the one

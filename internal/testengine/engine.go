@@ -1,7 +1,11 @@
-package testenv
+// Package testengine runs the engine for tests on a real in-process
+// Temporal server (temporaltest, tuned as in dev mode). It is apart from
+// testenv, which reaches the other services, because it links the whole
+// Temporal server: a package whose tests need only the databases or a
+// wait (testenv.Eventually) builds without it, under -race too.
+package testengine
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,6 +27,7 @@ import (
 	"github.com/dsrengine/dsr/devserver"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/engine"
+	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/opendsr"
 	"github.com/dsrengine/dsr/requests"
@@ -30,9 +35,6 @@ import (
 	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
-
-// TestKey is the fixed master key of tests, so recorded histories replay.
-var TestKey = bytes.Repeat([]byte{42}, keyring.MasterKeySize)
 
 // NewTemporal starts a real in-process Temporal server, tuned as in dev
 // mode, and stops it when the test or benchmark ends.
@@ -80,7 +82,7 @@ type Options struct {
 func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 	t.Helper()
 	systems := o.Systems
-	keys, err := keyring.New(TestKey)
+	keys, err := keyring.New(testenv.TestKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,9 +123,9 @@ func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 }
 
 // Table is an in-memory system holding Rows records on every subject until
-// erased: a stand-in for a company system in tests about the workflow,
-// until the real connectors exist. It is not a stand-in for Temporal or
-// the store.
+// erased: a company system for tests about the workflow rather than about
+// a database (the connectors have their own tests on the real databases).
+// It is not a stand-in for Temporal or the store.
 type Table struct {
 	mu   sync.Mutex
 	Rows int64
@@ -191,11 +193,6 @@ func (e *Engine) Run(t testing.TB, in workflows.RequestInput, decisions ...workf
 	return res
 }
 
-// Wait is how long a test waits for a request to reach the state it then
-// asserts. Nothing in the engine takes near this long; the margin is for
-// a machine whose cores are all busy.
-const Wait = 20 * time.Second
-
 // WaitFor polls a request until it reaches status.
 func (e *Engine) WaitFor(t testing.TB, requestID string, status domain.Status) requests.View {
 	t.Helper()
@@ -207,7 +204,7 @@ func (e *Engine) WaitFor(t testing.TB, requestID string, status domain.Status) r
 func (e *Engine) Await(t testing.TB, requestID, what string, cond func(requests.View) bool) requests.View {
 	t.Helper()
 	var v requests.View
-	Eventually(t, Wait, func() (bool, string) {
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
 		var err error
 		v, err = requests.Show(context.Background(), e.Client, requestID)
 		return err == nil && cond(v), fmt.Sprintf("%s never reached %s: %+v %v", requestID, what, v, err)
@@ -228,7 +225,7 @@ func History(t testing.TB, c client.Client, workflowID string) *historypb.Histor
 // RecordHistory saves a history for the replay tests in workflows/testdata,
 // e.g. DSR_RECORD_HISTORY=$PWD/workflows/testdata/request-v1.json go test
 // ./engine -run EndToEnd. Record from a raw client: payloads stay encrypted
-// with TestKey, as the replay test reads them.
+// with testenv.TestKey, as the replay test reads them.
 func RecordHistory(t testing.TB, c client.Client, workflowID, path string) {
 	t.Helper()
 	j, err := protojson.MarshalOptions{Indent: "  "}.Marshal(History(t, c, workflowID))
