@@ -50,7 +50,7 @@ func (b StartBody) Input(requestedBy string, now time.Time) (workflows.RequestIn
 
 // fieldNames are the JSON names of a request's fields, for errors.
 var fieldNames = requests.Names{
-	Fields: map[string]string{"received": "received_at", "identity": "identities", "requested_by": "token"},
+	Fields: map[string]string{"received": "received_at", "identity": "identities"},
 	Identity: func(i int, kind string) string {
 		return fmt.Sprintf("identities[%d]: %s", i, kind)
 	},

@@ -74,7 +74,9 @@ func TestEvidenceOfEveryStep(t *testing.T) {
 	if err := requests.Decide(ctx, e.Client, "EV-ERASE", workflows.Decision{Department: "Finance", Decision: "approve", Approver: "controller@acme.example", Via: "cli:cora"}); err != nil {
 		t.Fatal(err)
 	}
-	e.WaitFor(t, "EV-ERASE", domain.StatusCompleted)
+	if res := e.Closed(t, "EV-ERASE"); res.Status != domain.StatusCompleted {
+		t.Fatalf("erasure ended %s", res.Status)
+	}
 	checkEvidence(t, evidenceLines(t, e, "EV-ERASE"), []string{
 		"received | cli:alice | erasure request under gdpr, received " + erasure.ReceivedAt.Format(time.RFC3339) + ", due " + erasure.DueAt.Format("2006-01-02") + "; 1 identities; identity to be verified",
 		"status | cli:alice | received",
@@ -106,7 +108,9 @@ func TestEvidenceOfEveryStep(t *testing.T) {
 	if _, err := requests.Start(ctx, e.Client, optIn); err != nil {
 		t.Fatal(err)
 	}
-	e.WaitFor(t, "EV-OPTIN", domain.StatusCompleted)
+	if res := e.Closed(t, "EV-OPTIN"); res.Status != domain.StatusCompleted {
+		t.Fatalf("opt-in ended %s", res.Status)
+	}
 	checkEvidence(t, evidenceLines(t, e, "EV-OPTIN"), []string{
 		"received | cli:alice | opt_in request under gdpr, received " + optIn.ReceivedAt.Format(time.RFC3339) + ", due " + optIn.DueAt.Format("2006-01-02") + "; 1 identities; identity verified before the start",
 		"status | cli:alice | received",

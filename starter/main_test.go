@@ -393,6 +393,9 @@ func TestStarterRecords(t *testing.T) {
 	if code != exitOK || !regexp.MustCompile(`Status +completed`).MatchString(out) {
 		t.Fatalf("watch: exit %d\n%s%s", code, out, errs)
 	}
+	// The evidence below ends with the workflow's close, which follows the
+	// last status.
+	s.e.Closed(t, "REC-1")
 	for _, tc := range []struct {
 		args []string
 		code int

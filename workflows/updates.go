@@ -97,6 +97,9 @@ type TaskCompletion struct {
 	Via      string `json:"via"`
 }
 
+// register installs every Update with its validator, the task query and
+// the admission Update. The handlers below it only change the lifecycle's
+// state (or write to the store for the record); run acts on that state.
 func (l *lifecycle) register(ctx workflow.Context) error {
 	for _, h := range []struct {
 		name      string

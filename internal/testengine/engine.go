@@ -212,6 +212,21 @@ func (e *Engine) Await(t testing.TB, requestID, what string, cond func(requests.
 	return v
 }
 
+// Closed waits until a request's workflow has closed and returns its
+// result. A request reaches its last status before its workflow closes:
+// what is read from the closed history (its last event, the archive) must
+// wait for this, not for the status.
+func (e *Engine) Closed(t testing.TB, requestID string) workflows.RequestState {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Wait)
+	defer cancel()
+	var res workflows.RequestState
+	if err := e.Client.GetWorkflow(ctx, domain.WorkflowID(requestID), "").Get(ctx, &res); err != nil {
+		t.Fatalf("%s did not close: %v", requestID, err)
+	}
+	return res
+}
+
 // History reads a workflow's whole history as the server stores it.
 func History(t testing.TB, c client.Client, workflowID string) *historypb.History {
 	t.Helper()
