@@ -130,25 +130,17 @@ func (l *lifecycle) followLinks(ctx workflow.Context, systems []activities.Syste
 			return nil
 		}
 		var added []string
-		capped := false
+		capped := false // a new identity was refused at the cap
 		for _, id := range found {
-			if len(l.ids) >= maxIdentities {
-				if l.identityCap(ctx) {
-					capped = !slices.Contains(l.ids, id)
-					if capped {
-						break
-					}
-					continue
-				}
-				if len(l.ids) == maxIdentities {
-					l.note(ctx, fmt.Sprintf("stopped following linked identities at %d; check the subject's records by hand", maxIdentities))
-					break
-				}
+			if slices.Contains(l.ids, id) {
+				continue
 			}
-			if !slices.Contains(l.ids, id) {
-				l.ids = append(l.ids, id)
-				added = append(added, string(id.Kind))
+			if len(l.ids) == maxIdentities || len(l.ids) > maxIdentities && l.identityCap(ctx) {
+				capped = true
+				break
 			}
+			l.ids = append(l.ids, id)
+			added = append(added, string(id.Kind))
 		}
 		if capped {
 			l.note(ctx, fmt.Sprintf("stopped following linked identities at %d; check the subject's records by hand", maxIdentities))
@@ -157,7 +149,7 @@ func (l *lifecycle) followLinks(ctx workflow.Context, systems []activities.Syste
 			return nil
 		}
 		l.note(ctx, fmt.Sprintf("the subject's records hold %d more identities (%s); looking again with them", len(added), strings.Join(added, ", ")))
-		if err := l.discoverIn(ctx, systems); err != nil || l.closure != nil || capped {
+		if err := l.discoverIn(ctx, systems); err != nil || l.closure != nil || capped && l.identityCap(ctx) {
 			return err
 		}
 	}
@@ -165,10 +157,11 @@ func (l *lifecycle) followLinks(ctx workflow.Context, systems []activities.Syste
 }
 
 // changeIdentityCap guards the cap on linked identities as it holds now:
-// at or above maxIdentities (a request may arrive with more), no new
-// identity is added, and no further round is run. The first cut only
-// stopped at exactly maxIdentities. It is asked only once the cap is
-// reached, so histories that never reached it replay unchanged.
+// above maxIdentities too (a request may arrive with more), no new identity
+// is added, and once one was refused no further round is run. The first
+// cut refused them only at exactly maxIdentities, and looked again. It is
+// asked only once the cap is reached, so histories that never reached it
+// replay unchanged.
 const changeIdentityCap = "identity-cap"
 
 func (l *lifecycle) identityCap(ctx workflow.Context) bool {
