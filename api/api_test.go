@@ -23,6 +23,7 @@ import (
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/records"
+	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
 )
 
@@ -165,4 +166,54 @@ func TestAPIRolesAndOperations(t *testing.T) {
 	if signoffs, err := st.SignOffs(ctx, "API-1"); err != nil || len(signoffs) != 1 || signoffs[0].Actor != "controller@acme.example via api:controller" {
 		t.Fatalf("sign-off: %+v, %v", signoffs, err)
 	}
+}
+
+// TestApproverScopes: an approver reads only requests that involve their
+// departments, and confirms only their departments' manual tasks.
+func TestApproverScopes(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.SyncDepartments(ctx, []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}},
+		{Name: "Sales", Approvers: []string{"sales@acme.example"}}, {Name: "Marketing", Approvers: []string{"marketing@acme.example"}}}); err != nil {
+		t.Fatal(err)
+	}
+	e := testengine.StartEngine(t, st,
+		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 2}},
+		activities.System{SystemRef: activities.SystemRef{Name: "paper", Department: "Sales",
+			Manual: &activities.ManualTask{Location: "cabinet 3", Instructions: map[string]string{"access": "scan", "erasure": "shred"}}}})
+	token := func(name, role, approver string, deps ...string) client {
+		_, secret, err := st.CreateToken(ctx, name, role, approver, deps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client{t: t, base: e.Gateway, token: secret}
+	}
+	requester := token("compliance-bot", store.RoleRequester, "")
+	finance := token("controller", store.RoleApprover, "controller@acme.example", "Finance")
+	sales := token("sales", store.RoleApprover, "sales@acme.example", "Sales")
+	marketing := token("marketing", store.RoleApprover, "marketing@acme.example", "Marketing")
+
+	requester.expect("POST", "/api/v1/requests", map[string]any{"id": "SCOPE-1", "type": "erasure", "regulation": "gdpr", "identity_verified": true,
+		"identities": []map[string]string{{"kind": "email", "value": "uma@example.com"}}}, 201, `"SCOPE-1"`)
+	e.WaitFor(t, "SCOPE-1", domain.StatusAwaitingSignOff)
+	finance.expect("GET", "/api/v1/requests/SCOPE-1", nil, 200, `"billing"`)
+	marketing.expect("GET", "/api/v1/requests/SCOPE-1", nil, 403, "request SCOPE-1 does not involve Marketing")
+	finance.expect("POST", "/api/v1/requests/SCOPE-1/decisions", map[string]string{"department": "Finance", "decision": "approve"}, 200, `"signoffs"`)
+
+	// Sales' paper archive gets its task; Finance may not confirm it.
+	e.Await(t, "SCOPE-1", "the open task in paper", func(v requests.View) bool {
+		return len(v.Tasks) == 1 && v.Tasks[0].System == "paper" && v.WaitingFor != ""
+	})
+	task := map[string]any{"outcome": "done", "records": 1, "note": "1 contract shredded"}
+	finance.expect("POST", "/api/v1/requests/SCOPE-1/tasks/paper", task, 403, "controller@acme.example confirms tasks for Finance, not for Sales")
+	marketing.expect("POST", "/api/v1/requests/SCOPE-1/tasks/paper", task, 403, "confirms tasks for Marketing, not for Sales")
+	sales.expect("POST", "/api/v1/requests/SCOPE-1/tasks/billing", task, 404, `no manual task in \"billing\"`)
+	sales.expect("POST", "/api/v1/requests/SCOPE-1/tasks/paper", task, 200, `"paper"`)
+	e.WaitFor(t, "SCOPE-1", domain.StatusCompleted)
+	sales.expect("GET", "/api/v1/requests/SCOPE-1", nil, 200, `"completed"`)
+	marketing.expect("GET", "/api/v1/requests/SCOPE-1", nil, 403, "does not involve Marketing")
 }

@@ -120,7 +120,22 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request, t store.Token) {
 		failFor(w, err)
 		return
 	}
+	if t.Role == store.RoleApprover && !involves(v, t.Departments) {
+		fail(w, http.StatusForbidden, "request %s does not involve %s", v.ID, strings.Join(t.Departments, ", "))
+		return
+	}
 	reply(w, http.StatusOK, v)
+}
+
+// involves says whether a request concerns one of an approver's
+// departments: one of their systems holds the subject's data, or a
+// sign-off or manual task is theirs. An approver sees no other request.
+func involves(v requests.View, departments []string) bool {
+	mine := func(d string) bool { return slices.Contains(departments, d) }
+	return slices.ContainsFunc(v.Systems, func(p workflows.SystemProgress) bool { return mine(p.Department) }) ||
+		slices.ContainsFunc(v.PendingDepartments, mine) ||
+		slices.ContainsFunc(v.SignOffs, func(so records.SignOff) bool { return mine(so.Department) }) ||
+		slices.ContainsFunc(v.Tasks, func(tk workflows.Task) bool { return mine(tk.Department) })
 }
 
 // ChangeBody carries the fields of the steering operations; each uses its own.
@@ -201,8 +216,23 @@ func (s *Server) completeTask(w http.ResponseWriter, r *http.Request, t store.To
 		return
 	}
 	// The workflow checks the department's approvers; the token's approver
-	// is who confirms.
-	err := requests.CompleteTask(r.Context(), s.Client, r.PathValue("id"), workflows.TaskCompletion{System: r.PathValue("system"), Outcome: b.Outcome,
+	// is who confirms, and only for the departments on the token.
+	v, err := requests.Show(r.Context(), s.Client, r.PathValue("id"))
+	if err != nil {
+		failFor(w, err)
+		return
+	}
+	system := r.PathValue("system")
+	i := slices.IndexFunc(v.Tasks, func(tk workflows.Task) bool { return tk.System == system })
+	if i < 0 {
+		fail(w, http.StatusNotFound, "request %s has no manual task in %q", v.ID, system)
+		return
+	}
+	if !slices.Contains(t.Departments, v.Tasks[i].Department) {
+		fail(w, http.StatusForbidden, "%s confirms tasks for %s, not for %s", t.Approver, strings.Join(t.Departments, ", "), v.Tasks[i].Department)
+		return
+	}
+	err = requests.CompleteTask(r.Context(), s.Client, r.PathValue("id"), workflows.TaskCompletion{System: r.PathValue("system"), Outcome: b.Outcome,
 		Records: b.Records, Note: b.Note, Basis: b.LegalBasis, Approver: t.Approver, Via: "api:" + t.Name})
 	s.answer(w, r, err)
 }
