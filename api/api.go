@@ -35,6 +35,9 @@ type Server struct {
 	Store  *store.Store
 	Codecs requests.Codecs
 	Log    *slog.Logger
+	// ExportDir is where packages are written; a package is served only
+	// from inside it, whatever a request's state names.
+	ExportDir string
 
 	limits limiter
 }

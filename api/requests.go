@@ -1,10 +1,13 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -246,9 +249,14 @@ func (s *Server) pkg(w http.ResponseWriter, r *http.Request, t store.Token) {
 		failFor(w, err)
 		return
 	}
-	path, ok := strings.CutPrefix(v.Package, "file://")
-	if !ok {
+	if !strings.HasPrefix(v.Package, "file://") {
 		fail(w, http.StatusNotFound, "request %s has no package (a %s request, %s)", id, v.Type, v.Status)
+		return
+	}
+	path, err := s.packagePath(v.Package)
+	if err != nil {
+		s.Log.Error("package refused", "request", id, "error", err)
+		fail(w, http.StatusForbidden, "the package of %s is not in the export directory", id)
 		return
 	}
 	f, err := os.Open(path)
@@ -264,6 +272,37 @@ func (s *Server) pkg(w http.ResponseWriter, r *http.Request, t store.Token) {
 	w.Header().Set("Content-Type", "application/zip")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-package.zip"`, id))
 	io.Copy(w, f)
+}
+
+// packagePath is the file a package location names, confined to the
+// export directory: the location comes from the workflow's state, which a
+// client of the Temporal namespace could have shaped, so a path that
+// leaves the directory, also through a link, is refused.
+func (s *Server) packagePath(location string) (string, error) {
+	path, _ := strings.CutPrefix(location, "file://")
+	if s.ExportDir == "" {
+		return "", errors.New("no export directory configured")
+	}
+	dir, err := filepath.EvalSymlinks(s.ExportDir)
+	if err != nil {
+		return "", fmt.Errorf("export directory: %w", err)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Gone (the caller says so); judged by its name alone.
+		if dir, err = filepath.Abs(s.ExportDir); err != nil {
+			return "", err
+		}
+		real, err = filepath.Clean(path), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(dir, real)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return "", fmt.Errorf("%s is outside the export directory %s", path, dir)
+	}
+	return real, nil
 }
 
 func (s *Server) evidence(w http.ResponseWriter, r *http.Request, t store.Token) {

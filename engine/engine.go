@@ -150,7 +150,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	if every <= 0 {
 		every = 30 * time.Second
 	}
-	apiServer := &api.Server{Client: e.Client, Store: e.Store, Log: e.Log,
+	apiServer := &api.Server{Client: e.Client, Store: e.Store, Log: e.Log, ExportDir: e.ExportDir,
 		Codecs: requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}}
 	opts.API, opts.Console = apiServer.Handler(), console.Handler()
 	if e.OpenDSR != nil {
