@@ -183,6 +183,8 @@ func TestApproverScopes(t *testing.T) {
 	}
 	e := testengine.StartEngine(t, st,
 		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 2}},
+		// Marketing's system is asked too, and holds nothing on the subject.
+		activities.System{SystemRef: activities.SystemRef{Name: "newsletter", Department: "Marketing"}, Connector: &testengine.Table{}},
 		activities.System{SystemRef: activities.SystemRef{Name: "paper", Department: "Sales",
 			Manual: &activities.ManualTask{Location: "cabinet 3", Instructions: map[string]string{"access": "scan", "erasure": "shred"}}}})
 	token := func(name, role, approver string, deps ...string) client {

@@ -132,10 +132,11 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request, t store.Token) {
 
 // involves says whether a request concerns one of an approver's
 // departments: one of their systems holds the subject's data, or a
-// sign-off or manual task is theirs. An approver sees no other request.
+// sign-off or manual task is theirs. Owning a system that was merely
+// asked is not enough: every request asks every system.
 func involves(v requests.View, departments []string) bool {
 	mine := func(d string) bool { return slices.Contains(departments, d) }
-	return slices.ContainsFunc(v.Systems, func(p workflows.SystemProgress) bool { return mine(p.Department) }) ||
+	return slices.ContainsFunc(v.Systems, func(p workflows.SystemProgress) bool { return p.Found > 0 && mine(p.Department) }) ||
 		slices.ContainsFunc(v.PendingDepartments, mine) ||
 		slices.ContainsFunc(v.SignOffs, func(so records.SignOff) bool { return mine(so.Department) }) ||
 		slices.ContainsFunc(v.Tasks, func(tk workflows.Task) bool { return mine(tk.Department) })
