@@ -64,29 +64,37 @@ func (c client) expect(method, path string, body any, status int, contains strin
 	return out
 }
 
-// TestAPIRolesAndOperations runs requests through the API on the real
-// in-process engine, with a token per role: each may do its own part and
-// nothing else, and every change is audited with the token's name.
-func TestAPIRolesAndOperations(t *testing.T) {
+// startAPI runs the engine on a store with the departments given, and
+// returns a maker of API clients, each with a new token.
+func startAPI(t *testing.T, departments []records.Department, systems ...activities.System) (*store.Store, *testengine.Engine, func(name, role, approver string, deps ...string) client) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "dsr.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	if err := st.SyncDepartments(ctx, []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}},
-		{Name: "Sales", Approvers: []string{"sales@acme.example"}}}); err != nil {
+	t.Cleanup(func() { st.Close() })
+	if err := st.SyncDepartments(ctx, departments); err != nil {
 		t.Fatal(err)
 	}
-	e := testengine.StartEngine(t, st,
-		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"accounting"}}, Connector: &testengine.Table{Rows: 2}})
-	token := func(name, role, approver string, deps ...string) client {
+	e := testengine.StartEngine(t, st, systems...)
+	return st, e, func(name, role, approver string, deps ...string) client {
 		_, secret, err := st.CreateToken(ctx, name, role, approver, deps)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return client{t: t, base: e.Gateway, token: secret}
 	}
+}
+
+// TestAPIRolesAndOperations runs requests through the API on the real
+// in-process engine, with a token per role: each may do its own part and
+// nothing else, and every change is audited with the token's name.
+func TestAPIRolesAndOperations(t *testing.T) {
+	ctx := context.Background()
+	st, e, token := startAPI(t, []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}},
+		{Name: "Sales", Approvers: []string{"sales@acme.example"}}},
+		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"accounting"}}, Connector: &testengine.Table{Rows: 2}})
 	requester := token("compliance-bot", store.RoleRequester, "")
 	auditor := token("external-auditor", store.RoleAuditor, "")
 	finance := token("controller", store.RoleApprover, "controller@acme.example", "Finance")
@@ -171,29 +179,13 @@ func TestAPIRolesAndOperations(t *testing.T) {
 // TestApproverScopes: an approver reads only requests that involve their
 // departments, and confirms only their departments' manual tasks.
 func TestApproverScopes(t *testing.T) {
-	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "dsr.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.SyncDepartments(ctx, []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}},
-		{Name: "Sales", Approvers: []string{"sales@acme.example"}}, {Name: "Marketing", Approvers: []string{"marketing@acme.example"}}}); err != nil {
-		t.Fatal(err)
-	}
-	e := testengine.StartEngine(t, st,
+	_, e, token := startAPI(t, []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}},
+		{Name: "Sales", Approvers: []string{"sales@acme.example"}}, {Name: "Marketing", Approvers: []string{"marketing@acme.example"}}},
 		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 2}},
 		// Marketing's system is asked too, and holds nothing on the subject.
 		activities.System{SystemRef: activities.SystemRef{Name: "newsletter", Department: "Marketing"}, Connector: &testengine.Table{}},
 		activities.System{SystemRef: activities.SystemRef{Name: "paper", Department: "Sales",
 			Manual: &activities.ManualTask{Location: "cabinet 3", Instructions: map[string]string{"access": "scan", "erasure": "shred"}}}})
-	token := func(name, role, approver string, deps ...string) client {
-		_, secret, err := st.CreateToken(ctx, name, role, approver, deps)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return client{t: t, base: e.Gateway, token: secret}
-	}
 	requester := token("compliance-bot", store.RoleRequester, "")
 	finance := token("controller", store.RoleApprover, "controller@acme.example", "Finance")
 	sales := token("sales", store.RoleApprover, "sales@acme.example", "Sales")
