@@ -32,7 +32,7 @@ func ParseRegulation(s string) (Regulation, error) {
 			return r, nil
 		}
 	}
-	return "", &FieldError{Field: "regulation", Value: s, Reason: "must be one of " + joinNames(Regulations)}
+	return "", &FieldError{Field: "regulation", Value: s, Reason: "must be one of " + JoinNames(Regulations)}
 }
 
 // Period is a legal time span. Months are calendar months, never 30 days.

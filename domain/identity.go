@@ -47,7 +47,7 @@ func NewIdentity(kind IdentityKind, raw string) (Identity, error) {
 	case CustomerID:
 		v, err = normalizeCustomerID(raw)
 	default:
-		return Identity{}, &FieldError{Field: "identity kind", Value: string(kind), Reason: "must be one of " + joinNames(IdentityKinds)}
+		return Identity{}, &FieldError{Field: "identity kind", Value: string(kind), Reason: "must be one of " + JoinNames(IdentityKinds)}
 	}
 	if err != nil {
 		return Identity{}, &FieldError{Field: string(kind), Reason: err.Error()}

@@ -49,7 +49,7 @@ func ParseRequestType(s string) (RequestType, error) {
 			return t, nil
 		}
 	}
-	return "", &FieldError{Field: "type", Value: s, Reason: "must be one of " + joinNames(RequestTypes)}
+	return "", &FieldError{Field: "type", Value: s, Reason: "must be one of " + JoinNames(RequestTypes)}
 }
 
 // Status is where a request stands. Terminal statuses end the workflow.
@@ -149,10 +149,10 @@ func (r Request) Validate() error {
 		return err
 	}
 	if !slices.Contains(RequestTypes, r.Type) {
-		return &FieldError{Field: "type", Value: string(r.Type), Reason: "must be one of " + joinNames(RequestTypes)}
+		return &FieldError{Field: "type", Value: string(r.Type), Reason: "must be one of " + JoinNames(RequestTypes)}
 	}
 	if !slices.Contains(Regulations, r.Regulation) {
-		return &FieldError{Field: "regulation", Value: string(r.Regulation), Reason: "must be one of " + joinNames(Regulations)}
+		return &FieldError{Field: "regulation", Value: string(r.Regulation), Reason: "must be one of " + JoinNames(Regulations)}
 	}
 	if len(r.Identities) == 0 {
 		return &FieldError{Field: "identity", Reason: "at least one of email, phone or customer id is required"}
@@ -238,7 +238,8 @@ func (e *FieldError) Error() string {
 	return fmt.Sprintf("%s %q: %s", e.Field, e.Value, e.Reason)
 }
 
-func joinNames[T ~string](items []T) string {
+// JoinNames lists names for a message: "access, portability, erasure".
+func JoinNames[T ~string](items []T) string {
 	names := make([]string, len(items))
 	for i, it := range items {
 		names[i] = string(it)

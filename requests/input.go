@@ -64,10 +64,10 @@ func NewInput(f Form, names Names, now time.Time) (workflows.RequestInput, error
 
 func newInput(f Form, names Names, now time.Time) (workflows.RequestInput, error) {
 	if f.Type == "" {
-		return workflows.RequestInput{}, &domain.FieldError{Field: "type", Reason: "is required (" + kinds(domain.RequestTypes) + ")"}
+		return workflows.RequestInput{}, &domain.FieldError{Field: "type", Reason: "is required (" + domain.JoinNames(domain.RequestTypes) + ")"}
 	}
 	if f.Regulation == "" {
-		return workflows.RequestInput{}, &domain.FieldError{Field: "regulation", Reason: "is required (" + kinds(domain.Regulations) + ")"}
+		return workflows.RequestInput{}, &domain.FieldError{Field: "regulation", Reason: "is required (" + domain.JoinNames(domain.Regulations) + ")"}
 	}
 	t, err := domain.ParseRequestType(f.Type)
 	if err != nil {
@@ -136,7 +136,7 @@ func identities(given []FormIdentity, names Names) ([]domain.Identity, error) {
 		ids = append(ids, id)
 	}
 	if len(ids) == 0 {
-		return nil, &domain.FieldError{Field: "identities", Reason: "at least one is required (" + kinds(domain.IdentityKinds) + ")"}
+		return nil, &domain.FieldError{Field: "identities", Reason: "at least one is required (" + domain.JoinNames(domain.IdentityKinds) + ")"}
 	}
 	return ids, nil
 }
@@ -171,12 +171,4 @@ func (n Names) identity(i int, kind string) string {
 		return kind
 	}
 	return n.Identity(i, kind)
-}
-
-func kinds[T ~string](items []T) string {
-	names := make([]string, len(items))
-	for i, it := range items {
-		names[i] = string(it)
-	}
-	return strings.Join(names, ", ")
 }
