@@ -20,6 +20,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
@@ -106,7 +107,10 @@ func (s *Server) authorize(rt route) http.Handler {
 		if !ok {
 			return
 		}
-		rt.handle(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)), t)
+		ctx := context.WithValue(r.Context(), tokenKey{}, t)
+		// Changes the call makes are signed as the token's holder.
+		ctx = claims.As(ctx, claims.Actor{Name: actor(t), Role: t.Role, Channel: "api:" + t.Name})
+		rt.handle(w, r.WithContext(ctx), t)
 	})
 }
 

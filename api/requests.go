@@ -156,20 +156,20 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, t store.Token) {
 	if r.ContentLength != 0 && !decode(w, r, &b) {
 		return
 	}
-	id, who := r.PathValue("id"), actor(t)
+	id := r.PathValue("id")
 	op := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	var err error
 	switch op {
 	case "verify":
-		err = requests.VerifyIdentity(r.Context(), s.Client, id, workflows.Verification{Actor: who, Method: b.Method})
+		err = requests.VerifyIdentity(r.Context(), s.Client, id, workflows.Verification{Method: b.Method})
 	case "extend":
-		_, err = requests.Extend(r.Context(), s.Client, id, workflows.ExtensionRequest{Actor: who, By: domain.Period{Months: b.Months, Days: b.Days}, Reason: b.Reason})
+		_, err = requests.Extend(r.Context(), s.Client, id, workflows.ExtensionRequest{By: domain.Period{Months: b.Months, Days: b.Days}, Reason: b.Reason})
 	case "cancel":
-		err = requests.Cancel(r.Context(), s.Client, id, workflows.Closure{Actor: who, Reason: b.Reason})
+		err = requests.Cancel(r.Context(), s.Client, id, workflows.Closure{Reason: b.Reason})
 	case "deny":
-		err = requests.Deny(r.Context(), s.Client, id, workflows.Closure{Actor: who, Reason: b.Reason})
+		err = requests.Deny(r.Context(), s.Client, id, workflows.Closure{Reason: b.Reason})
 	case "retry":
-		err = requests.Retry(r.Context(), s.Client, id, workflows.Retry{Actor: who})
+		err = requests.Retry(r.Context(), s.Client, id, workflows.Retry{})
 	case "confirm":
 		err = requests.ConfirmConsent(r.Context(), s.Client, id, workflows.Confirmation{Channel: b.Via})
 	}
@@ -202,7 +202,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, t store.Token) {
 		return
 	}
 	err := requests.Decide(r.Context(), s.Client, r.PathValue("id"), workflows.Decision{Department: b.Department, Decision: b.Decision,
-		LegalBasis: b.LegalBasis, Approver: t.Approver, Via: "api:" + t.Name})
+		LegalBasis: b.LegalBasis})
 	s.answer(w, r, err)
 }
 
@@ -237,7 +237,7 @@ func (s *Server) completeTask(w http.ResponseWriter, r *http.Request, t store.To
 		return
 	}
 	err = requests.CompleteTask(r.Context(), s.Client, r.PathValue("id"), workflows.TaskCompletion{System: r.PathValue("system"), Outcome: b.Outcome,
-		Records: b.Records, Note: b.Note, Basis: b.LegalBasis, Approver: t.Approver, Via: "api:" + t.Name})
+		Records: b.Records, Note: b.Note, Basis: b.LegalBasis})
 	s.answer(w, r, err)
 }
 

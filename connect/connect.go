@@ -13,8 +13,10 @@ import (
 	"os"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/keyring"
 )
 
@@ -34,13 +36,9 @@ type Options struct {
 // Dial connects to Temporal with the encrypting data converter; every
 // client and worker of the engine must use it.
 func Dial(ctx context.Context, o Options) (client.Client, error) {
-	opts := client.Options{
-		HostPort:         o.Address,
-		Namespace:        o.Namespace,
-		DataConverter:    o.Keys.DataConverter(),
-		FailureConverter: o.Keys.FailureConverter(),
-		Logger:           tlog.NewStructuredLogger(quiet(o.Log)),
-	}
+	opts := ClientOptions(o.Keys)
+	opts.HostPort, opts.Namespace = o.Address, o.Namespace
+	opts.Logger = tlog.NewStructuredLogger(quiet(o.Log))
 	if o.TLSCert != "" || o.TLSCA != "" || o.APIKey != "" {
 		cfg := &tls.Config{ServerName: o.TLSName, MinVersion: tls.VersionTLS12}
 		if o.TLSCert != "" {
@@ -71,6 +69,17 @@ func Dial(ctx context.Context, o Options) (client.Client, error) {
 		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", o.Address, o.Namespace, err)
 	}
 	return c, nil
+}
+
+// ClientOptions are what every client of the engine needs, wherever it
+// connects: the encrypting converters, and the interceptor that signs
+// every change as the actor its caller authenticated.
+func ClientOptions(keys *keyring.Keyring) client.Options {
+	return client.Options{
+		DataConverter:    keys.DataConverter(),
+		FailureConverter: keys.FailureConverter(),
+		Interceptors:     []interceptor.ClientInterceptor{claims.Client(keys)},
+	}
 }
 
 // quiet keeps the SDK's chatty info logs out of the engine's output.

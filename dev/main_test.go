@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/dsrengine/dsr/claims"
+	"github.com/dsrengine/dsr/connect"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/keyring"
@@ -112,7 +115,8 @@ func TestDevModeSurvivesRestart(t *testing.T) {
 		v, err := requests.Show(ctx, c, "DEV-ACC")
 		return err == nil && v.Status == domain.StatusAwaitingSignOff, fmt.Sprintf("never awaiting sign-off: %+v, %v", v, err)
 	})
-	if err := requests.Decide(ctx, c, "DEV-ACC", workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:test"}); err != nil {
+	sales := claims.As(ctx, claims.Actor{Name: "sales.lead@acme.example", Role: claims.RoleApprover, Channel: "cli:test"})
+	if err := requests.Decide(sales, c, "DEV-ACC", workflows.Decision{Department: "Sales", Decision: "approve"}); err != nil {
 		t.Fatal(err)
 	}
 	var res workflows.RequestState
@@ -181,7 +185,7 @@ func dial(t *testing.T, dir, frontend string) client.Client {
 		t.Fatal(err)
 	}
 	keys, _ := keyring.New(master)
-	c, err := client.Dial(client.Options{HostPort: frontend, Namespace: "dsr", DataConverter: keys.DataConverter(), FailureConverter: keys.FailureConverter()})
+	c, err := connect.Dial(context.Background(), connect.Options{Address: frontend, Namespace: "dsr", Keys: keys, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

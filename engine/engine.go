@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dsrengine/dsr/claims"
+	"go.temporal.io/sdk/interceptor"
 	"log/slog"
 	"net"
 	"net/http"
@@ -62,9 +64,10 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	return nil
 }
 
-// NewWorker registers the request workflows and activities.
-func NewWorker(c client.Client, acts *activities.Activities) worker.Worker {
-	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+// NewWorker registers the request workflows and activities, behind the
+// check of every change's signed claim.
+func NewWorker(c client.Client, acts *activities.Activities, keys claims.Keys) worker.Worker {
+	w := worker.New(c, workflows.TaskQueue, worker.Options{Interceptors: []interceptor.WorkerInterceptor{workflows.Claims(keys)}})
 	w.RegisterWorkflow(workflows.Request)
 	w.RegisterWorkflow(workflows.ConsentLookup)
 	w.RegisterWorkflow(workflows.Report)
@@ -129,7 +132,7 @@ func (e *Engine) Listen() (net.Listener, error) {
 
 // Run runs the worker and the gateway until ctx ends or one of them fails.
 func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
-	w := NewWorker(e.Client, e.Activities())
+	w := NewWorker(e.Client, e.Activities(), e.Keys)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -143,7 +146,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 		}},
 	}}
 	if e.ExposeCodec {
-		opts.Codec, opts.CodecOrigins = e.Keys.Codec(), e.CodecOrigins
+		opts.Codec, opts.CodecOrigins = e.Keys.DisplayCodec(), e.CodecOrigins
 	}
 	// The background loops (history archive, OpenDSR callbacks) look this often.
 	every := e.ArchiveEvery

@@ -67,18 +67,18 @@ func TestRequestEndToEnd(t *testing.T) {
 	}
 	// Compliance extends the deadline, is refused a second one beyond the
 	// law, then verifies the subject; the request completes.
-	due, err := requests.Extend(ctx, e.Client, "REQ-E2E-1", workflows.ExtensionRequest{Actor: "cli:alice", By: domain.Period{Months: 1}, Reason: "complex request"})
+	due, err := requests.Extend(testengine.Compliance(ctx, "cli:alice"), e.Client, "REQ-E2E-1", workflows.ExtensionRequest{Actor: "cli:alice", By: domain.Period{Months: 1}, Reason: "complex request"})
 	wantDue, _ := domain.ExtendedDueAt(domain.GDPR, in.ReceivedAt, nil, domain.Period{Months: 1})
 	if err != nil || !due.Equal(wantDue) {
 		t.Fatalf("extend = %s, %v; want %s", due, err, wantDue)
 	}
-	if _, err := requests.Extend(ctx, e.Client, "REQ-E2E-1", workflows.ExtensionRequest{Actor: "cli:alice", By: domain.Period{Months: 2}, Reason: "more"}); !errors.Is(err, requests.ErrRefused) || !strings.Contains(err.Error(), "at most 2 months") {
+	if _, err := requests.Extend(testengine.Compliance(ctx, "cli:alice"), e.Client, "REQ-E2E-1", workflows.ExtensionRequest{Actor: "cli:alice", By: domain.Period{Months: 2}, Reason: "more"}); !errors.Is(err, requests.ErrRefused) || !strings.Contains(err.Error(), "at most 2 months") {
 		t.Fatalf("second extension err = %v", err)
 	}
 	e.Await(t, "REQ-E2E-1", "waiting for identity verification", func(v requests.View) bool {
 		return v.Status == domain.StatusVerifying && v.WaitingFor == "identity verification"
 	})
-	if err := requests.VerifyIdentity(ctx, e.Client, "REQ-E2E-1", workflows.Verification{Actor: "cli:alice", Method: "matched account login"}); err != nil {
+	if err := requests.VerifyIdentity(testengine.Compliance(ctx, "cli:alice"), e.Client, "REQ-E2E-1", workflows.Verification{Actor: "cli:alice", Method: "matched account login"}); err != nil {
 		t.Fatal(err)
 	}
 	var res workflows.RequestState
@@ -97,7 +97,7 @@ func TestRequestEndToEnd(t *testing.T) {
 		!v.DueAt.Equal(wantDue) || !v.OriginalDueAt.Equal(in.DueAt) || len(v.Extensions) != 1 || !v.IdentityVerified || v.Problem != "" {
 		t.Fatalf("show = %+v", v)
 	}
-	if err := requests.Cancel(ctx, e.Client, "REQ-E2E-1", workflows.Closure{Actor: "cli:alice", Reason: "late"}); !errors.Is(err, requests.ErrEnded) || !strings.Contains(err.Error(), "request REQ-E2E-1 is already completed") {
+	if err := requests.Cancel(testengine.Compliance(ctx, "cli:alice"), e.Client, "REQ-E2E-1", workflows.Closure{Actor: "cli:alice", Reason: "late"}); !errors.Is(err, requests.ErrEnded) || !strings.Contains(err.Error(), "request REQ-E2E-1 is already completed") {
 		t.Fatalf("cancel after completion err = %v", err)
 	}
 
@@ -273,17 +273,17 @@ func TestErasureSignOffEndToEnd(t *testing.T) {
 		{workflows.Decision{Department: "Analytics", Decision: "approve", Approver: "x@acme.example", Via: "cli:t"}, "needs no sign-off"},
 	}
 	for _, r := range refusals {
-		if err := requests.Decide(ctx, e.Client, "ERASE-1", r.d); !errors.Is(err, requests.ErrRefused) || !strings.Contains(err.Error(), r.want) {
+		if err := requests.Decide(testengine.Approver(ctx, r.d.Approver, r.d.Via), e.Client, "ERASE-1", r.d); !errors.Is(err, requests.ErrRefused) || !strings.Contains(err.Error(), r.want) {
 			t.Fatalf("decide %+v: err = %v, want %q", r.d, err, r.want)
 		}
 	}
-	if err := requests.Decide(ctx, e.Client, "ERASE-1", workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:sam"}); err != nil {
+	if err := requests.Decide(testengine.Approver(ctx, "sales.lead@acme.example", "cli:sam"), e.Client, "ERASE-1", workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:sam"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := requests.Decide(ctx, e.Client, "ERASE-1", workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:sam"}); !errors.Is(err, requests.ErrRefused) || !strings.Contains(err.Error(), "already decided") {
+	if err := requests.Decide(testengine.Approver(ctx, "sales.lead@acme.example", "cli:sam"), e.Client, "ERASE-1", workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:sam"}); !errors.Is(err, requests.ErrRefused) || !strings.Contains(err.Error(), "already decided") {
 		t.Fatalf("second decision err = %v", err)
 	}
-	if err := requests.Decide(ctx, e.Client, "ERASE-1", workflows.Decision{Department: "Finance", Decision: "object", LegalBasis: "tax law keeps invoices for 10 years", Approver: "controller@acme.example", Via: "cli:cora"}); err != nil {
+	if err := requests.Decide(testengine.Approver(ctx, "controller@acme.example", "cli:cora"), e.Client, "ERASE-1", workflows.Decision{Department: "Finance", Decision: "object", LegalBasis: "tax law keeps invoices for 10 years", Approver: "controller@acme.example", Via: "cli:cora"}); err != nil {
 		t.Fatal(err)
 	}
 	var res workflows.RequestState
@@ -349,7 +349,7 @@ func TestFailuresAreEncrypted(t *testing.T) {
 	if raw := rawHistory(t, e.RawClient, "dsr-LEAK-1"); strings.Contains(raw, "leaky.person") || !strings.Contains(raw, "Encoded failure") {
 		t.Fatal("the history holds the failure in plain text")
 	}
-	if err := requests.Cancel(ctx, e.Client, "LEAK-1", workflows.Closure{Actor: "test", Reason: "end of test"}); err != nil {
+	if err := requests.Cancel(testengine.Compliance(ctx, "test"), e.Client, "LEAK-1", workflows.Closure{Actor: "test", Reason: "end of test"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -49,7 +49,7 @@ func TestCodecEndpoint(t *testing.T) {
 	p, _ := k.DataConverter().ToPayload(map[string]string{"request_id": "REQ-1"})
 	body, _ := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{p}})
 
-	h := Handler(Options{Codec: k.Codec(), CodecOrigins: []string{"http://127.0.0.1:8233", "http://localhost:8233"}})
+	h := Handler(Options{Codec: k.DisplayCodec(), CodecOrigins: []string{"http://127.0.0.1:8233", "http://localhost:8233"}})
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("POST", "/codec/decode", bytes.NewReader(body))
 	req.Header.Set("Origin", "http://127.0.0.1:8233")

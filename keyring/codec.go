@@ -1,6 +1,7 @@
 package keyring
 
 import (
+	"errors"
 	"fmt"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -18,10 +19,27 @@ const (
 // Codec encrypts every Temporal payload (inputs, results, signals, queries,
 // memos) with AES-256-GCM before it leaves the process. The server and its
 // database only ever see ciphertext.
-type Codec struct{ k *Keyring }
+//
+// Decoding refuses a payload that is not encrypted with this engine's key:
+// a client that lacks the key cannot hand a workflow an input, a change or
+// a query argument at all, so plain Temporal access is not a way in.
+type Codec struct {
+	k *Keyring
+	// display lets plain payloads through, for the Web UI and CLI: the
+	// server writes some itself (a termination's details), and showing
+	// them decides nothing.
+	display bool
+}
 
-// Codec returns the payload codec for this keyring.
+// Codec returns the payload codec for this keyring's clients and workers.
 func (k *Keyring) Codec() *Codec { return &Codec{k: k} }
+
+// DisplayCodec returns the codec served to the Web UI and CLI, which
+// decodes for reading and shows plain payloads as they are.
+func (k *Keyring) DisplayCodec() *Codec { return &Codec{k: k, display: true} }
+
+// ErrPlainPayload is returned for a payload that is not encrypted.
+var ErrPlainPayload = errors.New("payload is not encrypted with the engine's key: the engine's workflows accept only payloads from the engine's own clients")
 
 // DataConverter wraps the SDK's default converter with the codec; clients
 // and workers must all use it.
@@ -60,12 +78,14 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 	return out, nil
 }
 
-// Decode implements converter.PayloadCodec. Payloads that are not encrypted
-// (for example written by the server itself) pass through unchanged.
+// Decode implements converter.PayloadCodec.
 func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
 		if string(p.GetMetadata()[metadataEncoding]) != encodingEncrypted {
+			if !c.display {
+				return nil, fmt.Errorf("payload %d (%s): %w", i, p.GetMetadata()[metadataEncoding], ErrPlainPayload)
+			}
 			out[i] = p
 			continue
 		}

@@ -28,7 +28,11 @@ type Keyring struct {
 	seal    cipher.AEAD
 	payload cipher.AEAD
 	hashKey []byte
-	keyID   string
+	// claimKey signs who made a change, so a workflow can tell a change
+	// from the engine's authenticated channels from one typed into a bare
+	// Temporal client.
+	claimKey []byte
+	keyID    string
 }
 
 // New builds a keyring from a 32-byte master key.
@@ -47,10 +51,11 @@ func New(master []byte) (*Keyring, error) {
 	}
 	id := sha256.Sum256(payloadKey)
 	return &Keyring{
-		seal:    seal,
-		payload: payload,
-		hashKey: derive(master, "dsr/identity-hash/v1"),
-		keyID:   hex.EncodeToString(id[:6]),
+		seal:     seal,
+		payload:  payload,
+		hashKey:  derive(master, "dsr/identity-hash/v1"),
+		claimKey: derive(master, "dsr/claims/v1"),
+		keyID:    hex.EncodeToString(id[:6]),
 	}, nil
 }
 
@@ -125,6 +130,16 @@ func (k *Keyring) Hash(kind, value string) string {
 	m.Write([]byte(value))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// Sign is the MAC of a change's claim.
+func (k *Keyring) Sign(msg []byte) []byte {
+	m := hmac.New(sha256.New, k.claimKey)
+	m.Write(msg)
+	return m.Sum(nil)
+}
+
+// Signed reports whether sig is msg's MAC, in constant time.
+func (k *Keyring) Signed(msg, sig []byte) bool { return hmac.Equal(k.Sign(msg), sig) }
 
 // Seal encrypts plaintext; ad binds the ciphertext to its context (for
 // example the identity kind) so a sealed value cannot be moved to another row.

@@ -2,11 +2,13 @@ package keyring
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 )
 
@@ -75,11 +77,29 @@ func TestCodecRoundTrip(t *testing.T) {
 	if err := other.FromPayload(p, &back); err == nil || !strings.Contains(err.Error(), "encrypted with key") {
 		t.Fatalf("foreign key error = %v", err)
 	}
-	// Plain payloads (written by the server) pass through.
+	// A plain payload, as a client without the key sends it, is refused
+	// by clients and workers, and only shown by the display codec.
 	plain, _ := converter.GetDefaultDataConverter().ToPayload("hello")
 	var s string
-	if err := dc.FromPayload(plain, &s); err != nil || s != "hello" {
-		t.Fatalf("plain payload = %q, %v", s, err)
+	if err := dc.FromPayload(plain, &s); !errors.Is(err, ErrPlainPayload) {
+		t.Fatalf("plain payload = %q, %v; want ErrPlainPayload", s, err)
+	}
+	shown, err := k.DisplayCodec().Decode([]*commonpb.Payload{plain})
+	if err != nil || string(shown[0].Data) != `"hello"` {
+		t.Fatalf("display codec = %v, %v", shown, err)
+	}
+}
+
+func TestSign(t *testing.T) {
+	k, other := testKeyring(t, 3), testKeyring(t, 4)
+	sig := k.Sign([]byte("claim"))
+	switch {
+	case !k.Signed([]byte("claim"), sig):
+		t.Fatal("own signature refused")
+	case k.Signed([]byte("claim!"), sig):
+		t.Fatal("signature accepted for another message")
+	case other.Signed([]byte("claim"), sig):
+		t.Fatal("signature accepted under another master key")
 	}
 }
 

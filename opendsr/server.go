@@ -17,6 +17,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
@@ -134,7 +135,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "the body is not an OpenDSR request: %v", err)
 		return
 	}
-	in, err := s.input(q, time.Now())
+	controller := controllerOf(r)
+	in, err := s.input(q, controller, time.Now())
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, "%v", err)
 		return
@@ -145,9 +147,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	controller := r.Context().Value(ControllerKey{})
 	if err := s.Store.AddOpenDSR(r.Context(), store.OpenDSRRequest{SubjectRequestID: q.SubjectRequestID, RequestID: in.RequestID,
-		Controller: fmt.Sprint(controller)}, q.StatusCallbackURLs); err != nil {
+		Controller: controller}, q.StatusCallbackURLs); err != nil {
 		s.fail(w, r, http.StatusServiceUnavailable, "cannot record the request now")
 		return
 	}
@@ -162,14 +163,14 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, _ := json.Marshal(q)
 	s.reply(w, r, http.StatusCreated, map[string]any{
-		"controller_id": fmt.Sprint(controller), "subject_request_id": q.SubjectRequestID, "received_time": res.ReceivedAt.UTC().Format(time.RFC3339),
+		"controller_id": controller, "subject_request_id": q.SubjectRequestID, "received_time": res.ReceivedAt.UTC().Format(time.RFC3339),
 		"expected_completion_time": res.DueAt.UTC().Format(time.RFC3339), "encoded_request": base64.StdEncoding.EncodeToString(raw), "api_version": "2.0",
 	})
 }
 
 // input maps an OpenDSR request to the workflow's input; the identities
 // are normalized and checked as any others.
-func (s *Server) input(q Request, now time.Time) (workflows.RequestInput, error) {
+func (s *Server) input(q Request, controller string, now time.Time) (workflows.RequestInput, error) {
 	if !uuidV4.MatchString(q.SubjectRequestID) {
 		return workflows.RequestInput{}, errors.New("subject_request_id must be a lowercase v4 UUID")
 	}
@@ -179,7 +180,7 @@ func (s *Server) input(q Request, now time.Time) (workflows.RequestInput, error)
 	}
 	f := requests.Form{ID: RequestID(q.SubjectRequestID), Type: string(t), Regulation: q.Regulation, Received: q.SubmittedTime,
 		// The controller verified the subject before sending the request.
-		RequestedBy: "opendsr", IdentityVerified: true}
+		RequestedBy: Actor(controller), IdentityVerified: true}
 	for i, raw := range q.SubjectIdentities {
 		kind, ok := identityKinds[raw.Type]
 		if !ok || (raw.Format != "" && raw.Format != "raw") {
@@ -220,6 +221,15 @@ func checkCallback(raw string) error {
 // ControllerKey carries the controller's name (the API token's) in a
 // request's context.
 type ControllerKey struct{}
+
+func controllerOf(r *http.Request) string {
+	name, _ := r.Context().Value(ControllerKey{}).(string)
+	return name
+}
+
+// Actor is how a controller appears in a request's record, and whom the
+// request's workflow lets cancel it.
+func Actor(controller string) string { return "opendsr:" + controller }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	st, err := s.statusOf(r.Context(), r.PathValue("id"))
@@ -262,7 +272,8 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "%v", err)
 		return
 	}
-	err = requests.Cancel(r.Context(), s.Client, o.RequestID, workflows.Closure{Actor: "opendsr:" + o.Controller, Reason: "cancelled by the controller"})
+	ctx := claims.As(r.Context(), claims.Actor{Name: Actor(o.Controller), Role: claims.RoleController, Channel: "opendsr"})
+	err = requests.Cancel(ctx, s.Client, o.RequestID, workflows.Closure{Reason: "cancelled by the controller"})
 	if err != nil && !errors.Is(err, requests.ErrRefused) {
 		s.fail(w, r, http.StatusInternalServerError, "%v", err)
 		return

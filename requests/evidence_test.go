@@ -63,15 +63,15 @@ func TestEvidenceOfEveryStep(t *testing.T) {
 	if _, err := requests.Start(ctx, e.Client, erasure); err != nil {
 		t.Fatal(err)
 	}
-	due, err := requests.Extend(ctx, e.Client, "EV-ERASE", workflows.ExtensionRequest{Actor: "cli:alice", By: domain.Period{Months: 1}, Reason: "records in archive storage"})
+	due, err := requests.Extend(testengine.Compliance(ctx, "cli:alice"), e.Client, "EV-ERASE", workflows.ExtensionRequest{Actor: "cli:alice", By: domain.Period{Months: 1}, Reason: "records in archive storage"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := requests.VerifyIdentity(ctx, e.Client, "EV-ERASE", workflows.Verification{Actor: "cli:alice", Method: "matched account login"}); err != nil {
+	if err := requests.VerifyIdentity(testengine.Compliance(ctx, "cli:alice"), e.Client, "EV-ERASE", workflows.Verification{Actor: "cli:alice", Method: "matched account login"}); err != nil {
 		t.Fatal(err)
 	}
 	e.WaitFor(t, "EV-ERASE", domain.StatusAwaitingSignOff)
-	if err := requests.Decide(ctx, e.Client, "EV-ERASE", workflows.Decision{Department: "Finance", Decision: "approve", Approver: "controller@acme.example", Via: "cli:cora"}); err != nil {
+	if err := requests.Decide(testengine.Approver(ctx, "controller@acme.example", "cli:cora"), e.Client, "EV-ERASE", workflows.Decision{Department: "Finance", Decision: "approve", Approver: "controller@acme.example", Via: "cli:cora"}); err != nil {
 		t.Fatal(err)
 	}
 	if res := e.Closed(t, "EV-ERASE"); res.Status != domain.StatusCompleted {

@@ -15,6 +15,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -205,15 +206,21 @@ func firstBlock(callbackID string) string {
 // has the message updated. A refusal (second decision, request closed) is
 // told to the clicker alone.
 func (a *App) decide(r ref, user string, d workflows.Decision) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(clicked(d.Approver, user), time.Minute)
 	defer cancel()
 	a.report(r, user, requests.Decide(ctx, a.temporal, r.Request, d))
 }
 
 func (a *App) complete(r ref, user string, t workflows.TaskCompletion) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(clicked(t.Approver, user), time.Minute)
 	defer cancel()
 	a.report(r, user, requests.CompleteTask(ctx, a.temporal, r.Request, t))
+}
+
+// clicked signs a change as the approver (as the data map lists them)
+// whom Slack's signed payload named by user id.
+func clicked(approver, user string) context.Context {
+	return claims.As(context.Background(), claims.Actor{Name: approver, Role: claims.RoleApprover, Channel: "slack:" + user})
 }
 
 func (a *App) report(r ref, user string, err error) {

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/workflows"
@@ -21,8 +23,22 @@ func (c *cli) changeCmds() []*cobra.Command {
 	return []*cobra.Command{c.verifyCmd(), c.extendCmd(), c.cancelCmd(), c.denyCmd(), c.decideCmd(), c.retryCmd(), c.confirmCmd(), c.completeCmd()}
 }
 
-// sender sends one update for an actor and says, in words, what it did.
-type sender func(ctx context.Context, cl client.Client, id, actor string) (string, error)
+// sender sends one update and says, in words, what it did. Its context
+// signs the change as the CLI's actor: the CLI holds the master key, so it
+// acts as admin, and the channel names the user and host it ran as.
+type sender func(ctx context.Context, cl client.Client, id string) (string, error)
+
+// cliActor is who the CLI's changes are signed as.
+func cliActor(name string) claims.Actor {
+	host, _ := os.Hostname()
+	return claims.Actor{Name: name, Role: claims.RoleAdmin, Channel: actor() + "@" + host}
+}
+
+// as signs ctx's changes as an approver the data map lists, named with
+// --as, by the CLI user.
+func as(ctx context.Context, approver string) context.Context {
+	return claims.As(ctx, cliActor(approver))
+}
 
 // update makes the command of one update: it checks its flags, sends it,
 // and shows the request as it is after.
@@ -42,9 +58,9 @@ func (c *cli) update(use, short string, check func() error, send sender) *cobra.
 			if who == "" {
 				who = actor()
 			}
-			ctx, id := cmd.Context(), args[0]
+			ctx, id := claims.As(cmd.Context(), cliActor(who)), args[0]
 			return c.withClient(ctx, func(cl client.Client) error {
-				msg, err := send(ctx, cl, id, who)
+				msg, err := send(ctx, cl, id)
 				if err != nil {
 					return err
 				}
@@ -77,8 +93,8 @@ func (c *cli) verifyCmd() *cobra.Command {
 	var method string
 	cmd := c.update("verify REQUEST-ID --method \"how the identity was checked\"", "record that the subject's identity is verified",
 		func() error { return required(method, "--method is required: say how the identity was checked") },
-		func(ctx context.Context, cl client.Client, id, actor string) (string, error) {
-			return "Identity verified", requests.VerifyIdentity(ctx, cl, id, workflows.Verification{Actor: actor, Method: method})
+		func(ctx context.Context, cl client.Client, id string) (string, error) {
+			return "Identity verified", requests.VerifyIdentity(ctx, cl, id, workflows.Verification{Method: method})
 		})
 	cmd.Flags().StringVar(&method, "method", "", "how the identity was checked, e.g. \"matched account login\" (required)")
 	return cmd
@@ -94,8 +110,8 @@ func (c *cli) extendCmd() *cobra.Command {
 			}
 			return required(reason, "--reason is required: it is recorded, and told to the subject")
 		},
-		func(ctx context.Context, cl client.Client, id, actor string) (string, error) {
-			due, err := requests.Extend(ctx, cl, id, workflows.ExtensionRequest{Actor: actor, By: domain.Period{Months: months, Days: days}, Reason: reason})
+		func(ctx context.Context, cl client.Client, id string) (string, error) {
+			due, err := requests.Extend(ctx, cl, id, workflows.ExtensionRequest{By: domain.Period{Months: months, Days: days}, Reason: reason})
 			return "Deadline extended to " + due.Format("2006-01-02") + "; the subject is told", err
 		})
 	cmd.Flags().IntVar(&months, "months", 0, "extend by this many calendar months (GDPR, UK GDPR)")
@@ -109,8 +125,8 @@ func (c *cli) closeCmd(name, short, done string, send func(context.Context, clie
 	var reason string
 	cmd := c.update(name+" REQUEST-ID --reason \"why\"", short,
 		func() error { return required(reason, "--reason is required: it is recorded with your decision") },
-		func(ctx context.Context, cl client.Client, id, actor string) (string, error) {
-			return done, send(ctx, cl, id, workflows.Closure{Actor: actor, Reason: reason})
+		func(ctx context.Context, cl client.Client, id string) (string, error) {
+			return done, send(ctx, cl, id, workflows.Closure{Reason: reason})
 		})
 	cmd.Flags().StringVar(&reason, "reason", "", "why; recorded (required)")
 	return cmd
@@ -141,14 +157,14 @@ func (c *cli) decideCmd() *cobra.Command {
 			}
 			return nil
 		},
-		func(ctx context.Context, cl client.Client, id, actor string) (string, error) {
-			d.Decision, d.Via = "approve", actor
+		func(ctx context.Context, cl client.Client, id string) (string, error) {
+			d.Decision = "approve"
 			if object {
 				d.Decision = "object"
 			} else {
 				d.LegalBasis = ""
 			}
-			return fmt.Sprintf("%s: %s recorded", d.Department, d.Decision), requests.Decide(ctx, cl, id, d)
+			return fmt.Sprintf("%s: %s recorded", d.Department, d.Decision), requests.Decide(as(ctx, d.Approver), cl, id, d)
 		})
 	fl := cmd.Flags()
 	fl.StringVar(&d.Department, "department", "", "the department you decide for (required)")
@@ -161,8 +177,8 @@ func (c *cli) decideCmd() *cobra.Command {
 
 func (c *cli) retryCmd() *cobra.Command {
 	return c.update("retry REQUEST-ID", "resume a request after fixing a system that kept failing", nil,
-		func(ctx context.Context, cl client.Client, id, actor string) (string, error) {
-			return "Request resumed", requests.Retry(ctx, cl, id, workflows.Retry{Actor: actor})
+		func(ctx context.Context, cl client.Client, id string) (string, error) {
+			return "Request resumed", requests.Retry(ctx, cl, id, workflows.Retry{})
 		})
 }
 
@@ -170,7 +186,7 @@ func (c *cli) confirmCmd() *cobra.Command {
 	var via string
 	cmd := c.update("confirm REQUEST-ID --via \"e-mail link\"", "record that the subject confirmed a double opt-in",
 		func() error { return required(via, "--via is required: say how the subject confirmed") },
-		func(ctx context.Context, cl client.Client, id, _ string) (string, error) {
+		func(ctx context.Context, cl client.Client, id string) (string, error) {
 			return "Consent confirmed", requests.ConfirmConsent(ctx, cl, id, workflows.Confirmation{Channel: via})
 		})
 	cmd.Flags().StringVar(&via, "via", "", "how the subject confirmed, e.g. \"e-mail link\" (required)")
@@ -187,9 +203,8 @@ func (c *cli) completeCmd() *cobra.Command {
 			}
 			return nil
 		},
-		func(ctx context.Context, cl client.Client, id, actor string) (string, error) {
-			t.Via = actor
-			return fmt.Sprintf("Task in %s confirmed %s", t.System, t.Outcome), requests.CompleteTask(ctx, cl, id, t)
+		func(ctx context.Context, cl client.Client, id string) (string, error) {
+			return fmt.Sprintf("Task in %s confirmed %s", t.System, t.Outcome), requests.CompleteTask(as(ctx, t.Approver), cl, id, t)
 		})
 	fl := cmd.Flags()
 	fl.StringVar(&t.System, "system", "", "the manual system whose task is done (required)")

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/connect"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
@@ -51,7 +52,7 @@ func (s *starterEnv) run(args ...string) (code int, stdout, stderr string) {
 	if s != nil {
 		c.keyring = s.e.Keys
 		c.dial = func(context.Context) (client.Client, error) {
-			return s.e.Server.NewClientWithOptions(client.Options{DataConverter: s.e.Keys.DataConverter(), FailureConverter: s.e.Keys.FailureConverter()}), nil
+			return s.e.Server.NewClientWithOptions(connect.ClientOptions(s.e.Keys)), nil
 		}
 	}
 	code = c.run(context.Background(), args)

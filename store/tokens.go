@@ -15,19 +15,22 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/records"
 )
 
-// Roles an API token can have.
+// Roles an API token can have; the workflows check the same names in each
+// change's signed claim.
 const (
-	RoleRequester = "requester" // compliance: starts and steers requests
-	RoleApprover  = "approver"  // decides for its departments
-	RoleAuditor   = "auditor"   // reads; never exported data
-	RoleAdmin     = "admin"
+	RoleRequester  = claims.RoleRequester  // compliance: starts and steers requests
+	RoleApprover   = claims.RoleApprover   // decides for its departments
+	RoleAuditor    = claims.RoleAuditor    // reads; never exported data
+	RoleAdmin      = claims.RoleAdmin      // what requesters and auditors do
+	RoleController = claims.RoleController // an OpenDSR controller: its own requests, through OpenDSR only
 )
 
 // Roles lists the roles.
-var Roles = []string{RoleRequester, RoleApprover, RoleAuditor, RoleAdmin}
+var Roles = claims.Roles
 
 // Token is an API token's identity and rights, never the secret.
 type Token struct {

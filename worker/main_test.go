@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 
+	"github.com/dsrengine/dsr/connect"
 	"github.com/dsrengine/dsr/devserver"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
@@ -66,7 +66,7 @@ func TestWorkerProductionMode(t *testing.T) {
 	waitHealthy(t, "http://"+gw+"/healthz", done)
 
 	keys, _ := keyring.New(testenv.TestKey)
-	c := ts.NewClientWithOptions(client.Options{DataConverter: keys.DataConverter(), FailureConverter: keys.FailureConverter()})
+	c := ts.NewClientWithOptions(connect.ClientOptions(keys))
 	received := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	id, _ := domain.NewIdentity(domain.CustomerID, "C-1001")
 	in := workflows.RequestInput{RequestID: "PROD-1", Type: domain.Portability, Regulation: domain.UKGDPR, Identities: []domain.Identity{id},

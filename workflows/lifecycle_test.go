@@ -2,14 +2,18 @@ package workflows_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -34,19 +38,89 @@ type outcome struct {
 }
 
 func update(e *testsuite.TestWorkflowEnvironment, at time.Duration, name string, arg any) *outcome {
+	return updateAs(e, at, name, arg, nil)
+}
+
+// testWorkflowID is the test environment's workflow id.
+const testWorkflowID = "default-test-workflow-id"
+
+// signer is how a test signs a change: sign(claim) returns the argument to
+// send for the Update with this id, at the environment's time.
+type signer func(e *testsuite.TestWorkflowEnvironment, name, updateID string, arg any) any
+
+// updateAs sends an update signed by sign, or by the engine's key as the
+// actor the change names (its approver, or its actor as compliance).
+func updateAs(e *testsuite.TestWorkflowEnvironment, at time.Duration, name string, arg any, sign signer) *outcome {
 	o := &outcome{}
-	var args []any
-	if arg != nil {
-		args = append(args, arg)
+	if sign == nil {
+		sign = signAs(testKeys, nil)
 	}
 	e.RegisterDelayedCallback(func() {
-		e.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+		var args []any
+		id := fmt.Sprintf("update-%d", nextUpdate.Add(1))
+		if arg != nil {
+			args = append(args, sign(e, name, id, arg))
+		}
+		e.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
 			OnAccept:   func() {},
 			OnReject:   func(err error) { o.rejected, o.done = err, true },
 			OnComplete: func(r any, err error) { o.result, o.err, o.done = r, err, true },
 		}, args...)
 	}, at)
 	return o
+}
+
+var nextUpdate atomic.Int64
+
+// testKeys is the keyring of envWithNotices's worker.
+var testKeys = func() *keyring.Keyring {
+	k, err := keyring.New(keysFor())
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// signAs signs with keys, as who, or when who is nil as the actor the
+// change names.
+func signAs(keys claims.Keys, who *claims.Actor) signer {
+	return func(e *testsuite.TestWorkflowEnvironment, name, updateID string, arg any) any {
+		a := actorIn(arg)
+		if who != nil {
+			a = *who
+		}
+		signed, err := claims.Sign(keys, a, name, testWorkflowID, updateID, e.Now(), arg)
+		if err != nil {
+			panic(err)
+		}
+		return signed
+	}
+}
+
+// actorIn is the actor a change names: an approver, or compliance.
+func actorIn(arg any) claims.Actor {
+	switch v := arg.(type) {
+	case workflows.Decision:
+		return claims.Actor{Name: v.Approver, Role: claims.RoleApprover, Channel: or(v.Via, "test")}
+	case workflows.TaskCompletion:
+		return claims.Actor{Name: v.Approver, Role: claims.RoleApprover, Channel: or(v.Via, "test")}
+	case workflows.Verification:
+		return claims.Actor{Name: or(v.Actor, "cli:test"), Role: claims.RoleRequester, Channel: "test"}
+	case workflows.ExtensionRequest:
+		return claims.Actor{Name: or(v.Actor, "cli:test"), Role: claims.RoleRequester, Channel: "test"}
+	case workflows.Closure:
+		return claims.Actor{Name: or(v.Actor, "cli:test"), Role: claims.RoleRequester, Channel: "test"}
+	case workflows.Retry:
+		return claims.Actor{Name: or(v.Actor, "cli:test"), Role: claims.RoleRequester, Channel: "test"}
+	}
+	return claims.Actor{Name: "cli:test", Role: claims.RoleRequester, Channel: "test"}
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func result(t *testing.T, e *testsuite.TestWorkflowEnvironment) workflows.RequestState {
@@ -185,13 +259,13 @@ func TestRefusedChanges(t *testing.T) {
 		{"ccpa second extension", ccpa, []call{
 			{day, workflows.UpdateExtend, extend(domain.Period{Days: 10}, "r")},
 			{2 * day, workflows.UpdateExtend, extend(domain.Period{Days: 10}, "again")}}, "allows 1 extension(s) and 1 already granted"},
-		{"extension without reason", unverified("C"), []call{{day, workflows.UpdateExtend, extend(domain.Period{Months: 1}, "")}}, "needs an actor and a reason"},
+		{"extension without reason", unverified("C"), []call{{day, workflows.UpdateExtend, extend(domain.Period{Months: 1}, "")}}, "needs a reason"},
 		{"extension after the original deadline", unverified("D"), []call{{30 * day, workflows.UpdateExtend, extend(domain.Period{Months: 1}, "late")}}, "original deadline 28 February 2026 has passed"},
-		{"verify without method", unverified("E"), []call{{day, workflows.UpdateVerifyIdentity, workflows.Verification{Actor: "c"}}}, "needs an actor and the method"},
+		{"verify without method", unverified("E"), []call{{day, workflows.UpdateVerifyIdentity, workflows.Verification{Actor: "c"}}}, "needs the method"},
 		{"verify twice", unverified("F"), []call{
 			{day, workflows.UpdateVerifyIdentity, workflows.Verification{Actor: "c", Method: "m"}},
 			{day, workflows.UpdateVerifyIdentity, workflows.Verification{Actor: "c", Method: "m"}}}, "already verified"},
-		{"cancel without reason", unverified("G"), []call{{day, workflows.UpdateCancel, workflows.Closure{Actor: "c"}}}, "needs an actor and a reason"},
+		{"cancel without reason", unverified("G"), []call{{day, workflows.UpdateCancel, workflows.Closure{Actor: "c"}}}, "needs a reason"},
 		{"cancel twice", unverified("H"), []call{
 			{day, workflows.UpdateCancel, workflows.Closure{Actor: "c", Reason: "duplicate"}},
 			{day, workflows.UpdateCancel, workflows.Closure{Actor: "d", Reason: "again"}}}, "already cancelled"},

@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
@@ -81,6 +83,7 @@ func envWithNotices(t *testing.T) (*testsuite.TestWorkflowEnvironment, *store.St
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(log))
 	e := s.NewTestWorkflowEnvironment()
+	e.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{workflows.Claims(keys)}})
 	sent := &notices{}
 	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent, ExportDir: t.TempDir()})
 	e.RegisterWorkflow(workflows.Request)

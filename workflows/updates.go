@@ -7,9 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/records"
 )
@@ -35,13 +37,19 @@ type Admission struct {
 }
 
 // Verification records how compliance verified the subject's identity.
+// Every change embeds claims.Signed: who made it comes from the signed
+// claim. The Actor and Approver fields name the actor in histories from
+// before claims; a new change may leave them empty, and if it fills them
+// they must match the claim.
 type Verification struct {
+	claims.Signed
 	Actor  string `json:"actor"`
 	Method string `json:"method"` // e.g. "matched account login", "ID document checked"
 }
 
 // ExtensionRequest asks to move the deadline.
 type ExtensionRequest struct {
+	claims.Signed
 	Actor  string        `json:"actor"`
 	By     domain.Period `json:"by"`
 	Reason string        `json:"reason"`
@@ -49,6 +57,7 @@ type ExtensionRequest struct {
 
 // Closure ends a request early: cancelled by compliance or denied.
 type Closure struct {
+	claims.Signed
 	Actor  string `json:"actor"`
 	Reason string `json:"reason"`
 }
@@ -60,6 +69,7 @@ const UpdateDecide = "decide"
 // basis for keeping the data. Approver names the person as the data map
 // lists them (Slack user id or e-mail); Via says where the click came from.
 type Decision struct {
+	claims.Signed
 	Department string `json:"department"`
 	Decision   string `json:"decision"` // approve or object
 	LegalBasis string `json:"legal_basis,omitempty"`
@@ -72,6 +82,7 @@ const UpdateRetry = "retry"
 
 // Retry is an operator's go-ahead after fixing a failing system.
 type Retry struct {
+	claims.Signed
 	Actor string `json:"actor"`
 }
 
@@ -80,6 +91,7 @@ const UpdateConfirmConsent = "confirm-consent"
 
 // Confirmation records how the subject confirmed, e.g. "e-mail link".
 type Confirmation struct {
+	claims.Signed
 	Channel string `json:"channel"`
 }
 
@@ -88,6 +100,7 @@ const UpdateCompleteTask = "complete-task"
 
 // TaskCompletion is what the department reports.
 type TaskCompletion struct {
+	claims.Signed
 	System   string `json:"system"`
 	Outcome  string `json:"outcome"`
 	Records  int64  `json:"records"`
@@ -95,6 +108,64 @@ type TaskCompletion struct {
 	Basis    string `json:"legal_basis,omitempty"`
 	Approver string `json:"approver"`
 	Via      string `json:"via"`
+}
+
+// Claims is the worker interceptor that checks every change's signed
+// claim; only the admission Update, which changes nothing, goes unsigned.
+func Claims(k claims.Keys) interceptor.WorkerInterceptor { return claims.Worker(k, UpdateAdmission) }
+
+// mayChange says which roles may make each change. The CLI acts as admin
+// (it holds the master key); approvers decide and confirm tasks only for
+// the departments whose approvers the data map lists them among; a
+// controller cancels only the requests it sent.
+var mayChange = map[string][]string{
+	UpdateVerifyIdentity: {claims.RoleRequester, claims.RoleAdmin},
+	UpdateExtend:         {claims.RoleRequester, claims.RoleAdmin},
+	UpdateCancel:         {claims.RoleRequester, claims.RoleAdmin, claims.RoleController},
+	UpdateDeny:           {claims.RoleRequester, claims.RoleAdmin},
+	UpdateRetry:          {claims.RoleRequester, claims.RoleAdmin},
+	UpdateConfirmConsent: {claims.RoleRequester, claims.RoleAdmin},
+	UpdateDecide:         {claims.RoleApprover, claims.RoleAdmin},
+	UpdateCompleteTask:   {claims.RoleApprover, claims.RoleAdmin},
+}
+
+// claimFor returns the checked claim of the Update being validated, if its
+// role may make the change op. Names given in the change's own fields must
+// be the claim's actor.
+func (l *lifecycle) claimFor(ctx workflow.Context, op string, names ...string) (claims.Claim, error) {
+	c, ok := claims.Verified(ctx)
+	if !ok {
+		return c, fmt.Errorf("%s: %w", op, claims.ErrMissing)
+	}
+	if !slices.Contains(mayChange[op], c.Role) {
+		return c, fmt.Errorf("%s: %s %s may not make this change", op, c.Role, c.Name)
+	}
+	if c.Role == claims.RoleController && c.Name != l.in.RequestedBy {
+		return c, fmt.Errorf("%s: request %s was not sent by %s", op, l.in.RequestID, c.Name)
+	}
+	for _, n := range names {
+		if n != "" && n != c.Name {
+			return c, fmt.Errorf("%s: the change names %q, but it was made by %q", op, n, c.Name)
+		}
+	}
+	return c, nil
+}
+
+// actorName is who made a change: the claim's actor, or in histories from
+// before claims, the name the change gave.
+func actorName(s claims.Signed, legacy string) string {
+	if s.Claim != nil {
+		return s.Claim.Name
+	}
+	return legacy
+}
+
+// via is where a change came from, for the same histories.
+func via(s claims.Signed, legacy string) string {
+	if s.Claim != nil {
+		return s.Claim.Channel
+	}
+	return legacy
 }
 
 // register installs every Update with its validator, the task query and
@@ -108,8 +179,8 @@ func (l *lifecycle) register(ctx workflow.Context) error {
 	}{
 		{UpdateVerifyIdentity, l.verify, l.validateVerify},
 		{UpdateExtend, l.extend, l.validateExtend},
-		{UpdateCancel, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusCancelled) }, l.validateClosure},
-		{UpdateDeny, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusDenied) }, l.validateClosure},
+		{UpdateCancel, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusCancelled) }, l.validateClosure(UpdateCancel)},
+		{UpdateDeny, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusDenied) }, l.validateClosure(UpdateDeny)},
 		{UpdateDecide, l.decide, l.validateDecide},
 		{UpdateRetry, l.retry, l.validateRetry},
 		{UpdateConfirmConsent, l.confirm, l.validateConfirm},
@@ -157,15 +228,18 @@ func (l *lifecycle) validateVerify(ctx workflow.Context, v Verification) error {
 	if l.st.IdentityVerified {
 		return fmt.Errorf("identity of request %s is already verified", l.in.RequestID)
 	}
-	if strings.TrimSpace(v.Actor) == "" || strings.TrimSpace(v.Method) == "" {
-		return errors.New("verify-identity needs an actor and the method used (e.g. \"matched account login\")")
+	if _, err := l.claimFor(ctx, UpdateVerifyIdentity, v.Actor); err != nil {
+		return err
+	}
+	if strings.TrimSpace(v.Method) == "" {
+		return errors.New("verify-identity needs the method used (e.g. \"matched account login\")")
 	}
 	return nil
 }
 
 func (l *lifecycle) verify(ctx workflow.Context, v Verification) error {
 	l.st.IdentityVerified = true
-	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: v.Actor, Note: "identity verified: " + v.Method})
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: actorName(v.Signed, v.Actor), Note: "identity verified: " + v.Method})
 	return nil
 }
 
@@ -173,8 +247,11 @@ func (l *lifecycle) validateExtend(ctx workflow.Context, e ExtensionRequest) err
 	if err := l.open(); err != nil {
 		return err
 	}
-	if strings.TrimSpace(e.Actor) == "" || strings.TrimSpace(e.Reason) == "" {
-		return errors.New("extend needs an actor and a reason, which the subject is told")
+	if _, err := l.claimFor(ctx, UpdateExtend, e.Actor); err != nil {
+		return err
+	}
+	if strings.TrimSpace(e.Reason) == "" {
+		return errors.New("extend needs a reason, which the subject is told")
 	}
 	// The subject must be told of an extension within the original period.
 	if now := workflow.Now(ctx); now.After(l.st.OriginalDueAt) {
@@ -197,7 +274,7 @@ func (l *lifecycle) extend(ctx workflow.Context, e ExtensionRequest) (time.Time,
 	}
 	var a *activities.Activities
 	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordExtension, activities.ExtensionInput{
-		RequestID: l.in.RequestID, DueAt: due, Actor: e.Actor, Reason: e.Reason,
+		RequestID: l.in.RequestID, DueAt: due, Actor: actorName(e.Signed, e.Actor), Reason: e.Reason,
 	}).Get(ctx, nil)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("record extension: %w", err)
@@ -205,7 +282,7 @@ func (l *lifecycle) extend(ctx workflow.Context, e ExtensionRequest) (time.Time,
 	l.st.Extensions = append(l.st.Extensions, domain.Extension{By: e.By, Reason: e.Reason})
 	l.st.DueAt = due
 	l.dueChanged = true
-	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: e.Actor,
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: actorName(e.Signed, e.Actor),
 		Note: fmt.Sprintf("deadline extended by %s to %s: %s", e.By, day(due), e.Reason)})
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrDueAt.ValueSet(due.UTC())); err != nil {
 		return time.Time{}, err
@@ -215,17 +292,23 @@ func (l *lifecycle) extend(ctx workflow.Context, e ExtensionRequest) (time.Time,
 	return due, nil
 }
 
-func (l *lifecycle) validateClosure(ctx workflow.Context, c Closure) error {
-	if err := l.open(); err != nil {
-		return err
+func (l *lifecycle) validateClosure(op string) func(workflow.Context, Closure) error {
+	return func(ctx workflow.Context, c Closure) error {
+		if err := l.open(); err != nil {
+			return err
+		}
+		if _, err := l.claimFor(ctx, op, c.Actor); err != nil {
+			return err
+		}
+		if strings.TrimSpace(c.Reason) == "" {
+			return errors.New("closing a request needs a reason, which is recorded")
+		}
+		return nil
 	}
-	if strings.TrimSpace(c.Actor) == "" || strings.TrimSpace(c.Reason) == "" {
-		return errors.New("closing a request needs an actor and a reason, which are recorded")
-	}
-	return nil
 }
 
 func (l *lifecycle) close(c Closure, as domain.Status) error {
+	c.Actor = actorName(c.Signed, c.Actor)
 	l.closure, l.closeAs = &c, as
 	return nil
 }
@@ -243,8 +326,12 @@ func (l *lifecycle) validateDecide(ctx workflow.Context, d Decision) error {
 	if !slices.Contains(l.st.PendingDepartments, d.Department) {
 		return fmt.Errorf("request %s needs no sign-off from %q", l.in.RequestID, d.Department)
 	}
-	if !slices.Contains(l.approvers[d.Department], d.Approver) {
-		return fmt.Errorf("%q is not an approver for %s", d.Approver, d.Department)
+	c, err := l.claimFor(ctx, UpdateDecide, d.Approver)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(l.approvers[d.Department], c.Name) {
+		return fmt.Errorf("%q is not an approver for %s", c.Name, d.Department)
 	}
 	switch d.Decision {
 	case "approve":
@@ -255,16 +342,13 @@ func (l *lifecycle) validateDecide(ctx workflow.Context, d Decision) error {
 	default:
 		return fmt.Errorf("decision %q: must be approve or object", d.Decision)
 	}
-	if strings.TrimSpace(d.Via) == "" {
-		return errors.New("a decision must say where it was taken (via)")
-	}
 	return nil
 }
 
 // decide records a decision in the store first, then in the workflow's
 // state, so the audit log never lacks a decision the request acted on.
 func (l *lifecycle) decide(ctx workflow.Context, d Decision) error {
-	actor := d.Approver + " via " + d.Via
+	actor := actorName(d.Signed, d.Approver) + " via " + via(d.Signed, d.Via)
 	// Claimed before the store write, so a second click that arrives while
 	// it runs is refused by the validator.
 	l.decided[d.Department] = d.Decision + " by " + actor
@@ -303,14 +387,12 @@ func (l *lifecycle) validateRetry(ctx workflow.Context, r Retry) error {
 	if l.st.Status != domain.StatusNeedsAttention || l.retryRequested {
 		return fmt.Errorf("request %s does not need attention (it is %s)", l.in.RequestID, l.st.Status)
 	}
-	if strings.TrimSpace(r.Actor) == "" {
-		return errors.New("retry needs an actor")
-	}
-	return nil
+	_, err := l.claimFor(ctx, UpdateRetry, r.Actor)
+	return err
 }
 
 func (l *lifecycle) retry(ctx workflow.Context, r Retry) error {
-	l.retryRequested, l.retriedBy = true, r.Actor
+	l.retryRequested, l.retriedBy = true, actorName(r.Signed, r.Actor)
 	return nil
 }
 
@@ -321,6 +403,9 @@ func (l *lifecycle) validateConfirm(ctx workflow.Context, c Confirmation) error 
 	if !l.awaitingConfirmation || l.confirmedVia != "" {
 		return fmt.Errorf("request %s is not waiting for a consent confirmation", l.in.RequestID)
 	}
+	if _, err := l.claimFor(ctx, UpdateConfirmConsent); err != nil {
+		return err
+	}
 	if strings.TrimSpace(c.Channel) == "" {
 		return errors.New("a confirmation must say how the subject confirmed (e.g. \"e-mail link\")")
 	}
@@ -329,12 +414,24 @@ func (l *lifecycle) validateConfirm(ctx workflow.Context, c Confirmation) error 
 
 func (l *lifecycle) confirm(ctx workflow.Context, c Confirmation) error {
 	l.confirmedVia = c.Channel
-	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: "subject", Note: "consent confirmed via " + c.Channel})
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: "subject", Note: "consent confirmed via " + c.Channel + recordedBy(c.Signed)})
 	return nil
+}
+
+// recordedBy names who recorded the subject's confirmation.
+func recordedBy(s claims.Signed) string {
+	if s.Claim == nil {
+		return ""
+	}
+	return " (recorded by " + s.Claim.Name + ")"
 }
 
 func (l *lifecycle) validateCompleteTask(ctx workflow.Context, c TaskCompletion) error {
 	if err := l.open(); err != nil {
+		return err
+	}
+	claim, err := l.claimFor(ctx, UpdateCompleteTask, c.Approver)
+	if err != nil {
 		return err
 	}
 	t := l.task(c.System)
@@ -345,12 +442,10 @@ func (l *lifecycle) validateCompleteTask(ctx workflow.Context, c TaskCompletion)
 		return fmt.Errorf("the task in %s is already confirmed (%s by %s)", c.System, t.Outcome, t.Actor)
 	case l.claimed[c.System]:
 		return fmt.Errorf("the task in %s is already being confirmed", c.System)
-	case !slices.Contains(l.approvers[t.Department], c.Approver):
-		return fmt.Errorf("%q is not an approver for %s", c.Approver, t.Department)
+	case !slices.Contains(l.approvers[t.Department], claim.Name):
+		return fmt.Errorf("%q is not an approver for %s", claim.Name, t.Department)
 	case strings.TrimSpace(c.Note) == "":
 		return errors.New("a task is confirmed with a note saying what was done (e.g. \"3 forms shredded\")")
-	case strings.TrimSpace(c.Via) == "":
-		return errors.New("a confirmation must say where it was given (via)")
 	case c.Records < 0:
 		return errors.New("records cannot be negative")
 	}
@@ -374,7 +469,7 @@ func (l *lifecycle) validateCompleteTask(ctx workflow.Context, c TaskCompletion)
 // then in the request, as decide does.
 func (l *lifecycle) completeTask(ctx workflow.Context, c TaskCompletion) error {
 	l.claimed[c.System] = true
-	actor := c.Approver + " via " + c.Via
+	actor := actorName(c.Signed, c.Approver) + " via " + via(c.Signed, c.Via)
 	t := l.task(c.System)
 	now := workflow.Now(ctx).UTC()
 	var a *activities.Activities

@@ -23,6 +23,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/claims"
+	"github.com/dsrengine/dsr/connect"
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/devserver"
 	"github.com/dsrengine/dsr/domain"
@@ -89,7 +91,9 @@ func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 	ts := NewTemporal(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	logger := tlog.NewStructuredLogger(quiet)
-	c := ts.NewClientWithOptions(client.Options{DataConverter: keys.DataConverter(), FailureConverter: keys.FailureConverter(), Logger: logger})
+	opts := connect.ClientOptions(keys)
+	opts.Logger = logger
+	c := ts.NewClientWithOptions(opts)
 	raw := ts.NewClientWithOptions(client.Options{Logger: logger})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := engine.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
@@ -179,7 +183,7 @@ func (e *Engine) Run(t testing.TB, in workflows.RequestInput, decisions ...workf
 		e.WaitFor(t, in.RequestID, domain.StatusAwaitingSignOff)
 	}
 	for _, d := range decisions {
-		if err := requests.Decide(ctx, e.Client, in.RequestID, d); err != nil {
+		if err := requests.Decide(Approver(ctx, d.Approver, d.Via), e.Client, in.RequestID, d); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -251,4 +255,18 @@ func RecordHistory(t testing.TB, c client.Client, workflowID, path string) {
 		t.Fatal(err)
 	}
 	t.Logf("recorded history of %s in %s", workflowID, path)
+}
+
+// Compliance signs ctx's changes as compliance (a requester) named name.
+func Compliance(ctx context.Context, name string) context.Context {
+	return claims.As(ctx, claims.Actor{Name: name, Role: claims.RoleRequester, Channel: "test"})
+}
+
+// Approver signs ctx's changes as an approver, as the data map lists them,
+// who came through channel.
+func Approver(ctx context.Context, name, channel string) context.Context {
+	if channel == "" {
+		channel = "test"
+	}
+	return claims.As(ctx, claims.Actor{Name: name, Role: claims.RoleApprover, Channel: channel})
 }
