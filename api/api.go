@@ -135,7 +135,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, roles []st
 		return store.Token{}, false
 	}
 	t, err := s.Store.Authenticate(r.Context(), secret)
-	if errors.Is(err, store.ErrUnauthorized) {
+	if errors.Is(err, store.ErrUnauthorized) || errors.Is(err, store.ErrExpired) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dsr", error="invalid_token"`)
 		fail(w, http.StatusUnauthorized, "%v", err)
 		return t, false

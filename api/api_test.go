@@ -79,7 +79,7 @@ func startAPI(t *testing.T, departments []records.Department, systems ...activit
 	}
 	e := testengine.StartEngine(t, st, systems...)
 	return st, e, func(name, role, approver string, deps ...string) client {
-		_, secret, err := st.CreateToken(ctx, name, role, approver, deps)
+		_, secret, err := st.CreateToken(ctx, store.NewToken{Name: name, Role: role, Approver: approver, Departments: deps})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,6 +103,12 @@ func TestAPIRolesAndOperations(t *testing.T) {
 	nobody.expect("GET", "/api/v1/openapi.json", nil, 200, `"openapi": "3.0.3"`)
 	nobody.expect("GET", "/api/v1/requests", nil, 401, "an API token is required")
 	client{t: t, base: e.Gateway, token: "dsr_forged"}.expect("GET", "/api/v1/requests", nil, 401, "unknown or revoked")
+	brief, secret, err := st.CreateToken(ctx, store.NewToken{Name: "brief", Role: store.RoleAdmin, TTL: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(brief.ExpiresAt))
+	client{t: t, base: e.Gateway, token: secret}.expect("GET", "/api/v1/requests", nil, 401, "has expired")
 
 	start := map[string]any{"id": "API-1", "type": "erasure", "regulation": "gdpr", "identity_verified": true,
 		"identities": []map[string]string{{"kind": "email", "value": "Olga@Example.com"}}}

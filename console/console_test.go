@@ -60,7 +60,7 @@ func TestPrivacyCenterAndConsole(t *testing.T) {
 	st.SyncDepartments(context.Background(), []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}})
 	e := testengine.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 2}})
 	token := func(name, role, approver string, deps ...string) string {
-		_, secret, err := st.CreateToken(context.Background(), name, role, approver, deps)
+		_, secret, err := st.CreateToken(context.Background(), store.NewToken{Name: name, Role: role, Approver: approver, Departments: deps})
 		if err != nil {
 			t.Fatal(err)
 		}

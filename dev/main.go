@@ -184,7 +184,7 @@ func devToken(ctx context.Context, st *store.Store, dir string) (string, error) 
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	_, secret, err := st.CreateToken(ctx, "dev-admin", store.RoleAdmin, "", nil)
+	_, secret, err := st.CreateToken(ctx, store.NewToken{Name: "dev-admin", Role: store.RoleAdmin})
 	if err != nil {
 		return "", err
 	}

@@ -163,7 +163,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 		}
 		u, _ := url.Parse(public)
 		o := &opendsr.Server{Client: e.Client, Store: e.Store, Signer: e.OpenDSR, Domain: u.Hostname(), BaseURL: public, Log: e.Log}
-		opts.OpenDSR = o.Handler(apiServer.Require(opendsr.ControllerKey{}, store.RoleRequester, store.RoleAdmin))
+		opts.OpenDSR = o.Handler(apiServer.Require(opendsr.ControllerKey{}, store.RoleController))
 		go o.RunCallbacks(ctx, every)
 	}
 	errc := make(chan error, 2)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -53,7 +54,7 @@ func TestControllerRoundTrip(t *testing.T) {
 	st.SyncDepartments(ctx, []records.Department{{Name: "Finance", Approvers: []string{"cfo@acme.example"}}})
 	e := testengine.StartEngineWith(t, st, testengine.Options{OpenDSR: signer, Systems: []activities.System{
 		{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 1}}}})
-	_, token, err := st.CreateToken(ctx, "acme-controller", store.RoleRequester, "", nil)
+	_, token, err := st.CreateToken(ctx, store.NewToken{Name: "acme-controller", Role: store.RoleController})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func TestControllerRoundTrip(t *testing.T) {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
 	// Access needs no sign-off here: it completes, and the controller is told.
-	e.WaitFor(t, opendsr.RequestID(created.ID), domain.StatusCompleted)
+	e.WaitFor(t, opendsr.RequestID("acme-controller", created.ID), domain.StatusCompleted)
 	resp, body = call("GET", "/opendsr/requests/"+created.ID, token, nil)
 	if !strings.Contains(string(body), `"request_status":"completed"`) || opendsr.Verify(cert, body, resp.Header.Get("X-OpenDSR-Signature")) != nil {
 		t.Fatalf("status: %s", body)
@@ -145,7 +146,56 @@ func TestControllerRoundTrip(t *testing.T) {
 		t.Fatalf("OpenGDPR create: %d %s", resp.StatusCode, body)
 	}
 	id := erasure["subject_request_id"].(string)
-	e.WaitFor(t, opendsr.RequestID(id), domain.StatusAwaitingSignOff)
+	e.WaitFor(t, opendsr.RequestID("acme-controller", id), domain.StatusAwaitingSignOff)
+
+	// Another controller reaches none of it: not the request by its id, not
+	// the API, and its own request for the same person (even under the
+	// same id) is its own, with its own times.
+	if _, _, err := st.CreateToken(ctx, store.NewToken{Name: "acme-controller", Role: store.RoleController}); !errors.Is(err, records.ErrConflict) {
+		t.Fatalf("a second live controller named acme-controller: %v", err)
+	}
+	_, other, err := st.CreateToken(ctx, store.NewToken{Name: "other-controller", Role: store.RoleController})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"GET", "DELETE"} {
+		if resp, body := call(m, "/opendsr/requests/"+id, other, nil); resp.StatusCode != 404 || strings.Contains(string(body), "acme-controller") {
+			t.Fatalf("%s of another controller's request: %d %s", m, resp.StatusCode, body)
+		}
+	}
+	for _, path := range []string{"/api/v1/requests", "/api/v1/requests/" + opendsr.RequestID("acme-controller", id), "/api/v1/me"} {
+		if resp, body := call("GET", path, token, nil); resp.StatusCode != 403 {
+			t.Fatalf("a controller token on %s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	if resp, body := call("POST", "/api/v1/requests/"+opendsr.RequestID("acme-controller", id)+"/cancel", token, map[string]string{"reason": "r"}); resp.StatusCode != 403 {
+		t.Fatalf("a controller token cancelling through the API: %d %s", resp.StatusCode, body)
+	}
+	same := newRequest("erasure")
+	same["subject_request_id"] = id
+	same["submitted_time"] = time.Now().UTC().Format(time.RFC3339)
+	resp, body = call("POST", "/opendsr/requests", other, same)
+	var mine struct {
+		Controller string `json:"controller_id"`
+		Received   string `json:"received_time"`
+		Due        string `json:"expected_completion_time"`
+	}
+	json.Unmarshal(body, &mine)
+	if resp.StatusCode != 201 || mine.Controller != "other-controller" || mine.Received != same["submitted_time"] {
+		t.Fatalf("the other controller's request for the same person: %d %s", resp.StatusCode, body)
+	}
+	ov := e.WaitFor(t, opendsr.RequestID("other-controller", id), domain.StatusAwaitingSignOff)
+	if ov.Timeline[0].Actor != "opendsr:other-controller" {
+		t.Fatalf("the other controller's request: %+v", ov.RequestState)
+	}
+	if v := e.WaitFor(t, opendsr.RequestID("acme-controller", id), domain.StatusAwaitingSignOff); v.Status != domain.StatusAwaitingSignOff {
+		t.Fatalf("the first controller's request changed: %+v", v.RequestState)
+	}
+	if resp, body := call("DELETE", "/opendsr/requests/"+id, other, nil); resp.StatusCode != 202 {
+		t.Fatalf("the other controller cancels its own: %d %s", resp.StatusCode, body)
+	}
+	e.WaitFor(t, opendsr.RequestID("other-controller", id), domain.StatusCancelled)
+
 	if resp, body := call("DELETE", "/opengdpr_requests/"+id, token, nil); resp.StatusCode != 202 {
 		t.Fatalf("cancel: %d %s", resp.StatusCode, body)
 	}

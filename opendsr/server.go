@@ -3,7 +3,9 @@ package opendsr
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,8 +127,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, format
 	s.reply(w, r, status, map[string]any{"error": map[string]any{"code": status, "message": fmt.Sprintf(format, args...)}})
 }
 
-// RequestID is the engine's id of a controller's request.
-func RequestID(subjectRequestID string) string { return "odsr-" + subjectRequestID }
+// RequestID is the engine's id of a controller's request. It names the
+// controller by a hash, so two controllers' ids never meet, and no
+// controller can reach another's request by guessing its id.
+func RequestID(controller, subjectRequestID string) string {
+	sum := sha256.Sum256([]byte(controller))
+	return "odsr-" + hex.EncodeToString(sum[:5]) + "-" + subjectRequestID
+}
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	var q Request
@@ -178,7 +185,7 @@ func (s *Server) input(q Request, controller string, now time.Time) (workflows.R
 	if !ok {
 		return workflows.RequestInput{}, fmt.Errorf("subject_request_type %q: must be access, portability or erasure", q.SubjectRequestType)
 	}
-	f := requests.Form{ID: RequestID(q.SubjectRequestID), Type: string(t), Regulation: q.Regulation, Received: q.SubmittedTime,
+	f := requests.Form{ID: RequestID(controller, q.SubjectRequestID), Type: string(t), Regulation: q.Regulation, Received: q.SubmittedTime,
 		// The controller verified the subject before sending the request.
 		RequestedBy: Actor(controller), IdentityVerified: true}
 	for i, raw := range q.SubjectIdentities {
@@ -232,7 +239,12 @@ func controllerOf(r *http.Request) string {
 func Actor(controller string) string { return "opendsr:" + controller }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	st, err := s.statusOf(r.Context(), r.PathValue("id"))
+	o, err := s.Store.OpenDSR(r.Context(), controllerOf(r), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, http.StatusNotFound, "%v", err)
+		return
+	}
+	st, err := s.statusOf(r.Context(), o)
 	if err != nil {
 		s.fail(w, r, http.StatusNotFound, "%v", err)
 		return
@@ -240,16 +252,12 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusOK, st)
 }
 
-func (s *Server) statusOf(ctx context.Context, subjectRequestID string) (Status, error) {
-	o, err := s.Store.OpenDSR(ctx, subjectRequestID)
-	if err != nil {
-		return Status{}, err
-	}
+func (s *Server) statusOf(ctx context.Context, o store.OpenDSRRequest) (Status, error) {
 	v, err := requests.Show(ctx, s.Client, o.RequestID)
 	if err != nil {
 		return Status{}, err
 	}
-	return Status{ControllerID: o.Controller, SubjectRequestID: subjectRequestID, RequestStatus: MapStatus(v.Status),
+	return Status{ControllerID: o.Controller, SubjectRequestID: o.SubjectRequestID, RequestStatus: MapStatus(v.Status),
 		ExpectedCompletionTime: v.DueAt.UTC().Format(time.RFC3339), APIVersion: "2.0"}, nil
 }
 
@@ -267,7 +275,7 @@ func MapStatus(s domain.Status) string {
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
-	o, err := s.Store.OpenDSR(r.Context(), r.PathValue("id"))
+	o, err := s.Store.OpenDSR(r.Context(), controllerOf(r), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, http.StatusNotFound, "%v", err)
 		return
@@ -306,7 +314,7 @@ func (s *Server) callbacks(ctx context.Context) error {
 		return err
 	}
 	for _, o := range pending {
-		st, err := s.statusOf(ctx, o.SubjectRequestID)
+		st, err := s.statusOf(ctx, o)
 		if err != nil || st.RequestStatus == o.LastStatus {
 			continue
 		}
@@ -319,7 +327,7 @@ func (s *Server) callbacks(ctx context.Context) error {
 			}
 		}
 		if delivered {
-			if err := s.Store.SetOpenDSRStatus(ctx, o.SubjectRequestID, st.RequestStatus); err != nil {
+			if err := s.Store.SetOpenDSRStatus(ctx, o, st.RequestStatus); err != nil {
 				return err
 			}
 		}

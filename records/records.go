@@ -52,8 +52,11 @@ type Request struct {
 	ExtendedDueAt *time.Time         `db:"extended_due_at" json:"-"`
 	CompletedAt   *time.Time         `db:"completed_at" json:"-"`
 	WorkflowID    string             `db:"workflow_id" json:"workflow_id"`
-	CreatedAt     time.Time          `db:"created_at" json:"created_at"`
-	UpdatedAt     time.Time          `db:"updated_at" json:"updated_at"`
+	// RequestedBy is who sent the request (an OpenDSR controller's
+	// requests are told apart from compliance's by it).
+	RequestedBy string    `db:"requested_by" json:"requested_by"`
+	CreatedAt   time.Time `db:"created_at" json:"created_at"`
+	UpdatedAt   time.Time `db:"updated_at" json:"updated_at"`
 }
 
 // ErrConflict is returned when a write contradicts what is already stored,

@@ -29,21 +29,22 @@ func (o OpenDSRRequest) Callbacks() []string {
 	return strings.Split(o.CallbackList, "\n")
 }
 
-// AddOpenDSR records an OpenDSR request; the same subject request id
-// again keeps the first.
+// AddOpenDSR records an OpenDSR request; the same controller's subject
+// request id again keeps the first.
 func (s *Store) AddOpenDSR(ctx context.Context, o OpenDSRRequest, callbacks []string) error {
 	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO opendsr_requests (subject_request_id, request_id, controller, callbacks, created_at)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (subject_request_id) DO NOTHING`), o.SubjectRequestID, o.RequestID, o.Controller, strings.Join(callbacks, "\n"), now())
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (controller, subject_request_id) DO NOTHING`), o.SubjectRequestID, o.RequestID, o.Controller, strings.Join(callbacks, "\n"), now())
 	if err != nil {
 		return fmt.Errorf("opendsr request: %w", err)
 	}
 	return nil
 }
 
-// OpenDSR finds an OpenDSR request by the controller's id.
-func (s *Store) OpenDSR(ctx context.Context, subjectRequestID string) (OpenDSRRequest, error) {
+// OpenDSR finds a controller's OpenDSR request by its own id; another
+// controller's request is not found.
+func (s *Store) OpenDSR(ctx context.Context, controller, subjectRequestID string) (OpenDSRRequest, error) {
 	var o OpenDSRRequest
-	err := s.db.GetContext(ctx, &o, s.db.Rebind(`SELECT * FROM opendsr_requests WHERE subject_request_id = ?`), subjectRequestID)
+	err := s.db.GetContext(ctx, &o, s.db.Rebind(`SELECT * FROM opendsr_requests WHERE controller = ? AND subject_request_id = ?`), controller, subjectRequestID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, fmt.Errorf("%w: no OpenDSR request %s", records.ErrNotFound, subjectRequestID)
 	}
@@ -59,7 +60,7 @@ func (s *Store) OpenDSRAwaitingCallbacks(ctx context.Context) ([]OpenDSRRequest,
 }
 
 // SetOpenDSRStatus records the status last sent to the controller.
-func (s *Store) SetOpenDSRStatus(ctx context.Context, subjectRequestID, status string) error {
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE opendsr_requests SET last_status = ? WHERE subject_request_id = ?`), status, subjectRequestID)
+func (s *Store) SetOpenDSRStatus(ctx context.Context, o OpenDSRRequest, status string) error {
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE opendsr_requests SET last_status = ? WHERE controller = ? AND subject_request_id = ?`), status, o.Controller, o.SubjectRequestID)
 	return err
 }

@@ -43,14 +43,14 @@ func (s *Store) RecordRequest(ctx context.Context, keys records.Sealer, r record
 			return fmt.Errorf("record request %s: %w", r.ID, err)
 		}
 		t := now()
-		r.SubjectID, r.CreatedAt, r.UpdatedAt = subject, t, t
+		r.SubjectID, r.CreatedAt, r.UpdatedAt, r.RequestedBy = subject, t, t, actor
 		r.ReceivedAt, r.DueAt = utc(r.ReceivedAt), utc(r.DueAt)
 		if r.Status == "" {
 			r.Status = domain.StatusReceived
 		}
 		_, err = tx.NamedExecContext(ctx, `INSERT INTO requests
-			(id, subject_id, type, regulation, status, received_at, due_at, extended_due_at, completed_at, workflow_id, created_at, updated_at)
-			VALUES (:id, :subject_id, :type, :regulation, :status, :received_at, :due_at, :extended_due_at, :completed_at, :workflow_id, :created_at, :updated_at)`, r)
+			(id, subject_id, type, regulation, status, received_at, due_at, extended_due_at, completed_at, workflow_id, requested_by, created_at, updated_at)
+			VALUES (:id, :subject_id, :type, :regulation, :status, :received_at, :due_at, :extended_due_at, :completed_at, :workflow_id, :requested_by, :created_at, :updated_at)`, r)
 		if err != nil {
 			return fmt.Errorf("record request %s: %w", r.ID, err)
 		}
@@ -173,6 +173,10 @@ func (s *Store) SetExtendedDue(ctx context.Context, id string, due time.Time, ac
 	})
 }
 
+// controllerPrefix starts the requester of every OpenDSR controller's
+// request (see opendsr.Actor).
+const controllerPrefix = "opendsr:"
+
 // OpenDuplicate returns the id of an older request of the same type for the
 // same subject that is still open, or "" if there is none. Only older ones
 // count, so two requests that arrive together never cancel each other.
@@ -182,10 +186,11 @@ func (s *Store) OpenDuplicate(ctx context.Context, requestID string) (string, er
 		SELECT other.id FROM requests AS this
 		JOIN requests AS other ON other.subject_id = this.subject_id AND other.type = this.type AND other.id <> this.id
 		WHERE this.id = ?
+		  AND (other.requested_by = this.requested_by OR (this.requested_by NOT LIKE ? AND other.requested_by NOT LIKE ?))
 		  AND other.status NOT IN (?, ?, ?)
 		  AND (other.created_at < this.created_at OR (other.created_at = this.created_at AND other.id < this.id))
 		ORDER BY other.created_at, other.id
-		LIMIT 1`), requestID, domain.StatusCompleted, domain.StatusDenied, domain.StatusCancelled)
+		LIMIT 1`), requestID, controllerPrefix+"%", controllerPrefix+"%", domain.StatusCompleted, domain.StatusDenied, domain.StatusCancelled)
 	if err != nil {
 		return "", fmt.Errorf("find open duplicate of %s: %w", requestID, err)
 	}
