@@ -41,6 +41,9 @@ type Settings struct {
 	OpenDSRKeyFile  string
 	OpenDSRCertFile string
 	PublicURL       string
+	// CodecOrigins are the Web UI's origins (comma-separated) for which the
+	// gateway serves the codec endpoint to auditors and admins.
+	CodecOrigins string
 
 	masterKey []byte
 	fields    []field
@@ -75,6 +78,7 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		{"opendsr-key", "DSR_OPENDSR_KEY_FILE", &s.OpenDSRKeyFile, checkFile, false},
 		{"opendsr-cert", "DSR_OPENDSR_CERT_FILE", &s.OpenDSRCertFile, checkFile, false},
 		{"public-url", "DSR_PUBLIC_URL", &s.PublicURL, checkPublicURL, false},
+		{"codec-origins", "DSR_CODEC_ORIGINS", &s.CodecOrigins, checkOrigins, false},
 	}
 	defaults := map[string]string{
 		"temporal-address": "127.0.0.1:7233", "namespace": "dsr", "gateway-addr": "127.0.0.1:8080", "log-level": "info",
@@ -95,6 +99,7 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		"opendsr-key":      "OpenDSR processor's RSA private key (PEM); enables the OpenDSR endpoints",
 		"opendsr-cert":     "OpenDSR processor's certificate (PEM), served to controllers",
 		"public-url":       "https URL at which controllers and Slack reach the gateway",
+		"codec-origins":    "Temporal Web UI origins (comma-separated, e.g. https://temporal-ui.example.com); serves /codec/ to auditors and admins",
 	}
 	for _, f := range s.fields {
 		if f.flag == "" {
@@ -228,6 +233,28 @@ func checkPublicURL(v string) error {
 	u, err := url.Parse(v)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return fmt.Errorf("%q must be an https:// URL", v)
+	}
+	return nil
+}
+
+// Origins lists CodecOrigins.
+func (s *Settings) Origins() []string {
+	var out []string
+	for _, o := range strings.Split(s.CodecOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func checkOrigins(v string) error {
+	for _, o := range strings.Split(v, ",") {
+		o = strings.TrimSpace(o)
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("%q is not an origin such as https://temporal-ui.example.com", o)
+		}
 	}
 	return nil
 }

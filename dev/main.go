@@ -113,15 +113,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	gatewayAddr := net.JoinHostPort(*ip, strconv.Itoa(*gatewayPort))
-	// The codec endpoint decrypts payloads for whoever reaches it: only on
-	// loopback, where only this machine's users can.
-	exposeCodec := net.ParseIP(*ip).IsLoopback() && *uiPort != 0
+	// The Web UI decrypts through the codec endpoint for an auditor or
+	// admin who logged in there with a token; it sends the login cookie.
+	exposeCodec := *uiPort != 0
 	codecEndpoint := ""
-	uiOrigins := []string{"http://" + net.JoinHostPort(*ip, strconv.Itoa(*uiPort)), "http://" + net.JoinHostPort("localhost", strconv.Itoa(*uiPort))}
+	uiOrigins := []string{"http://" + net.JoinHostPort(*ip, strconv.Itoa(*uiPort))}
 	if exposeCodec {
 		codecEndpoint = "http://" + gatewayAddr + "/codec"
-	} else if *uiPort != 0 {
-		log.Warn("the Web UI shows payloads encrypted: the codec endpoint is served on loopback addresses only", "ip", *ip)
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		DataDir: *dataDir, IP: *ip, FrontendPort: *temporalPort, UIPort: *uiPort, Namespace: *namespace,
@@ -172,7 +170,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(out, banner(srv, *namespace, gatewayAddr, saas, *dataDir, customDataDir, dataMap.Path(), *temporalPort))
+	fmt.Fprint(out, banner(srv, *namespace, gatewayAddr, saas, *dataDir, customDataDir, dataMap.Path(), *temporalPort, tokenFile))
 	fmt.Fprintf(out, "API and console: http://%s/console (admin token in %s; more: go run ./dev tokens create --name N --role R)\n\n", gatewayAddr, tokenFile)
 	return e.Run(ctx, ln)
 }
@@ -181,8 +179,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // secret in the data directory, as the master key is kept.
 func devToken(ctx context.Context, st *store.Store, dir string) (string, error) {
 	path := filepath.Join(dir, "api-token")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
+	// Kept while it works; a token that expired or was revoked is replaced.
+	if b, err := os.ReadFile(path); err == nil {
+		if _, err := st.Authenticate(ctx, strings.TrimSpace(string(b))); err == nil {
+			return path, nil
+		}
 	}
 	_, secret, err := st.CreateToken(ctx, store.NewToken{Name: "dev-admin", Role: store.RoleAdmin})
 	if err != nil {
@@ -198,12 +199,13 @@ func loadMap(path string) (*config.File, error) {
 	return config.Load(path)
 }
 
-func banner(srv *devserver.Server, namespace, gatewayAddr, saas, dataDir string, customDataDir bool, mapPath string, temporalPort int) string {
+func banner(srv *devserver.Server, namespace, gatewayAddr, saas, dataDir string, customDataDir bool, mapPath string, temporalPort int, tokenFile string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ndsr dev mode is running (Ctrl-C stops it; state in %s survives restarts)\n\n", dataDir)
 	fmt.Fprintf(&b, "  Temporal frontend  %s  (namespace %s)\n", srv.FrontendAddress(), namespace)
 	if ui := srv.UIURL(); ui != "" {
 		fmt.Fprintf(&b, "  Temporal Web UI    %s/namespaces/%s/workflows\n", ui, namespace)
+		fmt.Fprintf(&b, "  Decrypt in the UI  http://%s/codec/login  (log in with the admin token in %s)\n", gatewayAddr, tokenFile)
 	}
 	fmt.Fprintf(&b, "  Gateway            http://%s/healthz\n", gatewayAddr)
 	if saas != "" {

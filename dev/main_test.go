@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,8 +69,11 @@ func TestDevModeSurvivesRestart(t *testing.T) {
 	stop()
 
 	// Second run on the same directory.
-	_, stop = startDev(t, args, "http://127.0.0.1:"+ports[2]+"/healthz")
+	banner, stop = startDev(t, args, "http://127.0.0.1:"+ports[2]+"/healthz")
 	defer stop()
+	if want := "Decrypt in the UI  http://127.0.0.1:" + ports[2] + "/codec/login"; !strings.Contains(banner, want) {
+		t.Errorf("banner lacks %q:\n%s", want, banner)
+	}
 	c = dial(t, dir, frontend)
 	defer c.Close()
 	v, err := requests.Show(ctx, c, "DEV-1")
@@ -99,6 +105,7 @@ func TestDevModeSurvivesRestart(t *testing.T) {
 		t.Fatalf("UI page: %v %v", page, err)
 	}
 	page.Body.Close()
+	uiDecrypts(t, "http://127.0.0.1:"+ports[1], "http://127.0.0.1:"+ports[2], filepath.Join(dir, "api-token"))
 
 	// The seeded demo company answers an access request for its demo
 	// subject from every system, after Sales signed off; billing is keyed
@@ -235,4 +242,90 @@ func healthy(url string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// uiDecrypts does what the Web UI does for an auditor: it reads the
+// codec settings the UI is served, logs in at the codec with the dev
+// token, and has the history's encrypted input decoded, sending the login
+// cookie from the UI's origin as the UI's includeCredentials fetch does.
+func uiDecrypts(t *testing.T, ui, gateway, tokenFile string) {
+	t.Helper()
+	var settings struct {
+		Codec struct {
+			Endpoint           string
+			IncludeCredentials bool
+		}
+	}
+	getJSON(t, ui+"/api/v1/settings", &settings)
+	if settings.Codec.Endpoint != gateway+"/codec" || !settings.Codec.IncludeCredentials {
+		t.Fatalf("the UI's codec settings: %+v", settings.Codec)
+	}
+	var history struct {
+		History struct {
+			Events []struct {
+				Started *struct {
+					Input json.RawMessage `json:"input"`
+				} `json:"workflowExecutionStartedEventAttributes"`
+			} `json:"events"`
+		} `json:"history"`
+	}
+	getJSON(t, ui+"/api/v1/namespaces/dsr/workflows/dsr-DEV-1/history", &history)
+	if len(history.History.Events) == 0 || history.History.Events[0].Started == nil {
+		t.Fatalf("no start event in the UI's history")
+	}
+	input := history.History.Events[0].Started.Input
+	decode := func(cookie *http.Cookie) (int, string) {
+		req, _ := http.NewRequest("POST", settings.Codec.Endpoint+"/decode", bytes.NewReader(input))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", ui)
+		req.Header.Set("X-Namespace", "dsr")
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := decode(nil); code != http.StatusUnauthorized || strings.Contains(body, "payloads") {
+		t.Fatalf("decode without logging in: %d %s", code, body)
+	}
+	secret, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.PostForm(gateway+"/codec/login", url.Values{"token": {strings.TrimSpace(string(secret))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 1 {
+		t.Fatalf("codec login: %d %v", resp.StatusCode, resp.Cookies())
+	}
+	code, body := decode(resp.Cookies()[0])
+	var out struct {
+		Payloads []struct {
+			Data []byte `json:"data"`
+		} `json:"payloads"`
+	}
+	json.Unmarshal([]byte(body), &out)
+	if code != http.StatusOK || len(out.Payloads) != 1 || !bytes.Contains(out.Payloads[0].Data, []byte("dev@example.com")) {
+		t.Fatalf("decode after logging in: %d %s", code, body)
+	}
+}
+
+func getJSON(t *testing.T, u string, into any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, into) != nil {
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
 }

@@ -132,7 +132,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			DefaultNamespace:    o.Namespace,
 			HideLogs:            true,
 			CORS:                uiconfig.CORS{CookieInsecure: true},
-			Codec:               uiconfig.Codec{Endpoint: o.CodecEndpoint},
+			Codec:               uiconfig.Codec{Endpoint: o.CodecEndpoint, IncludeCredentials: o.CodecEndpoint != ""},
 			DisableNewsFetch:    true,
 		}))
 		go s.ui.Start()

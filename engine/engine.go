@@ -145,9 +145,6 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 			return err
 		}},
 	}}
-	if e.ExposeCodec {
-		opts.Codec, opts.CodecOrigins = e.Keys.DisplayCodec(), e.CodecOrigins
-	}
 	// The background loops (history archive, OpenDSR callbacks) look this often.
 	every := e.ArchiveEvery
 	if every <= 0 {
@@ -156,6 +153,9 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	apiServer := &api.Server{Client: e.Client, Store: e.Store, Log: e.Log, ExportDir: e.ExportDir,
 		Codecs: requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}}
 	opts.API, opts.Console = apiServer.Handler(), console.Handler()
+	if e.ExposeCodec {
+		opts.Codec, opts.CodecOrigins = apiServer.Codec(e.Keys.DisplayCodec()), e.CodecOrigins
+	}
 	if e.OpenDSR != nil {
 		public := e.PublicURL
 		if public == "" {

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"time"
-
-	"go.temporal.io/sdk/converter"
 )
 
 // Checker is one dependency the health endpoint probes.
@@ -22,11 +20,11 @@ type Checker struct {
 // Options configure the gateway.
 type Options struct {
 	Checks []Checker
-	// Codec, when set, is served at /codec/ so that the Temporal Web UI can
-	// show decrypted payloads to whoever can reach this endpoint. Only set it
-	// where the gateway is reachable by trusted staff alone (dev mode binds
-	// to loopback); CodecOrigins are the UI's origins allowed by CORS.
-	Codec        converter.PayloadCodec
+	// Codec, when set, is served at /codec/ so that the Temporal Web UI
+	// and CLI can show decrypted payloads; it checks its callers' tokens
+	// itself (api.Server.Codec). CodecOrigins are the UI's origins allowed
+	// by CORS, with credentials, so the UI sends its login cookie.
+	Codec        http.Handler
 	CodecOrigins []string
 	// SlackInteractions takes Slack's signed interaction payloads; it
 	// checks the signature itself.
@@ -77,8 +75,7 @@ func Handler(o Options) http.Handler {
 		mux.Handle("POST /slack/interactions", o.SlackInteractions)
 	}
 	if o.Codec != nil {
-		codec := http.StripPrefix("/codec", converter.NewPayloadCodecHTTPHandler(o.Codec))
-		mux.Handle("/codec/", withCORS(o.CodecOrigins, codec))
+		mux.Handle("/codec/", withCORS(o.CodecOrigins, http.StripPrefix("/codec", o.Codec)))
 	}
 	return mux
 }

@@ -3,6 +3,7 @@ package keyring
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
@@ -14,6 +15,11 @@ const (
 	metadataEncoding  = "encoding"
 	encodingEncrypted = "binary/encrypted"
 	metadataKeyID     = "encryption-key-id"
+	// MetadataWorkflow names the workflow a payload belongs to. It is
+	// bound into the ciphertext, so the codec endpoint can audit whose
+	// data it decrypted, and a payload cannot be passed off as another
+	// workflow's.
+	MetadataWorkflow = "dsr-workflow-id"
 )
 
 // Codec encrypts every Temporal payload (inputs, results, signals, queries,
@@ -29,6 +35,9 @@ type Codec struct {
 	// server writes some itself (a termination's details), and showing
 	// them decides nothing.
 	display bool
+	// workflow is the workflow whose payloads this codec encodes, from
+	// the SDK's serialization context; "" where there is none.
+	workflow string
 }
 
 // Codec returns the payload codec for this keyring's clients and workers.
@@ -55,6 +64,41 @@ func (k *Keyring) FailureConverter() converter.FailureConverter {
 	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: k.DataConverter(), EncodeCommonAttributes: true})
 }
 
+// WithSerializationContext implements
+// converter.PayloadCodecWithSerializationContext: payloads encoded for a
+// workflow or its activities carry the workflow's id.
+func (c *Codec) WithSerializationContext(sc converter.SerializationContext) converter.PayloadCodec {
+	out := *c
+	switch sc := sc.(type) {
+	case converter.WorkflowSerializationContext:
+		out.workflow = sc.WorkflowID
+	case converter.ActivitySerializationContext:
+		out.workflow = sc.WorkflowID
+	}
+	return &out
+}
+
+// additional is the data each ciphertext is bound to: the key's id and,
+// when known, the workflow's.
+func (c *Codec) additional(workflow string) []byte {
+	if workflow == "" {
+		return []byte(c.k.keyID)
+	}
+	return []byte(c.k.keyID + "\x00" + workflow)
+}
+
+// Workflows returns the workflow ids that encrypted payloads name, in
+// order, once each. The ids are checked when the payloads are decoded.
+func Workflows(payloads []*commonpb.Payload) []string {
+	var out []string
+	for _, p := range payloads {
+		if w := string(p.GetMetadata()[MetadataWorkflow]); w != "" && !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
 // Encode implements converter.PayloadCodec.
 func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
@@ -63,17 +107,18 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 		if err != nil {
 			return nil, fmt.Errorf("encode payload: %w", err)
 		}
-		sealed, err := seal(c.k.payload, plain, []byte(c.k.keyID))
+		sealed, err := seal(c.k.payload, plain, c.additional(c.workflow))
 		if err != nil {
 			return nil, fmt.Errorf("encrypt payload: %w", err)
 		}
-		out[i] = &commonpb.Payload{
-			Metadata: map[string][]byte{
-				metadataEncoding: []byte(encodingEncrypted),
-				metadataKeyID:    []byte(c.k.keyID),
-			},
-			Data: sealed,
+		meta := map[string][]byte{
+			metadataEncoding: []byte(encodingEncrypted),
+			metadataKeyID:    []byte(c.k.keyID),
 		}
+		if c.workflow != "" {
+			meta[MetadataWorkflow] = []byte(c.workflow)
+		}
+		out[i] = &commonpb.Payload{Metadata: meta, Data: sealed}
 	}
 	return out, nil
 }
@@ -92,7 +137,7 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 		if id := string(p.GetMetadata()[metadataKeyID]); id != c.k.keyID {
 			return nil, fmt.Errorf("payload encrypted with key %q, this engine holds key %q", id, c.k.keyID)
 		}
-		plain, err := open(c.k.payload, p.GetData(), []byte(c.k.keyID))
+		plain, err := open(c.k.payload, p.GetData(), c.additional(string(p.GetMetadata()[MetadataWorkflow])))
 		if err != nil {
 			return nil, fmt.Errorf("decrypt payload: %w", err)
 		}

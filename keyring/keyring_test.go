@@ -145,3 +145,30 @@ func BenchmarkCodec(b *testing.B) {
 		}
 	}
 }
+
+// A payload encoded for a workflow names it, bound into the ciphertext:
+// the codec endpoint audits by it, and relabelling it breaks decryption.
+func TestCodecNamesTheWorkflow(t *testing.T) {
+	k := testKeyring(t, 3)
+	c := k.Codec().WithSerializationContext(converter.WorkflowSerializationContext{Namespace: "dsr", WorkflowID: "dsr-REQ-1"})
+	plain, _ := converter.GetDefaultDataConverter().ToPayload("hello")
+	enc, err := c.Encode([]*commonpb.Payload{plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Workflows(enc); len(got) != 1 || got[0] != "dsr-REQ-1" {
+		t.Fatalf("workflows = %v", got)
+	}
+	if dec, err := k.DisplayCodec().Decode(enc); err != nil || string(dec[0].Data) != `"hello"` {
+		t.Fatalf("decode = %v, %v", dec, err)
+	}
+	enc[0].Metadata[MetadataWorkflow] = []byte("dsr-REQ-2")
+	if _, err := k.Codec().Decode(enc); err == nil {
+		t.Fatal("a payload relabelled to another workflow decrypted")
+	}
+	act := k.Codec().WithSerializationContext(converter.ActivitySerializationContext{WorkflowID: "dsr-REQ-3"})
+	enc, _ = act.Encode([]*commonpb.Payload{plain})
+	if got := Workflows(enc); len(got) != 1 || got[0] != "dsr-REQ-3" {
+		t.Fatalf("activity payload workflows = %v", got)
+	}
+}

@@ -74,7 +74,8 @@ func run(ctx context.Context, args []string) error {
 	setup := engine.Setup{Map: dataMap, Getenv: os.Getenv, Store: st, Keys: keys, Log: log, Slack: s,
 		Temporal: connect.Options{Address: s.TemporalAddress, Namespace: s.Namespace, TLSCert: s.TLSCert, TLSKey: s.TLSKey,
 			TLSCA: s.TLSCA, TLSName: s.TLSServerName, APIKey: s.APIKey},
-		GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir, PublicURL: s.PublicURL}
+		GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir, PublicURL: s.PublicURL,
+		ExposeCodec: s.CodecOrigins != "", CodecOrigins: s.Origins()}
 	if s.OpenDSRKeyFile != "" {
 		if setup.OpenDSR, err = opendsr.LoadSigner(s.OpenDSRKeyFile, s.OpenDSRCertFile); err != nil {
 			return err
