@@ -29,7 +29,6 @@ func TestHealth(t *testing.T) {
 	}
 }
 
-
 // Without a codec the gateway serves none: nothing decrypts by default.
 func TestNoCodecUnlessEnabled(t *testing.T) {
 	rec := httptest.NewRecorder()
