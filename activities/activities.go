@@ -276,3 +276,9 @@ func (a *Activities) RecordTask(ctx context.Context, t TaskRecord) error {
 		Detail: map[string]any{"system": t.System, "department": t.Department, "work": t.Work, "outcome": t.Outcome,
 			"records": t.Records, "note_sha256": hex.EncodeToString(sum[:]), "legal_basis": t.LegalBasis}})
 }
+
+// RecordRead records that someone read a subject's personal data, such as
+// a manual task's identities.
+func (a *Activities) RecordRead(ctx context.Context, e records.AuditEntry) error {
+	return a.Store.AppendAudit(ctx, e)
+}

@@ -73,6 +73,7 @@ func NewWorker(c client.Client, acts *activities.Activities, keys claims.Keys) w
 	w.RegisterWorkflow(workflows.Report)
 	w.RegisterWorkflow(workflows.AuditVerification)
 	w.RegisterWorkflow(workflows.AuditExport)
+	w.RegisterWorkflow(workflows.ReadRecord)
 	w.RegisterActivity(acts)
 	return w
 }

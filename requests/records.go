@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/metrics"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/workflows"
 )
 
@@ -67,4 +69,12 @@ func FetchPackage(ctx context.Context, api, token, requestID string) (io.ReadClo
 		return nil, fmt.Errorf("fetch package: %s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
 	return resp.Body, nil
+}
+
+// RecordPackageRead audits that actor copies a request's package from
+// where the engine wrote it; the copy must wait for it.
+func RecordPackageRead(ctx context.Context, c client.Client, requestID, actor, path string) error {
+	_, err := lookup[struct{}](ctx, c, "package-read-", workflows.ReadRecord, records.AuditEntry{RequestID: requestID, Actor: actor,
+		Action: "package.read", Detail: map[string]any{"from": "export directory", "file": filepath.Base(path)}})
+	return err
 }

@@ -70,25 +70,12 @@ func CompleteTask(ctx context.Context, c client.Client, requestID string, t work
 }
 
 // Task returns one manual task of a running request, with the subject's
-// identities that the department needs to find the data.
+// identities that the department needs to find the data. The read is
+// audited as the actor in ctx.
 func Task(ctx context.Context, c client.Client, requestID, system string) (workflows.TaskView, error) {
-	if err := domain.ValidateRequestID(requestID); err != nil {
-		return workflows.TaskView{}, err
-	}
-	q, err := c.QueryWorkflow(ctx, domain.WorkflowID(requestID), "", workflows.QueryTask, system)
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return workflows.TaskView{}, fmt.Errorf("%w: %s", ErrNotFound, requestID)
-	}
-	var qf *serviceerror.QueryFailed
-	if errors.As(err, &qf) {
-		return workflows.TaskView{}, fmt.Errorf("%w: %s", ErrRefused, qf.Message)
-	}
-	if err != nil {
-		return workflows.TaskView{}, fmt.Errorf("task of %s: %w", requestID, err)
-	}
 	var v workflows.TaskView
-	return v, q.Get(&v)
+	err := update(ctx, c, requestID, workflows.UpdateReadTask, workflows.TaskRead{System: system}, &v)
+	return v, err
 }
 
 // Retry resumes a request in needs_attention after the failing system was fixed.

@@ -353,6 +353,9 @@ func TestStarterManualTask(t *testing.T) {
 	if code != exitOK || !regexp.MustCompile(`Where +cabinet B, finance office`).MatchString(out) || !regexp.MustCompile(`Subject's email +olga@example.com`).MatchString(out) || !strings.Contains(out, "shred the contracts") {
 		t.Fatalf("task: exit %d\n%s%s", code, out, errs)
 	}
+	if reads := auditActions(t, s, "MAN-1", "task.read"); reads != 1 {
+		t.Fatalf("task reads on record: %d", reads)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -469,6 +472,11 @@ func TestStarterRecords(t *testing.T) {
 	if code, _, _ := s.run("fetch", "REC-1", "--out", pkg); code != exitFailed {
 		t.Fatal("fetch overwrote an existing file")
 	}
+	// The copy from the export directory is on record, once: the refused
+	// second one read nothing.
+	if reads := auditActions(t, s, "REC-1", "package.read"); reads != 1 {
+		t.Fatalf("package reads on record: %d", reads)
+	}
 
 	if code, out, _ := s.run("audit", "--temporal-address", "127.0.0.1:7233", "verify"); code != exitOK || !strings.Contains(out, "Audit log intact") {
 		t.Fatalf("verify: exit %d\n%s", code, out)
@@ -514,4 +522,19 @@ func TestExitCodes(t *testing.T) {
 	if got := (&cli{}).exitCode(errors.New(`unknown command "launch" for "starter"`)); got != exitUsage {
 		t.Errorf("unparsed error: %d", got)
 	}
+}
+
+// auditActions counts a request's audit entries of one action.
+func auditActions(t *testing.T, s *starterEnv, requestID, action string) int {
+	t.Helper()
+	db, err := sqlx.Open("sqlite", s.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM audit_log WHERE request_id = ? AND action = ?`, requestID, action); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -173,20 +174,28 @@ func (c *cli) fetchCmd() *cobra.Command {
 				case v.Package == "":
 					return &exitError{exitRefused, fmt.Errorf("request %s has no package (it is a %s request, %s)", id, v.Type, v.Status)}
 				}
-				var src io.ReadCloser
-				if path, local := strings.CutPrefix(v.Package, "file://"); local && api == "" {
-					src, err = os.Open(path)
-				} else {
-					src, err = requests.FetchPackage(ctx, api, os.Getenv("DSR_API_TOKEN"), id)
-				}
-				if err != nil {
-					return err
-				}
-				defer src.Close()
+				// The file is made first, so a read is only put on record
+				// when the package has somewhere to go.
 				f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 				if err != nil {
 					return err
 				}
+				var src io.ReadCloser
+				if path, local := strings.CutPrefix(v.Package, "file://"); local && api == "" {
+					// On the worker's host the file is read directly: the read
+					// is put on record first, as the API does for a download.
+					if err = requests.RecordPackageRead(ctx, cl, id, actor(), path); err == nil {
+						src, err = os.Open(path)
+					}
+				} else {
+					src, err = requests.FetchPackage(ctx, api, os.Getenv("DSR_API_TOKEN"), id)
+				}
+				if err != nil {
+					f.Close()
+					os.Remove(out)
+					return err
+				}
+				defer src.Close()
 				n, err := io.Copy(f, src)
 				if cerr := f.Close(); err == nil {
 					err = cerr
@@ -211,12 +220,14 @@ func (c *cli) taskCmd() *cobra.Command {
 	var system string
 	cmd := &cobra.Command{
 		Use:     "task REQUEST-ID --system S",
-		Short:   "a manual task: where the data is, what to do, and whom it is about",
+		Short:   "a manual task: where the data is, what to do, and whom it is about (the read is audited)",
 		Args:    requestID,
 		PreRunE: func(*cobra.Command, []string) error { return required(system, "--system is required") },
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withClient(cmd.Context(), func(cl client.Client) error {
-				t, err := requests.Task(cmd.Context(), cl, args[0], system)
+			// The read is audited as the CLI's user.
+			ctx := claims.As(cmd.Context(), cliActor(actor()))
+			return c.withClient(ctx, func(cl client.Client) error {
+				t, err := requests.Task(ctx, cl, args[0], system)
 				if err != nil {
 					return err
 				}

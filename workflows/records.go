@@ -44,3 +44,11 @@ func AuditExport(ctx workflow.Context, q activities.AuditQuery) ([]records.Audit
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, lookupActivity), a.AuditEntries, q).Get(ctx, &out)
 	return out, err
 }
+
+// ReadRecord puts a read of personal data that happens outside the engine
+// (a package copied from the worker's disk) in the audit log, before the
+// reader gets it.
+func ReadRecord(ctx workflow.Context, e records.AuditEntry) error {
+	var a *activities.Activities
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, lookupActivity), a.RecordRead, e).Get(ctx, nil)
+}

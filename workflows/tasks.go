@@ -9,7 +9,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/records"
 )
 
 // Manual systems have no API: their department gets a task that says where
@@ -17,9 +19,18 @@ import (
 // waits for every task as it waits for a sign-off, with reminders and
 // escalation, and the confirmation is the evidence of what was done.
 
-// QueryTask returns one manual task with the subject's identities, which
-// the department needs to find the data and the notice does not carry.
-const QueryTask = "task"
+// UpdateReadTask returns one manual task with the subject's identities,
+// which the department needs to find the data and the notice does not
+// carry. It is an Update rather than a query so that every read of those
+// identities is on record, with its signed reader, in the history and in
+// the audit log.
+const UpdateReadTask = "read-task"
+
+// TaskRead asks for the task of one manual system.
+type TaskRead struct {
+	claims.Signed
+	System string `json:"system"`
+}
 
 // changeManualTasks guards the manual tasks; it is only asked when the data
 // map has a manual system, which no earlier history had.
@@ -149,11 +160,34 @@ func (l *lifecycle) task(system string) *Task {
 	return nil
 }
 
-// taskView answers QueryTask.
-func (l *lifecycle) taskView(system string) (TaskView, error) {
-	t := l.task(system)
-	if t == nil {
-		return TaskView{}, fmt.Errorf("request %s has no manual task in %q", l.in.RequestID, system)
+func (l *lifecycle) validateReadTask(ctx workflow.Context, r TaskRead) error {
+	if err := l.open(); err != nil {
+		return err
+	}
+	c, err := l.claimFor(ctx, UpdateReadTask)
+	if err != nil {
+		return err
+	}
+	t := l.task(r.System)
+	switch {
+	case t == nil:
+		return fmt.Errorf("request %s has no manual task in %q", l.in.RequestID, r.System)
+	case c.Role == claims.RoleApprover && !slices.Contains(l.approvers[t.Department], c.Name):
+		return fmt.Errorf("%q is not an approver for %s", c.Name, t.Department)
+	}
+	return nil
+}
+
+// readTask records the read in the audit log, then answers it.
+func (l *lifecycle) readTask(ctx workflow.Context, r TaskRead) (TaskView, error) {
+	t := l.task(r.System)
+	var a *activities.Activities
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordRead, records.AuditEntry{
+		RequestID: l.in.RequestID, Actor: actorName(r.Signed, "") + " via " + via(r.Signed, ""), Action: "task.read",
+		Detail: map[string]any{"system": r.System, "identities": len(l.ids)},
+	}).Get(ctx, nil)
+	if err != nil {
+		return TaskView{}, fmt.Errorf("record the read: %w", err)
 	}
 	return TaskView{Task: *t, RequestID: l.in.RequestID, Type: l.in.Type, Identities: l.ids}, nil
 }

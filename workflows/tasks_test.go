@@ -2,11 +2,13 @@ package workflows_test
 
 import (
 	"context"
+	"slices"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/workflows"
@@ -25,15 +27,11 @@ func TestErasureWaitsForTheManualTask(t *testing.T) {
 	e, st, sent, _ := envWithSystems(t, paper)
 	update(e, day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
 	update(e, day, workflows.UpdateDecide, approve("Finance", "cfo@acme.example"))
-	var view workflows.TaskView
-	e.RegisterDelayedCallback(func() {
-		v, err := e.QueryWorkflow(workflows.QueryTask, "paper")
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		v.Get(&view)
-	}, 2*day)
+	read := update(e, 2*day, workflows.UpdateReadTask, workflows.TaskRead{System: "paper"})
+	cfo := claims.Actor{Name: "cfo@acme.example", Role: claims.RoleApprover, Channel: "slack:U1"}
+	sales := claims.Actor{Name: "sales.lead@acme.example", Role: claims.RoleApprover, Channel: "slack:U2"}
+	byCFO := updateAs(e, 2*day, workflows.UpdateReadTask, workflows.TaskRead{System: "paper"}, signAs(testKeys, &cfo))
+	bySales := updateAs(e, 2*day, workflows.UpdateReadTask, workflows.TaskRead{System: "paper"}, signAs(testKeys, &sales))
 	stranger := update(e, 2*day, workflows.UpdateCompleteTask, complete("done", 2, "sales.lead@acme.example"))
 	noNote := update(e, 2*day, workflows.UpdateCompleteTask, workflows.TaskCompletion{System: "paper", Outcome: "done", Approver: "cfo@acme.example", Via: "x"})
 	keptNoBasis := update(e, 2*day, workflows.UpdateCompleteTask, complete("kept", 2, "cfo@acme.example"))
@@ -56,8 +54,27 @@ func TestErasureWaitsForTheManualTask(t *testing.T) {
 	if stranger.rejected != nil && !strings.Contains(stranger.rejected.Error(), `"sales.lead@acme.example" is not an approver for Finance`) {
 		t.Errorf("stranger refused with %v", stranger.rejected)
 	}
+	if bySales.rejected == nil || !strings.Contains(bySales.rejected.Error(), `"sales.lead@acme.example" is not an approver for Finance`) {
+		t.Fatalf("another department's approver read the task: %+v", bySales)
+	}
+	if read.rejected != nil || read.err != nil || byCFO.rejected != nil || byCFO.err != nil {
+		t.Fatalf("reads: %+v %+v", read, byCFO)
+	}
+	view := read.result.(workflows.TaskView)
 	if view.Location != "cabinet B, finance office" || view.Work != "erasure" || len(view.Identities) != 1 || view.Identities[0].Value != "jane@example.com" {
 		t.Fatalf("task view = %+v", view)
+	}
+	// Each read of the identities is on record with its reader; the refused one is not.
+	log, _ := st.AuditLog(context.Background(), "REQ-M")
+	var readers []string
+	for _, e := range log {
+		if e.Action == "task.read" {
+			readers = append(readers, e.Actor)
+		}
+	}
+	slices.Sort(readers)
+	if got := strings.Join(readers, ", "); got != "cfo@acme.example via slack:U1, cli:test via test" {
+		t.Fatalf("task reads on record: %s", got)
 	}
 	if res.Status != domain.StatusCompleted || len(res.Tasks) != 1 || res.Tasks[0].Outcome != "done" || res.Tasks[0].Actor != "cfo@acme.example via cli:test" {
 		t.Fatalf("result: %+v", res)
@@ -79,7 +96,7 @@ func TestErasureWaitsForTheManualTask(t *testing.T) {
 	if task := sent.last("task"); strings.Contains(task, "jane") || !strings.Contains(task, "starter task REQ-M --system paper") {
 		t.Fatalf("task notice: %q", task)
 	}
-	log, _ := st.AuditLog(context.Background(), "REQ-M")
+	log, _ = st.AuditLog(context.Background(), "REQ-M")
 	var recorded int
 	for _, e := range log {
 		if e.Action == "task.completed" {

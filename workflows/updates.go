@@ -127,6 +127,7 @@ var mayChange = map[string][]string{
 	UpdateConfirmConsent: {claims.RoleRequester, claims.RoleAdmin},
 	UpdateDecide:         {claims.RoleApprover, claims.RoleAdmin},
 	UpdateCompleteTask:   {claims.RoleApprover, claims.RoleAdmin},
+	UpdateReadTask:       {claims.RoleApprover, claims.RoleRequester, claims.RoleAdmin},
 }
 
 // claimFor returns the checked claim of the Update being validated, if its
@@ -185,13 +186,11 @@ func (l *lifecycle) register(ctx workflow.Context) error {
 		{UpdateRetry, l.retry, l.validateRetry},
 		{UpdateConfirmConsent, l.confirm, l.validateConfirm},
 		{UpdateCompleteTask, l.completeTask, l.validateCompleteTask},
+		{UpdateReadTask, l.readTask, l.validateReadTask},
 	} {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.validator}); err != nil {
 			return err
 		}
-	}
-	if err := workflow.SetQueryHandler(ctx, QueryTask, l.taskView); err != nil {
-		return err
 	}
 	return workflow.SetUpdateHandler(ctx, UpdateAdmission, func(ctx workflow.Context) (Admission, error) {
 		if err := workflow.Await(ctx, func() bool { return l.admission != nil || l.legacy }); err != nil {
