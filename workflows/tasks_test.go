@@ -2,8 +2,8 @@ package workflows_test
 
 import (
 	"context"
-	"slices"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
