@@ -145,10 +145,28 @@ type LinkInput struct {
 	Identities []domain.Identity `json:"identities"`
 }
 
-// LinkedIdentities returns the identities the systems' records hold that
-// the subject did not give (systems that cannot tell are skipped).
+// LinkedIdentities served requests started before links needed
+// compliance's confirmation, which took every identity found as the
+// subject's own. It now finds none for them: such a request goes on with
+// the identities it was given, and never reaches another person's data
+// through an unconfirmed link.
 func (a *Activities) LinkedIdentities(ctx context.Context, in LinkInput) ([]domain.Identity, error) {
-	var out []domain.Identity
+	return nil, nil
+}
+
+// ProposedLink is an identity found in the subject's records in a field
+// the data map trusts, for compliance to confirm or reject.
+type ProposedLink struct {
+	Identity domain.Identity `json:"identity"`
+	System   string          `json:"system"`
+	Location string          `json:"location"`
+}
+
+// ProposeLinks returns the identities the systems' records hold in their
+// declared link fields that the subject did not give (systems that cannot
+// tell are skipped), each once, with where it was found first.
+func (a *Activities) ProposeLinks(ctx context.Context, in LinkInput) ([]ProposedLink, error) {
+	var out []ProposedLink
 	for _, name := range in.Systems {
 		sys, err := a.system(name)
 		if err != nil {
@@ -163,9 +181,11 @@ func (a *Activities) LinkedIdentities(ctx context.Context, in LinkInput) ([]doma
 		if err != nil {
 			return nil, connectorError("linked identities in "+name, err)
 		}
-		for _, id := range found {
-			if !slices.Contains(in.Identities, id) && !slices.Contains(out, id) {
-				out = append(out, id)
+		for _, l := range found {
+			known := slices.Contains(in.Identities, l.Identity) ||
+				slices.ContainsFunc(out, func(p ProposedLink) bool { return p.Identity == l.Identity })
+			if !known {
+				out = append(out, ProposedLink{Identity: l.Identity, System: name, Location: l.Location})
 			}
 		}
 	}

@@ -70,6 +70,7 @@ func (s *Server) routes() []route {
 		{"POST /api/v1/requests/{id}/deny", steer, s.change},
 		{"POST /api/v1/requests/{id}/retry", steer, s.change},
 		{"POST /api/v1/requests/{id}/confirm", steer, s.change},
+		{"POST /api/v1/requests/{id}/identities", steer, s.change},
 		{"POST /api/v1/requests/{id}/decisions", decider, s.decide},
 		{"POST /api/v1/requests/{id}/tasks/{system}", decider, s.completeTask},
 		{"GET /api/v1/requests/{id}/package", steer, s.pkg},

@@ -149,6 +149,9 @@ type ChangeBody struct {
 	Months int    `json:"months"` // extend
 	Days   int    `json:"days"`   // extend
 	Via    string `json:"via"`    // confirm
+	// identities: the proposed identities that are the subject's, and why.
+	Confirm []int  `json:"confirm"`
+	Note    string `json:"note"`
 }
 
 func (s *Server) change(w http.ResponseWriter, r *http.Request, t store.Token) {
@@ -172,6 +175,8 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, t store.Token) {
 		err = requests.Retry(r.Context(), s.Client, id, workflows.Retry{})
 	case "confirm":
 		err = requests.ConfirmConsent(r.Context(), s.Client, id, workflows.Confirmation{Channel: b.Via})
+	case "identities":
+		err = requests.ConfirmIdentities(r.Context(), s.Client, id, workflows.IdentityConfirmation{Confirm: b.Confirm, Note: b.Note})
 	}
 	s.answer(w, r, err)
 }

@@ -77,6 +77,8 @@ type KeyPattern struct {
 	Pattern   string `yaml:"pattern"`
 	Erase     string `yaml:"erase"` // delete or keep
 	LegalHold string `yaml:"legal_hold"`
+	// Links maps identity kinds to the hash fields trusted for linking.
+	Links map[string]string `yaml:"links"`
 }
 
 // Table is one table of an SQL system.
@@ -98,6 +100,12 @@ type Table struct {
 	// holds the value of References in the subject's rows of Table
 	// (addresses.customer_id → customers.id).
 	Reference *Reference `yaml:"reference"`
+	// Links are the identity kinds whose columns in this table are
+	// authoritative: a value there on the subject's row is proposed to
+	// compliance as the subject's own (a customer number the CRM assigned).
+	// A column the user types into (a phone) is never one: it may hold
+	// someone else's. None by default.
+	Links []string `yaml:"links"`
 }
 
 // Reference links a table to the table it is reached from.

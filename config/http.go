@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	httpconn "github.com/dsrengine/dsr/connectors/http"
+	"github.com/dsrengine/dsr/domain"
 )
 
 // HTTPSettings say where a SaaS API is and how to authenticate; every
@@ -99,6 +100,14 @@ func (f *File) validateHTTP(s System, fail func(string, string, ...any) error) e
 		case o.Erase != "keep":
 			if err := checkCall(*o.EraseRequest, "record", true, fail, of+".erase_request"); err != nil {
 				return err
+			}
+		}
+		for _, k := range sortedKeys(o.Links) {
+			if !slices.Contains(domain.IdentityKinds, domain.IdentityKind(k)) {
+				return fail(of+".links."+k, "unknown identity kind; use email, phone or customer_id")
+			}
+			if strings.TrimSpace(o.Links[k]) == "" {
+				return fail(of+".links."+k, "names the record field (a dotted path) that holds the %s", k)
 			}
 		}
 		for _, p := range sortedKeys(o.Consent) {

@@ -112,6 +112,11 @@ func (f *File) validateSQL(s System, fail func(string, string, ...any) error) er
 				return fail(tf+".identity."+kind, "%q is not a plain column name", t.Identity[kind])
 			}
 		}
+		for k, kind := range t.Links {
+			if _, ok := t.Identity[kind]; !ok {
+				return fail(fmt.Sprintf("%s.links[%d]", tf, k), "%q is not an identity column of table %q: a link is read from one of its identity columns", kind, t.Name)
+			}
+		}
 		for _, col := range sortedKeys(t.Fields) {
 			if !identifier.MatchString(col) {
 				return fail(tf+".fields", "%q is not a plain column name", col)
@@ -182,6 +187,14 @@ func (f *File) validateRedis(s System, fail func(string, string, ...any) error) 
 		}
 		if len(strings.Fields(strings.Join(kinds, ""))) != 1 {
 			return fail(kf+".pattern", "%q must hold exactly one of {email}, {phone} or {customer_id}", k.Pattern)
+		}
+		for _, kind := range sortedKeys(k.Links) {
+			if !slices.Contains(domain.IdentityKinds, domain.IdentityKind(kind)) {
+				return fail(kf+".links."+kind, "unknown identity kind; use email, phone or customer_id")
+			}
+			if strings.TrimSpace(k.Links[kind]) == "" {
+				return fail(kf+".links."+kind, "names the hash field that holds the %s", kind)
+			}
 		}
 		switch k.Erase {
 		case "delete":

@@ -34,11 +34,20 @@ type Connector interface {
 }
 
 // Linker is a connector that can say which other identities the subject's
-// records hold: the customer number on the row found by e-mail, the phone
-// number beside it. The engine looks for the subject again with them, so
-// that a system keyed by customer number is reached from an e-mail.
+// records hold in the fields the data map declares authoritative for
+// linking: the customer number the CRM assigned to the row found by
+// e-mail, say, but never a phone number the user typed, which may be
+// someone else's. The engine proposes them to compliance with where they
+// were found, and looks for the subject again only with those confirmed.
 type Linker interface {
-	Linked(ctx context.Context, subject []domain.Identity) ([]domain.Identity, error)
+	Linked(ctx context.Context, subject []domain.Identity) ([]Link, error)
+}
+
+// Link is an identity found in the subject's records, and where.
+type Link struct {
+	Identity domain.Identity `json:"identity"`
+	// Location is the table and column, key and field, or object and field.
+	Location string `json:"location"`
 }
 
 // Errors a connector wraps so that the engine does not retry what a retry

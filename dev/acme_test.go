@@ -103,8 +103,8 @@ func runAcme(t *testing.T, driver string) {
 	}
 
 	// Access: Sales signs off (the map asks it to); every system exports.
-	res := e.Run(t, jane("ACME-ACC", domain.Access), approve("Sales", "sales.lead@acme.example"))
-	if !strings.Contains(fmt.Sprint(res.Timeline), "the subject's records hold 2 more identities (phone, customer_id)") {
+	res := e.RunLinked(t, jane("ACME-ACC", domain.Access), []int{1}, approve("Sales", "sales.lead@acme.example"))
+	if !strings.Contains(fmt.Sprint(res.Timeline), "the subject's records hold 1 more identities, for compliance to confirm (1: customer_id in crm customers.customer_no)") {
 		t.Errorf("timeline does not tell the linked identities: %+v", res.Timeline)
 	}
 	if path := os.Getenv("DSR_RECORD_LINKED_HISTORY"); path != "" && driver == "postgres" {
@@ -164,7 +164,7 @@ func runAcme(t *testing.T, driver string) {
 
 	// Erasure: every holding department signs off; legal holds keep what
 	// they must, and the verification pass finds nothing else.
-	res = e.Run(t, jane("ACME-ERA", domain.Erasure),
+	res = e.RunLinked(t, jane("ACME-ERA", domain.Erasure), []int{1},
 		approve("Analytics", "analytics.lead@acme.example"), approve("Finance", "controller@acme.example"),
 		approve("Marketing", "marketing.lead@acme.example"), approve("Sales", "sales.lead@acme.example"),
 		approve("Support", "support.lead@acme.example"))

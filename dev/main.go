@@ -227,8 +227,9 @@ func banner(srv *devserver.Server, namespace, gatewayAddr, saas, dataDir string,
 		fmt.Fprintf(&b, "Try, in another terminal:\n  go run ./starter start --type access --regulation gdpr --email someone@example.com --identity-verified%s\n\n", extra)
 		return b.String()
 	}
-	fmt.Fprintf(&b, "Try, in another terminal (Acme's demo subject; Sales signs off on access):\n")
+	fmt.Fprintf(&b, "Try, in another terminal (Acme's demo subject: compliance confirms the customer number her CRM row holds; Sales signs off on access):\n")
 	fmt.Fprintf(&b, "  go run ./starter start --type access --regulation gdpr --email jane@example.com --identity-verified --id DEMO-1%s\n", extra)
+	fmt.Fprintf(&b, "  go run ./starter confirm-identities DEMO-1 --confirm 1%s\n", extra)
 	fmt.Fprintf(&b, "  go run ./starter decide DEMO-1 --department Sales --as sales.lead@acme.example --approve%s\n", extra)
 	fmt.Fprintf(&b, "  go run ./starter show DEMO-1%s\n\n", extra)
 	return b.String()

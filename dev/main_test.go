@@ -117,7 +117,16 @@ func TestDevModeSurvivesRestart(t *testing.T) {
 	if _, err := requests.Start(ctx, c, acc); err != nil {
 		t.Fatal(err)
 	}
-	// Wait with queries, as an approver would wait for the sign-off message.
+	// Compliance confirms the customer number the CRM row holds, then the
+	// approver waits, with queries, as they would for the sign-off message.
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
+		v, err := requests.Show(ctx, c, "DEV-ACC")
+		return err == nil && len(v.ProposedIdentities) == 1, fmt.Sprintf("no linked identity proposed: %+v, %v", v, err)
+	})
+	compliance := claims.As(ctx, claims.Actor{Name: "cli:test", Role: claims.RoleAdmin, Channel: "cli:test"})
+	if err := requests.ConfirmIdentities(compliance, c, "DEV-ACC", workflows.IdentityConfirmation{Confirm: []int{1}}); err != nil {
+		t.Fatal(err)
+	}
 	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
 		v, err := requests.Show(ctx, c, "DEV-ACC")
 		return err == nil && v.Status == domain.StatusAwaitingSignOff, fmt.Sprintf("never awaiting sign-off: %+v, %v", v, err)

@@ -129,3 +129,27 @@ func printableOnly(v string) error {
 	}
 	return nil
 }
+
+// Masked shows enough of an identity for a person to recognise it, and
+// not enough to use it: the first letter and the domain of an e-mail
+// address, the last three digits of a phone number, the ends of a
+// customer number.
+func (i Identity) Masked() string {
+	v := []rune(i.Value)
+	switch i.Kind {
+	case Email:
+		local, domain, ok := strings.Cut(i.Value, "@")
+		if ok && local != "" {
+			return string([]rune(local)[0]) + "***@" + domain
+		}
+	case Phone:
+		if len(v) > 3 {
+			return strings.Repeat("*", len(v)-3) + string(v[len(v)-3:])
+		}
+	default:
+		if len(v) > 4 {
+			return string(v[0]) + strings.Repeat("*", len(v)-3) + string(v[len(v)-2:])
+		}
+	}
+	return strings.Repeat("*", len(v))
+}

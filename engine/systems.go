@@ -120,7 +120,10 @@ func openRedis(ctx context.Context, s config.System, getenv func(string) string)
 	}
 	patterns := make([]dsrredis.Pattern, len(s.Keys))
 	for j, k := range s.Keys {
-		patterns[j] = dsrredis.Pattern{Pattern: k.Pattern, Erase: k.Erase, LegalHold: k.LegalHold}
+		patterns[j] = dsrredis.Pattern{Pattern: k.Pattern, Erase: k.Erase, LegalHold: k.LegalHold, Links: map[domain.IdentityKind]string{}}
+		for kind, field := range k.Links {
+			patterns[j].Links[domain.IdentityKind(kind)] = field
+		}
 	}
 	conn, err := dsrredis.Open(ctx, url, patterns)
 	if err != nil {
@@ -143,6 +146,9 @@ func openSQL(ctx context.Context, s config.System, getenv func(string) string) (
 		}
 		tables[j] = dsrsql.Table{Name: t.Name, PrimaryKey: t.PrimaryKey, Identity: ids, Erase: t.Erase,
 			EraseFields: t.EraseFields, LegalHold: t.LegalHold, Consent: t.Consent}
+		for _, kind := range t.Links {
+			tables[j].Links = append(tables[j].Links, domain.IdentityKind(kind))
+		}
 		if r := t.Reference; r != nil {
 			tables[j].Reference = &dsrsql.Reference{Table: r.Table, Column: r.Column, References: r.References}
 		}

@@ -89,6 +89,13 @@ func Consents(ctx context.Context, c client.Client, in workflows.ConsentLookupIn
 	return lookup[[]activities.ConsentState](ctx, c, "consent-lookup-", workflows.ConsentLookup, in)
 }
 
+// ConfirmIdentities is compliance's answer to the linked identities a
+// request proposes: those numbered are the subject's; the others are not
+// used.
+func ConfirmIdentities(ctx context.Context, c client.Client, requestID string, ic workflows.IdentityConfirmation) error {
+	return update(ctx, c, requestID, workflows.UpdateConfirmIdentities, ic, nil)
+}
+
 // ConfirmConsent records the subject's confirmation of a double opt-in.
 func ConfirmConsent(ctx context.Context, c client.Client, requestID string, cf workflows.Confirmation) error {
 	return update(ctx, c, requestID, workflows.UpdateConfirmConsent, cf, nil)

@@ -20,7 +20,8 @@ import (
 // checked first, so a mistyped command never reaches the server.
 
 func (c *cli) changeCmds() []*cobra.Command {
-	return []*cobra.Command{c.verifyCmd(), c.extendCmd(), c.cancelCmd(), c.denyCmd(), c.decideCmd(), c.retryCmd(), c.confirmCmd(), c.completeCmd()}
+	return []*cobra.Command{c.verifyCmd(), c.extendCmd(), c.cancelCmd(), c.denyCmd(), c.decideCmd(), c.retryCmd(), c.confirmCmd(), c.completeCmd(),
+		c.confirmIdentitiesCmd()}
 }
 
 // sender sends one update and says, in words, what it did. Its context
@@ -213,5 +214,30 @@ func (c *cli) completeCmd() *cobra.Command {
 	fl.Int64Var(&t.Records, "records", 0, "how many records the task handled")
 	fl.StringVar(&t.Note, "note", "", "what was done, e.g. \"2 signed forms shredded\" (required)")
 	fl.StringVar(&t.Basis, "basis", "", "legal basis for keeping the data (with --outcome kept)")
+	return cmd
+}
+
+func (c *cli) confirmIdentitiesCmd() *cobra.Command {
+	var confirm []int
+	var none bool
+	var note string
+	cmd := c.update("confirm-identities REQUEST-ID (--confirm N,... | --none --note \"why\")",
+		"say which linked identities found in the subject's records are the subject's; the others are not used",
+		func() error {
+			switch {
+			case none == (len(confirm) > 0):
+				return usage("give --confirm with the numbers 'starter show' lists, or --none")
+			case none && strings.TrimSpace(note) == "":
+				return usage("--none needs --note: why none of them is the subject's")
+			}
+			return nil
+		},
+		func(ctx context.Context, cl client.Client, id string) (string, error) {
+			return "Linked identities answered", requests.ConfirmIdentities(ctx, cl, id, workflows.IdentityConfirmation{Confirm: confirm, Note: note})
+		})
+	fl := cmd.Flags()
+	fl.IntSliceVar(&confirm, "confirm", nil, "the numbers of the identities that are the subject's; every other one is rejected")
+	fl.BoolVar(&none, "none", false, "reject them all")
+	fl.StringVar(&note, "note", "", "why, for the record (required with --none)")
 	return cmd
 }

@@ -182,6 +182,18 @@ func (c *cli) writeView(v requests.View) {
 		}
 		tw.Flush()
 	}
+	if len(v.ProposedIdentities) > 0 {
+		fmt.Fprintln(c.stdout, "\nLinked identities (found in the subject's records; only confirmed ones are used)")
+		tw = tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+		for _, p := range v.ProposedIdentities {
+			state := "waiting for confirmation"
+			if p.Decision != "" {
+				state = p.Decision + " by " + p.Actor
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%s\tfrom %s %s\t%s\n", p.N, p.Kind, p.Masked, p.System, p.Location, state)
+		}
+		tw.Flush()
+	}
 	if len(v.Timeline) > 0 {
 		fmt.Fprintln(c.stdout, "\nTimeline")
 		tw = tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)

@@ -71,8 +71,11 @@ func (l *lifecycle) discover(ctx workflow.Context) error {
 	if err := l.discoverIn(ctx, automatic); err != nil || l.closure != nil {
 		return err
 	}
-	if workflow.GetVersion(ctx, changeLinkedIdentities, workflow.DefaultVersion, 1) == 1 {
+	switch workflow.GetVersion(ctx, changeLinkedIdentities, workflow.DefaultVersion, 2) {
+	case 1:
 		return l.followLinks(ctx, automatic)
+	case 2:
+		return l.confirmLinks(ctx, automatic)
 	}
 	return nil
 }
@@ -98,14 +101,16 @@ func (l *lifecycle) discoverIn(ctx workflow.Context, systems []activities.System
 
 // changeLinkedIdentities guards following the identities found in the
 // subject's records (the customer number on the row found by e-mail).
+// Version 1 followed every identity found; version 2 (links.go) follows
+// only those in declared link fields that compliance confirmed.
 const changeLinkedIdentities = "linked-identities"
 
 // maxIdentities bounds how far links are followed: a shared phone number
 // must not pull in a whole household's or company's records unchecked.
 const maxIdentities = 20
 
-// followLinks looks for the subject again with the identities their
-// records hold, until no new one turns up (at most three rounds), so that a
+// followLinks, for requests of version 1, looks for the subject again with
+// the identities their records hold, until no new one turns up (at most three rounds), so that a
 // request made with an e-mail also reaches the systems keyed by customer
 // number. Every later step uses the whole set.
 func (l *lifecycle) followLinks(ctx workflow.Context, systems []activities.SystemRef) error {

@@ -25,11 +25,16 @@ type lifecycle struct {
 	in RequestInput
 	st *RequestState
 	// ids are the subject's identities: those given, and those found in
-	// their records during discovery.
-	ids     []domain.Identity
-	policy  domain.ReminderPolicy
-	closure *Closure
-	closeAs domain.Status
+	// their records during discovery and confirmed by compliance.
+	ids []domain.Identity
+	// proposed are the linked identities proposed so far, in the order of
+	// st.ProposedIdentities; linksOpen is true while compliance's
+	// confirmation is awaited.
+	proposed  []activities.ProposedLink
+	linksOpen bool
+	policy    domain.ReminderPolicy
+	closure   *Closure
+	closeAs   domain.Status
 	// lastAlert is the time of the last alert sent (or receipt): the next
 	// one is the policy's first point after it.
 	lastAlert time.Time

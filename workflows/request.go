@@ -63,6 +63,9 @@ type RequestState struct {
 	Consent string `json:"consent,omitempty"`
 	// Tasks are the manual systems' tasks.
 	Tasks []Task `json:"tasks,omitempty"`
+	// ProposedIdentities are the linked identities found in the subject's
+	// records, masked, for compliance to confirm.
+	ProposedIdentities []ProposedIdentity `json:"proposed_identities,omitempty"`
 }
 
 // Alert is one reminder or escalation that was sent.

@@ -119,15 +119,16 @@ func Claims(k claims.Keys) interceptor.WorkerInterceptor { return claims.Worker(
 // the departments whose approvers the data map lists them among; a
 // controller cancels only the requests it sent.
 var mayChange = map[string][]string{
-	UpdateVerifyIdentity: {claims.RoleRequester, claims.RoleAdmin},
-	UpdateExtend:         {claims.RoleRequester, claims.RoleAdmin},
-	UpdateCancel:         {claims.RoleRequester, claims.RoleAdmin, claims.RoleController},
-	UpdateDeny:           {claims.RoleRequester, claims.RoleAdmin},
-	UpdateRetry:          {claims.RoleRequester, claims.RoleAdmin},
-	UpdateConfirmConsent: {claims.RoleRequester, claims.RoleAdmin},
-	UpdateDecide:         {claims.RoleApprover, claims.RoleAdmin},
-	UpdateCompleteTask:   {claims.RoleApprover, claims.RoleAdmin},
-	UpdateReadTask:       {claims.RoleApprover, claims.RoleRequester, claims.RoleAdmin},
+	UpdateVerifyIdentity:    {claims.RoleRequester, claims.RoleAdmin},
+	UpdateExtend:            {claims.RoleRequester, claims.RoleAdmin},
+	UpdateCancel:            {claims.RoleRequester, claims.RoleAdmin, claims.RoleController},
+	UpdateDeny:              {claims.RoleRequester, claims.RoleAdmin},
+	UpdateRetry:             {claims.RoleRequester, claims.RoleAdmin},
+	UpdateConfirmConsent:    {claims.RoleRequester, claims.RoleAdmin},
+	UpdateDecide:            {claims.RoleApprover, claims.RoleAdmin},
+	UpdateCompleteTask:      {claims.RoleApprover, claims.RoleAdmin},
+	UpdateReadTask:          {claims.RoleApprover, claims.RoleRequester, claims.RoleAdmin},
+	UpdateConfirmIdentities: {claims.RoleRequester, claims.RoleAdmin},
 }
 
 // claimFor returns the checked claim of the Update being validated, if its
@@ -187,6 +188,7 @@ func (l *lifecycle) register(ctx workflow.Context) error {
 		{UpdateConfirmConsent, l.confirm, l.validateConfirm},
 		{UpdateCompleteTask, l.completeTask, l.validateCompleteTask},
 		{UpdateReadTask, l.readTask, l.validateReadTask},
+		{UpdateConfirmIdentities, l.confirmIdentities, l.validateConfirmIdentities},
 	} {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.validator}); err != nil {
 			return err

@@ -50,6 +50,9 @@ type Object struct {
 	LegalHold    string `yaml:"legal_hold"`
 	// Consent maps purposes to the call that records consent to them.
 	Consent map[string]Call `yaml:"consent"`
+	// Links maps identity kinds to the record fields (dotted paths) that
+	// the data map trusts for linking the subject's other identities.
+	Links map[string]string `yaml:"links"`
 }
 
 // Call is one templated API request.
@@ -164,8 +167,54 @@ func Open(system, baseURL string, auth Auth, objects []Object) (*Connector, erro
 			return nil, fmt.Errorf("%w: %s lookup: %v", connectors.ErrBadConfig, o.Name, err)
 		}
 		c.kinds = append(c.kinds, kind)
+		for k, field := range o.Links {
+			if !slices.Contains(domain.IdentityKinds, domain.IdentityKind(k)) || field == "" {
+				return nil, fmt.Errorf("%w: %s links: %q must be an identity kind (email, phone, customer_id) with a record field", connectors.ErrBadConfig, o.Name, k)
+			}
+		}
 	}
 	return c, nil
+}
+
+// Linked looks the subject up in every object with links and returns the
+// identities its records hold in those fields that the subject did not
+// give. Records a lookup returns for someone else are dropped first, as
+// for every other operation.
+func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]connectors.Link, error) {
+	var out []connectors.Link
+	seen := map[domain.Identity]bool{}
+	for _, id := range subject {
+		seen[id] = true
+	}
+	for i, o := range c.objects {
+		if len(o.Links) == 0 {
+			continue
+		}
+		records, err := c.find(ctx, i, subject)
+		if err != nil {
+			return nil, err
+		}
+		kinds := make([]string, 0, len(o.Links))
+		for k := range o.Links {
+			kinds = append(kinds, k)
+		}
+		slices.Sort(kinds)
+		for _, f := range records {
+			for _, k := range kinds {
+				v, ok := at(f.record, o.Links[k])
+				if !ok || v == nil {
+					continue
+				}
+				id, err := domain.NewIdentity(domain.IdentityKind(k), text(v))
+				if err != nil || seen[id] {
+					continue
+				}
+				seen[id] = true
+				out = append(out, connectors.Link{Identity: id, Location: o.Name + " field " + o.Links[k]})
+			}
+		}
+	}
+	return out, nil
 }
 
 // CheckBaseURL accepts an absolute https URL, or http on the loopback

@@ -7,8 +7,10 @@ package redis
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -22,6 +24,9 @@ type Pattern struct {
 	Pattern   string // e.g. "session:{email}:*"
 	Erase     string // delete or keep
 	LegalHold string
+	// Links maps identity kinds to the hash fields that the data map trusts
+	// for linking (the customer number a session was opened for).
+	Links map[domain.IdentityKind]string
 }
 
 // Connector reaches one Redis database.
@@ -191,6 +196,56 @@ func (c *Connector) Erase(ctx context.Context, subject []domain.Identity, opts c
 		res.Records = append(res.Records, connectors.Record{Location: p.Pattern, Action: "deleted", Count: n})
 	}
 	return res, nil
+}
+
+// Linked reads the link fields of the subject's hash keys and returns the
+// identities there that the subject did not give. Keys of other types hold
+// no fields to read, and values that are not identities are skipped.
+func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]connectors.Link, error) {
+	var out []connectors.Link
+	seen := map[domain.Identity]bool{}
+	for _, id := range subject {
+		seen[id] = true
+	}
+	for _, p := range c.patterns {
+		if len(p.Links) == 0 {
+			continue
+		}
+		keys, err := c.keys(ctx, p, subject)
+		if err != nil {
+			return nil, err
+		}
+		kinds := make([]domain.IdentityKind, 0, len(p.Links))
+		for k := range p.Links {
+			kinds = append(kinds, k)
+		}
+		slices.Sort(kinds)
+		for _, key := range keys {
+			typ, err := c.rdb.Type(ctx, key).Result()
+			if err != nil {
+				return nil, fmt.Errorf("linked identities in %s: %w", p.Pattern, err)
+			}
+			if typ != "hash" {
+				continue
+			}
+			for _, kind := range kinds {
+				v, err := c.rdb.HGet(ctx, key, p.Links[kind]).Result()
+				if errors.Is(err, goredis.Nil) {
+					continue
+				}
+				if err != nil {
+					return nil, fmt.Errorf("linked identities in %s: %w", p.Pattern, err)
+				}
+				id, err := domain.NewIdentity(kind, v)
+				if err != nil || seen[id] {
+					continue
+				}
+				seen[id] = true
+				out = append(out, connectors.Link{Identity: id, Location: p.Pattern + " field " + p.Links[kind]})
+			}
+		}
+	}
+	return out, nil
 }
 
 // ApplyConsent is refused: a cache does not record consent, and doing

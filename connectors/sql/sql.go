@@ -38,6 +38,9 @@ type Table struct {
 	Consent     map[string]string
 	// Reference reaches the table from another one (see config.Reference).
 	Reference *Reference
+	// Links are the identity kinds whose columns the data map trusts for
+	// linking the subject's other identities.
+	Links []domain.IdentityKind
 }
 
 // Reference: rows whose Column equals References in the subject's rows of Table.
@@ -253,25 +256,25 @@ func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (co
 	return res, nil
 }
 
-// Linked reads the identity columns of the subject's rows and returns the
+// Linked reads the link columns of the subject's rows and returns the
 // identities there that the subject did not give, in normal form; values
 // that are not valid identities (an empty phone, a malformed address) are
-// skipped.
-func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]domain.Identity, error) {
-	var out []domain.Identity
+// skipped. Columns not declared as links are never read for this.
+func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]connectors.Link, error) {
+	var out []connectors.Link
 	seen := map[domain.Identity]bool{}
 	for _, id := range subject {
 		seen[id] = true
 	}
 	for _, t := range c.tables {
-		if len(t.Identity) == 0 {
+		if len(t.Links) == 0 {
 			continue
 		}
 		where, args, ok := c.match(t, subject)
 		if !ok {
 			continue
 		}
-		ks := kinds(t)
+		ks := t.Links
 		cols := make([]string, len(ks))
 		for i, k := range ks {
 			cols[i] = c.quote(t.Identity[k])
@@ -300,7 +303,7 @@ func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]do
 					continue
 				}
 				seen[id] = true
-				out = append(out, id)
+				out = append(out, connectors.Link{Identity: id, Location: t.Name + "." + t.Identity[ks[i]]})
 			}
 		}
 		if err := rows.Close(); err != nil {

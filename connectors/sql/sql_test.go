@@ -69,7 +69,9 @@ func tables() []dsrsql.Table {
 	return []dsrsql.Table{
 		{Name: "customers", PrimaryKey: "id", Erase: "delete",
 			Identity: map[domain.IdentityKind]string{domain.Email: "email", domain.Phone: "phone", domain.CustomerID: "customer_no"},
-			Consent:  map[string]string{"newsletter": "newsletter"}},
+			Consent:  map[string]string{"newsletter": "newsletter"},
+			// The CRM assigns customer numbers; the phone is typed by the user.
+			Links: []domain.IdentityKind{domain.CustomerID}},
 		{Name: "invoices", PrimaryKey: "id", Erase: "mask", EraseFields: []string{"customer_no", "billing_name"},
 			LegalHold: "tax law keeps invoices for 10 years", Identity: map[domain.IdentityKind]string{domain.CustomerID: "customer_no"}},
 		{Name: "audit_events", PrimaryKey: "id", Erase: "keep", LegalHold: "security log kept 1 year",
@@ -291,24 +293,30 @@ func TestConsentAndBadMaps(t *testing.T) {
 }
 
 // TestLinkedIdentities: the subject's row found by e-mail holds their
-// phone and customer number; the hostile look-alike rows do not count.
+// customer number in a link column, and a phone in a column that is not
+// one: only the customer number is proposed, with where it was found. The
+// hostile look-alike rows do not count.
 func TestLinkedIdentities(t *testing.T) {
 	backends(t, func(t *testing.T, b backend) {
-		c, _ := setup(t, b)
+		c, db := setup(t, b)
+		// Jane typed Bob's phone number into her profile.
+		if _, err := db.Exec(`UPDATE customers SET phone = '+442079460000' WHERE id = 1`); err != nil {
+			t.Fatal(err)
+		}
 		email, _ := domain.NewIdentity(domain.Email, "jane@example.com")
 		got, err := c.Linked(context.Background(), []domain.Identity{email})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var s []string
-		for _, id := range got {
-			s = append(s, string(id.Kind)+"="+id.Value)
+		for _, l := range got {
+			s = append(s, string(l.Identity.Kind)+"="+l.Identity.Value+" at "+l.Location)
 		}
-		if strings.Join(s, " ") != "phone=+442079460958 customer_id=C-1" {
+		if strings.Join(s, "; ") != "customer_id=C-1 at customers.customer_no" {
 			t.Fatalf("linked identities: %v", s)
 		}
-		// With all of them, nothing new is found.
-		if more, err := c.Linked(context.Background(), append([]domain.Identity{email}, got...)); err != nil || len(more) != 0 {
+		// With it, nothing new is found.
+		if more, err := c.Linked(context.Background(), []domain.Identity{email, got[0].Identity}); err != nil || len(more) != 0 {
 			t.Fatalf("second round: %v, %v", more, err)
 		}
 	})

@@ -174,10 +174,26 @@ func (t *Table) ApplyConsent(_ context.Context, _ []domain.Identity, purpose str
 // sign-off, and returns its final state, which must be completed.
 func (e *Engine) Run(t testing.TB, in workflows.RequestInput, decisions ...workflows.Decision) workflows.RequestState {
 	t.Helper()
+	return e.RunLinked(t, in, nil, decisions...)
+}
+
+// RunLinked is Run for a request whose records hold linked identities:
+// once it proposes them, compliance confirms those numbered in confirm
+// (the same number of them, or the request fails the test).
+func (e *Engine) RunLinked(t testing.TB, in workflows.RequestInput, confirm []int, decisions ...workflows.Decision) workflows.RequestState {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := requests.Start(ctx, e.Client, in); err != nil {
 		t.Fatal(err)
+	}
+	if confirm != nil {
+		e.Await(t, in.RequestID, "linked identities to confirm", func(v requests.View) bool {
+			return v.WaitingFor == "compliance's confirmation of linked identities"
+		})
+		if err := requests.ConfirmIdentities(Compliance(ctx, "cli:test"), e.Client, in.RequestID, workflows.IdentityConfirmation{Confirm: confirm}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if len(decisions) > 0 {
 		e.WaitFor(t, in.RequestID, domain.StatusAwaitingSignOff)
