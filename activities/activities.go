@@ -42,6 +42,8 @@ type Activities struct {
 // refer to the activities, link no database driver.
 type Store interface {
 	RecordRequest(ctx context.Context, keys records.Sealer, r records.Request, ids []domain.Identity, actor string) (records.Request, error)
+	RecordProvisional(ctx context.Context, r records.Request, actor string) (records.Request, error)
+	AttachSubject(ctx context.Context, keys records.Sealer, requestID string, ids []domain.Identity) error
 	GetRequest(ctx context.Context, id string) (records.Request, error)
 	FindSubject(ctx context.Context, keys records.Sealer, ids []domain.Identity) (string, error)
 	OpenDuplicate(ctx context.Context, requestID string) (string, error)
@@ -124,15 +126,24 @@ type SystemCount struct {
 type RecordInput struct {
 	domain.Request
 	WorkflowID string `json:"workflow_id"`
+	// Provisional: the subject is not verified, so the identities join no
+	// existing subject until AttachSubject.
+	Provisional bool `json:"provisional,omitempty"`
 }
 
 // RecordReceived stores the request and its sealed identities. A stored
 // request with other content is a non-retryable error: retrying cannot fix it.
 func (a *Activities) RecordReceived(ctx context.Context, in RecordInput) error {
-	_, err := a.Store.RecordRequest(ctx, a.Keys, records.Request{
+	r := records.Request{
 		ID: in.RequestID, Type: in.Type, Regulation: in.Regulation,
 		ReceivedAt: in.ReceivedAt, DueAt: in.DueAt, WorkflowID: in.WorkflowID,
-	}, in.Identities, in.RequestedBy)
+	}
+	var err error
+	if in.Provisional {
+		_, err = a.Store.RecordProvisional(ctx, r, in.RequestedBy)
+	} else {
+		_, err = a.Store.RecordRequest(ctx, a.Keys, r, in.Identities, in.RequestedBy)
+	}
 	if errors.Is(err, records.ErrConflict) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "Conflict", err)
 	}
@@ -281,4 +292,16 @@ func (a *Activities) RecordTask(ctx context.Context, t TaskRecord) error {
 // a manual task's identities.
 func (a *Activities) RecordRead(ctx context.Context, e records.AuditEntry) error {
 	return a.Store.AppendAudit(ctx, e)
+}
+
+// AttachInput names a verified request and its subject's identities.
+type AttachInput struct {
+	RequestID  string            `json:"request_id"`
+	Identities []domain.Identity `json:"identities"`
+}
+
+// AttachSubject joins a request recorded provisionally to its subject,
+// once the subject is verified.
+func (a *Activities) AttachSubject(ctx context.Context, in AttachInput) error {
+	return a.Store.AttachSubject(ctx, a.Keys, in.RequestID, in.Identities)
 }

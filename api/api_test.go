@@ -12,8 +12,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -216,4 +218,73 @@ func TestApproverScopes(t *testing.T) {
 	e.WaitFor(t, "SCOPE-1", domain.StatusCompleted)
 	sales.expect("GET", "/api/v1/requests/SCOPE-1", nil, 200, `"completed"`)
 	marketing.expect("GET", "/api/v1/requests/SCOPE-1", nil, 403, "does not involve Marketing")
+}
+
+// TestPublicFormRevealsNothing: the anonymous form answers with the new
+// request's own id and deadline even when its subject has an open request,
+// and attaches no identity to an existing subject until the sender is
+// verified; then the request joins its subject and is closed as the
+// duplicate it is.
+func TestPublicFormRevealsNothing(t *testing.T) {
+	ctx := context.Background()
+	st, e, token := startAPI(t, []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}},
+		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", SignOffFor: []domain.RequestType{domain.Access}},
+			Connector: &testengine.Table{Rows: 1}})
+	requester := token("compliance-bot", store.RoleRequester, "")
+	requester.expect("POST", "/api/v1/requests", map[string]any{"id": "OPEN-1", "type": "access", "regulation": "gdpr", "identity_verified": true,
+		"identities": []map[string]string{{"kind": "email", "value": "uma@example.com"}}}, 201, `"OPEN-1"`)
+	e.WaitFor(t, "OPEN-1", domain.StatusAwaitingSignOff)
+	keys := e.Keys
+	uma, _ := domain.NewIdentity(domain.Email, "uma@example.com")
+	phone, _ := domain.NewIdentity(domain.Phone, "+44 20 7946 0123")
+	subject, err := st.FindSubject(ctx, keys, []domain.Identity{uma})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	anon := client{t: t, base: e.Gateway}
+	body := anon.expect("POST", "/api/v1/public/requests", map[string]any{"type": "access", "regulation": "gdpr", "email": "uma@example.com",
+		"phone": "+44 20 7946 0123", "declaration": true}, 201, `"id"`)
+	var receipt struct {
+		ID    string    `json:"id"`
+		DueAt time.Time `json:"due_at"`
+	}
+	json.Unmarshal([]byte(body), &receipt)
+	if receipt.ID == "" || receipt.ID == "OPEN-1" || strings.Contains(body, "OPEN-1") {
+		t.Fatalf("the form's answer: %s", body)
+	}
+	v := e.WaitFor(t, receipt.ID, domain.StatusVerifying)
+	if !v.DueAt.Equal(receipt.DueAt) {
+		t.Fatalf("the form answered due %s; the request is due %s", receipt.DueAt, v.DueAt)
+	}
+	if v.Status.Terminal() {
+		t.Fatalf("the unverified request was closed: %+v", v.RequestState)
+	}
+	// Nothing attached before verification: the phone belongs to no one,
+	// and the request is under a subject of its own.
+	if _, err := st.FindSubject(ctx, keys, []domain.Identity{phone}); err == nil {
+		t.Fatal("an unverified form attached a phone number to a subject")
+	}
+	pending, _ := st.GetRequest(ctx, receipt.ID)
+	if pending.SubjectID == subject {
+		t.Fatal("an unverified request joined the existing subject")
+	}
+	if ids, _ := st.SubjectIdentities(ctx, keys, subject); len(ids) != 1 {
+		t.Fatalf("the existing subject's identities changed: %v", ids)
+	}
+
+	// Verified, it joins the subject, with the phone, and duplicates OPEN-1.
+	requester.expect("POST", "/api/v1/requests/"+receipt.ID+"/verify", map[string]string{"method": "matched account login"}, 200, "")
+	closed := e.WaitFor(t, receipt.ID, domain.StatusCancelled)
+	if !strings.Contains(fmt.Sprint(closed.Timeline), "duplicate of open request OPEN-1") {
+		t.Fatalf("after verification: %+v", closed.Timeline)
+	}
+	if got, err := st.FindSubject(ctx, keys, []domain.Identity{phone}); err != nil || got != subject {
+		t.Fatalf("the verified phone: subject %q, %v", got, err)
+	}
+	// DSR_RECORD_PUBLIC_HISTORY=$PWD/workflows/testdata/request-v6-verified-merge.json
+	// records this history for the replay test.
+	if path := os.Getenv("DSR_RECORD_PUBLIC_HISTORY"); path != "" {
+		testengine.RecordHistory(t, e.RawClient, domain.WorkflowID(receipt.ID), path)
+	}
 }

@@ -81,10 +81,11 @@ func (s *Server) public(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	res, err := requests.Start(r.Context(), s.Client, in)
-	if err != nil {
+	if _, err := requests.Start(r.Context(), s.Client, in); err != nil {
 		failFor(w, err)
 		return
 	}
-	reply(w, http.StatusCreated, PublicReceipt{ID: res.ID, DueAt: res.DueAt})
+	// Its own id and deadline, whatever else exists: an unverified request
+	// is checked for duplicates only once its sender is verified.
+	reply(w, http.StatusCreated, PublicReceipt{ID: in.RequestID, DueAt: in.DueAt})
 }

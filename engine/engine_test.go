@@ -201,15 +201,21 @@ var base64Field = regexp.MustCompile(`":"([A-Za-z0-9+/]{8,}={0,2})"`)
 // person while the first is open returns the first; another kind does not.
 func TestDuplicateReturnsTheOpenRequest(t *testing.T) {
 	st := openPostgres(t)
-	e := testengine.StartEngine(t, st)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if err := st.SyncDepartments(ctx, []records.Department{{Name: "Sales", Approvers: []string{"sales.lead@acme.example"}}}); err != nil {
+		t.Fatal(err)
+	}
+	e := testengine.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales",
+		SignOffFor: []domain.RequestType{domain.Access}}, Connector: &testengine.Table{Rows: 1}})
 
+	// Verified, it stays open waiting for Sales. (An unverified request is
+	// no one's until verified, and so no request's duplicate or original.)
 	first := input("DUP-1", "sam@example.com")
-	first.IdentityVerified = false // stays open, waiting for verification
 	if _, err := requests.Start(ctx, e.Client, first); err != nil {
 		t.Fatal(err)
 	}
+	e.WaitFor(t, "DUP-1", domain.StatusAwaitingSignOff)
 	// The same person, also giving a phone number this time.
 	second := input("DUP-2", "sam@example.com")
 	phone, _ := domain.NewIdentity(domain.Phone, "+44 20 7946 0000")

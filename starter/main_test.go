@@ -117,12 +117,22 @@ func TestStarterSteersARequest(t *testing.T) {
 			t.Fatalf("start %s: exit %d: %s", id, code, errs)
 		}
 	}
-	// The same customer again while STEER-1 is open: its duplicate.
+	// The same customer again while STEER-1 is open: unverified, it is
+	// its own request (it may be anyone's), and STEER-1, unverified too,
+	// is no one's yet, so verifying STEER-3 does not make it STEER-1's
+	// duplicate (the API's public-form test shows a verified one merging).
 	code, out, errs := s.run("start", "--type", "access", "--regulation", "ccpa", "--customer-id", "C-77", "--id", "STEER-3")
-	if code != exitOK || !strings.Contains(out, "STEER-1 answers it, and STEER-3 was closed as its duplicate") {
-		t.Fatalf("duplicate start: exit %d\n%s%s", code, out, errs)
+	if code != exitOK || !strings.Contains(out, "Started request STEER-3") || strings.Contains(out, "STEER-1") {
+		t.Fatalf("unverified duplicate start: exit %d\n%s%s", code, out, errs)
 	}
 	waitStatus(t, s, "STEER-1", "verifying")
+	waitStatus(t, s, "STEER-3", "verifying")
+	if code, _, errs := s.run("verify", "STEER-3", "--method", "called the customer back"); code != exitOK {
+		t.Fatalf("verify STEER-3: exit %d: %s", code, errs)
+	}
+	waitShow(t, s, "STEER-3", "answered on its own", func(out string) bool {
+		return strings.Contains(out, "completed") && !strings.Contains(out, "STEER-1")
+	})
 
 	code, out, errs = s.run("extend", "STEER-1", "--days", "45", "--reason", "records in archive storage")
 	if code != exitOK || !strings.Contains(out, "Deadline extended to") || !regexp.MustCompile(`Extended +by 45 days: records in archive storage`).MatchString(out) {

@@ -25,6 +25,58 @@ func (s *Store) RecordRequest(ctx context.Context, keys records.Sealer, r record
 	if len(ids) == 0 {
 		return records.Request{}, errors.New("record request: no identity")
 	}
+	return s.recordRequest(ctx, r, actor, func(tx *sqlx.Tx) (string, error) { return s.subjectFor(ctx, tx, keys, ids) })
+}
+
+// RecordProvisional stores a new request whose subject is not verified
+// yet, under a subject of its own that holds no identity: an unverified
+// request may be anyone's, so its identities join no existing subject
+// (and so reach no one's consent ledger or duplicate check) until
+// AttachSubject, on verification. Idempotent as RecordRequest is.
+func (s *Store) RecordProvisional(ctx context.Context, r records.Request, actor string) (records.Request, error) {
+	return s.recordRequest(ctx, r, actor, func(tx *sqlx.Tx) (string, error) {
+		subject := uuid.NewString()
+		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO subjects (id, created_at) VALUES (?, ?)`), subject, now())
+		return subject, err
+	})
+}
+
+// AttachSubject moves a verified request from its provisional subject to
+// the subject its identities belong to (creating it, or adding the
+// identities it lacks). A retry finds the request already moved and
+// changes nothing.
+func (s *Store) AttachSubject(ctx context.Context, keys records.Sealer, requestID string, ids []domain.Identity) error {
+	if len(ids) == 0 {
+		return errors.New("attach subject: no identity")
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var provisional string
+		if err := tx.GetContext(ctx, &provisional, s.db.Rebind(`SELECT subject_id FROM requests WHERE id = ?`), requestID); err != nil {
+			return fmt.Errorf("attach subject of %s: %w", requestID, err)
+		}
+		subject, err := s.subjectFor(ctx, tx, keys, ids)
+		if err != nil {
+			return fmt.Errorf("attach subject of %s: %w", requestID, err)
+		}
+		if subject == provisional {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE requests SET subject_id = ?, updated_at = ? WHERE id = ?`), subject, now(), requestID); err != nil {
+			return fmt.Errorf("attach subject of %s: %w", requestID, err)
+		}
+		// The provisional subject held this request alone, and no identity.
+		_, err = tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM subjects WHERE id = ?
+			AND NOT EXISTS (SELECT 1 FROM requests WHERE subject_id = ?) AND NOT EXISTS (SELECT 1 FROM subject_identities WHERE subject_id = ?)`),
+			provisional, provisional, provisional)
+		if err != nil {
+			return fmt.Errorf("attach subject of %s: %w", requestID, err)
+		}
+		return s.appendAudit(ctx, tx, records.AuditEntry{RequestID: requestID, Actor: "engine", Action: "subject.attached",
+			Detail: map[string]any{"identities": len(ids)}})
+	})
+}
+
+func (s *Store) recordRequest(ctx context.Context, r records.Request, actor string, subjectOf func(*sqlx.Tx) (string, error)) (records.Request, error) {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var existing records.Request
 		err := tx.GetContext(ctx, &existing, s.db.Rebind(`SELECT * FROM requests WHERE id = ?`), r.ID)
@@ -38,7 +90,7 @@ func (s *Store) RecordRequest(ctx context.Context, keys records.Sealer, r record
 		if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("record request %s: %w", r.ID, err)
 		}
-		subject, err := s.subjectFor(ctx, tx, keys, ids)
+		subject, err := subjectOf(tx)
 		if err != nil {
 			return fmt.Errorf("record request %s: %w", r.ID, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -101,8 +102,30 @@ func TestRequests(t *testing.T) {
 				t.Errorf("OpenDuplicate(%s) = %q, %v; want %q", id, got, err, want)
 			}
 		}
+		// An unverified request by "the same person" joins no one and
+		// duplicates nothing; verified, it joins the subject, with its new
+		// address, and a retry of the join changes nothing.
+		other := identity(t, domain.Email, "jane.other@example.com")
+		p, err := s.RecordProvisional(ctx, newRequest("REQ-4", domain.Access), "privacy-center")
+		if err != nil || p.SubjectID == r.SubjectID {
+			t.Fatalf("provisional = %+v, %v", p, err)
+		}
+		if dup, _ := s.OpenDuplicate(ctx, "REQ-4"); dup != "" {
+			t.Fatalf("an unverified request duplicates %s", dup)
+		}
+		for range 2 {
+			if err := s.AttachSubject(ctx, k, "REQ-4", []domain.Identity{email, other}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, _ := s.GetRequest(ctx, "REQ-4"); got.SubjectID != r.SubjectID {
+			t.Fatalf("attached to %s, want %s", got.SubjectID, r.SubjectID)
+		}
+		if dup, _ := s.OpenDuplicate(ctx, "REQ-4"); dup != "REQ-1" {
+			t.Fatalf("verified, REQ-4 duplicates %q", dup)
+		}
 		ids, err := s.SubjectIdentities(ctx, k, r.SubjectID)
-		if err != nil || len(ids) != 2 || ids[0] != email || ids[1] != phone {
+		if err != nil || len(ids) != 3 || !slices.Contains(ids, email) || !slices.Contains(ids, phone) || !slices.Contains(ids, other) {
 			t.Fatalf("identities = %v, %v", ids, err)
 		}
 		got, err := s.GetRequest(ctx, "REQ-1")

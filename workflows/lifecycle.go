@@ -32,9 +32,12 @@ type lifecycle struct {
 	// confirmation is awaited.
 	proposed  []activities.ProposedLink
 	linksOpen bool
-	policy    domain.ReminderPolicy
-	closure   *Closure
-	closeAs   domain.Status
+	// provisional is set for a request recorded unverified: it joins its
+	// subject, and is checked for duplicates, once verified.
+	provisional bool
+	policy      domain.ReminderPolicy
+	closure     *Closure
+	closeAs     domain.Status
 	// lastAlert is the time of the last alert sent (or receipt): the next
 	// one is the policy's first point after it.
 	lastAlert time.Time
@@ -77,15 +80,33 @@ func newLifecycle(st *RequestState, in RequestInput) *lifecycle {
 		decided: map[string]string{}, claimed: map[string]bool{}}
 }
 
-func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
+// duplicate closes the request as the duplicate of an older open one of
+// the same kind for the same subject, if there is one.
+func (l *lifecycle) duplicate(ctx workflow.Context) (bool, error) {
 	var a *activities.Activities
 	var dup string
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.FindOpenDuplicate, l.in.RequestID).Get(ctx, &dup); err != nil {
-		return *l.st, fmt.Errorf("duplicate check: %w", err)
+		return false, fmt.Errorf("duplicate check: %w", err)
 	}
-	l.admission = &Admission{DuplicateOf: dup}
+	if l.admission == nil {
+		l.admission = &Admission{DuplicateOf: dup}
+	}
 	if dup != "" {
 		l.closure, l.closeAs = &Closure{Actor: "engine", Reason: "duplicate of open request " + dup + ", which answers the subject"}, domain.StatusCancelled
+	}
+	return dup != "", nil
+}
+
+func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
+	var a *activities.Activities
+	if l.provisional {
+		// Admitted as it stands: before verification nothing about another
+		// request, not even that one exists, may reach its sender.
+		l.admission = &Admission{}
+	} else if dup, err := l.duplicate(ctx); err != nil || dup {
+		if err != nil {
+			return *l.st, err
+		}
 		return l.finish(ctx)
 	}
 	if l.in.Reminders.EscalateEvery == 0 {
@@ -107,6 +128,19 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 		}
 		if l.closure != nil {
 			return l.finish(ctx)
+		}
+		if l.provisional {
+			err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.AttachSubject,
+				activities.AttachInput{RequestID: l.in.RequestID, Identities: l.in.Identities}).Get(ctx, nil)
+			if err != nil {
+				return *l.st, fmt.Errorf("attach the verified subject: %w", err)
+			}
+			if dup, err := l.duplicate(ctx); err != nil || dup {
+				if err != nil {
+					return *l.st, err
+				}
+				return l.finish(ctx)
+			}
 		}
 	}
 

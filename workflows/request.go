@@ -125,8 +125,11 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 	var a *activities.Activities
 	storeCtx := workflow.WithActivityOptions(ctx, storeActivity)
 
+	// An unverified request may be anyone's: its identities join an
+	// existing subject, and it is checked for duplicates, only once verified.
+	l.provisional = !in.IdentityVerified && workflow.GetVersion(ctx, changeVerifiedMerge, workflow.DefaultVersion, 1) == 1
 	err := workflow.ExecuteActivity(storeCtx, a.RecordReceived, activities.RecordInput{
-		Request: in, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		Request: in, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, Provisional: l.provisional,
 	}).Get(ctx, nil)
 	if err != nil {
 		return *st, fmt.Errorf("record request: %w", err)
@@ -142,6 +145,10 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 	}
 	return l.run(ctx)
 }
+
+// changeVerifiedMerge guards recording unverified requests provisionally,
+// with the duplicate check after verification.
+const changeVerifiedMerge = "verified-merge"
 
 // changeLifecycle guards the move from the receipt-only first cut to the
 // full lifecycle; histories recorded before it replay on receiptOnly.
