@@ -178,6 +178,8 @@ func TestParseSystems(t *testing.T) {
 		{"reference to unknown table", "reference: {table: customers,", "reference: {table: clients,", `systems[0].tables[2].reference.table: "clients" is not a table of this system`},
 		{"reference cycle", "reference: {table: customers, column: customer_id, references: id}\n        erase: delete", "reference: {table: deliveries, column: customer_id, references: id}\n        erase: delete", "systems[0].tables[2].reference: reference cycle: addresses → deliveries → addresses"},
 		{"unreachable", "reference: {table: addresses, column: address_id, references: id}\n", "\n", `table "deliveries" is unreachable`},
+		{"link not an identity column", "identity: {email: email, customer_id: customer_no}", "identity: {email: email, customer_id: customer_no}\n        links: [phone]",
+			`systems[0].tables[0].links[0]: "phone" is not an identity column of table "customers"`},
 		{"masked child keeps the link", "reference: {table: customers, column: customer_id, references: id}\n        erase: delete", "reference: {table: customers, column: customer_id, references: id}\n        erase: mask\n        erase_fields: [city]", `must include the reference column "customer_id"`},
 	}
 	for _, tt := range tests {
@@ -241,16 +243,19 @@ systems:
 		t.Fatal(err)
 	}
 	for name, tc := range map[string][2]string{
-		"no placeholder":   {`session:{email}:*`, `session:*`},
-		"two placeholders": {`session:{email}:*`, `session:{email}:{phone}`},
-		"bad strategy":     {`erase: delete}`, `erase: mask}`},
-		"keep needs hold":  {`erase: keep, legal_hold: fraud prevention}`, `erase: keep}`},
-		"no url variable":  {`redis: {url_env: SESSIONS_URL}`, `redis: {url_env: "redis://h:6379"}`},
+		"no placeholder":    {`session:{email}:*`, `session:*`},
+		"two placeholders":  {`session:{email}:*`, `session:{email}:{phone}`},
+		"bad strategy":      {`erase: delete}`, `erase: mask}`},
+		"keep needs hold":   {`erase: keep, legal_hold: fraud prevention}`, `erase: keep}`},
+		"no url variable":   {`redis: {url_env: SESSIONS_URL}`, `redis: {url_env: "redis://h:6379"}`},
+		"unknown link kind": {`erase: delete}`, `erase: delete, links: {ssn: ssn}}`},
+		"empty link field":  {`erase: delete}`, `erase: delete, links: {customer_id: ""}}`},
 	} {
 		_, err := Parse("r.yaml", []byte(strings.Replace(good, tc[0], tc[1], 1)))
 		want := map[string]string{
 			"no placeholder": "systems[0].keys[0].pattern", "two placeholders": "exactly one of {email}",
 			"bad strategy": `"mask" must be delete or keep`, "keep needs hold": "keys[1].legal_hold", "no url variable": "systems[0].redis.url_env",
+			"unknown link kind": "systems[0].keys[0].links.ssn: unknown identity kind", "empty link field": "systems[0].keys[0].links.customer_id: names the hash field",
 		}[name]
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", name, err, want)

@@ -87,6 +87,8 @@ func TestParseHTTPAndManualSystems(t *testing.T) {
 		{"consent for unknown purpose", "          newsletter:\n            method", "          profiling:\n            method", `purpose "profiling" is not among`},
 		{"granted outside consent", "body: {email: \"{email}\"}", "body: {email: \"{email}\", on: \"{granted}\"}", "placeholder {granted} is not known here"},
 		{"duplicate object", "name: events", "name: contacts", `objects[1].name: "contacts" must be a unique name`},
+		{"unknown link kind", "        fields: {email: [contact], first_name: [name]}", "        fields: {email: [contact], first_name: [name]}\n        links: {ssn: national_id}",
+			"systems[0].objects[0].links.ssn: unknown identity kind"},
 		{"unknown field", "items: contacts", "itemz: contacts", `unknown field "itemz" in a call`},
 		{"tables on http", "    objects:\n", "    tables: [{name: t}]\n    objects:\n", "systems[0].tables: belongs to sql systems; this one is http"},
 		{"no objects", "    objects:\n      - name: contacts", "    objectz:\n      - name: contacts", `unknown field "objectz" in a system`},
