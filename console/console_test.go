@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
@@ -58,7 +60,7 @@ func TestPrivacyCenterAndConsole(t *testing.T) {
 	}
 	defer st.Close()
 	st.SyncDepartments(context.Background(), []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}})
-	e := testengine.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 2}})
+	e := testengine.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &linking{testengine.Table{Rows: 2}}})
 	token := func(name, role, approver string, deps ...string) string {
 		_, secret, err := st.CreateToken(context.Background(), store.NewToken{Name: name, Role: role, Approver: approver, Departments: deps})
 		if err != nil {
@@ -130,6 +132,25 @@ func TestPrivacyCenterAndConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, "#detail-message", "Identity verified.")
+
+	// Billing's row names a customer number: compliance sees it masked,
+	// with where it was found, and confirms it. Reopening the request is
+	// how the console learns of it.
+	e.Await(t, id, "the linked identity to confirm", func(v requests.View) bool { return v.WaitingFor == "compliance's confirmation of linked identities" })
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
+		chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row)))
+		n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.link-choice').length`))
+		return n == 1, fmt.Sprintf("%d linked identities to choose from", n)
+	})
+	waitText(t, ctx, "#detail-links", "C***42")
+	waitText(t, ctx, "#detail-links", "billing customers.customer_no")
+	// Ticked and sent in one step: the detail view redraws when a reopening
+	// answers, and a click on the box it replaced would miss.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector(".link-choice").click(); document.getElementById("links-confirm").click()`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#detail-message", "Linked identities answered.")
+	waitText(t, ctx, "#detail-links", "confirmed by api:compliance via api:compliance")
 	e.WaitFor(t, id, domain.StatusAwaitingSignOff)
 
 	// Finance's approver sees the request waiting for Finance and approves.
@@ -181,4 +202,16 @@ func TestPrivacyCenterAndConsole(t *testing.T) {
 	if strings.Contains(strings.ToLower(record), "nora") {
 		t.Fatal("the audit record names the subject")
 	}
+}
+
+// linking is a system whose rows name the subject's customer number in a
+// link field.
+type linking struct{ testengine.Table }
+
+func (*linking) Linked(_ context.Context, ids []domain.Identity) ([]connectors.Link, error) {
+	c, _ := domain.NewIdentity(domain.CustomerID, "C-1042")
+	if slices.Contains(ids, c) {
+		return nil, nil
+	}
+	return []connectors.Link{{Identity: c, Location: "customers.customer_no"}}, nil
 }

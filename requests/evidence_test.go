@@ -82,10 +82,10 @@ func TestEvidenceOfEveryStep(t *testing.T) {
 		"status | cli:alice | received",
 		"notice | engine | receipt notice to subject",
 		"status | engine | verifying",
-		"extension | cli:alice | by 1 month: records in archive storage",
+		"extension | cli:alice via test | by 1 month: records in archive storage",
 		"deadline | cli:alice | new deadline " + due.Format("2006-01-02"),
 		"notice | engine | extension notice to subject",
-		"identity verified | cli:alice | method: matched account login",
+		"identity verified | cli:alice via test | method: matched account login",
 		"status | engine | discovery",
 		"discovered | engine | billing: found 2 in rows",
 		"status | engine | awaiting_signoff",
@@ -100,8 +100,8 @@ func TestEvidenceOfEveryStep(t *testing.T) {
 		"notice | engine | answer notice to subject",
 		"status | engine | completed",
 		"closed | engine | workflow completed: completed",
-	}, "extension | cli:alice | by 1 month: records in archive storage", "deadline | cli:alice | new deadline "+due.Format("2006-01-02"),
-		"notice | engine | extension notice to subject", "identity verified | cli:alice | method: matched account login")
+	}, "extension | cli:alice via test | by 1 month: records in archive storage", "deadline | cli:alice | new deadline "+due.Format("2006-01-02"),
+		"notice | engine | extension notice to subject", "identity verified | cli:alice via test | method: matched account login")
 
 	// The opt-in: billing uses the purpose, and holds nothing on Ruth any more.
 	optIn := newInput(t, "EV-OPTIN", domain.OptIn, true, &domain.ConsentChange{Purpose: "newsletter", Channel: "web form", WordingVersion: "newsletter-v3"})

@@ -100,6 +100,31 @@ async function show(id) {
     cell(row, s.exempt ? "kept: " + s.basis : (s.done || "") + (s.verified ? " (verified)" : ""));
     systems.appendChild(row);
   }
+  const links = $("detail-links");
+  links.textContent = "";
+  let pending = false;
+  for (const p of v.proposed_identities || []) {
+    const row = document.createElement("tr");
+    const box = document.createElement("td");
+    if (!p.decision) {
+      pending = true;
+      const input = document.createElement("input");
+      input.type = "checkbox";
+      input.value = String(p.n);
+      input.className = "link-choice";
+      input.setAttribute("aria-label", `identity ${p.n} is the subject's`);
+      box.appendChild(input);
+    }
+    row.appendChild(box);
+    cell(row, String(p.n));
+    cell(row, p.kind);
+    cell(row, p.masked);
+    cell(row, `${p.system} ${p.location}`);
+    cell(row, p.decision ? `${p.decision} by ${p.actor}` : "waiting for confirmation");
+    links.appendChild(row);
+  }
+  $("links").classList.toggle("hidden", !(v.proposed_identities || []).length);
+  $("links-act").classList.toggle("hidden", !pending || closed || !["requester", "admin"].includes(me.role));
   const tl = $("detail-timeline");
   tl.textContent = "";
   for (const c of v.timeline || []) {
@@ -139,6 +164,10 @@ $("verify").addEventListener("click", () => act("verify", { method: $("action-te
 $("cancel").addEventListener("click", () => act("cancel", { reason: $("action-text").value }, "Request cancelled."));
 $("deny").addEventListener("click", () => act("deny", { reason: $("action-text").value }, "Request denied."));
 $("retry").addEventListener("click", () => act("retry", {}, "Retrying."));
+$("links-confirm").addEventListener("click", () => {
+  const confirm = [...document.querySelectorAll(".link-choice:checked")].map((c) => Number(c.value));
+  act("identities", { confirm, note: $("links-note").value }, "Linked identities answered.");
+});
 $("extend").addEventListener("click", () => {
   const [unit, n] = $("extend-by").value.split(":");
   act("extend", { [unit]: Number(n), reason: $("action-text").value }, "Deadline extended; the subject is told.");
