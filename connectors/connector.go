@@ -50,6 +50,33 @@ type Link struct {
 	Location string `json:"location"`
 }
 
+// Links collects what a Linker finds: each identity once, where it was
+// first found, and none that the subject gave.
+type Links struct {
+	seen map[domain.Identity]bool
+	List []Link
+}
+
+// NewLinks starts a collection for a subject.
+func NewLinks(subject []domain.Identity) *Links {
+	l := &Links{seen: map[domain.Identity]bool{}}
+	for _, id := range subject {
+		l.seen[id] = true
+	}
+	return l
+}
+
+// Add keeps value as an identity of kind found at location, unless it is
+// not a valid identity (an empty phone, a malformed address) or is known.
+func (l *Links) Add(kind domain.IdentityKind, value, location string) {
+	id, err := domain.NewIdentity(kind, value)
+	if err != nil || l.seen[id] {
+		return
+	}
+	l.seen[id] = true
+	l.List = append(l.List, Link{Identity: id, Location: location})
+}
+
 // Errors a connector wraps so that the engine does not retry what a retry
 // cannot fix; anything else (timeouts, refused connections) is retried.
 var (

@@ -116,12 +116,7 @@ const maxIdentities = 20
 func (l *lifecycle) followLinks(ctx workflow.Context, systems []activities.SystemRef) error {
 	var a *activities.Activities
 	for range 3 {
-		var holding []string
-		for _, p := range l.st.Systems {
-			if p.Found > 0 && !p.Manual {
-				holding = append(holding, p.System)
-			}
-		}
+		holding := l.holdingNames()
 		if len(holding) == 0 {
 			return nil
 		}
@@ -159,6 +154,17 @@ func (l *lifecycle) followLinks(ctx workflow.Context, systems []activities.Syste
 		}
 	}
 	return nil
+}
+
+// holdingNames lists the automatic systems that hold the subject's data.
+func (l *lifecycle) holdingNames() []string {
+	var out []string
+	for _, p := range l.st.Systems {
+		if p.Found > 0 && !p.Manual {
+			out = append(out, p.System)
+		}
+	}
+	return out
 }
 
 // changeIdentityCap guards the cap on linked identities as it holds now:

@@ -55,12 +55,7 @@ func (l *lifecycle) confirmLinks(ctx workflow.Context, systems []activities.Syst
 	var a *activities.Activities
 	capNoted := false
 	for range 3 {
-		var holding []string
-		for _, p := range l.st.Systems {
-			if p.Found > 0 && !p.Manual {
-				holding = append(holding, p.System)
-			}
-		}
+		holding := l.holdingNames()
 		if len(holding) == 0 {
 			return nil
 		}

@@ -181,11 +181,7 @@ func Open(system, baseURL string, auth Auth, objects []Object) (*Connector, erro
 // give. Records a lookup returns for someone else are dropped first, as
 // for every other operation.
 func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]connectors.Link, error) {
-	var out []connectors.Link
-	seen := map[domain.Identity]bool{}
-	for _, id := range subject {
-		seen[id] = true
-	}
+	out := connectors.NewLinks(subject)
 	for i, o := range c.objects {
 		if len(o.Links) == 0 {
 			continue
@@ -201,20 +197,13 @@ func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]co
 		slices.Sort(kinds)
 		for _, f := range records {
 			for _, k := range kinds {
-				v, ok := at(f.record, o.Links[k])
-				if !ok || v == nil {
-					continue
+				if v, ok := at(f.record, o.Links[k]); ok && v != nil {
+					out.Add(domain.IdentityKind(k), text(v), o.Name+" field "+o.Links[k])
 				}
-				id, err := domain.NewIdentity(domain.IdentityKind(k), text(v))
-				if err != nil || seen[id] {
-					continue
-				}
-				seen[id] = true
-				out = append(out, connectors.Link{Identity: id, Location: o.Name + " field " + o.Links[k]})
 			}
 		}
 	}
-	return out, nil
+	return out.List, nil
 }
 
 // CheckBaseURL accepts an absolute https URL, or http on the loopback

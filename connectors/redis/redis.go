@@ -202,11 +202,7 @@ func (c *Connector) Erase(ctx context.Context, subject []domain.Identity, opts c
 // identities there that the subject did not give. Keys of other types hold
 // no fields to read, and values that are not identities are skipped.
 func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]connectors.Link, error) {
-	var out []connectors.Link
-	seen := map[domain.Identity]bool{}
-	for _, id := range subject {
-		seen[id] = true
-	}
+	out := connectors.NewLinks(subject)
 	for _, p := range c.patterns {
 		if len(p.Links) == 0 {
 			continue
@@ -236,16 +232,11 @@ func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]co
 				if err != nil {
 					return nil, fmt.Errorf("linked identities in %s: %w", p.Pattern, err)
 				}
-				id, err := domain.NewIdentity(kind, v)
-				if err != nil || seen[id] {
-					continue
-				}
-				seen[id] = true
-				out = append(out, connectors.Link{Identity: id, Location: p.Pattern + " field " + p.Links[kind]})
+				out.Add(kind, v, p.Pattern+" field "+p.Links[kind])
 			}
 		}
 	}
-	return out, nil
+	return out.List, nil
 }
 
 // ApplyConsent is refused: a cache does not record consent, and doing

@@ -261,11 +261,7 @@ func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (co
 // that are not valid identities (an empty phone, a malformed address) are
 // skipped. Columns not declared as links are never read for this.
 func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]connectors.Link, error) {
-	var out []connectors.Link
-	seen := map[domain.Identity]bool{}
-	for _, id := range subject {
-		seen[id] = true
-	}
+	out := connectors.NewLinks(subject)
 	for _, t := range c.tables {
 		if len(t.Links) == 0 {
 			continue
@@ -295,22 +291,16 @@ func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]co
 				return nil, fmt.Errorf("linked identities in %s: %w", t.Name, err)
 			}
 			for i, v := range vals {
-				if !v.Valid {
-					continue
+				if v.Valid {
+					out.Add(ks[i], v.String, t.Name+"."+t.Identity[ks[i]])
 				}
-				id, err := domain.NewIdentity(ks[i], v.String)
-				if err != nil || seen[id] {
-					continue
-				}
-				seen[id] = true
-				out = append(out, connectors.Link{Identity: id, Location: t.Name + "." + t.Identity[ks[i]]})
 			}
 		}
 		if err := rows.Close(); err != nil {
 			return nil, err
 		}
 	}
-	return out, nil
+	return out.List, nil
 }
 
 // Export writes {"table": [rows...]} as JSON.
