@@ -19,7 +19,9 @@ import (
 // Whoever reaches the Temporal namespace, as auditors do with the Web UI
 // and the CLI, changes nothing: without the key a change cannot even be
 // delivered, and with the key but without a signed claim it is refused.
-// The request's history then holds no accepted change.
+// Claims made with the key but misused (replayed from another request,
+// their role changed) are refused too. The request's history then holds
+// no accepted change.
 func TestBareTemporalClientChangesNothing(t *testing.T) {
 	st := openPostgres(t)
 	e := testengine.StartEngine(t, st)
@@ -65,6 +67,40 @@ func TestBareTemporalClientChangesNothing(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), via.refusal) {
 				t.Errorf("%s: %s: err = %v, want %q", via.name, ch.name, err, via.refusal)
 			}
+		}
+	}
+	// Claims made with the engine's key, then misused: one made for another
+	// request (RAW-2) and sent to RAW-1, and one whose actor was changed
+	// after signing. Both are refused before the validator.
+	other := input("RAW-2", "kim@example.com")
+	other.IdentityVerified = false
+	if _, err := requests.Start(ctx, e.Client, other); err != nil {
+		t.Fatal(err)
+	}
+	alice := claims.Actor{Name: "cli:alice", Role: claims.RoleRequester, Channel: "test"}
+	forX, err := claims.Sign(e.Keys, alice, workflows.UpdateCancel, "dsr-RAW-2", "replayed", time.Now(), workflows.Closure{Reason: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := claims.Sign(e.Keys, alice, workflows.UpdateCancel, "dsr-RAW-1", "forged", time.Now(), workflows.Closure{Reason: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged.(workflows.Closure).Claim.Role = claims.RoleAdmin
+	for _, attack := range []struct {
+		id, refusal string
+		arg         any
+	}{
+		{"replayed", "made for another request", forX},
+		{"forged", "not signed by this engine", forged},
+	} {
+		h, err := keyed.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: "dsr-RAW-1", UpdateID: attack.id, UpdateName: workflows.UpdateCancel,
+			Args: []any{attack.arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		if err == nil {
+			err = h.Get(ctx, nil)
+		}
+		if err == nil || !strings.Contains(err.Error(), attack.refusal) {
+			t.Errorf("%s claim: %v, want %q", attack.id, err, attack.refusal)
 		}
 	}
 	// A claim-carrying client whose context names nobody sends nothing.
