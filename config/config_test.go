@@ -75,6 +75,8 @@ func TestSettings(t *testing.T) {
 		{"tls half", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_TEMPORAL_TLS_CERT": cfg}, nil, []string{"give both or neither"}},
 		{"two keys", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey}, []string{"--master-key-file", cfg}, []string{"give one, not both"}},
 		{"bad namespace", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey}, []string{"--namespace", "no spaces"}, []string{`--namespace (DSR_NAMESPACE): "no spaces"`}},
+		{"codec origin with a path", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_EXPORT_DIR": dir},
+			[]string{"--codec-origins", "https://ui.example.com, https://ui.example.com/namespaces"}, []string{`--codec-origins (DSR_CODEC_ORIGINS): "https://ui.example.com/namespaces" is not an origin`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
