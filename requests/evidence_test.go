@@ -100,8 +100,15 @@ func TestEvidenceOfEveryStep(t *testing.T) {
 		"notice | engine | answer notice to subject",
 		"status | engine | completed",
 		"closed | engine | workflow completed: completed",
-	}, "extension | cli:alice via test | by 1 month: records in archive storage", "deadline | cli:alice | new deadline "+due.Format("2006-01-02"),
-		"notice | engine | extension notice to subject", "identity verified | cli:alice via test | method: matched account login")
+	},
+		// Sent right after the start, the extension and the verification land
+		// before or after the request reaches verifying; the decision, sent
+		// once the request awaits sign-off, before or after the notice that
+		// asks for it is recorded.
+		"status | engine | verifying",
+		"extension | cli:alice via test | by 1 month: records in archive storage", "deadline | cli:alice | new deadline "+due.Format("2006-01-02"),
+		"notice | engine | extension notice to subject", "identity verified | cli:alice via test | method: matched account login",
+		"notice | engine | signoff notice to Finance", "sign-off | controller@acme.example via cli:cora | Finance: approve")
 
 	// The opt-in: billing uses the purpose, and holds nothing on Ruth any more.
 	optIn := newInput(t, "EV-OPTIN", domain.OptIn, true, &domain.ConsentChange{Purpose: "newsletter", Channel: "web form", WordingVersion: "newsletter-v3"})
