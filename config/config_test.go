@@ -171,6 +171,8 @@ func TestParseSystems(t *testing.T) {
 		{"unknown identity kind", "identity: {email: email, customer_id: customer_no}", "identity: {ssn: ssn}", "systems[0].tables[0].identity.ssn: unknown identity kind"},
 		{"injection in a column", "primary_key: id\n        identity: {email", "primary_key: \"id; DROP TABLE x\"\n        identity: {email", `systems[0].tables[0].primary_key: "id; DROP TABLE x" is not a plain column name`},
 		{"unknown strategy", "erase: delete", "erase: shred", `systems[0].tables[0].erase: "shred"`},
+		{"key column twice", "primary_key: id\n        identity: {email", "primary_key: [id, id]\n        identity: {email", `systems[0].tables[0].primary_key: "id" is listed twice`},
+		{"key as a mapping", "primary_key: id\n        identity: {email", "primary_key: {id: x}\n        identity: {email", `map.yaml:16: a column name, or a list of column names, is expected here`},
 		{"bare yaml null", "erase: delete", "erase: null", `systems[0].tables[0].erase: is missing; one of delete, null, mask, hash, keep (write "null" in quotes`},
 		{"mask keeps identity", "erase_fields: [customer_no, billing_name]", "erase_fields: [billing_name]", `must include the identity column "customer_no"`},
 		{"keep without hold", "erase: mask\n        erase_fields: [customer_no, billing_name]\n        legal_hold: tax law keeps invoices for 10 years", "erase: keep", "erase: keep needs the legal hold"},

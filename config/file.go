@@ -84,7 +84,9 @@ type KeyPattern struct {
 // Table is one table of an SQL system.
 type Table struct {
 	Name       string `yaml:"name"`
-	PrimaryKey string `yaml:"primary_key"`
+	// PrimaryKey is the column, or the list of columns, that identifies a
+	// row: the table's primary key or a unique constraint.
+	PrimaryKey Columns `yaml:"primary_key"`
 	// Identity maps identity kinds (email, phone, customer_id) to columns.
 	Identity map[string]string `yaml:"identity"`
 	// Fields maps columns to their data categories.
@@ -314,4 +316,24 @@ func (f *File) StoreDepartments() []records.Department {
 		out[i] = records.Department{Name: d.Name, Channel: d.Channel, Approvers: d.Approvers}
 	}
 	return out
+}
+
+// Columns is one column name or a list of them.
+type Columns []string
+
+// UnmarshalYAML reads "id" and [order_id, line_no] alike.
+func (c *Columns) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*c = Columns{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var list []string
+		if err := n.Decode(&list); err != nil {
+			return err
+		}
+		*c = list
+		return nil
+	}
+	return fmt.Errorf("line %d: a column name, or a list of column names, is expected here", n.Line)
 }

@@ -95,8 +95,16 @@ func (f *File) validateSQL(s System, fail func(string, string, ...any) error) er
 			return fail(tf+".name", "table %q is declared twice", t.Name)
 		}
 		tables[t.Name] = true
-		if !identifier.MatchString(t.PrimaryKey) {
-			return fail(tf+".primary_key", "%q is not a plain column name", t.PrimaryKey)
+		if len(t.PrimaryKey) == 0 {
+			return fail(tf+".primary_key", "is missing: the column (or list of columns) that identifies one row")
+		}
+		for k, col := range t.PrimaryKey {
+			if !identifier.MatchString(col) {
+				return fail(tf+".primary_key", "%q is not a plain column name", col)
+			}
+			if slices.Contains(t.PrimaryKey[:k], col) {
+				return fail(tf+".primary_key", "%q is listed twice", col)
+			}
 		}
 		if len(t.Identity) == 0 && t.Reference == nil {
 			return fail(tf+".identity", "table %q is unreachable: it needs an identity column (email, phone, customer_id) or a reference to a table that has one", t.Name)

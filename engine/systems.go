@@ -144,7 +144,7 @@ func openSQL(ctx context.Context, s config.System, getenv func(string) string) (
 		for kind, col := range t.Identity {
 			ids[domain.IdentityKind(kind)] = col
 		}
-		tables[j] = dsrsql.Table{Name: t.Name, PrimaryKey: t.PrimaryKey, Identity: ids, Erase: t.Erase,
+		tables[j] = dsrsql.Table{Name: t.Name, Key: t.PrimaryKey, Identity: ids, Erase: t.Erase,
 			EraseFields: t.EraseFields, LegalHold: t.LegalHold, Consent: t.Consent}
 		for _, kind := range t.Links {
 			tables[j].Links = append(tables[j].Links, domain.IdentityKind(kind))

@@ -29,8 +29,11 @@ import (
 
 // Table is one table as the connector needs it (see config.Table).
 type Table struct {
-	Name        string
-	PrimaryKey  string
+	Name string
+	// Key is the columns that identify one row: the table's primary key or
+	// a unique constraint, checked against the catalog at Open. Every
+	// erasure batch addresses rows by all of them.
+	Key         []string
 	Identity    map[domain.IdentityKind]string
 	Erase       string // delete, null, mask, hash, keep
 	EraseFields []string
@@ -88,7 +91,11 @@ func Open(ctx context.Context, driver, dsn string, tables []Table) (*Connector, 
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	for _, t := range tables {
-		cols := []string{t.PrimaryKey}
+		if len(t.Key) == 0 {
+			db.Close()
+			return nil, fmt.Errorf("%w: table %s has no key", connectors.ErrBadConfig, t.Name)
+		}
+		cols := slices.Clone(t.Key)
 		for _, kind := range kinds(t) {
 			cols = append(cols, t.Identity[kind])
 		}
@@ -117,8 +124,87 @@ func Open(ctx context.Context, driver, dsn string, tables []Table) (*Connector, 
 				return nil, fmt.Errorf("%w: table %s has no column %s", connectors.ErrBadConfig, t.Name, col)
 			}
 		}
+		unique, err := c.uniqueKeys(ctx, t.Name)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("read the keys of %s: %w", t.Name, err)
+		}
+		if !slices.ContainsFunc(unique, func(k []string) bool { return sameColumns(k, t.Key) }) {
+			db.Close()
+			return nil, fmt.Errorf("%w: table %s: primary_key (%s) is neither its primary key nor a unique constraint, so a row could not be told from another person's; the table's keys are %s",
+				connectors.ErrBadConfig, t.Name, strings.Join(t.Key, ", "), describeKeys(unique))
+		}
 	}
 	return c, nil
+}
+
+// uniqueKeys lists the column sets of a table's primary key and unique
+// constraints (or unique indexes), lower-cased, from the catalog.
+func (c *Connector) uniqueKeys(ctx context.Context, table string) ([][]string, error) {
+	type part struct {
+		Index  string `db:"idx"`
+		Column string `db:"col"`
+	}
+	var parts []part
+	var err error
+	switch c.driver {
+	case "sqlite":
+		// A rowid table's INTEGER PRIMARY KEY is no index; pk > 0 names the
+		// primary key's columns in order. Unique indexes come from the list.
+		err = c.db.SelectContext(ctx, &parts, `SELECT 'primary' AS idx, name AS col FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk`, table)
+		if err == nil {
+			var more []part
+			err = c.db.SelectContext(ctx, &more, `SELECT il.name AS idx, ii.name AS col FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii
+				WHERE il."unique" = 1 ORDER BY il.name, ii.seqno`, table)
+			parts = append(parts, more...)
+		}
+	case "postgres":
+		err = c.db.SelectContext(ctx, &parts, `SELECT tc.constraint_name AS idx, kcu.column_name AS col
+			FROM information_schema.table_constraints tc
+			JOIN information_schema.key_column_usage kcu ON kcu.constraint_name = tc.constraint_name AND kcu.table_schema = tc.table_schema AND kcu.table_name = tc.table_name
+			WHERE tc.table_schema = current_schema() AND tc.table_name = $1 AND tc.constraint_type IN ('PRIMARY KEY', 'UNIQUE')
+			ORDER BY tc.constraint_name, kcu.ordinal_position`, table)
+	default:
+		err = c.db.SelectContext(ctx, &parts, `SELECT index_name AS idx, column_name AS col FROM information_schema.statistics
+			WHERE table_schema = DATABASE() AND table_name = ? AND non_unique = 0 ORDER BY index_name, seq_in_index`, table)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out [][]string
+	last := ""
+	for i, p := range parts {
+		if i == 0 || p.Index != last {
+			out = append(out, nil)
+			last = p.Index
+		}
+		out[len(out)-1] = append(out[len(out)-1], strings.ToLower(p.Column))
+	}
+	return out, nil
+}
+
+// sameColumns compares a key from the catalog with a declared one, in any order.
+func sameColumns(catalog, declared []string) bool {
+	if len(catalog) != len(declared) {
+		return false
+	}
+	for _, d := range declared {
+		if !slices.Contains(catalog, strings.ToLower(d)) {
+			return false
+		}
+	}
+	return true
+}
+
+func describeKeys(keys [][]string) string {
+	if len(keys) == 0 {
+		return "none"
+	}
+	var out []string
+	for _, k := range keys {
+		out = append(out, "("+strings.Join(k, ", ")+")")
+	}
+	return strings.Join(out, ", ")
 }
 
 // columns lists a table's columns, lower-cased, from the catalog: SQLite
@@ -312,7 +398,7 @@ func (c *Connector) Export(ctx context.Context, subject []domain.Identity, w io.
 		if !ok {
 			continue
 		}
-		q := c.db.Rebind(fmt.Sprintf("SELECT * FROM %s WHERE %s ORDER BY %s", c.quote(t.Name), where, c.quote(t.PrimaryKey)))
+		q := c.db.Rebind(fmt.Sprintf("SELECT * FROM %s WHERE %s ORDER BY %s", c.quote(t.Name), where, c.quoteAll(t.Key)))
 		rows, err := c.db.QueryxContext(ctx, q, args...)
 		if err != nil {
 			return res, fmt.Errorf("export %s: %w", t.Name, err)
@@ -387,7 +473,7 @@ func (c *Connector) eraseTable(ctx context.Context, t Table, where string, args 
 		return 0, err
 	}
 	selectBatch := c.db.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d",
-		c.quote(t.PrimaryKey), c.quote(t.Name), where, c.quote(t.PrimaryKey), c.BatchSize))
+		c.quoteAll(t.Key), c.quote(t.Name), where, c.quoteAll(t.Key), c.BatchSize))
 	var total int64
 	// Every batch makes its rows stop matching, so the loop is bounded; a
 	// row that still matches after its batch would otherwise loop forever.
@@ -411,18 +497,19 @@ func (c *Connector) eraseBatch(ctx context.Context, t Table, selectBatch string,
 		return 0, err
 	}
 	defer tx.Rollback()
-	var keys []any
-	if err := tx.SelectContext(ctx, &keys, selectBatch, args...); err != nil {
+	keys, err := selectKeys(ctx, tx, selectBatch, args)
+	if err != nil {
 		return 0, err
 	}
 	if len(keys) == 0 {
 		return 0, tx.Commit()
 	}
-	in := strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")
-	pk := c.quote(t.PrimaryKey)
+	// Rows are addressed by their whole key: a table keyed by (order,
+	// line) must not lose another customer's line 1.
+	rowsWhere, keyArgs := c.byKeys(t, keys)
 	switch t.Erase {
 	case "delete":
-		_, err = tx.ExecContext(ctx, tx.Rebind(fmt.Sprintf("DELETE FROM %s WHERE %s IN (%s)", c.quote(t.Name), pk, in)), keys...)
+		_, err = tx.ExecContext(ctx, tx.Rebind(fmt.Sprintf("DELETE FROM %s WHERE %s", c.quote(t.Name), rowsWhere)), keyArgs...)
 	case "null", "mask":
 		sets := make([]string, len(t.EraseFields))
 		var setArgs []any
@@ -434,7 +521,7 @@ func (c *Connector) eraseBatch(ctx context.Context, t Table, selectBatch string,
 				setArgs = append(setArgs, "***")
 			}
 		}
-		_, err = tx.ExecContext(ctx, tx.Rebind(fmt.Sprintf("UPDATE %s SET %s WHERE %s IN (%s)", c.quote(t.Name), strings.Join(sets, ", "), pk, in)), append(setArgs, keys...)...)
+		_, err = tx.ExecContext(ctx, tx.Rebind(fmt.Sprintf("UPDATE %s SET %s WHERE %s", c.quote(t.Name), strings.Join(sets, ", "), rowsWhere)), append(setArgs, keyArgs...)...)
 	case "hash":
 		err = c.hashRows(ctx, tx, t, keys)
 	default:
@@ -446,14 +533,56 @@ func (c *Connector) eraseBatch(ctx context.Context, t Table, selectBatch string,
 	return int64(len(keys)), tx.Commit()
 }
 
+// selectKeys reads a batch of rows' keys, each as its values in key order.
+func selectKeys(ctx context.Context, tx *sqlx.Tx, q string, args []any) ([][]any, error) {
+	rows, err := tx.QueryxContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]any
+	for rows.Next() {
+		key, err := rows.SliceScan()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, key)
+	}
+	return out, rows.Err()
+}
+
+// byKeys is the condition that matches exactly the rows with these keys,
+// and its arguments.
+func (c *Connector) byKeys(t Table, keys [][]any) (string, []any) {
+	var args []any
+	if len(t.Key) == 1 {
+		for _, k := range keys {
+			args = append(args, k[0])
+		}
+		return fmt.Sprintf("%s IN (%s)", c.quote(t.Key[0]), strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")), args
+	}
+	one := make([]string, len(t.Key))
+	for i, col := range t.Key {
+		one[i] = c.quote(col) + " = ?"
+	}
+	row := "(" + strings.Join(one, " AND ") + ")"
+	rows := make([]string, len(keys))
+	for i, k := range keys {
+		rows[i] = row
+		args = append(args, k...)
+	}
+	return strings.Join(rows, " OR "), args
+}
+
 // hashRows replaces each erase field by the SHA-256 of its value, so
 // records stay countable and joinable without saying whose they were.
-func (c *Connector) hashRows(ctx context.Context, tx *sqlx.Tx, t Table, keys []any) error {
+func (c *Connector) hashRows(ctx context.Context, tx *sqlx.Tx, t Table, keys [][]any) error {
 	cols := c.quoteAll(t.EraseFields)
 	for _, key := range keys {
 		row := map[string]any{}
-		q := tx.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?", cols, c.quote(t.Name), c.quote(t.PrimaryKey)))
-		if err := tx.QueryRowxContext(ctx, q, key).MapScan(row); err != nil {
+		one, keyArgs := c.byKeys(t, [][]any{key})
+		q := tx.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s", cols, c.quote(t.Name), one))
+		if err := tx.QueryRowxContext(ctx, q, keyArgs...).MapScan(row); err != nil {
 			return err
 		}
 		sets := make([]string, len(t.EraseFields))
@@ -463,8 +592,8 @@ func (c *Connector) hashRows(ctx context.Context, tx *sqlx.Tx, t Table, keys []a
 			sum := sha256.Sum256([]byte(fmt.Sprint(row[f])))
 			args = append(args, "sha256:"+hex.EncodeToString(sum[:]))
 		}
-		args = append(args, key)
-		u := tx.Rebind(fmt.Sprintf("UPDATE %s SET %s WHERE %s = ?", c.quote(t.Name), strings.Join(sets, ", "), c.quote(t.PrimaryKey)))
+		args = append(args, keyArgs...)
+		u := tx.Rebind(fmt.Sprintf("UPDATE %s SET %s WHERE %s", c.quote(t.Name), strings.Join(sets, ", "), one))
 		if _, err := tx.ExecContext(ctx, u, args...); err != nil {
 			return err
 		}

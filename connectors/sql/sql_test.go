@@ -67,18 +67,18 @@ var seed = []string{
 
 func tables() []dsrsql.Table {
 	return []dsrsql.Table{
-		{Name: "customers", PrimaryKey: "id", Erase: "delete",
+		{Name: "customers", Key: []string{"id"}, Erase: "delete",
 			Identity: map[domain.IdentityKind]string{domain.Email: "email", domain.Phone: "phone", domain.CustomerID: "customer_no"},
 			Consent:  map[string]string{"newsletter": "newsletter"},
 			// The CRM assigns customer numbers; the phone is typed by the user.
 			Links: []domain.IdentityKind{domain.CustomerID}},
-		{Name: "invoices", PrimaryKey: "id", Erase: "mask", EraseFields: []string{"customer_no", "billing_name"},
+		{Name: "invoices", Key: []string{"id"}, Erase: "mask", EraseFields: []string{"customer_no", "billing_name"},
 			LegalHold: "tax law keeps invoices for 10 years", Identity: map[domain.IdentityKind]string{domain.CustomerID: "customer_no"}},
-		{Name: "audit_events", PrimaryKey: "id", Erase: "keep", LegalHold: "security log kept 1 year",
+		{Name: "audit_events", Key: []string{"id"}, Erase: "keep", LegalHold: "security log kept 1 year",
 			Identity: map[domain.IdentityKind]string{domain.Email: "email"}},
 		// customer → addresses → deliveries, reached by references only.
-		{Name: "addresses", PrimaryKey: "id", Erase: "delete", Reference: &dsrsql.Reference{Table: "customers", Column: "customer_id", References: "id"}},
-		{Name: "deliveries", PrimaryKey: "id", Erase: "delete", Reference: &dsrsql.Reference{Table: "addresses", Column: "address_id", References: "id"}},
+		{Name: "addresses", Key: []string{"id"}, Erase: "delete", Reference: &dsrsql.Reference{Table: "customers", Column: "customer_id", References: "id"}},
+		{Name: "deliveries", Key: []string{"id"}, Erase: "delete", Reference: &dsrsql.Reference{Table: "addresses", Column: "address_id", References: "id"}},
 	}
 }
 
@@ -272,7 +272,7 @@ func TestConsentAndBadMaps(t *testing.T) {
 		// A masked child that would still lead to the subject is refused at
 		// erasure instead of looping.
 		loop := tables()
-		loop[3] = dsrsql.Table{Name: "addresses", PrimaryKey: "id", Erase: "mask", EraseFields: []string{"city"},
+		loop[3] = dsrsql.Table{Name: "addresses", Key: []string{"id"}, Erase: "mask", EraseFields: []string{"city"},
 			Reference: &dsrsql.Reference{Table: "customers", Column: "customer_id", References: "id"}}
 		lc, err := dsrsql.Open(ctx, b.driver, b.dsn, loop)
 		if err != nil {
@@ -318,6 +318,49 @@ func TestLinkedIdentities(t *testing.T) {
 		// With it, nothing new is found.
 		if more, err := c.Linked(context.Background(), []domain.Identity{email, got[0].Identity}); err != nil || len(more) != 0 {
 			t.Fatalf("second round: %v, %v", more, err)
+		}
+	})
+}
+
+// TestCompositeKeys: a table keyed by (order_no, line_no) is erased row by
+// row on its whole key, so another customer's line with the same number
+// is untouched and the count is exact; a declared key that the catalog
+// does not know as unique is refused at start, naming the real keys.
+func TestCompositeKeys(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		_, db := setup(t, b,
+			`CREATE TABLE order_lines (order_no INTEGER NOT NULL, line_no INTEGER NOT NULL, customer_no VARCHAR(64), item VARCHAR(100), PRIMARY KEY (order_no, line_no))`,
+			`INSERT INTO order_lines VALUES (100, 1, 'C-1', 'boots'), (100, 2, 'C-1', 'laces'), (200, 1, 'C-2', 'socks'), (300, 2, 'C-2', 'hat')`)
+		lines := dsrsql.Table{Name: "order_lines", Key: []string{"order_no", "line_no"}, Erase: "mask", EraseFields: []string{"customer_no", "item"},
+			Identity: map[domain.IdentityKind]string{domain.CustomerID: "customer_no"}, LegalHold: "tax law"}
+		ctx := context.Background()
+		c, err := dsrsql.Open(ctx, b.driver, b.dsn, append(tables(), lines))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.BatchSize = 1 // one row per batch: every batch addresses its row by both columns
+		res, err := c.Erase(ctx, jane(t), connectors.EraseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(counts(res), "order_lines:masked:2") {
+			t.Fatalf("erasure: %s", counts(res))
+		}
+		if n := rowCount(t, db, `SELECT COUNT(*) FROM order_lines WHERE customer_no = 'C-2' AND item IN ('socks', 'hat')`); n != 2 {
+			t.Fatalf("Bob's lines changed: %d left as they were", n)
+		}
+		if n := rowCount(t, db, `SELECT COUNT(*) FROM order_lines WHERE customer_no = 'C-1' OR item IN ('boots', 'laces')`); n != 0 {
+			t.Fatalf("%d of Jane's lines still hers", n)
+		}
+
+		// line_no alone is not unique: refused, with the keys the table has.
+		wrong := lines
+		wrong.Key = []string{"line_no"}
+		_, err = dsrsql.Open(ctx, b.driver, b.dsn, append(tables(), wrong))
+		if !errors.Is(err, connectors.ErrBadConfig) || !strings.Contains(err.Error(), "primary_key (line_no) is neither its primary key nor a unique constraint") ||
+			!strings.Contains(err.Error(), "line_no") || !strings.Contains(err.Error(), "order_no") {
+			t.Fatalf("a key that is not unique: %v", err)
 		}
 	})
 }
