@@ -83,7 +83,7 @@ type KeyPattern struct {
 
 // Table is one table of an SQL system.
 type Table struct {
-	Name       string `yaml:"name"`
+	Name string `yaml:"name"`
 	// PrimaryKey is the column, or the list of columns, that identifies a
 	// row: the table's primary key or a unique constraint.
 	PrimaryKey Columns `yaml:"primary_key"`
