@@ -99,6 +99,8 @@ func connectorError(op string, err error) error {
 	switch {
 	case errors.As(err, &later):
 		return temporal.NewApplicationErrorWithOptions(err.Error(), "RateLimited", temporal.ApplicationErrorOptions{NextRetryDelay: later.After, Cause: err})
+	case errors.Is(err, connectors.ErrRefused):
+		return temporal.NewNonRetryableApplicationError(err.Error(), "Refused", err)
 	case errors.Is(err, connectors.ErrPermissionDenied):
 		return temporal.NewNonRetryableApplicationError(err.Error(), "PermissionDenied", err)
 	case errors.Is(err, connectors.ErrBadConfig):

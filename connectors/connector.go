@@ -80,6 +80,10 @@ func (l *Links) Add(kind domain.IdentityKind, value, location string) {
 // Errors a connector wraps so that the engine does not retry what a retry
 // cannot fix; anything else (timeouts, refused connections) is retried.
 var (
+	// ErrRefused: the system refused the operation for good (a constraint,
+	// a value of the wrong type, a missing table or column). Retrying
+	// cannot help; a person must look.
+	ErrRefused = errors.New("refused by the database")
 	// ErrPermissionDenied: the system refused the engine's credentials.
 	ErrPermissionDenied = errors.New("permission denied")
 	// ErrBadConfig: the data map does not match the system (unknown table,

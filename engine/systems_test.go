@@ -3,12 +3,14 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/domain"
@@ -229,5 +231,98 @@ systems:
 	defer closeAll()
 	if len(systems) != 2 || systems[0].Manual == nil || systems[0].Connector != nil || systems[1].Connector == nil {
 		t.Fatalf("systems = %+v", systems)
+	}
+}
+
+// A company whose orders refer to its customers with foreign keys the map
+// does not know about: deleting the customer is refused by the database.
+const refusingCompany = `departments:
+  - name: Sales
+    approvers: [sales.lead@acme.example]
+systems:
+  - name: crm
+    department: Sales
+    connector: sql
+    sql: {driver: DRIVER, dsn_env: T_CRM_DSN}
+    purposes: [customer-relationship]
+    legal_basis: contract
+    retention: 6 years
+    tables:
+      - {name: customers, primary_key: id, identity: {email: email}, erase: delete}
+`
+
+// TestRefusalNeedsAttentionAtOnce: a foreign key refuses the erasure, on
+// PostgreSQL and on MariaDB. It is not retried: the request is in
+// needs_attention after one attempt, and the timeline and the
+// department's notice carry the database's message, without the
+// subject's values.
+func TestRefusalNeedsAttentionAtOnce(t *testing.T) {
+	for _, db := range []struct{ driver, dsn string }{{"postgres", testenv.PostgresSchema(t)}, {"mysql", testenv.MySQLDatabase(t)}} {
+		t.Run(db.driver, func(t *testing.T) {
+			exec(t, db.driver, db.dsn,
+				`CREATE TABLE customers (id INT PRIMARY KEY, email VARCHAR(200))`,
+				`CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT NOT NULL, FOREIGN KEY (customer_id) REFERENCES customers (id))`,
+				`INSERT INTO customers VALUES (1, 'uma@example.com')`, `INSERT INTO orders VALUES (10, 1)`)
+			m, err := config.Parse("refusing.yaml", []byte(strings.ReplaceAll(refusingCompany, "DRIVER", db.driver)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			systems, closeSystems, err := engine.OpenSystems(ctx, m, func(string) string { return db.dsn })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeSystems()
+			st := openPostgres(t)
+			if err := st.SyncDepartments(ctx, m.StoreDepartments()); err != nil {
+				t.Fatal(err)
+			}
+			e := testengine.StartEngine(t, st, systems...)
+			in := input("REFUSED-1", "uma@example.com")
+			in.Type = domain.Erasure
+			if _, err := requests.Start(ctx, e.Client, in); err != nil {
+				t.Fatal(err)
+			}
+			e.WaitFor(t, "REFUSED-1", domain.StatusAwaitingSignOff)
+			if err := requests.Decide(testengine.Approver(ctx, "sales.lead@acme.example", "test"), e.Client, "REFUSED-1", workflows.Decision{Department: "Sales", Decision: "approve"}); err != nil {
+				t.Fatal(err)
+			}
+			v := e.WaitFor(t, "REFUSED-1", domain.StatusNeedsAttention)
+			note := v.Timeline[len(v.Timeline)-1].Note
+			if !strings.Contains(note, "crm: refused by the database: erase in customers") || !strings.Contains(strings.ToLower(note), "foreign key") ||
+				strings.Contains(note, "uma@") || strings.Contains(note, "activity error") {
+				t.Fatalf("the timeline says: %q", note)
+			}
+			// One attempt: the erase activity's start event is its first and last.
+			it := e.Client.GetWorkflowHistory(ctx, "dsr-REFUSED-1", "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+			erases := 0
+			for it.HasNext() {
+				ev, err := it.Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == "Erase" {
+					erases++
+				}
+				if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && a.GetAttempt() != 1 {
+					t.Fatalf("an activity ran %d attempts", a.GetAttempt())
+				}
+			}
+			if erases != 1 {
+				t.Fatalf("%d erase activities scheduled", erases)
+			}
+			// The notice follows the status: the wait is for the notice.
+			testenv.Eventually(t, testenv.Wait, func() (bool, string) {
+				notes, err := st.Inbox(ctx, "Sales", 10)
+				for _, n := range notes {
+					if n.Kind == "needs-attention" {
+						ok := strings.Contains(n.Text, "refused by the database") && !strings.Contains(n.Text, "cannot reach") && !strings.Contains(n.Text, "uma@")
+						return ok, fmt.Sprintf("Sales was told: %q", n.Text)
+					}
+				}
+				return false, fmt.Sprintf("Sales has no needs-attention notice: %+v, %v", notes, err)
+			})
+		})
 	}
 }

@@ -1,10 +1,12 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dsrengine/dsr/activities"
@@ -25,16 +27,19 @@ func (l *lifecycle) eachSystem(ctx workflow.Context, phase domain.Status, system
 		}
 		var failed []activities.SystemRef
 		var problems []string
+		refused := false
 		for i, f := range futures {
 			if err := done(todo[i], f); err != nil {
 				failed = append(failed, todo[i])
-				problems = append(problems, fmt.Sprintf("%s: %v", todo[i].Name, err))
+				problems = append(problems, fmt.Sprintf("%s: %s", todo[i].Name, reason(err)))
+				var app *temporal.ApplicationError
+				refused = refused || errors.As(err, &app) && app.Type() == "Refused"
 			}
 		}
 		if len(failed) == 0 {
 			return nil
 		}
-		if err := l.needsAttention(ctx, failed, problems); err != nil || l.closure != nil {
+		if err := l.needsAttention(ctx, failed, problems, refused); err != nil || l.closure != nil {
 			return err
 		}
 		todo = failed
@@ -47,7 +52,7 @@ func (l *lifecycle) eachSystem(ctx workflow.Context, phase domain.Status, system
 
 // needsAttention parks the request until an operator retries it (or it is
 // closed), telling compliance and the departments of the failing systems.
-func (l *lifecycle) needsAttention(ctx workflow.Context, failed []activities.SystemRef, problems []string) error {
+func (l *lifecycle) needsAttention(ctx workflow.Context, failed []activities.SystemRef, problems []string, refused bool) error {
 	if err := advance(ctx, l.st, domain.StatusNeedsAttention, "engine", strings.Join(problems, "; ")); err != nil {
 		return err
 	}
@@ -58,11 +63,26 @@ func (l *lifecycle) needsAttention(ctx workflow.Context, failed []activities.Sys
 		}
 	}
 	for _, to := range owers {
-		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: to, Kind: "needs-attention",
-			Text: fmt.Sprintf("Request %s cannot reach %s; fix the system and retry the request (starter retry %s).", l.in.RequestID, strings.Join(names(failed), ", "), l.in.RequestID)})
+		text := fmt.Sprintf("Request %s cannot reach %s; fix the system and retry the request (starter retry %s).", l.in.RequestID, strings.Join(names(failed), ", "), l.in.RequestID)
+		if refused {
+			// Reached, and refused: the database's own words say what to fix.
+			text = fmt.Sprintf("Request %s: the change was refused by the database: %s. Fix the data or the data map, then retry the request (starter retry %s).",
+				l.in.RequestID, strings.Join(problems, "; "), l.in.RequestID)
+		}
+		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: to, Kind: "needs-attention", Text: text})
 	}
 	l.retryRequested = false
 	return l.await(ctx, "an operator's retry of "+strings.Join(names(failed), ", "), func() []string { return owers }, func() bool { return l.retryRequested })
+}
+
+// reason is an activity's failure in the connector's words, without the
+// SDK's wrapping (activity type, event ids).
+func reason(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
 }
 
 func names(systems []activities.SystemRef) []string {

@@ -321,7 +321,7 @@ func (c *Connector) heartbeat(ctx context.Context, progress string) {
 
 // Discover counts the subject's rows per table. Rows under a legal hold
 // that erasure keeps are reported as "held", the rest as "found".
-func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (connectors.Result, error) {
+func (c *Connector) discover(ctx context.Context, subject []domain.Identity) (connectors.Result, error) {
 	var res connectors.Result
 	for _, t := range c.tables {
 		where, args, ok := c.match(t, subject)
@@ -346,7 +346,7 @@ func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (co
 // identities there that the subject did not give, in normal form; values
 // that are not valid identities (an empty phone, a malformed address) are
 // skipped. Columns not declared as links are never read for this.
-func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]connectors.Link, error) {
+func (c *Connector) linked(ctx context.Context, subject []domain.Identity) ([]connectors.Link, error) {
 	out := connectors.NewLinks(subject)
 	for _, t := range c.tables {
 		if len(t.Links) == 0 {
@@ -390,7 +390,7 @@ func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]co
 }
 
 // Export writes {"table": [rows...]} as JSON.
-func (c *Connector) Export(ctx context.Context, subject []domain.Identity, w io.Writer) (connectors.Result, error) {
+func (c *Connector) export(ctx context.Context, subject []domain.Identity, w io.Writer) (connectors.Result, error) {
 	var res connectors.Result
 	out := map[string][]map[string]any{}
 	for _, t := range c.tables {
@@ -432,7 +432,7 @@ func (c *Connector) Export(ctx context.Context, subject []domain.Identity, w io.
 // Erase applies each table's strategy in batches of BatchSize rows, each
 // batch in its own transaction. Once a row no longer matches the subject
 // it is never touched again, so erasing twice is a no-op that reports zero.
-func (c *Connector) Erase(ctx context.Context, subject []domain.Identity, opts connectors.EraseOptions) (connectors.Result, error) {
+func (c *Connector) eraseAll(ctx context.Context, subject []domain.Identity, opts connectors.EraseOptions) (connectors.Result, error) {
 	var res connectors.Result
 	for _, t := range c.erasureOrder() {
 		where, args, ok := c.match(t, subject)
@@ -603,7 +603,7 @@ func (c *Connector) hashRows(ctx context.Context, tx *sqlx.Tx, t Table, keys [][
 
 // ApplyConsent sets the consent column of every table that records the
 // purpose, on the subject's rows.
-func (c *Connector) ApplyConsent(ctx context.Context, subject []domain.Identity, purpose string, granted bool) (connectors.Result, error) {
+func (c *Connector) applyConsent(ctx context.Context, subject []domain.Identity, purpose string, granted bool) (connectors.Result, error) {
 	var res connectors.Result
 	for _, t := range c.tables {
 		col, ok := t.Consent[purpose]

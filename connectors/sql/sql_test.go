@@ -364,3 +364,26 @@ func TestCompositeKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusalsArePermanent: a statement the database refuses for good (a
+// NOT NULL column erased with null) is ErrRefused, with the database's
+// words and the table, and none of the subject's values.
+func TestRefusalsArePermanent(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		setup(t, b, `CREATE TABLE logins (id INTEGER PRIMARY KEY, email VARCHAR(200) NOT NULL, at_host VARCHAR(100))`,
+			`INSERT INTO logins VALUES (1, 'jane@example.com', 'jane-laptop')`)
+		logins := dsrsql.Table{Name: "logins", Key: []string{"id"}, Erase: "null", EraseFields: []string{"email", "at_host"},
+			Identity: map[domain.IdentityKind]string{domain.Email: "email"}, LegalHold: "security log"}
+		ctx := context.Background()
+		c, err := dsrsql.Open(ctx, b.driver, b.dsn, append(tables(), logins))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, err = c.Erase(ctx, jane(t), connectors.EraseOptions{})
+		if !errors.Is(err, connectors.ErrRefused) || !strings.Contains(err.Error(), "refused by the database: erase in logins") ||
+			!strings.Contains(strings.ToLower(err.Error()), "null") || strings.Contains(err.Error(), "jane") {
+			t.Fatalf("a NOT NULL column erased with null: %v", err)
+		}
+	})
+}
