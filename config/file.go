@@ -179,10 +179,18 @@ func Parse(path string, b []byte) (*File, error) {
 	strict.KnownFields(true)
 	if err := strict.Decode(f); err != nil {
 		var te *yaml.TypeError
+		msg := err.Error()
 		if errors.As(err, &te) && len(te.Errors) > 0 {
-			return nil, yamlError(path, te.Errors[0])
+			msg = te.Errors[0]
 		}
-		return nil, yamlError(path, err.Error())
+		e := yamlError(path, msg)
+		// Name the field whose value is on that line, and what it takes.
+		if fe, ok := e.(*Error); ok && fe.Line > 0 {
+			if field := fieldAt(&root, fe.Line); field != "" {
+				fe.Field, fe.Msg = field, expected(fe.Msg)
+			}
+		}
+		return nil, e
 	}
 	markLines(&root, f)
 	if err := f.validate(); err != nil {
@@ -336,4 +344,74 @@ func (c *Columns) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	return fmt.Errorf("line %d: a column name, or a list of column names, is expected here", n.Line)
+}
+
+// fieldAt is the path (systems[0].tables[1].erase) of the field whose
+// value starts on line, or "".
+func fieldAt(root *yaml.Node, line int) string {
+	var walk func(n *yaml.Node, path string) string
+	walk = func(n *yaml.Node, path string) string {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if p := walk(c, path); p != "" {
+					return p
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				key, val := n.Content[i], n.Content[i+1]
+				p := key.Value
+				if path != "" {
+					p = path + "." + key.Value
+				}
+				// The value on the line, or a key there whose value is a block below.
+				if val.Line == line && (val.Kind != yaml.MappingNode && val.Kind != yaml.SequenceNode || key.Line == line) ||
+					key.Line == line && val.Line > line {
+					return p
+				}
+				if found := walk(val, p); found != "" {
+					return found
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				if found := walk(c, fmt.Sprintf("%s[%d]", path, i)); found != "" {
+					return found
+				}
+			}
+		}
+		return ""
+	}
+	return walk(root, "")
+}
+
+// unmarshalInto reads yaml.v3's "cannot unmarshal !!seq into string".
+var unmarshalInto = regexp.MustCompile(`^cannot unmarshal !!(\w+)(?: ` + "`" + `[^` + "`" + `]*` + "`" + `)? into (.+)$`)
+
+// expected says, for a value of the wrong shape, what was given and what
+// the field takes, in the data map's words.
+func expected(msg string) string {
+	m := unmarshalInto.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	given := map[string]string{"seq": "a list", "map": "a mapping", "str": "text", "int": "a number", "bool": "true or false", "float": "a number"}[m[1]]
+	if given == "" {
+		given = "a " + m[1]
+	}
+	want := m[2]
+	switch {
+	case want == "string":
+		want = "a single value (text)"
+	case want == "[]string":
+		want = "a list of values, e.g. [a, b]"
+	case strings.HasPrefix(want, "map["):
+		want = "a mapping, e.g. {key: value}"
+	case want == "int" || want == "int64":
+		want = "a whole number"
+	case want == "bool":
+		want = "true or false"
+	}
+	return fmt.Sprintf("%s was given; this field takes %s", given, want)
 }
