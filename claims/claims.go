@@ -78,6 +78,24 @@ type Signed struct {
 // SignedClaim returns the claim an argument carries, if any.
 func (s Signed) SignedClaim() *Claim { return s.Claim }
 
+// NameOr is who made the change: the claim's actor, or, in histories from
+// before claims, the name the change itself gave.
+func (s Signed) NameOr(legacy string) string {
+	if s.Claim != nil {
+		return s.Claim.Name
+	}
+	return legacy
+}
+
+// Author is who made the change and where from ("cfo@acme.example via
+// slack:U1"), or, before claims, legacy.
+func (s Signed) Author(legacy string) string {
+	if s.Claim != nil {
+		return s.Claim.Name + " via " + s.Claim.Channel
+	}
+	return legacy
+}
+
 // claimed is an argument that embeds Signed.
 type claimed interface{ SignedClaim() *Claim }
 

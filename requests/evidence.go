@@ -17,7 +17,6 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/dsrengine/dsr/activities"
-	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/records"
@@ -164,29 +163,20 @@ func Timeline(events []*historypb.HistoryEvent, codecs Codecs) []Event {
 	return out
 }
 
-// signedBy is who made a change: its signed claim's actor and channel,
-// or, in histories from before claims, the name the change gave.
-func signedBy(s claims.Signed, legacy string) string {
-	if s.Claim != nil {
-		return s.Claim.Name + " via " + s.Claim.Channel
-	}
-	return legacy
-}
-
 func describeUpdate(name string, args *commonpb.Payloads, decode func(*commonpb.Payloads, any) bool) (what, actor, detail string, ok bool) {
 	switch name {
 	case workflows.UpdateVerifyIdentity:
 		var v workflows.Verification
 		ok = decode(args, &v)
-		return "identity verified", signedBy(v.Signed, v.Actor), "method: " + v.Method, ok
+		return "identity verified", v.Author(v.Actor), "method: " + v.Method, ok
 	case workflows.UpdateExtend:
 		var x workflows.ExtensionRequest
 		ok = decode(args, &x)
-		return "extension", signedBy(x.Signed, x.Actor), fmt.Sprintf("by %s: %s", x.By, x.Reason), ok
+		return "extension", x.Author(x.Actor), fmt.Sprintf("by %s: %s", x.By, x.Reason), ok
 	case workflows.UpdateCancel, workflows.UpdateDeny:
 		var c workflows.Closure
 		ok = decode(args, &c)
-		return map[string]string{workflows.UpdateCancel: "cancelled", workflows.UpdateDeny: "denied"}[name], signedBy(c.Signed, c.Actor), c.Reason, ok
+		return map[string]string{workflows.UpdateCancel: "cancelled", workflows.UpdateDeny: "denied"}[name], c.Author(c.Actor), c.Reason, ok
 	case workflows.UpdateDecide:
 		var d workflows.Decision
 		ok = decode(args, &d)
@@ -194,7 +184,7 @@ func describeUpdate(name string, args *commonpb.Payloads, decode func(*commonpb.
 		if d.LegalBasis != "" {
 			detail += " (legal basis: " + d.LegalBasis + ")"
 		}
-		return "sign-off", signedBy(d.Signed, d.Approver+" via "+d.Via), detail, ok
+		return "sign-off", d.Author(d.Approver + " via " + d.Via), detail, ok
 	case workflows.UpdateCompleteTask:
 		var t workflows.TaskCompletion
 		ok = decode(args, &t)
@@ -202,21 +192,21 @@ func describeUpdate(name string, args *commonpb.Payloads, decode func(*commonpb.
 		if t.Basis != "" {
 			detail += " (legal basis: " + t.Basis + ")"
 		}
-		return "manual task", signedBy(t.Signed, t.Approver+" via "+t.Via), detail, ok
+		return "manual task", t.Author(t.Approver + " via " + t.Via), detail, ok
 	case workflows.UpdateReadTask:
 		var r workflows.TaskRead
 		ok = decode(args, &r)
-		return "task read", signedBy(r.Signed, ""), "the subject's identities for the manual task in " + r.System, ok
+		return "task read", r.Author(""), "the subject's identities for the manual task in " + r.System, ok
 	case workflows.UpdateRetry:
 		var r workflows.Retry
 		ok = decode(args, &r)
-		return "retry", signedBy(r.Signed, r.Actor), "operator resumed the failed systems", ok
+		return "retry", r.Author(r.Actor), "operator resumed the failed systems", ok
 	case workflows.UpdateConfirmConsent:
 		var c workflows.Confirmation
 		ok = decode(args, &c)
 		detail = "via " + c.Channel
 		if c.Claim != nil {
-			detail += ", recorded by " + signedBy(c.Signed, "")
+			detail += ", recorded by " + c.Author("")
 		}
 		return "consent confirmed", "subject", detail, ok
 	case workflows.UpdateConfirmIdentities:
@@ -226,7 +216,7 @@ func describeUpdate(name string, args *commonpb.Payloads, decode func(*commonpb.
 		if c.Note != "" {
 			detail += " (" + c.Note + ")"
 		}
-		return "linked identities", signedBy(c.Signed, ""), detail, ok
+		return "linked identities", c.Author(""), detail, ok
 	}
 	return "", "", "", false
 }

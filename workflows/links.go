@@ -149,7 +149,7 @@ func (l *lifecycle) validateConfirmIdentities(ctx workflow.Context, c IdentityCo
 // confirmIdentities records compliance's answer; the request goes on with
 // the confirmed identities only.
 func (l *lifecycle) confirmIdentities(ctx workflow.Context, c IdentityConfirmation) error {
-	who := actorName(c.Signed, "") + " via " + via(c.Signed, "")
+	who := c.Author("")
 	var yes, no []string
 	for i := range l.st.ProposedIdentities {
 		p := &l.st.ProposedIdentities[i]

@@ -183,7 +183,7 @@ func (l *lifecycle) readTask(ctx workflow.Context, r TaskRead) (TaskView, error)
 	t := l.task(r.System)
 	var a *activities.Activities
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordRead, records.AuditEntry{
-		RequestID: l.in.RequestID, Actor: actorName(r.Signed, "") + " via " + via(r.Signed, ""), Action: "task.read",
+		RequestID: l.in.RequestID, Actor: r.Author(""), Action: "task.read",
 		Detail: map[string]any{"system": r.System, "identities": len(l.ids)},
 	}).Get(ctx, nil)
 	if err != nil {

@@ -153,23 +153,6 @@ func (l *lifecycle) claimFor(ctx workflow.Context, op string, names ...string) (
 	return c, nil
 }
 
-// actorName is who made a change: the claim's actor, or in histories from
-// before claims, the name the change gave.
-func actorName(s claims.Signed, legacy string) string {
-	if s.Claim != nil {
-		return s.Claim.Name
-	}
-	return legacy
-}
-
-// via is where a change came from, for the same histories.
-func via(s claims.Signed, legacy string) string {
-	if s.Claim != nil {
-		return s.Claim.Channel
-	}
-	return legacy
-}
-
 // register installs every Update with its validator, the task query and
 // the admission Update. The handlers below it only change the lifecycle's
 // state (or write to the store for the record); run acts on that state.
@@ -240,7 +223,7 @@ func (l *lifecycle) validateVerify(ctx workflow.Context, v Verification) error {
 
 func (l *lifecycle) verify(ctx workflow.Context, v Verification) error {
 	l.st.IdentityVerified = true
-	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: actorName(v.Signed, v.Actor), Note: "identity verified: " + v.Method})
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: v.NameOr(v.Actor), Note: "identity verified: " + v.Method})
 	return nil
 }
 
@@ -275,7 +258,7 @@ func (l *lifecycle) extend(ctx workflow.Context, e ExtensionRequest) (time.Time,
 	}
 	var a *activities.Activities
 	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordExtension, activities.ExtensionInput{
-		RequestID: l.in.RequestID, DueAt: due, Actor: actorName(e.Signed, e.Actor), Reason: e.Reason,
+		RequestID: l.in.RequestID, DueAt: due, Actor: e.NameOr(e.Actor), Reason: e.Reason,
 	}).Get(ctx, nil)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("record extension: %w", err)
@@ -283,7 +266,7 @@ func (l *lifecycle) extend(ctx workflow.Context, e ExtensionRequest) (time.Time,
 	l.st.Extensions = append(l.st.Extensions, domain.Extension{By: e.By, Reason: e.Reason})
 	l.st.DueAt = due
 	l.dueChanged = true
-	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: actorName(e.Signed, e.Actor),
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: e.NameOr(e.Actor),
 		Note: fmt.Sprintf("deadline extended by %s to %s: %s", e.By, day(due), e.Reason)})
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrDueAt.ValueSet(due.UTC())); err != nil {
 		return time.Time{}, err
@@ -309,7 +292,7 @@ func (l *lifecycle) validateClosure(op string) func(workflow.Context, Closure) e
 }
 
 func (l *lifecycle) close(c Closure, as domain.Status) error {
-	c.Actor = actorName(c.Signed, c.Actor)
+	c.Actor = c.NameOr(c.Actor)
 	l.closure, l.closeAs = &c, as
 	return nil
 }
@@ -349,7 +332,7 @@ func (l *lifecycle) validateDecide(ctx workflow.Context, d Decision) error {
 // decide records a decision in the store first, then in the workflow's
 // state, so the audit log never lacks a decision the request acted on.
 func (l *lifecycle) decide(ctx workflow.Context, d Decision) error {
-	actor := actorName(d.Signed, d.Approver) + " via " + via(d.Signed, d.Via)
+	actor := d.Author(d.Approver + " via " + d.Via)
 	// Claimed before the store write, so a second click that arrives while
 	// it runs is refused by the validator.
 	l.decided[d.Department] = d.Decision + " by " + actor
@@ -393,7 +376,7 @@ func (l *lifecycle) validateRetry(ctx workflow.Context, r Retry) error {
 }
 
 func (l *lifecycle) retry(ctx workflow.Context, r Retry) error {
-	l.retryRequested, l.retriedBy = true, actorName(r.Signed, r.Actor)
+	l.retryRequested, l.retriedBy = true, r.NameOr(r.Actor)
 	return nil
 }
 
@@ -421,10 +404,10 @@ func (l *lifecycle) confirm(ctx workflow.Context, c Confirmation) error {
 
 // recordedBy names who recorded the subject's confirmation.
 func recordedBy(s claims.Signed) string {
-	if s.Claim == nil {
-		return ""
+	if name := s.NameOr(""); name != "" {
+		return " (recorded by " + name + ")"
 	}
-	return " (recorded by " + s.Claim.Name + ")"
+	return ""
 }
 
 func (l *lifecycle) validateCompleteTask(ctx workflow.Context, c TaskCompletion) error {
@@ -470,7 +453,7 @@ func (l *lifecycle) validateCompleteTask(ctx workflow.Context, c TaskCompletion)
 // then in the request, as decide does.
 func (l *lifecycle) completeTask(ctx workflow.Context, c TaskCompletion) error {
 	l.claimed[c.System] = true
-	actor := actorName(c.Signed, c.Approver) + " via " + via(c.Signed, c.Via)
+	actor := c.Author(c.Approver + " via " + c.Via)
 	t := l.task(c.System)
 	now := workflow.Now(ctx).UTC()
 	var a *activities.Activities
