@@ -15,7 +15,6 @@ import (
 
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/requests"
@@ -146,16 +145,7 @@ func TestLinksReachOnlyTheSubject(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"T_CRM_DSN": crmDSN, "T_SHOP_DSN": shopDSN, "T_SESSIONS_URL": redisURL, "T_HELPDESK_URL": api.URL}
-	systems, closeSystems, err := engine.OpenSystems(ctx, m, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeSystems()
-	st := openPostgres(t)
-	if err := st.SyncDepartments(ctx, m.StoreDepartments()); err != nil {
-		t.Fatal(err)
-	}
-	e := testengine.StartEngine(t, st, systems...)
+	e, _ := startCompany(t, m, env)
 	compliance := testengine.Compliance(ctx, "cli:alice")
 	sales := testengine.Approver(ctx, "sales.lead@acme.example", "cli:sam")
 

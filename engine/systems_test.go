@@ -18,6 +18,7 @@ import (
 	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
 
@@ -110,16 +111,7 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 	if _, _, err := engine.OpenSystems(ctx, m, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "two.yaml:7: systems[0] (crm): environment variable T_CRM_DSN is not set") {
 		t.Fatalf("missing DSN: %v", err)
 	}
-	systems, closeSystems, err := engine.OpenSystems(ctx, m, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeSystems()
-	st := openPostgres(t)
-	if err := st.SyncDepartments(ctx, m.StoreDepartments()); err != nil {
-		t.Fatal(err)
-	}
-	e := testengine.StartEngine(t, st, systems...)
+	e, st := startCompany(t, m, env)
 
 	run := func(in workflows.RequestInput, decisions ...workflows.Decision) workflows.RequestState {
 		t.Helper()
@@ -269,16 +261,7 @@ func TestRefusalNeedsAttentionAtOnce(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			systems, closeSystems, err := engine.OpenSystems(ctx, m, func(string) string { return db.dsn })
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer closeSystems()
-			st := openPostgres(t)
-			if err := st.SyncDepartments(ctx, m.StoreDepartments()); err != nil {
-				t.Fatal(err)
-			}
-			e := testengine.StartEngine(t, st, systems...)
+			e, st := startCompany(t, m, map[string]string{"T_CRM_DSN": db.dsn})
 			in := input("REFUSED-1", "uma@example.com")
 			in.Type = domain.Erasure
 			if _, err := requests.Start(ctx, e.Client, in); err != nil {
@@ -325,4 +308,22 @@ func TestRefusalNeedsAttentionAtOnce(t *testing.T) {
 			})
 		})
 	}
+}
+
+// startCompany opens the data map's systems with the environment env and
+// runs the engine on them, its store on PostgreSQL with the map's
+// departments. Cleanups run in reverse: the engine stops before the store
+// and the systems close.
+func startCompany(t *testing.T, m *config.File, env map[string]string) (*testengine.Engine, *store.Store) {
+	t.Helper()
+	systems, closeSystems, err := engine.OpenSystems(context.Background(), m, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeSystems() })
+	st := openPostgres(t)
+	if err := st.SyncDepartments(context.Background(), m.StoreDepartments()); err != nil {
+		t.Fatal(err)
+	}
+	return testengine.StartEngine(t, st, systems...), st
 }
