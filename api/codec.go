@@ -104,22 +104,25 @@ func (s *Server) codecCall(w http.ResponseWriter, r *http.Request, op string, sd
 // codecAudit is one audit entry per request whose payloads a call holds,
 // and one for payloads that name none (the server's own, failures).
 func codecAudit(op string, t store.Token, payloads []*commonpb.Payload) []records.AuditEntry {
-	workflows := keyring.Workflows(payloads)
-	named := 0
-	var out []records.AuditEntry
-	for _, wf := range workflows {
-		n := 0
-		for _, p := range payloads {
-			if string(p.GetMetadata()[keyring.MetadataWorkflow]) == wf {
-				n++
-			}
+	var order []string // workflows in the order the payloads name them
+	count := map[string]int{}
+	for _, p := range payloads {
+		wf := keyring.WorkflowOf(p)
+		if count[wf] == 0 {
+			order = append(order, wf)
 		}
-		named += n
+		count[wf]++
+	}
+	var out []records.AuditEntry
+	for _, wf := range order {
+		if wf == "" {
+			continue
+		}
 		id, _ := domain.RequestIDOf(wf)
 		out = append(out, records.AuditEntry{RequestID: id, Actor: actor(t), Action: "codec " + op,
-			Detail: map[string]any{"workflow": wf, "payloads": n}})
+			Detail: map[string]any{"workflow": wf, "payloads": count[wf]}})
 	}
-	if rest := len(payloads) - named; rest > 0 || len(payloads) == 0 {
+	if rest := count[""]; rest > 0 || len(payloads) == 0 {
 		out = append(out, records.AuditEntry{Actor: actor(t), Action: "codec " + op,
 			Detail: map[string]any{"workflow": "not named by the payloads", "payloads": rest}})
 	}

@@ -3,7 +3,6 @@ package keyring
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
@@ -87,17 +86,9 @@ func (c *Codec) additional(workflow string) []byte {
 	return []byte(c.k.keyID + "\x00" + workflow)
 }
 
-// Workflows returns the workflow ids that encrypted payloads name, in
-// order, once each. The ids are checked when the payloads are decoded.
-func Workflows(payloads []*commonpb.Payload) []string {
-	var out []string
-	for _, p := range payloads {
-		if w := string(p.GetMetadata()[MetadataWorkflow]); w != "" && !slices.Contains(out, w) {
-			out = append(out, w)
-		}
-	}
-	return out
-}
+// WorkflowOf is the workflow id an encrypted payload names, or "". The id
+// is checked when the payload is decoded.
+func WorkflowOf(p *commonpb.Payload) string { return string(p.GetMetadata()[MetadataWorkflow]) }
 
 // Encode implements converter.PayloadCodec.
 func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {

@@ -156,7 +156,7 @@ func TestCodecNamesTheWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := Workflows(enc); len(got) != 1 || got[0] != "dsr-REQ-1" {
+	if got := WorkflowOf(enc[0]); got != "dsr-REQ-1" {
 		t.Fatalf("workflows = %v", got)
 	}
 	if dec, err := k.DisplayCodec().Decode(enc); err != nil || string(dec[0].Data) != `"hello"` {
@@ -168,7 +168,7 @@ func TestCodecNamesTheWorkflow(t *testing.T) {
 	}
 	act := k.Codec().WithSerializationContext(converter.ActivitySerializationContext{WorkflowID: "dsr-REQ-3"})
 	enc, _ = act.Encode([]*commonpb.Payload{plain})
-	if got := Workflows(enc); len(got) != 1 || got[0] != "dsr-REQ-3" {
+	if got := WorkflowOf(enc[0]); got != "dsr-REQ-3" {
 		t.Fatalf("activity payload workflows = %v", got)
 	}
 }
