@@ -51,6 +51,13 @@ type Token struct {
 	Departments []string     `db:"-" json:"departments,omitempty"`
 }
 
+// splitDepartments reads the stored list of an approver's departments.
+func (t *Token) splitDepartments() {
+	if t.DeptList != "" {
+		t.Departments = strings.Split(t.DeptList, "\n")
+	}
+}
+
 // NewToken is what a token is made for.
 type NewToken struct {
 	Name string
@@ -133,9 +140,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Token, error) 
 	if !at.Before(t.ExpiresAt) {
 		return t, ErrExpired
 	}
-	if t.DeptList != "" {
-		t.Departments = strings.Split(t.DeptList, "\n")
-	}
+	t.splitDepartments()
 	// Noted at most once a minute, so a busy token does not write on every call.
 	if !t.LastUsedAt.Valid || at.Sub(t.LastUsedAt.Time) > time.Minute {
 		if _, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE api_tokens SET last_used_at = ? WHERE id = ?`), at, t.ID); err != nil {
@@ -152,9 +157,7 @@ func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	for i := range out {
-		if out[i].DeptList != "" {
-			out[i].Departments = strings.Split(out[i].DeptList, "\n")
-		}
+		out[i].splitDepartments()
 	}
 	return out, nil
 }
