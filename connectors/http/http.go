@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	nethttp "net/http"
 	"net/url"
@@ -190,11 +191,7 @@ func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]co
 		if err != nil {
 			return nil, err
 		}
-		kinds := make([]string, 0, len(o.Links))
-		for k := range o.Links {
-			kinds = append(kinds, k)
-		}
-		slices.Sort(kinds)
+		kinds := slices.Sorted(maps.Keys(o.Links))
 		for _, f := range records {
 			for _, k := range kinds {
 				if v, ok := at(f.record, o.Links[k]); ok && v != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -211,11 +212,7 @@ func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]co
 		if err != nil {
 			return nil, err
 		}
-		kinds := make([]domain.IdentityKind, 0, len(p.Links))
-		for k := range p.Links {
-			kinds = append(kinds, k)
-		}
-		slices.Sort(kinds)
+		kinds := slices.Sorted(maps.Keys(p.Links))
 		for _, key := range keys {
 			typ, err := c.rdb.Type(ctx, key).Result()
 			if err != nil {
