@@ -118,7 +118,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, t store.Token) {
 }
 
 func (s *Server) show(w http.ResponseWriter, r *http.Request, t store.Token) {
-	v, err := requests.Show(r.Context(), s.Client, r.PathValue("id"))
+	v, err := requests.Show(r.Context(), s.Client, r.PathValue("id"), requests.WithFailures(s.Codecs.Failure))
 	if err != nil {
 		failFor(w, err)
 		return

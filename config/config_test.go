@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,7 @@ func TestParseDataMap(t *testing.T) {
 		{"bad name", "departments:\n  - name: \"\"\n    approvers: [a@b.co]\n", `acme.yaml:2: departments[0].name: "" must be`},
 		{"duplicate", "departments:\n  - name: Sales\n    approvers: [a@b.co]\n  - name: sales\n    approvers: [a@b.co]\n", `acme.yaml:4: departments[1].name: "sales" is declared twice (also at departments[0])`},
 		{"no approvers", "departments:\n  - name: Sales\n", "acme.yaml:2: departments[0].approvers: at least one approver is required"},
-		{"bad approver", "departments:\n  - name: Sales\n    approvers: [bob]\n", `acme.yaml:2: departments[0].approvers[0]: "bob" must be a Slack user id`},
+		{"bad approver", "departments:\n  - name: Sales\n    approvers: [bob]\n", `acme.yaml:3: departments[0].approvers[0]: "bob" must be a Slack user id`},
 		{"bad channel", "departments:\n  - name: Sales\n    channel: sales team\n    approvers: [a@b.co]\n", `departments[0].channel: "sales team" must be a Slack channel`},
 		{"wrong type", "departments: {name: Sales}\n", "acme.yaml:1: departments: a mapping was given; this field takes a list of departments"},
 		{"compliance channel", "compliance: {channel: privacy team}\n", `acme.yaml: compliance.channel: "privacy team" must be a Slack channel`},
@@ -143,11 +144,11 @@ systems:
         legal_hold: tax law keeps invoices for 10 years
       - name: addresses
         primary_key: id
-        reference: {table: customers, column: customer_id, references: id}
+        via: [addresses.customer_id -> customers.id]
         erase: delete
       - name: deliveries
         primary_key: id
-        reference: {table: addresses, column: address_id, references: id}
+        via: [deliveries.address_id -> addresses.id]
         erase: delete
 `
 
@@ -156,13 +157,13 @@ func TestParseSystems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Systems) != 1 || len(f.Systems[0].Tables) != 4 || f.Systems[0].Tables[1].LegalHold == "" || f.Systems[0].Tables[3].Reference.Table != "addresses" {
+	if len(f.Systems) != 1 || len(f.Systems[0].Tables) != 4 || f.Systems[0].Tables[1].LegalHold == "" || f.Systems[0].Tables[3].Via[0] != "deliveries.address_id -> addresses.id" {
 		t.Fatalf("systems = %+v", f.Systems)
 	}
 	tests := []struct {
 		name, old, new, want string
 	}{
-		{"unknown department", "department: Sales", "department: Legal", `map.yaml:5: systems[0].department: "Legal" is not a department`},
+		{"unknown department", "department: Sales", "department: Legal", `map.yaml:6: systems[0].department: "Legal" is not a department`},
 		{"unknown connector", "connector: sql", "connector: ftp", `systems[0].connector: "ftp" must be one of sql`},
 		{"secret in file", "dsn_env: ACME_CRM_DSN", "dsn_env: postgres://u:pw@h/db", `systems[0].sql.dsn_env: "postgres://u:pw@h/db" must name an environment variable`},
 		{"unknown driver", "driver: sqlite", "driver: oracle", `systems[0].sql.driver: "oracle"`},
@@ -176,18 +177,33 @@ func TestParseSystems(t *testing.T) {
 		{"list for a mapping", "identity: {email: email, customer_id: customer_no}", "identity: [email]", "systems[0].tables[0].identity: a list was given; this field takes a mapping, e.g. {key: value}"},
 		{"key column twice", "primary_key: id\n        identity: {email", "primary_key: [id, id]\n        identity: {email", `systems[0].tables[0].primary_key: "id" is listed twice`},
 		{"key as a mapping", "primary_key: id\n        identity: {email", "primary_key: {id: x}\n        identity: {email", `map.yaml:16: systems[0].tables[0].primary_key: a column name, or a list of column names, is expected here`},
-		{"bare yaml null", "erase: delete", "erase: null", `systems[0].tables[0].erase: is missing; one of delete, null, mask, hash, keep (write "null" in quotes`},
+		{"bare yaml null", "erase: delete", "erase: null", `systems[0].tables[0].erase: is missing; one of delete, update, keep, null, mask, hmac (write "null" in quotes`},
 		{"mask keeps identity", "erase_fields: [customer_no, billing_name]", "erase_fields: [billing_name]", `must include the identity column "customer_no"`},
 		{"keep without hold", "erase: mask\n        erase_fields: [customer_no, billing_name]\n        legal_hold: tax law keeps invoices for 10 years", "erase: keep", "erase: keep needs the legal hold"},
 		{"consent for unknown purpose", "consent: {newsletter: newsletter}", "consent: {profiling: profiling}", `purpose "profiling" is not among the system's purposes`},
 		{"duplicate table", "name: invoices", "name: customers", `table "customers" is declared twice`},
 		{"no tables", "    tables:\n", "    tablez:\n", `unknown field "tablez" in a system`},
-		{"reference to unknown table", "reference: {table: customers,", "reference: {table: clients,", `systems[0].tables[2].reference.table: "clients" is not a table of this system`},
-		{"reference cycle", "reference: {table: customers, column: customer_id, references: id}\n        erase: delete", "reference: {table: deliveries, column: customer_id, references: id}\n        erase: delete", "systems[0].tables[2].reference: reference cycle: addresses → deliveries → addresses"},
-		{"unreachable", "reference: {table: addresses, column: address_id, references: id}\n", "\n", `table "deliveries" is unreachable`},
+		{"link to unknown table", "via: [addresses.customer_id -> customers.id]", "via: [addresses.customer_id -> clients.id]", `map.yaml:29: systems[0].tables[2].via[0]: "clients" is not a table of this system`},
+		{"link without arrow", "via: [addresses.customer_id -> customers.id]", "via: [addresses.customer_id = customers.id]", `systems[0].tables[2].via[0]: "addresses.customer_id = customers.id": a link is written child_table.column -> parent_table.column`},
+		{"link without column", "via: [addresses.customer_id -> customers.id]", "via: [addresses -> customers.id]", `"addresses" must be table.column (or schema.table.column)`},
+		{"link elsewhere", "via: [addresses.customer_id -> customers.id]", "via: [invoices.customer_no -> customers.id]", `does not involve table addresses`},
+		{"link to itself", "via: [addresses.customer_id -> customers.id]", "via: [addresses.parent_id -> addresses.id]", `joins addresses to itself`},
+		{"links in a circle", "via: [addresses.customer_id -> customers.id]", "via: [addresses.delivery_id -> deliveries.id]", "systems[0].tables[2].via: links go round in a circle: addresses → deliveries → addresses"},
+		{"unreachable", "via: [deliveries.address_id -> addresses.id]\n", "\n", `table "deliveries" is unreachable`},
 		{"link not an identity column", "identity: {email: email, customer_id: customer_no}", "identity: {email: email, customer_id: customer_no}\n        links: [phone]",
 			`systems[0].tables[0].links[0]: "phone" is not an identity column of table "customers"`},
-		{"masked child keeps the link", "reference: {table: customers, column: customer_id, references: id}\n        erase: delete", "reference: {table: customers, column: customer_id, references: id}\n        erase: mask\n        erase_fields: [city]", `must include the reference column "customer_id"`},
+		{"masked child keeps the link", "via: [addresses.customer_id -> customers.id]\n        erase: delete", "via: [addresses.customer_id -> customers.id]\n        erase: mask\n        erase_fields: [city]", `must include the link column "customer_id"`},
+		{"the first map's reference", "via: [addresses.customer_id -> customers.id]", "reference: {table: customers, column: customer_id, references: id}",
+			`map.yaml:29: systems[0].tables[2].reference: was replaced by via`},
+		{"unsalted hash", "erase: mask\n        erase_fields: [customer_no", "erase: hash\n        erase_fields: [customer_no", `systems[0].tables[1].erase: hash was an unsalted SHA-256`},
+		{"update without strategies", "erase: mask\n        erase_fields: [customer_no", "erase: update\n        erase_fields: [customer_no", `systems[0].tables[1].erase_fields[0]: says no strategy`},
+		{"unknown field strategy", "erase_fields: [customer_no, billing_name]", "erase_fields: {customer_no: null, billing_name: shred}", `map.yaml:25: systems[0].tables[1].erase_fields.billing_name: "shred" must be null, mask, hmac or {set: value}`},
+		{"fixed value badly written", "erase_fields: [customer_no, billing_name]", "erase_fields: {customer_no: null, billing_name: {put: x}}", `map.yaml:25: systems[0].tables[1].erase_fields: billing_name: null, mask, hmac or {set: value} is expected here`},
+		{"column twice", "erase_fields: [customer_no, billing_name]", "erase_fields: [customer_no, customer_no]", `systems[0].tables[1].erase_fields[1]: "customer_no" is listed twice`},
+		{"schema too deep", "name: invoices", "name: a.b.invoices", `"a.b.invoices" is not a plain table name (or schema.table)`},
+		{"no identity column", "identity: {email: email, customer_id: customer_no}", "identity: {email: [], customer_id: customer_no}", `systems[0].tables[0].identity.email: names no column`},
+		{"unknown kind lists the map's", "identity: {email: email, customer_id: customer_no}", "identity: {loyalty: card_no}", "unknown identity kind; use email, phone, customer_id"},
+		{"an error points at the table's own field", "erase_fields: [customer_no, billing_name]", "erase_fields: [billing_name]", `map.yaml:25: systems[0].tables[1].erase_fields: must include`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,12 +276,78 @@ systems:
 	} {
 		_, err := Parse("r.yaml", []byte(strings.Replace(good, tc[0], tc[1], 1)))
 		want := map[string]string{
-			"no placeholder": "systems[0].keys[0].pattern", "two placeholders": "exactly one of {email}",
+			"no placeholder": "systems[0].keys[0].pattern", "two placeholders": "exactly one identity placeholder",
 			"bad strategy": `"mask" must be delete or keep`, "keep needs hold": "keys[1].legal_hold", "no url variable": "systems[0].redis.url_env",
 			"unknown link kind": "systems[0].keys[0].links.ssn: unknown identity kind", "empty link field": "systems[0].keys[0].links.customer_id: names the hash field",
 		}[name]
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", name, err, want)
 		}
+	}
+}
+
+// TestDataMapV2Forms: the map's own identity kinds, several columns per
+// kind, schema-qualified tables and per-field strategies, read as written;
+// and each way to get them wrong named with its line.
+func TestDataMapV2Forms(t *testing.T) {
+	const good = `departments:
+  - {name: Sales, approvers: [sales@acme.example]}
+identity_kinds:
+  - {name: loyalty_id, pattern: 'L[0-9]{8}', uppercase: true}
+systems:
+  - name: shop
+    department: Sales
+    connector: sql
+    sql: {driver: postgres, dsn_env: SHOP_DSN}
+    purposes: [orders]
+    legal_basis: contract
+    retention: 6 years
+    tables:
+      - name: sales.customers
+        primary_key: id
+        identity: {email: [email, alt_email], loyalty_id: loyalty_no}
+        erase: update
+        erase_fields: {email: hmac, alt_email: null, loyalty_no: ~, name: mask, status: {set: erased}}
+        legal_hold: contract records
+      - name: addresses
+        primary_key: id
+        via: [sales.customers.address_id -> addresses.id]
+        erase: delete
+        shared: {city: mask}
+`
+	f, err := Parse("v2.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Systems[0].Tables[0]
+	if got := fmt.Sprint(c.Identity["email"], c.EraseFields); got != "[email alt_email] [{email hmac } {alt_email null } {loyalty_no null } {name mask } {status set erased}]" {
+		t.Fatalf("read as %s", got)
+	}
+	kinds, err := f.CustomKinds()
+	if err != nil || len(kinds) != 1 || !kinds[0].Pattern.MatchString("L12345678") || kinds[0].Pattern.MatchString("xL12345678") {
+		t.Fatalf("kinds %+v, %v", kinds, err)
+	}
+	l, err := ParseLink(f.Systems[0].Tables[1].Via[0])
+	if err != nil || l != (Link{Child: "sales.customers", ChildColumn: "address_id", Parent: "addresses", ParentColumn: "id"}) {
+		t.Fatalf("link %+v, %v", l, err)
+	}
+	for _, tt := range []struct{ name, old, new, want string }{
+		{"kind is built in", "name: loyalty_id, pattern", "name: email, pattern", `v2.yaml:4: identity_kinds[0].name: identity kind "email" is built in`},
+		{"kind pattern broken", "pattern: 'L[0-9]{8}'", "pattern: 'L[0-9'", `v2.yaml:4: identity_kinds[0].pattern: "L[0-9" is not a regular expression`},
+		{"kind without pattern", "pattern: 'L[0-9]{8}', ", "", `identity_kinds[0].pattern: is missing`},
+		{"kind badly named", "name: loyalty_id, pattern", "name: Loyalty-ID, pattern", `identity kind "Loyalty-ID" must be 1-32 lower-case letters`},
+		{"undeclared kind", "loyalty_id: loyalty_no}", "member_id: loyalty_no}", `v2.yaml:16: systems[0].tables[0].identity.member_id: unknown identity kind; use email, phone, customer_id, loyalty_id`},
+		{"identity column left as it was", "alt_email: null, ", "", `must include the identity column "alt_email"`},
+		{"shared on a kept table", "erase: delete\n        shared", "erase: keep\n        legal_hold: x\n        shared", `erase: keep changes nothing`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(good, tt.old) {
+				t.Fatalf("test edits %q, which the map lacks", tt.old)
+			}
+			_, err := Parse("v2.yaml", []byte(strings.Replace(good, tt.old, tt.new, 1)))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v\nwant %q", err, tt.want)
+			}
+		})
 	}
 }

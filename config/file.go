@@ -30,8 +30,22 @@ type File struct {
 	Reminders *Reminders `yaml:"reminders"`
 	// Compliance is where compliance's notices and escalations go in Slack.
 	Compliance *Compliance `yaml:"compliance"`
+	// IdentityKinds are the map's own kinds of identifier (a loyalty
+	// number), besides email, phone and customer_id.
+	IdentityKinds []IdentityKind `yaml:"identity_kinds"`
 
 	path string
+	root *yaml.Node
+}
+
+// IdentityKind is a kind of identifier the map declares.
+type IdentityKind struct {
+	Name string `yaml:"name"`
+	// Pattern is the regular expression a whole value must match, after
+	// surrounding spaces are trimmed (and upper-cased, with Uppercase).
+	Pattern     string `yaml:"pattern"`
+	Uppercase   bool   `yaml:"uppercase"`
+	Description string `yaml:"description"`
 }
 
 // System is one system that holds personal data.
@@ -83,25 +97,36 @@ type KeyPattern struct {
 
 // Table is one table of an SQL system.
 type Table struct {
+	// Name is the table, or schema.table outside the connection's default
+	// schema (database, on MariaDB).
 	Name string `yaml:"name"`
 	// PrimaryKey is the column, or the list of columns, that identifies a
 	// row: the table's primary key or a unique constraint.
 	PrimaryKey Columns `yaml:"primary_key"`
-	// Identity maps identity kinds (email, phone, customer_id) to columns.
-	Identity map[string]string `yaml:"identity"`
+	// Identity maps identity kinds (email, phone, customer_id or a kind
+	// the map declares) to the column, or columns, that hold them.
+	Identity map[string]Columns `yaml:"identity"`
 	// Fields maps columns to their data categories.
 	Fields map[string][]string `yaml:"fields"`
-	// Erase is the strategy: delete, null, mask, hash or keep.
-	Erase       string   `yaml:"erase"`
-	EraseFields []string `yaml:"erase_fields"`
-	// LegalHold says why rows are kept (erase: keep, mask, null or hash).
+	// Erase is the strategy: delete, update (each erase_fields column says
+	// how), keep, or null, mask or hmac for every erase_fields column.
+	Erase       string          `yaml:"erase"`
+	EraseFields FieldStrategies `yaml:"erase_fields"`
+	// Shared says what becomes of a subject's row that other people's rows
+	// still point at (an address two customers share): never deleted, it
+	// is kept as it is, or changed as these fields say.
+	Shared FieldStrategies `yaml:"shared"`
+	// LegalHold says why rows are kept (erase: keep, or an update).
 	LegalHold string `yaml:"legal_hold"`
 	// Consent maps purposes to the boolean column that records consent.
 	Consent map[string]string `yaml:"consent"`
-	// Reference reaches the table from another one: rows whose Column
-	// holds the value of References in the subject's rows of Table
-	// (addresses.customer_id → customers.id).
-	Reference *Reference `yaml:"reference"`
+	// Via are the links that reach this table from another one, each
+	// written child.column -> parent.column, this table on either side:
+	// "orders.customer_id -> customers.id" (this table holds the key) or
+	// "customers.address_id -> addresses.id" (the other one does).
+	Via []string `yaml:"via"`
+	// Reference is the first data map's single link; Via replaced it.
+	Reference yaml.Node `yaml:"reference"`
 	// Links are the identity kinds whose columns in this table are
 	// authoritative: a value there on the subject's row is proposed to
 	// compliance as the subject's own (a customer number the CRM assigned).
@@ -110,11 +135,60 @@ type Table struct {
 	Links []string `yaml:"links"`
 }
 
-// Reference links a table to the table it is reached from.
-type Reference struct {
-	Table      string `yaml:"table"`
-	Column     string `yaml:"column"`
-	References string `yaml:"references"`
+// FieldStrategy is what erasure writes into one column.
+type FieldStrategy struct {
+	Column string
+	// Strategy is null, set (Value), mask or hmac; empty in the list form,
+	// where the table's erase says.
+	Strategy string
+	Value    string
+}
+
+// FieldStrategies are a list of columns (the table's erase strategy for
+// each), or a mapping from column to strategy:
+//
+//	erase_fields: {email: hmac, name: mask, phone: null, status: {set: erased}}
+type FieldStrategies []FieldStrategy
+
+// UnmarshalYAML reads both forms, in the order written.
+func (fs *FieldStrategies) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: a column name is expected here", item.Line)
+			}
+			*fs = append(*fs, FieldStrategy{Column: item.Value})
+		}
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			f := FieldStrategy{Column: key.Value}
+			switch {
+			case val.Kind == yaml.ScalarNode && val.Tag == "!!null":
+				f.Strategy = "null" // a bare null says it as well as "null"
+			case val.Kind == yaml.ScalarNode:
+				f.Strategy = val.Value
+			case val.Kind == yaml.MappingNode && len(val.Content) == 2 && val.Content[0].Value == "set" && val.Content[1].Kind == yaml.ScalarNode:
+				f.Strategy, f.Value = "set", val.Content[1].Value
+			default:
+				return fmt.Errorf("line %d: %s: null, mask, hmac or {set: value} is expected here", val.Line, key.Value)
+			}
+			*fs = append(*fs, f)
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: a list of columns, or a mapping from column to null, mask, hmac or {set: value}, is expected here", n.Line)
+}
+
+// Columns lists the columns.
+func (fs FieldStrategies) Columns() []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Column
+	}
+	return out
 }
 
 // Compliance is the privacy team in Slack.
@@ -193,6 +267,7 @@ func Parse(path string, b []byte) (*File, error) {
 		return nil, e
 	}
 	markLines(&root, f)
+	f.root = &root
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
@@ -273,7 +348,7 @@ func (f *File) validate() error {
 	for i, d := range f.Departments {
 		field := fmt.Sprintf("departments[%d]", i)
 		fail := func(sub, msg string) error {
-			return &Error{File: f.path, Line: d.line, Field: field + sub, Msg: msg}
+			return &Error{File: f.path, Line: f.lineOf(field+sub, d.line), Field: field + sub, Msg: msg}
 		}
 		if !domain.ValidDepartmentName(d.Name) {
 			return fail(".name", fmt.Sprintf("%q must be 1-64 letters, digits, spaces, '_' or '-', starting with a letter", d.Name))
@@ -303,6 +378,9 @@ func (f *File) validate() error {
 		if c.Lead != "" && !slackUser.MatchString(c.Lead) && !emailish.MatchString(c.Lead) {
 			return fail("lead", fmt.Sprintf("%q must be a Slack user id (U0123456789) or an e-mail address", c.Lead))
 		}
+	}
+	if _, err := f.CustomKinds(); err != nil {
+		return err
 	}
 	if err := f.validateReminders(); err != nil {
 		return err
@@ -344,6 +422,44 @@ func (c *Columns) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	return fmt.Errorf("line %d: a column name, or a list of column names, is expected here", n.Line)
+}
+
+// lineOf is the line of the field at path (systems[0].tables[1].erase),
+// or of its nearest ancestor that is written, or fallback: a validation
+// error points at the exact field, even one that is missing.
+func (f *File) lineOf(path string, fallback int) int {
+	if f.root == nil || len(f.root.Content) == 0 {
+		return fallback
+	}
+	n, line := f.root.Content[0], fallback
+	for _, part := range strings.Split(path, ".") {
+		name, idx, indexed := part, 0, false
+		if open := strings.IndexByte(part, '['); open >= 0 && strings.HasSuffix(part, "]") {
+			if _, err := fmt.Sscan(part[open+1:len(part)-1], &idx); err == nil {
+				name, indexed = part[:open], true
+			}
+		}
+		next := (*yaml.Node)(nil)
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == name {
+					next, line = n.Content[i+1], n.Content[i].Line
+					break
+				}
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+		if indexed {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n, line = n.Content[idx], n.Content[idx].Line
+		}
+	}
+	return line
 }
 
 // fieldAt is the path (systems[0].tables[1].erase) of the field whose

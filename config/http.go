@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	httpconn "github.com/dsrengine/dsr/connectors/http"
-	"github.com/dsrengine/dsr/domain"
 )
 
 // HTTPSettings say where a SaaS API is and how to authenticate; every
@@ -103,8 +102,8 @@ func (f *File) validateHTTP(s System, fail func(string, string, ...any) error) e
 			}
 		}
 		for _, k := range sortedKeys(o.Links) {
-			if !slices.Contains(domain.IdentityKinds, domain.IdentityKind(k)) {
-				return fail(of+".links."+k, "unknown identity kind; use email, phone or customer_id")
+			if !f.knownKind(k) {
+				return fail(of+".links."+k, "unknown identity kind; use %s", f.kindNames())
 			}
 			if strings.TrimSpace(o.Links[k]) == "" {
 				return fail(of+".links."+k, "names the record field (a dotted path) that holds the %s", k)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -13,6 +14,7 @@ import (
 var (
 	systemName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
 	identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+	tableName  = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 	envName    = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 	purpose    = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
 )
@@ -20,7 +22,7 @@ var (
 var (
 	connectorTypes = []string{"sql", "http", "redis", "manual"}
 	sqlDrivers     = []string{"postgres", "mysql", "sqlite"}
-	strategies     = []string{"delete", "null", "mask", "hash", "keep"}
+	strategies     = []string{"delete", "update", "keep", "null", "mask", "hmac"}
 )
 
 // validateSystems checks every system against the departments (by lower-case
@@ -31,7 +33,7 @@ func (f *File) validateSystems(departments map[string]int) error {
 	for i, s := range f.Systems {
 		field := fmt.Sprintf("systems[%d]", i)
 		fail := func(sub, format string, args ...any) error {
-			return &Error{File: f.path, Line: s.line, Field: field + sub, Msg: fmt.Sprintf(format, args...)}
+			return &Error{File: f.path, Line: f.lineOf(field+sub, s.line), Field: field + sub, Msg: fmt.Sprintf(format, args...)}
 		}
 		if !systemName.MatchString(s.Name) {
 			return fail(".name", "%q must be 1-64 lower-case letters, digits, '_' or '-', starting with a letter", s.Name)
@@ -88,92 +90,217 @@ func (f *File) validateSQL(s System, fail func(string, string, ...any) error) er
 	tables := map[string]bool{}
 	for j, t := range s.Tables {
 		tf := fmt.Sprintf(".tables[%d]", j)
-		if !identifier.MatchString(t.Name) {
-			return fail(tf+".name", "%q is not a plain table name", t.Name)
+		if !tableName.MatchString(t.Name) {
+			return fail(tf+".name", "%q is not a plain table name (or schema.table)", t.Name)
 		}
-		if tables[t.Name] {
+		if tables[strings.ToLower(t.Name)] {
 			return fail(tf+".name", "table %q is declared twice", t.Name)
 		}
-		tables[t.Name] = true
-		if len(t.PrimaryKey) == 0 {
-			return fail(tf+".primary_key", "is missing: the column (or list of columns) that identifies one row")
+		tables[strings.ToLower(t.Name)] = true
+	}
+	for j, t := range s.Tables {
+		if err := f.validateTable(t, fmt.Sprintf(".tables[%d]", j), s, tables, fail); err != nil {
+			return err
 		}
-		for k, col := range t.PrimaryKey {
-			if !identifier.MatchString(col) {
-				return fail(tf+".primary_key", "%q is not a plain column name", col)
-			}
-			if slices.Contains(t.PrimaryKey[:k], col) {
-				return fail(tf+".primary_key", "%q is listed twice", col)
-			}
+	}
+	return checkVia(s.Tables, fail)
+}
+
+// validateTable checks one table of an SQL system; tables holds the
+// system's table names, lower-cased.
+func (f *File) validateTable(t Table, tf string, s System, tables map[string]bool, fail func(string, string, ...any) error) error {
+	plain := func(field, col string) error {
+		if !identifier.MatchString(col) {
+			return fail(field, "%q is not a plain column name", col)
 		}
-		if len(t.Identity) == 0 && t.Reference == nil {
-			return fail(tf+".identity", "table %q is unreachable: it needs an identity column (email, phone, customer_id) or a reference to a table that has one", t.Name)
+		return nil
+	}
+	if len(t.PrimaryKey) == 0 {
+		return fail(tf+".primary_key", "is missing: the column (or list of columns) that identifies one row")
+	}
+	for k, col := range t.PrimaryKey {
+		if err := plain(tf+".primary_key", col); err != nil {
+			return err
 		}
-		if r := t.Reference; r != nil && (!identifier.MatchString(r.Table) || !identifier.MatchString(r.Column) || !identifier.MatchString(r.References)) {
-			return fail(tf+".reference", "table, column and references must be plain names")
+		if slices.Contains(t.PrimaryKey[:k], col) {
+			return fail(tf+".primary_key", "%q is listed twice", col)
 		}
-		for _, kind := range sortedKeys(t.Identity) {
-			if !slices.Contains(domain.IdentityKinds, domain.IdentityKind(kind)) {
-				return fail(tf+".identity."+kind, "unknown identity kind; use email, phone or customer_id")
-			}
-			if !identifier.MatchString(t.Identity[kind]) {
-				return fail(tf+".identity."+kind, "%q is not a plain column name", t.Identity[kind])
-			}
+	}
+	if t.Reference.Kind != 0 {
+		return fail(tf+".reference", "was replaced by via, a list of links written child.column -> parent.column; for example reference: {table: customers, column: customer_id, references: id} on addresses is now via: [addresses.customer_id -> customers.id]")
+	}
+	if len(t.Identity) == 0 && len(t.Via) == 0 {
+		return fail(tf+".identity", "table %q is unreachable: it needs an identity column (email, phone, customer_id) or a link (via) to a table that has one", t.Name)
+	}
+	for _, kind := range sortedKeys(t.Identity) {
+		if !f.knownKind(kind) {
+			return fail(tf+".identity."+kind, "unknown identity kind; use %s", f.kindNames())
 		}
-		for k, kind := range t.Links {
-			if _, ok := t.Identity[kind]; !ok {
-				return fail(fmt.Sprintf("%s.links[%d]", tf, k), "%q is not an identity column of table %q: a link is read from one of its identity columns", kind, t.Name)
-			}
+		if len(t.Identity[kind]) == 0 {
+			return fail(tf+".identity."+kind, "names no column")
 		}
-		for _, col := range sortedKeys(t.Fields) {
-			if !identifier.MatchString(col) {
-				return fail(tf+".fields", "%q is not a plain column name", col)
-			}
-		}
-		if t.Erase == "" {
-			return fail(tf+".erase", "is missing; one of %s (write \"null\" in quotes: a bare null is YAML for nothing)", strings.Join(strategies, ", "))
-		}
-		if !slices.Contains(strategies, t.Erase) {
-			return fail(tf+".erase", "%q must be one of %s", t.Erase, strings.Join(strategies, ", "))
-		}
-		switch t.Erase {
-		case "delete":
-			if len(t.EraseFields) > 0 {
-				return fail(tf+".erase_fields", "delete removes whole rows; erase_fields apply to null, mask and hash")
-			}
-		case "keep":
-			if strings.TrimSpace(t.LegalHold) == "" {
-				return fail(tf+".legal_hold", "erase: keep needs the legal hold that requires keeping the rows")
-			}
-		default:
-			if len(t.EraseFields) == 0 {
-				return fail(tf+".erase_fields", "erase: %s needs the columns to %s", t.Erase, t.Erase)
-			}
-			for k, col := range t.EraseFields {
-				if !identifier.MatchString(col) {
-					return fail(fmt.Sprintf("%s.erase_fields[%d]", tf, k), "%q is not a plain column name", col)
-				}
-			}
-			// The rows stay; they must no longer point at the subject.
-			for _, kind := range sortedKeys(t.Identity) {
-				if !slices.Contains(t.EraseFields, t.Identity[kind]) {
-					return fail(tf+".erase_fields", "must include the identity column %q: rows kept after erasure may not identify the subject", t.Identity[kind])
-				}
-			}
-			if t.Reference != nil && !slices.Contains(t.EraseFields, t.Reference.Column) {
-				return fail(tf+".erase_fields", "must include the reference column %q: rows kept after erasure may not lead to the subject", t.Reference.Column)
-			}
-		}
-		for _, p := range sortedKeys(t.Consent) {
-			if !slices.Contains(s.Purposes, p) {
-				return fail(tf+".consent."+p, "purpose %q is not among the system's purposes", p)
-			}
-			if !identifier.MatchString(t.Consent[p]) {
-				return fail(tf+".consent."+p, "%q is not a plain column name", t.Consent[p])
+		for _, col := range t.Identity[kind] {
+			if err := plain(tf+".identity."+kind, col); err != nil {
+				return err
 			}
 		}
 	}
-	return checkReferences(s.Tables, fail)
+	var childCols []string // columns of this table that hold a link's key
+	for k, v := range t.Via {
+		vf := fmt.Sprintf("%s.via[%d]", tf, k)
+		e, err := ParseLink(v)
+		if err != nil {
+			return fail(vf, "%q: %v", v, err)
+		}
+		self := strings.ToLower(t.Name)
+		switch {
+		case strings.EqualFold(e.Child, e.Parent):
+			return fail(vf, "%q joins %s to itself: a row of the subject's cannot make another row of the same table theirs", v, t.Name)
+		case strings.EqualFold(e.Child, self):
+			childCols = append(childCols, e.ChildColumn)
+			if !tables[strings.ToLower(e.Parent)] {
+				return fail(vf, "%q is not a table of this system", e.Parent)
+			}
+		case strings.EqualFold(e.Parent, self):
+			if !tables[strings.ToLower(e.Child)] {
+				return fail(vf, "%q is not a table of this system", e.Child)
+			}
+		default:
+			return fail(vf, "%q does not involve table %s; a link is written on one of the two tables it joins", v, t.Name)
+		}
+	}
+	for k, kind := range t.Links {
+		if _, ok := t.Identity[kind]; !ok {
+			return fail(fmt.Sprintf("%s.links[%d]", tf, k), "%q is not an identity column of table %q: a link is read from one of its identity columns", kind, t.Name)
+		}
+	}
+	for _, col := range sortedKeys(t.Fields) {
+		if err := plain(tf+".fields", col); err != nil {
+			return err
+		}
+	}
+	if t.Erase == "" {
+		return fail(tf+".erase", "is missing; one of %s (write \"null\" in quotes: a bare null is YAML for nothing)", strings.Join(strategies, ", "))
+	}
+	if t.Erase == "hash" {
+		return fail(tf+".erase", "hash was an unsalted SHA-256, which anyone can reverse by hashing guesses of the value; use hmac, keyed per system")
+	}
+	if !slices.Contains(strategies, t.Erase) {
+		return fail(tf+".erase", "%q must be one of %s", t.Erase, strings.Join(strategies, ", "))
+	}
+	if err := f.validateStrategies(t.EraseFields, t.Erase, tf+".erase_fields", fail); err != nil {
+		return err
+	}
+	if err := f.validateStrategies(t.Shared, "", tf+".shared", fail); err != nil {
+		return err
+	}
+	switch t.Erase {
+	case "delete":
+		if len(t.EraseFields) > 0 {
+			return fail(tf+".erase_fields", "delete removes whole rows; erase_fields apply to update, null, mask and hmac (shared says what becomes of rows others still point at)")
+		}
+	case "keep":
+		if strings.TrimSpace(t.LegalHold) == "" {
+			return fail(tf+".legal_hold", "erase: keep needs the legal hold that requires keeping the rows")
+		}
+		if len(t.EraseFields) > 0 || len(t.Shared) > 0 {
+			return fail(tf+".erase_fields", "erase: keep changes nothing; erase_fields and shared apply to the other strategies")
+		}
+	default:
+		if len(t.EraseFields) == 0 {
+			return fail(tf+".erase_fields", "erase: %s needs the columns to change", t.Erase)
+		}
+		// The rows stay; they must no longer point at the subject.
+		cols := t.EraseFields.Columns()
+		for _, kind := range sortedKeys(t.Identity) {
+			for _, col := range t.Identity[kind] {
+				if !slices.Contains(cols, col) {
+					return fail(tf+".erase_fields", "must include the identity column %q: rows kept after erasure may not identify the subject", col)
+				}
+			}
+		}
+		for _, col := range childCols {
+			if !slices.Contains(cols, col) {
+				return fail(tf+".erase_fields", "must include the link column %q: rows kept after erasure may not lead to the subject", col)
+			}
+		}
+	}
+	for _, p := range sortedKeys(t.Consent) {
+		if !slices.Contains(s.Purposes, p) {
+			return fail(tf+".consent."+p, "purpose %q is not among the system's purposes", p)
+		}
+		if err := plain(tf+".consent."+p, t.Consent[p]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateStrategies checks erase_fields or shared; in the list form each
+// column takes strategy (which must then be null, mask or hmac).
+func (f *File) validateStrategies(fs FieldStrategies, strategy, field string, fail func(string, string, ...any) error) error {
+	seen := map[string]bool{}
+	for k, fl := range fs {
+		ff := fmt.Sprintf("%s.%s", field, fl.Column)
+		if fl.Strategy == "" {
+			ff = fmt.Sprintf("%s[%d]", field, k)
+		}
+		if !identifier.MatchString(fl.Column) {
+			return fail(ff, "%q is not a plain column name", fl.Column)
+		}
+		if seen[fl.Column] {
+			return fail(ff, "%q is listed twice", fl.Column)
+		}
+		seen[fl.Column] = true
+		st := fl.Strategy
+		if st == "" {
+			st = strategy
+		}
+		switch st {
+		case "null", "mask", "hmac":
+		case "set":
+			if fl.Strategy == "" {
+				return fail(ff, "a fixed value is written {set: value}")
+			}
+		case "hash":
+			return fail(ff, "hash was an unsalted SHA-256, which anyone can reverse by hashing guesses of the value; use hmac, keyed per system")
+		case "update", "":
+			return fail(ff, "says no strategy: write the columns as a mapping, e.g. {%s: null}, or one of mask, hmac, {set: value}", fl.Column)
+		default:
+			return fail(ff, "%q must be null, mask, hmac or {set: value}", st)
+		}
+	}
+	return nil
+}
+
+// Link is a parsed via entry: Child.ChildColumn holds Parent.ParentColumn.
+type Link struct {
+	Child, ChildColumn, Parent, ParentColumn string
+}
+
+// ParseLink reads "orders.customer_id -> customers.id"; a table may be
+// schema-qualified ("sales.orders.customer_id").
+func ParseLink(s string) (Link, error) {
+	from, to, ok := strings.Cut(s, "->")
+	if !ok {
+		return Link{}, fmt.Errorf("a link is written child_table.column -> parent_table.column")
+	}
+	var l Link
+	var err1, err2 error
+	l.Child, l.ChildColumn, err1 = splitColumn(strings.TrimSpace(from))
+	l.Parent, l.ParentColumn, err2 = splitColumn(strings.TrimSpace(to))
+	if err := errors.Join(err1, err2); err != nil {
+		return Link{}, err
+	}
+	return l, nil
+}
+
+func splitColumn(s string) (string, string, error) {
+	dot := strings.LastIndexByte(s, '.')
+	if dot < 0 || !tableName.MatchString(s[:dot]) || !identifier.MatchString(s[dot+1:]) {
+		return "", "", fmt.Errorf("%q must be table.column (or schema.table.column), plain names only", s)
+	}
+	return s[:dot], s[dot+1:], nil
 }
 
 // checkReferences refuses references to unknown tables and cycles; with
@@ -188,17 +315,17 @@ func (f *File) validateRedis(s System, fail func(string, string, ...any) error) 
 	for j, k := range s.Keys {
 		kf := fmt.Sprintf(".keys[%d]", j)
 		var kinds []string
-		for _, kind := range domain.IdentityKinds {
-			if n := strings.Count(k.Pattern, "{"+string(kind)+"}"); n > 0 {
-				kinds = append(kinds, strings.Repeat(string(kind)+" ", n))
+		for _, kind := range f.kinds() {
+			if n := strings.Count(k.Pattern, "{"+kind+"}"); n > 0 {
+				kinds = append(kinds, strings.Repeat(kind+" ", n))
 			}
 		}
 		if len(strings.Fields(strings.Join(kinds, ""))) != 1 {
-			return fail(kf+".pattern", "%q must hold exactly one of {email}, {phone} or {customer_id}", k.Pattern)
+			return fail(kf+".pattern", "%q must hold exactly one identity placeholder, e.g. {email} (kinds: %s)", k.Pattern, f.kindNames())
 		}
 		for _, kind := range sortedKeys(k.Links) {
-			if !slices.Contains(domain.IdentityKinds, domain.IdentityKind(kind)) {
-				return fail(kf+".links."+kind, "unknown identity kind; use email, phone or customer_id")
+			if !f.knownKind(kind) {
+				return fail(kf+".links."+kind, "unknown identity kind; use %s", f.kindNames())
 			}
 			if strings.TrimSpace(k.Links[kind]) == "" {
 				return fail(kf+".links."+kind, "names the hash field that holds the %s", kind)
@@ -233,23 +360,36 @@ func foreignSettings(s System) string {
 	return ""
 }
 
-func checkReferences(tables []Table, fail func(string, string, ...any) error) error {
-	byName := map[string]int{}
-	for i, t := range tables {
-		byName[t.Name] = i
+// checkVia refuses links that go round in a circle: each table must be
+// reached, in the end, from one with an identity column.
+func checkVia(tables []Table, fail func(string, string, ...any) error) error {
+	sources := map[string][]string{} // table → the tables it is reached from
+	for _, t := range tables {
+		self := strings.ToLower(t.Name)
+		for _, v := range t.Via {
+			l, _ := ParseLink(v)
+			other := strings.ToLower(l.Parent)
+			if strings.EqualFold(l.Parent, self) {
+				other = strings.ToLower(l.Child)
+			}
+			sources[self] = append(sources[self], other)
+		}
 	}
 	for i, t := range tables {
-		seen := []string{t.Name}
-		for cur := t; cur.Reference != nil; {
-			j, ok := byName[cur.Reference.Table]
-			if !ok {
-				return fail(fmt.Sprintf(".tables[%d].reference.table", i), "%q is not a table of this system", cur.Reference.Table)
+		var walk func(name string, path []string) []string
+		walk = func(name string, path []string) []string {
+			if slices.Contains(path, name) {
+				return append(path, name)
 			}
-			cur = tables[j]
-			if slices.Contains(seen, cur.Name) {
-				return fail(fmt.Sprintf(".tables[%d].reference", i), "reference cycle: %s", strings.Join(append(seen, cur.Name), " → "))
+			for _, src := range sources[name] {
+				if cycle := walk(src, append(slices.Clone(path), name)); cycle != nil {
+					return cycle
+				}
 			}
-			seen = append(seen, cur.Name)
+			return nil
+		}
+		if cycle := walk(strings.ToLower(t.Name), nil); cycle != nil && cycle[0] == strings.ToLower(t.Name) {
+			return fail(fmt.Sprintf(".tables[%d].via", i), "links go round in a circle: %s", strings.Join(cycle, " → "))
 		}
 	}
 	return nil

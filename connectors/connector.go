@@ -126,7 +126,15 @@ type Record struct {
 	Count    int64    `json:"count"`
 	Fields   []string `json:"fields,omitempty"`
 	Reason   string   `json:"reason,omitempty"` // e.g. the legal hold that kept it
+	// Undeclared are columns an export holds that the data map does not
+	// classify: exported all the same, and flagged for the map's owner.
+	Undeclared []string `json:"undeclared,omitempty"`
 }
+
+// ActionShared is discovery's record of the subject's rows that other
+// people's records still point at (an address two customers share):
+// erasure keeps them, so the verification pass does not count them.
+const ActionShared = "shared"
 
 // Found is the discovery record of one location. legalHold is set where
 // erasure keeps the records: they are reported as held, which the
@@ -139,11 +147,12 @@ func Found(location string, count int64, legalHold string) Record {
 }
 
 // Erasable counts the records found that erasure must remove: all but
-// those held under a legal hold (action "held").
+// those held under a legal hold (action "held") and those shared with
+// other people's records (ActionShared).
 func (r Result) Erasable() int64 {
 	var n int64
 	for _, rec := range r.Records {
-		if rec.Action != "held" {
+		if rec.Action != "held" && rec.Action != ActionShared {
 			n += rec.Count
 		}
 	}

@@ -75,6 +75,31 @@ func startAcme(ctx context.Context, dir string, m *config.File, ip string) (*acm
 	return a, nil
 }
 
+// demoDSN is the connection string in the environment variable name, or
+// else the seeded SQLite file of the demo system that reads it.
+func demoDSN(ctx context.Context, dir, name string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	m, err := config.Parse(builtInMap, acmeMap)
+	if err != nil {
+		return ""
+	}
+	for _, s := range m.Systems {
+		if s.SQL != nil && s.SQL.DSNEnv == name {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return ""
+			}
+			dsn, err := seedSQLite(ctx, filepath.Join(dir, s.Name+".db"), s.Name)
+			if err != nil {
+				return ""
+			}
+			return dsn
+		}
+	}
+	return ""
+}
+
 func seedSQLite(ctx context.Context, path, system string) (string, error) {
 	dsn := "file:" + path
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,12 +41,26 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
+		if errors.Is(err, engine.ErrFindings) {
+			os.Exit(1)
+		}
 		os.Exit(2)
 	}
 }
 
 // run starts everything, prints the banner to out and serves until ctx ends.
 func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "scan" {
+		// The demo's systems, seeded as dev mode would, unless the
+		// environment points a system elsewhere: go run ./dev scan
+		dir := os.Getenv("DSR_DEV_DATA_DIR")
+		if dir == "" {
+			dir = DefaultDataDir
+		}
+		return engine.ScanCommand(ctx, args[1:], os.Getenv("DSR_CONFIG"), loadMap, func(name string) string {
+			return demoDSN(ctx, filepath.Join(dir, "acme"), name)
+		}, out)
+	}
 	if len(args) > 0 && args[0] == "tokens" {
 		// API tokens for the dev store: go run ./dev tokens create --name N --role R
 		dir := os.Getenv("DSR_DEV_DATA_DIR")

@@ -19,8 +19,9 @@ const (
 
 var IdentityKinds = []IdentityKind{Email, Phone, CustomerID}
 
-// ValidIdentityKind says whether k is one of IdentityKinds.
-func ValidIdentityKind(k IdentityKind) bool { return slices.Contains(IdentityKinds, k) }
+// ValidIdentityKind says whether k is one of IdentityKinds or a kind the
+// data map declares.
+func ValidIdentityKind(k IdentityKind) bool { return slices.Contains(KnownKinds(), k) }
 
 // Identity is one identifier of a data subject, normalized. It is personal
 // data: it travels only in encrypted payloads and is stored only sealed.
@@ -47,7 +48,11 @@ func NewIdentity(kind IdentityKind, raw string) (Identity, error) {
 	case CustomerID:
 		v, err = normalizeCustomerID(raw)
 	default:
-		return Identity{}, &FieldError{Field: "identity kind", Value: string(kind), Reason: "must be one of " + JoinNames(IdentityKinds)}
+		ck, ok := customKind(kind)
+		if !ok {
+			return Identity{}, &FieldError{Field: "identity kind", Value: string(kind), Reason: "must be one of " + JoinNames(KnownKinds())}
+		}
+		v, err = ck.normalize(raw)
 	}
 	if err != nil {
 		return Identity{}, &FieldError{Field: string(kind), Reason: err.Error()}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/connect"
+	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/opendsr"
 	"github.com/dsrengine/dsr/slackapp"
@@ -57,7 +58,14 @@ func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 	if e.Reminders, err = s.Map.ReminderPolicy(); err != nil {
 		return nil, err
 	}
-	systems, closeSystems, err := OpenSystems(ctx, s.Map, s.Getenv)
+	kinds, err := s.Map.CustomKinds()
+	if err != nil {
+		return nil, err
+	}
+	if err := domain.DeclareKinds(kinds); err != nil {
+		return nil, err
+	}
+	systems, closeSystems, err := OpenSystems(ctx, s.Map, s.Getenv, s.Keys)
 	if err != nil {
 		return nil, err
 	}

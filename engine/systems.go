@@ -13,13 +13,17 @@ import (
 	dsrredis "github.com/dsrengine/dsr/connectors/redis"
 	dsrsql "github.com/dsrengine/dsr/connectors/sql"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/keyring"
 )
 
 // OpenSystems connects to every system of the data map. Connection strings
 // come from the environment variables the map names; a missing one, an
 // unreachable system or a table or column the map invents stops the start
 // with a message naming the file, the system and the variable.
-func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string) ([]activities.System, func(), error) {
+//
+// keys gives each SQL system its key for the hmac erase strategy; with
+// nil, a map that uses hmac is refused.
+func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string, keys *keyring.Keyring) ([]activities.System, func(), error) {
 	var out []activities.System
 	var closers []func() error
 	closeAll := func() {
@@ -43,7 +47,7 @@ func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string
 			out = append(out, sys)
 			continue
 		}
-		conn, closer, err := openConnector(ctx, s, getenv)
+		conn, closer, err := openConnector(ctx, s, getenv, keys)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("%s: %w", where, err)
@@ -55,19 +59,23 @@ func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string
 	return out, closeAll, nil
 }
 
-// heartbeat keeps long connector calls alive; connectors call it only
-// from inside activities.
-func heartbeat(ctx context.Context, progress string) { activity.RecordHeartbeat(ctx, progress) }
+// heartbeat keeps long connector calls alive inside activities; outside
+// one (a command, a test) there is nothing to keep alive.
+func heartbeat(ctx context.Context, progress string) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, progress)
+	}
+}
 
 // openConnector connects one system by its connector type.
-func openConnector(ctx context.Context, s config.System, getenv func(string) string) (connectors.Connector, func() error, error) {
+func openConnector(ctx context.Context, s config.System, getenv func(string) string, keys *keyring.Keyring) (connectors.Connector, func() error, error) {
 	switch s.Connector {
 	case "redis":
 		return openRedis(ctx, s, getenv)
 	case "http":
 		return openHTTP(s, getenv)
 	}
-	return openSQL(ctx, s, getenv)
+	return openSQL(ctx, s, getenv, keys)
 }
 
 // openHTTP resolves the base URL and credentials from the environment.
@@ -133,30 +141,56 @@ func openRedis(ctx context.Context, s config.System, getenv func(string) string)
 	return conn, conn.Close, nil
 }
 
-func openSQL(ctx context.Context, s config.System, getenv func(string) string) (connectors.Connector, func() error, error) {
+func openSQL(ctx context.Context, s config.System, getenv func(string) string, keys *keyring.Keyring) (connectors.Connector, func() error, error) {
 	dsn := getenv(s.SQL.DSNEnv)
 	if dsn == "" {
 		return nil, nil, fmt.Errorf("environment variable %s is not set (it holds the connection string)", s.SQL.DSNEnv)
 	}
 	tables := make([]dsrsql.Table, len(s.Tables))
 	for j, t := range s.Tables {
-		ids := map[domain.IdentityKind]string{}
-		for kind, col := range t.Identity {
-			ids[domain.IdentityKind(kind)] = col
-		}
-		tables[j] = dsrsql.Table{Name: t.Name, Key: t.PrimaryKey, Identity: ids, Erase: t.Erase,
-			EraseFields: t.EraseFields, LegalHold: t.LegalHold, Consent: t.Consent}
-		for _, kind := range t.Links {
-			tables[j].Links = append(tables[j].Links, domain.IdentityKind(kind))
-		}
-		if r := t.Reference; r != nil {
-			tables[j].Reference = &dsrsql.Reference{Table: r.Table, Column: r.Column, References: r.References}
-		}
+		tables[j] = SQLTable(t)
 	}
-	conn, err := dsrsql.Open(ctx, s.SQL.Driver, dsn, tables)
+	var opts []dsrsql.Option
+	if keys != nil {
+		opts = append(opts, dsrsql.WithHMACKey(keys.PseudonymKey(s.Name)))
+	}
+	conn, err := dsrsql.Open(ctx, s.SQL.Driver, dsn, tables, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
 	conn.Heartbeat = heartbeat
 	return conn, conn.Close, nil
+}
+
+// SQLTable is a data map table as the SQL connector takes it: null, mask
+// and hmac become an update of each erase field with that strategy.
+func SQLTable(t config.Table) dsrsql.Table {
+	out := dsrsql.Table{Name: t.Name, Key: t.PrimaryKey, Identity: map[domain.IdentityKind][]string{}, Erase: t.Erase,
+		LegalHold: t.LegalHold, Consent: t.Consent, Categories: t.Fields}
+	for kind, cols := range t.Identity {
+		out.Identity[domain.IdentityKind(kind)] = cols
+	}
+	fields := func(fs config.FieldStrategies, strategy string) []dsrsql.Field {
+		var out []dsrsql.Field
+		for _, f := range fs {
+			st := f.Strategy
+			if st == "" {
+				st = strategy
+			}
+			out = append(out, dsrsql.Field{Column: f.Column, Strategy: st, Value: f.Value})
+		}
+		return out
+	}
+	if t.Erase != "delete" && t.Erase != "keep" {
+		out.Erase, out.Fields = "update", fields(t.EraseFields, t.Erase)
+	}
+	out.Shared = fields(t.Shared, "")
+	for _, kind := range t.Links {
+		out.Links = append(out.Links, domain.IdentityKind(kind))
+	}
+	for _, v := range t.Via {
+		l, _ := config.ParseLink(v) // validated at load
+		out.Via = append(out.Via, dsrsql.Edge{Child: l.Child, ChildColumn: l.ChildColumn, Parent: l.Parent, ParentColumn: l.ParentColumn})
+	}
+	return out
 }

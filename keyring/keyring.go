@@ -32,7 +32,10 @@ type Keyring struct {
 	// from the engine's authenticated channels from one typed into a bare
 	// Temporal client.
 	claimKey []byte
-	keyID    string
+	// pseudonymKey is the root of the per-system keys of erasure's hmac
+	// strategy.
+	pseudonymKey []byte
+	keyID        string
 }
 
 // New builds a keyring from a 32-byte master key.
@@ -51,11 +54,12 @@ func New(master []byte) (*Keyring, error) {
 	}
 	id := sha256.Sum256(payloadKey)
 	return &Keyring{
-		seal:     seal,
-		payload:  payload,
-		hashKey:  derive(master, "dsr/identity-hash/v1"),
-		claimKey: derive(master, "dsr/claims/v1"),
-		keyID:    hex.EncodeToString(id[:6]),
+		seal:         seal,
+		payload:      payload,
+		hashKey:      derive(master, "dsr/identity-hash/v1"),
+		claimKey:     derive(master, "dsr/claims/v1"),
+		pseudonymKey: derive(master, "dsr/pseudonym/v1"),
+		keyID:        hex.EncodeToString(id[:6]),
 	}, nil
 }
 
@@ -130,6 +134,11 @@ func (k *Keyring) Hash(kind, value string) string {
 	m.Write([]byte(value))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// PseudonymKey is the key of erasure's hmac strategy in one system: the
+// same value gives the same pseudonym within the system, and none that
+// can be joined across systems or tested without the master key.
+func (k *Keyring) PseudonymKey(system string) []byte { return derive(k.pseudonymKey, system) }
 
 // Sign is the MAC of a change's claim.
 func (k *Keyring) Sign(msg []byte) []byte {

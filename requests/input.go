@@ -136,7 +136,7 @@ func identities(given []FormIdentity, names Names) ([]domain.Identity, error) {
 		ids = append(ids, id)
 	}
 	if len(ids) == 0 {
-		return nil, &domain.FieldError{Field: "identities", Reason: "at least one is required (" + domain.JoinNames(domain.IdentityKinds) + ")"}
+		return nil, &domain.FieldError{Field: "identities", Reason: "at least one is required (" + domain.JoinNames(domain.KnownKinds()) + ")"}
 	}
 	return ids, nil
 }

@@ -13,6 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/workflows"
@@ -104,12 +105,55 @@ type View struct {
 	RunID      string `json:"run_id"`
 	Workflow   string `json:"workflow_status"`
 	Problem    string `json:"problem,omitempty"`
+	// Retrying are the steps that failed and wait to run again: a request
+	// that says only "fulfilling" while a system refuses hides the cause.
+	Retrying []Retrying `json:"retrying,omitempty"`
+}
+
+// Retrying is one step that failed at least once and will run again.
+type Retrying struct {
+	Activity string `json:"activity"`
+	// Attempt is the attempt running or next; MaxAttempts 0 means until
+	// the step's deadline.
+	Attempt     int32     `json:"attempt"`
+	MaxAttempts int32     `json:"max_attempts"`
+	LastError   string    `json:"last_error"`
+	NextAt      time.Time `json:"next_at,omitzero"`
+}
+
+func (r Retrying) String() string {
+	of := "no fixed limit"
+	if r.MaxAttempts > 0 {
+		of = fmt.Sprint(r.MaxAttempts)
+	}
+	s := fmt.Sprintf("%s: attempt %d of %s; last error: %s", r.Activity, r.Attempt, of, r.LastError)
+	if !r.NextAt.IsZero() {
+		s += "; next attempt " + r.NextAt.UTC().Format(time.RFC3339)
+	}
+	return s
+}
+
+// Option tunes Show.
+type Option func(*showOptions)
+
+type showOptions struct {
+	failures converter.FailureConverter
+}
+
+// WithFailures lets Show read the last error of a retrying step, which
+// the engine's failure converter keeps encrypted in the history.
+func WithFailures(fc converter.FailureConverter) Option {
+	return func(o *showOptions) { o.failures = fc }
 }
 
 // Show reads a request from its workflow: the search attributes for the
 // summary, and the workflow's own state (query while running, result once
 // completed) for the timeline.
-func Show(ctx context.Context, c client.Client, requestID string) (View, error) {
+func Show(ctx context.Context, c client.Client, requestID string, opts ...Option) (View, error) {
+	var o showOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := domain.ValidateRequestID(requestID); err != nil {
 		return View{}, err
 	}
@@ -143,6 +187,7 @@ func Show(ctx context.Context, c client.Client, requestID string) (View, error) 
 		if err != nil {
 			v.Problem = "timeline unavailable (is a worker running?): " + err.Error()
 		}
+		v.Retrying = retrying(ctx, c, wid, o.failures)
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		if err := c.GetWorkflow(ctx, wid, d.WorkflowExecution.RunID).Get(ctx, &st); err != nil {
 			v.Problem = "timeline unavailable: " + err.Error()
@@ -164,4 +209,35 @@ func Show(ctx context.Context, c client.Client, requestID string) (View, error) 
 	}
 	v.DaysLeft = domain.DaysLeft(v.DueAt, time.Now())
 	return v, nil
+}
+
+// retrying lists the workflow's pending steps that have failed before.
+// Without a failure converter the last error is only its kind: the
+// message itself stays encrypted.
+func retrying(ctx context.Context, c client.Client, wid string, fc converter.FailureConverter) []Retrying {
+	d, err := c.DescribeWorkflowExecution(ctx, wid, "")
+	if err != nil {
+		return nil
+	}
+	var out []Retrying
+	for _, pa := range d.GetPendingActivities() {
+		f := pa.GetLastFailure()
+		if f == nil {
+			continue
+		}
+		r := Retrying{Activity: pa.GetActivityType().GetName(), Attempt: pa.GetAttempt(), MaxAttempts: pa.GetMaximumAttempts()}
+		if t := pa.GetNextAttemptScheduleTime(); t != nil {
+			r.NextAt = t.AsTime()
+		}
+		switch {
+		case fc != nil:
+			r.LastError = fc.FailureToError(f).Error()
+		case f.GetApplicationFailureInfo().GetType() != "":
+			r.LastError = f.GetApplicationFailureInfo().GetType() + " (the message is encrypted)"
+		default:
+			r.LastError = "(the message is encrypted)"
+		}
+		out = append(out, r)
+	}
+	return out
 }

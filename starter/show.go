@@ -24,9 +24,15 @@ func (c *cli) showCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			return c.withClient(ctx, func(cl client.Client) error {
+				// The last error of a retrying step is encrypted like
+				// every payload; the key reads it.
+				var opts []requests.Option
+				if keys, err := c.keys(); err == nil {
+					opts = append(opts, requests.WithFailures(keys.FailureConverter()))
+				}
 				var last string
 				for {
-					v, err := requests.Show(ctx, cl, args[0])
+					v, err := requests.Show(ctx, cl, args[0], opts...)
 					if err != nil {
 						return err
 					}
@@ -201,6 +207,12 @@ func (c *cli) writeView(v requests.View) {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", ch.At.Format("2006-01-02 15:04:05Z07:00"), ch.Status, ch.Actor, ch.Note)
 		}
 		tw.Flush()
+	}
+	if len(v.Retrying) > 0 {
+		fmt.Fprintln(c.stdout, "\nRetrying")
+		for _, r := range v.Retrying {
+			fmt.Fprintf(c.stdout, "  %s\n", r)
+		}
 	}
 	if v.Problem != "" {
 		fmt.Fprintf(c.stdout, "\nNote: %s\n", v.Problem)

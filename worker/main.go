@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -26,13 +27,20 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		if errors.Is(err, engine.ErrFindings) {
+			os.Exit(1)
+		}
 		os.Exit(2)
 	}
 }
 
 // run validates the settings, connects and serves until ctx ends; with
-// "tokens …" it manages API tokens in the store (DATABASE_URL) instead.
+// "tokens …" it manages API tokens in the store (DATABASE_URL) instead,
+// and with "scan" it compares the SQL systems' schemas with the map.
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "scan" {
+		return engine.ScanCommand(ctx, args[1:], os.Getenv("DSR_CONFIG"), config.Load, os.Getenv, os.Stdout)
+	}
 	if len(args) > 0 && args[0] == "tokens" {
 		url := os.Getenv("DATABASE_URL")
 		if url == "" {

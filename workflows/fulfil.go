@@ -144,10 +144,17 @@ func (l *lifecycle) erase(ctx workflow.Context) error {
 		activities.SuppressInput{RequestID: l.in.RequestID, Identities: l.ids}).Get(ctx, nil)
 }
 
+// describe is the evidence in words. What was kept says why (the legal
+// hold, or that other people's records still point at it), so the
+// subject and the auditor read why a count is not zero.
 func describe(res connectors.Result) string {
 	var parts []string
 	for _, r := range res.Records {
-		parts = append(parts, fmt.Sprintf("%s %d in %s", r.Action, r.Count, r.Location))
+		part := fmt.Sprintf("%s %d in %s", r.Action, r.Count, r.Location)
+		if r.Reason != "" && r.Count > 0 && (r.Action == "kept" || r.Action == connectors.ActionShared || strings.HasPrefix(r.Reason, "shared")) {
+			part += " (" + r.Reason + ")"
+		}
+		parts = append(parts, part)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -169,7 +169,7 @@ func Open(system, baseURL string, auth Auth, objects []Object) (*Connector, erro
 		}
 		c.kinds = append(c.kinds, kind)
 		for k, field := range o.Links {
-			if !slices.Contains(domain.IdentityKinds, domain.IdentityKind(k)) || field == "" {
+			if !domain.ValidIdentityKind(domain.IdentityKind(k)) || field == "" {
 				return nil, fmt.Errorf("%w: %s links: %q must be an identity kind (email, phone, customer_id) with a record field", connectors.ErrBadConfig, o.Name, k)
 			}
 		}

@@ -36,7 +36,7 @@ func Placeholders(c Call, scope string) ([]string, error) {
 }
 
 func allowed(name, scope string) error {
-	for _, k := range domain.IdentityKinds {
+	for _, k := range domain.KnownKinds() {
 		if name == string(k) {
 			return nil
 		}

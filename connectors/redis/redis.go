@@ -57,7 +57,7 @@ func (c *Connector) Close() error { return c.rdb.Close() }
 
 // Placeholder returns the identity kind a pattern names, or "".
 func Placeholder(pattern string) domain.IdentityKind {
-	for _, k := range domain.IdentityKinds {
+	for _, k := range domain.KnownKinds() {
 		if strings.Contains(pattern, "{"+string(k)+"}") {
 			return k
 		}

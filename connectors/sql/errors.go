@@ -86,7 +86,7 @@ func classify(err error) error {
 		switch me.Number {
 		case 1044, 1045, 1142, 1143, 1227:
 			return fmt.Errorf("%w: %s (MySQL error %d)", connectors.ErrPermissionDenied, quotedValue.ReplaceAllString(me.Message, "'…'"), me.Number)
-		case 1048, 1054, 1146, 1216, 1217, 1364, 1451, 1452, 3819:
+		case 1048, 1054, 1146, 1216, 1217, 1364, 1451, 1452, 3819, 4025:
 			// Constraints, unknown columns and tables: the quotes hold names.
 			return refusal(err, me, me.Message, fmt.Sprintf("MySQL error %d", me.Number))
 		case 1062, 1264, 1265, 1292, 1366, 1406:

@@ -1,20 +1,18 @@
 // Package sql is the connector for relational systems: PostgreSQL,
 // MySQL/MariaDB and SQLite through sqlx. Every value travels as a query
-// parameter; every identifier comes from the validated data map and is
-// quoted for its dialect. Erasure runs in bounded batches, each in its own
-// transaction, so a subject with a million rows neither times out nor locks
-// a table for minutes.
+// parameter; every identifier comes from the validated data map or the
+// database's own catalog and is quoted for its dialect. Erasure runs in
+// bounded batches, each in its own transaction, so a subject with a
+// million rows neither times out nor locks a table for minutes.
+//
+// The catalog is the other half of the map: at Open the connector reads
+// each table's columns, keys and foreign keys, refuses a map the schema
+// cannot satisfy, and orders erasure so that no constraint is violated.
 package sql
 
 import (
 	"context"
-	"crypto/sha256"
-	"database/sql"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -29,43 +27,108 @@ import (
 
 // Table is one table as the connector needs it (see config.Table).
 type Table struct {
+	// Name is the table, or schema.table for a table outside the
+	// connection's default schema (database, on MariaDB).
 	Name string
 	// Key is the columns that identify one row: the table's primary key or
 	// a unique constraint, checked against the catalog at Open. Every
 	// erasure batch addresses rows by all of them.
-	Key         []string
-	Identity    map[domain.IdentityKind]string
-	Erase       string // delete, null, mask, hash, keep
-	EraseFields []string
-	LegalHold   string
-	Consent     map[string]string
-	// Reference reaches the table from another one (see config.Reference).
-	Reference *Reference
+	Key []string
+	// Identity maps each identity kind to the columns that hold it; a row
+	// is the subject's when any of them equals one of the subject's values.
+	Identity map[domain.IdentityKind][]string
+	// Erase is delete, update (Fields) or keep (LegalHold).
+	Erase     string
+	Fields    []Field
+	LegalHold string
+	// Shared is what becomes of a row that is the subject's but still
+	// referenced by other people's rows (an address two customers share):
+	// it is never deleted. With no Shared fields it is kept as it is.
+	Shared  []Field
+	Consent map[string]string
+	// Via are the links that reach this table from the subject's rows of
+	// another table, in either direction.
+	Via []Edge
 	// Links are the identity kinds whose columns the data map trusts for
 	// linking the subject's other identities.
 	Links []domain.IdentityKind
+	// Categories maps the columns the map classifies to their data
+	// categories; the access package flags every other column.
+	Categories map[string][]string
 }
 
-// Reference: rows whose Column equals References in the subject's rows of Table.
-type Reference struct {
-	Table, Column, References string
+// Field is what erasure writes into one column.
+type Field struct {
+	Column string
+	// Strategy is null, set (Value), mask (same shape: letters become x,
+	// digits 0) or hmac (HMAC-SHA-256 under the system's key, in hex: the
+	// same value always gives the same pseudonym within the system, and
+	// nobody without the key can test a guess).
+	Strategy string
+	Value    string
+}
+
+// Edge is a link between two tables: Child.ChildColumn holds the value of
+// Parent.ParentColumn (orders.customer_id → customers.id). The table that
+// declares it is one of the two: as the child, its rows are reached from
+// the subject's parent rows; as the parent (customers.address_id →
+// addresses.id declared on addresses), from the subject's child rows.
+type Edge struct {
+	Child, ChildColumn, Parent, ParentColumn string
+}
+
+func (e Edge) String() string {
+	return e.Child + "." + e.ChildColumn + " -> " + e.Parent + "." + e.ParentColumn
 }
 
 // Connector reaches one SQL system.
 type Connector struct {
 	db     *sqlx.DB
 	driver string
-	tables []Table
+	schema string // the connection's default schema (database on MariaDB)
+	tables []*table
+	order  []*table // erasure order: every table before the tables it references
 	// BatchSize bounds each erasure transaction.
 	BatchSize int
 	// Heartbeat is called between batches so long erasures stay alive.
 	Heartbeat func(ctx context.Context, progress string)
-	byName    map[string]Table
+	hmacKey   []byte
+	byName    map[string]*table
 }
 
-// Open connects and checks that every table and column of the map exists,
-// so a wrong map fails at start, not in the middle of an erasure.
-func Open(ctx context.Context, driver, dsn string, tables []Table) (*Connector, error) {
+// table is a mapped table with what the catalog says about it.
+type table struct {
+	Table
+	id      string            // canonical schema.table, lower-cased
+	columns map[string]column // by lower-cased name
+	// refs are every way another row can point at a row of this table:
+	// the catalog's foreign keys and the map's links, mapped or not.
+	refs []ref
+}
+
+// ref is one way rows of another table point at rows of a table.
+type ref struct {
+	from       string // the quoted, qualified referencing table
+	name       string // its name, for reports
+	child      *table // nil when the map does not declare it
+	childCols  []string
+	parentCols []string
+	enforced   bool // a foreign key of the schema, not only a link of the map
+}
+
+// Option tunes Open.
+type Option func(*Connector)
+
+// WithHMACKey sets the key of the hmac strategy; without one, a map that
+// uses hmac is refused at Open. Each system gets its own key, so a
+// pseudonym in one system cannot be joined with another's.
+func WithHMACKey(key []byte) Option { return func(c *Connector) { c.hmacKey = key } }
+
+// Open connects and checks the map against the catalog: every table,
+// column and key exists, every key is unique, and every strategy can be
+// carried out under the schema's constraints. A wrong map fails at start,
+// not in the middle of an erasure.
+func Open(ctx context.Context, driver, dsn string, tables []Table, opts ...Option) (*Connector, error) {
 	if driver == "mysql" {
 		// Matched rather than changed rows, so counts do not depend on
 		// whether a value was already set.
@@ -82,162 +145,267 @@ func Open(ctx context.Context, driver, dsn string, tables []Table) (*Connector, 
 	if driver == "sqlite" {
 		db.SetMaxOpenConns(1)
 	}
-	c := &Connector{db: db, driver: driver, tables: tables, BatchSize: 500, byName: map[string]Table{}}
-	for _, t := range tables {
-		c.byName[t.Name] = t
+	c := &Connector{db: db, driver: driver, BatchSize: 500, byName: map[string]*table{}}
+	for _, o := range opts {
+		o(c)
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := c.load(ctx, tables); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	for _, t := range tables {
-		if len(t.Key) == 0 {
-			db.Close()
-			return nil, fmt.Errorf("%w: table %s has no key", connectors.ErrBadConfig, t.Name)
-		}
-		cols := slices.Clone(t.Key)
-		for _, kind := range kinds(t) {
-			cols = append(cols, t.Identity[kind])
-		}
-		cols = append(cols, t.EraseFields...)
-		if t.Reference != nil {
-			cols = append(cols, t.Reference.Column)
-			if _, ok := c.byName[t.Reference.Table]; !ok {
-				db.Close()
-				return nil, fmt.Errorf("%w: table %s refers to %s, which the map does not declare", connectors.ErrBadConfig, t.Name, t.Reference.Table)
-			}
-		}
-		for _, p := range sortedPurposes(t) {
-			cols = append(cols, t.Consent[p])
-		}
-		have, err := c.columns(ctx, t.Name)
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("read columns of %s: %w", t.Name, err)
-		}
-		for _, col := range cols {
-			if !slices.Contains(have, strings.ToLower(col)) {
-				db.Close()
-				if len(have) == 0 {
-					return nil, fmt.Errorf("%w: table %s does not exist", connectors.ErrBadConfig, t.Name)
-				}
-				return nil, fmt.Errorf("%w: table %s has no column %s", connectors.ErrBadConfig, t.Name, col)
-			}
-		}
-		unique, err := c.uniqueKeys(ctx, t.Name)
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("read the keys of %s: %w", t.Name, err)
-		}
-		if !slices.ContainsFunc(unique, func(k []string) bool { return sameColumns(k, t.Key) }) {
-			db.Close()
-			return nil, fmt.Errorf("%w: table %s: primary_key (%s) is neither its primary key nor a unique constraint, so a row could not be told from another person's; the table's keys are %s",
-				connectors.ErrBadConfig, t.Name, strings.Join(t.Key, ", "), describeKeys(unique))
-		}
+		return nil, err
 	}
 	return c, nil
 }
 
-// uniqueKeys lists the column sets of a table's primary key and unique
-// constraints (or unique indexes), lower-cased, from the catalog.
-func (c *Connector) uniqueKeys(ctx context.Context, table string) ([][]string, error) {
-	type part struct {
-		Index  string `db:"idx"`
-		Column string `db:"col"`
+func (c *Connector) load(ctx context.Context, tables []Table) error {
+	if err := c.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("connect: %w", err)
 	}
-	var parts []part
-	var err error
-	switch c.driver {
-	case "sqlite":
-		// A rowid table's INTEGER PRIMARY KEY is no index; pk > 0 names the
-		// primary key's columns in order. Unique indexes come from the list.
-		err = c.db.SelectContext(ctx, &parts, `SELECT 'primary' AS idx, name AS col FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk`, table)
-		if err == nil {
-			var more []part
-			err = c.db.SelectContext(ctx, &more, `SELECT il.name AS idx, ii.name AS col FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii
-				WHERE il."unique" = 1 ORDER BY il.name, ii.seqno`, table)
-			parts = append(parts, more...)
+	if err := c.db.GetContext(ctx, &c.schema, map[string]string{
+		"postgres": `SELECT current_schema()`, "mysql": `SELECT DATABASE()`, "sqlite": `SELECT 'main'`}[c.driver]); err != nil {
+		return fmt.Errorf("read the default schema: %w", err)
+	}
+	for _, t := range tables {
+		mt := &table{Table: t, id: c.canonical(t.Name)}
+		if _, dup := c.byName[mt.id]; dup {
+			return fmt.Errorf("%w: table %s is declared twice", connectors.ErrBadConfig, t.Name)
 		}
-	case "postgres":
-		err = c.db.SelectContext(ctx, &parts, `SELECT tc.constraint_name AS idx, kcu.column_name AS col
-			FROM information_schema.table_constraints tc
-			JOIN information_schema.key_column_usage kcu ON kcu.constraint_name = tc.constraint_name AND kcu.table_schema = tc.table_schema AND kcu.table_name = tc.table_name
-			WHERE tc.table_schema = current_schema() AND tc.table_name = $1 AND tc.constraint_type IN ('PRIMARY KEY', 'UNIQUE')
-			ORDER BY tc.constraint_name, kcu.ordinal_position`, table)
-	default:
-		err = c.db.SelectContext(ctx, &parts, `SELECT index_name AS idx, column_name AS col FROM information_schema.statistics
-			WHERE table_schema = DATABASE() AND table_name = ? AND non_unique = 0 ORDER BY index_name, seq_in_index`, table)
+		c.tables = append(c.tables, mt)
+		c.byName[mt.id] = mt
 	}
+	for _, t := range c.tables {
+		if err := c.checkTable(ctx, t); err != nil {
+			return err
+		}
+	}
+	fks, err := c.foreignKeys(ctx)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("read the foreign keys: %w", err)
 	}
-	var out [][]string
-	last := ""
-	for i, p := range parts {
-		if i == 0 || p.Index != last {
-			out = append(out, nil)
-			last = p.Index
+	if err := c.linkTables(fks); err != nil {
+		return err
+	}
+	c.order, err = c.erasureOrder()
+	return err
+}
+
+// checkTable holds one table's declarations against the catalog.
+func (c *Connector) checkTable(ctx context.Context, t *table) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: table %s: %s", connectors.ErrBadConfig, t.Name, fmt.Sprintf(format, args...))
+	}
+	if len(t.Key) == 0 {
+		return bad("has no key")
+	}
+	cols, err := c.columns(ctx, t.Name)
+	if err != nil {
+		return fmt.Errorf("read columns of %s: %w", t.Name, err)
+	}
+	if len(cols) == 0 {
+		return fmt.Errorf("%w: table %s does not exist", connectors.ErrBadConfig, t.Name)
+	}
+	t.columns = cols
+	need := slices.Clone(t.Key)
+	for _, kind := range kinds(t.Table) {
+		need = append(need, t.Identity[kind]...)
+	}
+	for _, f := range append(slices.Clone(t.Fields), t.Shared...) {
+		need = append(need, f.Column)
+	}
+	for _, p := range sortedPurposes(t.Table) {
+		need = append(need, t.Consent[p])
+	}
+	for _, e := range t.Via {
+		if c.canonical(e.Child) == t.id {
+			need = append(need, e.ChildColumn)
+		} else {
+			need = append(need, e.ParentColumn)
 		}
-		out[len(out)-1] = append(out[len(out)-1], strings.ToLower(p.Column))
 	}
-	return out, nil
-}
-
-// sameColumns compares a key from the catalog with a declared one, in any order.
-func sameColumns(catalog, declared []string) bool {
-	if len(catalog) != len(declared) {
-		return false
-	}
-	for _, d := range declared {
-		if !slices.Contains(catalog, strings.ToLower(d)) {
-			return false
+	for _, col := range need {
+		if _, ok := cols[strings.ToLower(col)]; !ok {
+			return fmt.Errorf("%w: table %s has no column %s", connectors.ErrBadConfig, t.Name, col)
 		}
 	}
-	return true
+	unique, err := c.uniqueKeys(ctx, t.Name)
+	if err != nil {
+		return fmt.Errorf("read the keys of %s: %w", t.Name, err)
+	}
+	if !slices.ContainsFunc(unique, func(k []string) bool { return sameColumns(k, t.Key) }) {
+		return bad("primary_key (%s) is neither its primary key nor a unique constraint, so a row could not be told from another person's; the table's keys are %s",
+			strings.Join(t.Key, ", "), describeKeys(unique))
+	}
+	for _, f := range append(slices.Clone(t.Fields), t.Shared...) {
+		col := cols[strings.ToLower(f.Column)]
+		switch f.Strategy {
+		case "null":
+			if !col.Nullable {
+				return bad("erasure sets %s to null, but the column is NOT NULL; set a fixed value, mask or hmac it instead", f.Column)
+			}
+		case "mask":
+			if col.Kind == kindOther {
+				return bad("erasure masks %s, but it is a %s column: a mask keeps the shape of text and numbers only; use null or a fixed value", f.Column, col.Type)
+			}
+		case "hmac":
+			if col.Kind != kindText || (col.MaxLen > 0 && col.MaxLen < hmacLen) {
+				return bad("erasure writes an hmac into %s, which needs a text column of at least %d characters; it is %s", f.Column, hmacLen, col.describe())
+			}
+			if len(c.hmacKey) == 0 {
+				return bad("erasure writes an hmac into %s, but the connector has no key for it", f.Column)
+			}
+		case "set":
+		default:
+			return bad("unknown erase strategy %q for %s", f.Strategy, f.Column)
+		}
+	}
+	return nil
 }
 
-func describeKeys(keys [][]string) string {
-	if len(keys) == 0 {
-		return "none"
+// linkTables resolves the map's links and collects, for every table, each
+// way another row can point at its rows.
+func (c *Connector) linkTables(fks []foreignKey) error {
+	for _, t := range c.tables {
+		for _, e := range t.Via {
+			child, parent := c.byName[c.canonical(e.Child)], c.byName[c.canonical(e.Parent)]
+			if child == nil || parent == nil || (child != t && parent != t) {
+				return fmt.Errorf("%w: table %s: link %s must join it to a table the map declares", connectors.ErrBadConfig, t.Name, e)
+			}
+		}
 	}
-	var out []string
-	for _, k := range keys {
-		out = append(out, "("+strings.Join(k, ", ")+")")
+	for _, fk := range fks {
+		parent := c.byName[fk.Parent]
+		if parent == nil {
+			continue
+		}
+		// A foreign key that is not to a mapped table's unique columns
+		// still points at its rows: any non-key reference is kept as is.
+		parent.refs = append(parent.refs, ref{from: c.quoteQualified(fk.ChildSchema, fk.ChildTable), name: fk.childName(c.schema),
+			child: c.byName[fk.Child], childCols: fk.ChildCols, parentCols: fk.ParentCols, enforced: true})
 	}
-	return strings.Join(out, ", ")
+	// A link the map declares but the schema does not enforce still points.
+	for _, t := range c.tables {
+		for _, e := range t.Via {
+			child, parent := c.byName[c.canonical(e.Child)], c.byName[c.canonical(e.Parent)]
+			r := ref{from: c.quoteName(child.Name), name: child.Name, child: child, childCols: []string{e.ChildColumn}, parentCols: []string{e.ParentColumn}}
+			if !slices.ContainsFunc(parent.refs, func(o ref) bool {
+				return o.child == child && sameColumns(o.childCols, r.childCols) && sameColumns(o.parentCols, r.parentCols)
+			}) {
+				parent.refs = append(parent.refs, r)
+			}
+		}
+	}
+	// A foreign key column holds a parent's key or nothing: a mask or a
+	// pseudonym there points at no row, and the database refuses it.
+	for _, t := range c.tables {
+		for _, r := range t.refs {
+			if !r.enforced || r.child == nil {
+				continue
+			}
+			for _, f := range append(slices.Clone(r.child.Fields), r.child.Shared...) {
+				if f.Strategy != "null" && slices.Contains(r.childCols, strings.ToLower(f.Column)) {
+					return fmt.Errorf("%w: table %s: erasure writes a %s value into %s, a foreign key to %s; only null erases a reference",
+						connectors.ErrBadConfig, r.child.Name, f.Strategy, f.Column, t.Name)
+				}
+			}
+		}
+	}
+	return nil
 }
 
-// columns lists a table's columns, lower-cased, from the catalog: SQLite
-// would read a quoted unknown column as a string literal, so selecting
-// it is no test of its existence.
-func (c *Connector) columns(ctx context.Context, table string) ([]string, error) {
-	var q string
-	switch c.driver {
-	case "sqlite":
-		q = `SELECT name FROM pragma_table_info(?)`
-	case "postgres":
-		q = `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`
-	default:
-		q = `SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?`
+// erasureOrder puts every table before the deleted tables its foreign
+// keys reference, so a parent row is deleted after its children, and
+// where it can, before the other tables its links reach it from. Foreign keys among
+// deleted tables that form a cycle cannot be satisfied in any order:
+// refused, naming the tables.
+func (c *Connector) erasureOrder() ([]*table, error) {
+	hard, soft := map[*table][]*table{}, map[*table][]*table{} // parent → the children that go first
+	for _, t := range c.tables {
+		for _, r := range t.refs {
+			if r.child == nil || r.child == t {
+				continue
+			}
+			// A delete must wait for the children that drop their reference;
+			// a child that keeps it keeps the row instead.
+			if r.enforced && t.Erase == "delete" && dropsRef(r.child, r.childCols) {
+				hard[t] = append(hard[t], r.child)
+			} else {
+				soft[t] = append(soft[t], r.child)
+			}
+		}
 	}
-	var cols []string
-	if err := c.db.SelectContext(ctx, &cols, q, table); err != nil {
-		return nil, err
+	var order []*table
+	done := map[*table]bool{}
+	waiting := func(t *table, on map[*table][]*table) bool {
+		return slices.ContainsFunc(on[t], func(ch *table) bool { return !done[ch] })
 	}
-	for i := range cols {
-		cols[i] = strings.ToLower(cols[i])
+	for len(order) < len(c.tables) {
+		next := slices.IndexFunc(c.tables, func(t *table) bool { return !done[t] && !waiting(t, hard) && !waiting(t, soft) })
+		if next < 0 {
+			// Links alone may go both ways (a customer's address, and the
+			// address's owner): the transaction of each batch copes.
+			next = slices.IndexFunc(c.tables, func(t *table) bool { return !done[t] && !waiting(t, hard) })
+		}
+		if next < 0 {
+			var cycle []string
+			var deletes bool
+			for _, t := range c.tables {
+				if !done[t] {
+					cycle = append(cycle, t.Name)
+					deletes = deletes || t.Erase == "delete"
+				}
+			}
+			if deletes {
+				return nil, fmt.Errorf("%w: the foreign keys of tables %s reference each other, and erase deletes from them: no order of deletes satisfies the constraints; erase one of them by update or keep",
+					connectors.ErrBadConfig, strings.Join(cycle, ", "))
+			}
+			next = slices.IndexFunc(c.tables, func(t *table) bool { return !done[t] })
+		}
+		order, done[c.tables[next]] = append(order, c.tables[next]), true
 	}
-	return cols, nil
+	return order, nil
 }
 
 // Close releases the connections.
 func (c *Connector) Close() error { return c.db.Close() }
+
+func (c *Connector) heartbeat(ctx context.Context, progress string) {
+	if c.Heartbeat != nil {
+		c.Heartbeat(ctx, progress)
+	}
+}
+
+// split parts a declared name into schema and table; the schema is the
+// connection's default when none is given.
+func (c *Connector) split(name string) (string, string) {
+	if s, t, ok := strings.Cut(name, "."); ok {
+		return s, t
+	}
+	return c.schema, name
+}
+
+// canonical is how the connector recognises a table, declared or read
+// from the catalog.
+func (c *Connector) canonical(name string) string {
+	s, t := c.split(name)
+	return strings.ToLower(s + "." + t)
+}
 
 func (c *Connector) quote(id string) string {
 	if c.driver == "mysql" {
 		return "`" + strings.ReplaceAll(id, "`", "``") + "`"
 	}
 	return `"` + strings.ReplaceAll(id, `"`, `""`) + `"`
+}
+
+// quoteName quotes a declared table name, schema and all.
+func (c *Connector) quoteName(name string) string {
+	if s, t, ok := strings.Cut(name, "."); ok {
+		return c.quote(s) + "." + c.quote(t)
+	}
+	return c.quote(name)
+}
+
+func (c *Connector) quoteQualified(schema, name string) string {
+	return c.quote(schema) + "." + c.quote(name)
 }
 
 func (c *Connector) quoteAll(ids []string) string {
@@ -248,13 +416,13 @@ func (c *Connector) quoteAll(ids []string) string {
 	return strings.Join(q, ", ")
 }
 
+// kinds lists a table's identity kinds in a fixed order.
 func kinds(t Table) []domain.IdentityKind {
-	var out []domain.IdentityKind
-	for _, k := range domain.IdentityKinds {
-		if _, ok := t.Identity[k]; ok {
-			out = append(out, k)
-		}
+	out := make([]domain.IdentityKind, 0, len(t.Identity))
+	for k := range t.Identity {
+		out = append(out, k)
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -267,367 +435,10 @@ func sortedPurposes(t Table) []string {
 	return out
 }
 
-// match is the WHERE clause that finds the subject's rows in a table, and
-// its parameters; ok is false when the table has none of the subject's
-// identity kinds. Exact equality only: a '%' or '_' in a value is data,
-// never a wildcard.
-func (c *Connector) match(t Table, subject []domain.Identity) (string, []any, bool) {
-	var terms []string
-	var args []any
-	for _, kind := range kinds(t) {
-		for _, id := range subject {
-			if id.Kind == kind {
-				terms = append(terms, c.quote(t.Identity[kind])+" = ?")
-				args = append(args, id.Value)
-			}
-		}
+func lower(cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = strings.ToLower(c)
 	}
-	// Rows reached from the subject's rows of another table.
-	if r := t.Reference; r != nil {
-		if where, refArgs, ok := c.match(c.byName[r.Table], subject); ok {
-			terms = append(terms, fmt.Sprintf("%s IN (SELECT %s FROM %s WHERE %s)",
-				c.quote(r.Column), c.quote(r.References), c.quote(r.Table), where))
-			args = append(args, refArgs...)
-		}
-	}
-	if len(terms) == 0 {
-		return "", nil, false
-	}
-	return "(" + strings.Join(terms, " OR ") + ")", args, true
-}
-
-// depth is how many references lead from a table to one with an identity.
-func (c *Connector) depth(t Table) int {
-	d := 0
-	for t.Reference != nil && d < len(c.tables) {
-		t, d = c.byName[t.Reference.Table], d+1
-	}
-	return d
-}
-
-// erasureOrder puts tables reached through others first: erasing a parent
-// first would cut its children off from the subject and leave them behind.
-func (c *Connector) erasureOrder() []Table {
-	order := slices.Clone(c.tables)
-	slices.SortStableFunc(order, func(a, b Table) int { return c.depth(b) - c.depth(a) })
-	return order
-}
-
-func (c *Connector) heartbeat(ctx context.Context, progress string) {
-	if c.Heartbeat != nil {
-		c.Heartbeat(ctx, progress)
-	}
-}
-
-// Discover counts the subject's rows per table. Rows under a legal hold
-// that erasure keeps are reported as "held", the rest as "found".
-func (c *Connector) discover(ctx context.Context, subject []domain.Identity) (connectors.Result, error) {
-	var res connectors.Result
-	for _, t := range c.tables {
-		where, args, ok := c.match(t, subject)
-		if !ok {
-			continue
-		}
-		var n int64
-		q := c.db.Rebind(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", c.quote(t.Name), where))
-		if err := c.db.GetContext(ctx, &n, q, args...); err != nil {
-			return res, fmt.Errorf("count in %s: %w", t.Name, err)
-		}
-		hold := ""
-		if t.Erase == "keep" {
-			hold = t.LegalHold
-		}
-		res.Records = append(res.Records, connectors.Found(t.Name, n, hold))
-	}
-	return res, nil
-}
-
-// Linked reads the link columns of the subject's rows and returns the
-// identities there that the subject did not give, in normal form; values
-// that are not valid identities (an empty phone, a malformed address) are
-// skipped. Columns not declared as links are never read for this.
-func (c *Connector) linked(ctx context.Context, subject []domain.Identity) ([]connectors.Link, error) {
-	out := connectors.NewLinks(subject)
-	for _, t := range c.tables {
-		if len(t.Links) == 0 {
-			continue
-		}
-		where, args, ok := c.match(t, subject)
-		if !ok {
-			continue
-		}
-		ks := t.Links
-		cols := make([]string, len(ks))
-		for i, k := range ks {
-			cols[i] = c.quote(t.Identity[k])
-		}
-		q := c.db.Rebind(fmt.Sprintf("SELECT DISTINCT %s FROM %s WHERE %s", strings.Join(cols, ", "), c.quote(t.Name), where))
-		rows, err := c.db.QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, fmt.Errorf("linked identities in %s: %w", t.Name, err)
-		}
-		for rows.Next() {
-			vals := make([]sql.NullString, len(ks))
-			ptrs := make([]any, len(ks))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("linked identities in %s: %w", t.Name, err)
-			}
-			for i, v := range vals {
-				if v.Valid {
-					out.Add(ks[i], v.String, t.Name+"."+t.Identity[ks[i]])
-				}
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-	}
-	return out.List, nil
-}
-
-// Export writes {"table": [rows...]} as JSON.
-func (c *Connector) export(ctx context.Context, subject []domain.Identity, w io.Writer) (connectors.Result, error) {
-	var res connectors.Result
-	out := map[string][]map[string]any{}
-	for _, t := range c.tables {
-		where, args, ok := c.match(t, subject)
-		if !ok {
-			continue
-		}
-		q := c.db.Rebind(fmt.Sprintf("SELECT * FROM %s WHERE %s ORDER BY %s", c.quote(t.Name), where, c.quoteAll(t.Key)))
-		rows, err := c.db.QueryxContext(ctx, q, args...)
-		if err != nil {
-			return res, fmt.Errorf("export %s: %w", t.Name, err)
-		}
-		list := []map[string]any{}
-		for rows.Next() {
-			row := map[string]any{}
-			if err := rows.MapScan(row); err != nil {
-				rows.Close()
-				return res, fmt.Errorf("export %s: %w", t.Name, err)
-			}
-			for k, v := range row {
-				if b, ok := v.([]byte); ok {
-					row[k] = string(b)
-				}
-			}
-			list = append(list, row)
-		}
-		if err := rows.Close(); err != nil {
-			return res, err
-		}
-		out[t.Name] = list
-		res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: "exported", Count: int64(len(list))})
-		c.heartbeat(ctx, "exported "+t.Name)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return res, enc.Encode(out)
-}
-
-// Erase applies each table's strategy in batches of BatchSize rows, each
-// batch in its own transaction. Once a row no longer matches the subject
-// it is never touched again, so erasing twice is a no-op that reports zero.
-func (c *Connector) eraseAll(ctx context.Context, subject []domain.Identity, opts connectors.EraseOptions) (connectors.Result, error) {
-	var res connectors.Result
-	for _, t := range c.erasureOrder() {
-		where, args, ok := c.match(t, subject)
-		if !ok {
-			continue
-		}
-		if t.Erase == "keep" {
-			var n int64
-			q := c.db.Rebind(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", c.quote(t.Name), where))
-			if err := c.db.GetContext(ctx, &n, q, args...); err != nil {
-				return res, fmt.Errorf("count in %s: %w", t.Name, err)
-			}
-			res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: "kept", Count: n, Reason: t.LegalHold})
-			continue
-		}
-		n, err := c.eraseTable(ctx, t, where, args, opts.DryRun)
-		if err != nil {
-			return res, err
-		}
-		action := map[string]string{"delete": "deleted", "null": "nulled", "mask": "masked", "hash": "hashed"}[t.Erase]
-		if opts.DryRun {
-			action = "would be " + action
-		}
-		res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: action, Count: n, Fields: t.EraseFields, Reason: t.LegalHold})
-	}
-	return res, nil
-}
-
-func (c *Connector) eraseTable(ctx context.Context, t Table, where string, args []any, dryRun bool) (int64, error) {
-	if dryRun {
-		var n int64
-		q := c.db.Rebind(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", c.quote(t.Name), where))
-		return n, c.db.GetContext(ctx, &n, q, args...)
-	}
-	var matching int64
-	count := c.db.Rebind(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s", c.quote(t.Name), where))
-	if err := c.db.GetContext(ctx, &matching, count, args...); err != nil {
-		return 0, err
-	}
-	selectBatch := c.db.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d",
-		c.quoteAll(t.Key), c.quote(t.Name), where, c.quoteAll(t.Key), c.BatchSize))
-	var total int64
-	// Every batch makes its rows stop matching, so the loop is bounded; a
-	// row that still matches after its batch would otherwise loop forever.
-	for batches := matching/int64(c.BatchSize) + 2; batches > 0; batches-- {
-		n, err := c.eraseBatch(ctx, t, selectBatch, args)
-		if err != nil {
-			return total, fmt.Errorf("erase in %s after %d rows: %w", t.Name, total, err)
-		}
-		total += n
-		c.heartbeat(ctx, fmt.Sprintf("%s: %d rows", t.Name, total))
-		if n < int64(c.BatchSize) {
-			return total, nil
-		}
-	}
-	return total, fmt.Errorf("%w: rows of %s still match the subject after erasure; erase_fields must break every link to the subject", connectors.ErrBadConfig, t.Name)
-}
-
-func (c *Connector) eraseBatch(ctx context.Context, t Table, selectBatch string, args []any) (int64, error) {
-	tx, err := c.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	keys, err := selectKeys(ctx, tx, selectBatch, args)
-	if err != nil {
-		return 0, err
-	}
-	if len(keys) == 0 {
-		return 0, tx.Commit()
-	}
-	// Rows are addressed by their whole key: a table keyed by (order,
-	// line) must not lose another customer's line 1.
-	rowsWhere, keyArgs := c.byKeys(t, keys)
-	switch t.Erase {
-	case "delete":
-		_, err = tx.ExecContext(ctx, tx.Rebind(fmt.Sprintf("DELETE FROM %s WHERE %s", c.quote(t.Name), rowsWhere)), keyArgs...)
-	case "null", "mask":
-		sets := make([]string, len(t.EraseFields))
-		var setArgs []any
-		for i, f := range t.EraseFields {
-			if t.Erase == "null" {
-				sets[i] = c.quote(f) + " = NULL"
-			} else {
-				sets[i] = c.quote(f) + " = ?"
-				setArgs = append(setArgs, "***")
-			}
-		}
-		_, err = tx.ExecContext(ctx, tx.Rebind(fmt.Sprintf("UPDATE %s SET %s WHERE %s", c.quote(t.Name), strings.Join(sets, ", "), rowsWhere)), append(setArgs, keyArgs...)...)
-	case "hash":
-		err = c.hashRows(ctx, tx, t, keys)
-	default:
-		err = fmt.Errorf("%w: erase strategy %q", connectors.ErrBadConfig, t.Erase)
-	}
-	if err != nil {
-		return 0, err
-	}
-	return int64(len(keys)), tx.Commit()
-}
-
-// selectKeys reads a batch of rows' keys, each as its values in key order.
-func selectKeys(ctx context.Context, tx *sqlx.Tx, q string, args []any) ([][]any, error) {
-	rows, err := tx.QueryxContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out [][]any
-	for rows.Next() {
-		key, err := rows.SliceScan()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, key)
-	}
-	return out, rows.Err()
-}
-
-// byKeys is the condition that matches exactly the rows with these keys,
-// and its arguments.
-func (c *Connector) byKeys(t Table, keys [][]any) (string, []any) {
-	var args []any
-	if len(t.Key) == 1 {
-		for _, k := range keys {
-			args = append(args, k[0])
-		}
-		return fmt.Sprintf("%s IN (%s)", c.quote(t.Key[0]), strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")), args
-	}
-	one := make([]string, len(t.Key))
-	for i, col := range t.Key {
-		one[i] = c.quote(col) + " = ?"
-	}
-	row := "(" + strings.Join(one, " AND ") + ")"
-	rows := make([]string, len(keys))
-	for i, k := range keys {
-		rows[i] = row
-		args = append(args, k...)
-	}
-	return strings.Join(rows, " OR "), args
-}
-
-// hashRows replaces each erase field by the SHA-256 of its value, so
-// records stay countable and joinable without saying whose they were.
-func (c *Connector) hashRows(ctx context.Context, tx *sqlx.Tx, t Table, keys [][]any) error {
-	cols := c.quoteAll(t.EraseFields)
-	for _, key := range keys {
-		row := map[string]any{}
-		one, keyArgs := c.byKeys(t, [][]any{key})
-		q := tx.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s", cols, c.quote(t.Name), one))
-		if err := tx.QueryRowxContext(ctx, q, keyArgs...).MapScan(row); err != nil {
-			return err
-		}
-		sets := make([]string, len(t.EraseFields))
-		args := make([]any, 0, len(t.EraseFields)+1)
-		for i, f := range t.EraseFields {
-			sets[i] = c.quote(f) + " = ?"
-			sum := sha256.Sum256([]byte(fmt.Sprint(row[f])))
-			args = append(args, "sha256:"+hex.EncodeToString(sum[:]))
-		}
-		args = append(args, keyArgs...)
-		u := tx.Rebind(fmt.Sprintf("UPDATE %s SET %s WHERE %s", c.quote(t.Name), strings.Join(sets, ", "), one))
-		if _, err := tx.ExecContext(ctx, u, args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ApplyConsent sets the consent column of every table that records the
-// purpose, on the subject's rows.
-func (c *Connector) applyConsent(ctx context.Context, subject []domain.Identity, purpose string, granted bool) (connectors.Result, error) {
-	var res connectors.Result
-	for _, t := range c.tables {
-		col, ok := t.Consent[purpose]
-		if !ok {
-			continue
-		}
-		where, args, ok := c.match(t, subject)
-		if !ok {
-			continue
-		}
-		q := c.db.Rebind(fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s", c.quote(t.Name), c.quote(col), where))
-		r, err := c.db.ExecContext(ctx, q, append([]any{granted}, args...)...)
-		if err != nil {
-			return res, fmt.Errorf("consent in %s: %w", t.Name, err)
-		}
-		n, _ := r.RowsAffected()
-		action := "consent withdrawn"
-		if granted {
-			action = "consent granted"
-		}
-		res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: action, Count: n, Fields: []string{col}})
-	}
-	if len(res.Records) == 0 {
-		return res, errors.New("no table of this system records consent to " + purpose)
-	}
-	return res, nil
+	return out
 }

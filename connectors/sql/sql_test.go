@@ -68,17 +68,17 @@ var seed = []string{
 func tables() []dsrsql.Table {
 	return []dsrsql.Table{
 		{Name: "customers", Key: []string{"id"}, Erase: "delete",
-			Identity: map[domain.IdentityKind]string{domain.Email: "email", domain.Phone: "phone", domain.CustomerID: "customer_no"},
+			Identity: map[domain.IdentityKind][]string{domain.Email: {"email"}, domain.Phone: {"phone"}, domain.CustomerID: {"customer_no"}},
 			Consent:  map[string]string{"newsletter": "newsletter"},
 			// The CRM assigns customer numbers; the phone is typed by the user.
 			Links: []domain.IdentityKind{domain.CustomerID}},
-		{Name: "invoices", Key: []string{"id"}, Erase: "mask", EraseFields: []string{"customer_no", "billing_name"},
-			LegalHold: "tax law keeps invoices for 10 years", Identity: map[domain.IdentityKind]string{domain.CustomerID: "customer_no"}},
+		{Name: "invoices", Key: []string{"id"}, Erase: "update", Fields: []dsrsql.Field{{Column: "customer_no", Strategy: "set", Value: "***"}, {Column: "billing_name", Strategy: "set", Value: "***"}},
+			LegalHold: "tax law keeps invoices for 10 years", Identity: map[domain.IdentityKind][]string{domain.CustomerID: {"customer_no"}}},
 		{Name: "audit_events", Key: []string{"id"}, Erase: "keep", LegalHold: "security log kept 1 year",
-			Identity: map[domain.IdentityKind]string{domain.Email: "email"}},
+			Identity: map[domain.IdentityKind][]string{domain.Email: {"email"}}},
 		// customer → addresses → deliveries, reached by references only.
-		{Name: "addresses", Key: []string{"id"}, Erase: "delete", Reference: &dsrsql.Reference{Table: "customers", Column: "customer_id", References: "id"}},
-		{Name: "deliveries", Key: []string{"id"}, Erase: "delete", Reference: &dsrsql.Reference{Table: "addresses", Column: "address_id", References: "id"}},
+		{Name: "addresses", Key: []string{"id"}, Erase: "delete", Via: []dsrsql.Edge{{Child: "addresses", ChildColumn: "customer_id", Parent: "customers", ParentColumn: "id"}}},
+		{Name: "deliveries", Key: []string{"id"}, Erase: "delete", Via: []dsrsql.Edge{{Child: "deliveries", ChildColumn: "address_id", Parent: "addresses", ParentColumn: "id"}}},
 	}
 }
 
@@ -152,11 +152,15 @@ func TestDiscoverExportErase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var data map[string][]map[string]any
+		var data map[string]struct {
+			Categories map[string][]string `json:"categories"`
+			Undeclared []string            `json:"undeclared_columns"`
+			Rows       []map[string]any    `json:"rows"`
+		}
 		if err := json.Unmarshal(buf.Bytes(), &data); err != nil {
 			t.Fatalf("export is not JSON: %v\n%s", err, buf.String())
 		}
-		if counts(exp) != "customers:exported:1 invoices:exported:2 audit_events:exported:1 addresses:exported:2 deliveries:exported:2" || data["customers"][0]["name"] != "Jane Doe" || len(data["invoices"]) != 2 {
+		if counts(exp) != "customers:exported:1 invoices:exported:2 audit_events:exported:1 addresses:exported:2 deliveries:exported:2" || data["customers"].Rows[0]["name"] != "Jane Doe" || len(data["invoices"].Rows) != 2 {
 			t.Fatalf("export %s: %s", counts(exp), buf.String())
 		}
 		if strings.Contains(buf.String(), "Bob") || strings.Contains(buf.String(), "Quote") {
@@ -164,7 +168,7 @@ func TestDiscoverExportErase(t *testing.T) {
 		}
 
 		dry, err := c.Erase(ctx, subject, connectors.EraseOptions{DryRun: true})
-		if err != nil || counts(dry) != "deliveries:would be deleted:2 addresses:would be deleted:2 customers:would be deleted:1 invoices:would be masked:2 audit_events:kept:1" {
+		if err != nil || counts(dry) != "invoices:would be overwritten:2 audit_events:kept:1 deliveries:would be deleted:2 addresses:would be deleted:2 customers:would be deleted:1" {
 			t.Fatalf("dry run: %s, %v", counts(dry), err)
 		}
 		if rowCount(t, db, "SELECT COUNT(*) FROM customers") != 5 {
@@ -173,7 +177,7 @@ func TestDiscoverExportErase(t *testing.T) {
 
 		erased, err := c.Erase(ctx, subject, connectors.EraseOptions{})
 		// Children first: deliveries, then addresses, then the customer.
-		if err != nil || counts(erased) != "deliveries:deleted:2 addresses:deleted:2 customers:deleted:1 invoices:masked:2 audit_events:kept:1" {
+		if err != nil || counts(erased) != "invoices:overwritten:2 audit_events:kept:1 deliveries:deleted:2 addresses:deleted:2 customers:deleted:1" {
 			t.Fatalf("erase: %s, %v", counts(erased), err)
 		}
 		// Everyone else is untouched; invoice amounts stay for the tax hold.
@@ -188,7 +192,7 @@ func TestDiscoverExportErase(t *testing.T) {
 			t.Fatalf("verification: %s, %v", counts(again), err)
 		}
 		twice, err := c.Erase(ctx, subject, connectors.EraseOptions{})
-		if err != nil || counts(twice) != "deliveries:deleted:0 addresses:deleted:0 customers:deleted:0 invoices:masked:0 audit_events:kept:1" {
+		if err != nil || counts(twice) != "invoices:overwritten:0 audit_events:kept:1 deliveries:deleted:0 addresses:deleted:0 customers:deleted:0" {
 			t.Fatalf("second erase: %s, %v", counts(twice), err)
 		}
 	})
@@ -240,7 +244,7 @@ func TestBatchesAndHeartbeats(t *testing.T) {
 		var beats []string
 		c.Heartbeat = func(_ context.Context, p string) { beats = append(beats, p) }
 		res, err := c.Erase(context.Background(), jane(t), connectors.EraseOptions{})
-		if err != nil || counts(res) != "deliveries:deleted:2 addresses:deleted:2 customers:deleted:1 invoices:masked:9 audit_events:kept:1" {
+		if err != nil || counts(res) != "invoices:overwritten:9 audit_events:kept:1 deliveries:deleted:2 addresses:deleted:2 customers:deleted:1" {
 			t.Fatalf("erase: %s, %v", counts(res), err)
 		}
 		if len(beats) < 5 || rowCount(t, db, "SELECT COUNT(*) FROM invoices WHERE customer_no = 'C-1'") != 0 {
@@ -264,7 +268,7 @@ func TestConsentAndBadMaps(t *testing.T) {
 			t.Fatal("consent to a purpose no table records was accepted")
 		}
 		bad := tables()
-		bad[1].EraseFields = []string{"customer_no", "billing_nam"}
+		bad[1].Fields[1].Column = "billing_nam"
 		_, err = dsrsql.Open(ctx, b.driver, b.dsn, bad)
 		if !errors.Is(err, connectors.ErrBadConfig) || !strings.Contains(err.Error(), "table invoices has no column billing_nam") {
 			t.Fatalf("unknown column: %v", err)
@@ -272,8 +276,8 @@ func TestConsentAndBadMaps(t *testing.T) {
 		// A masked child that would still lead to the subject is refused at
 		// erasure instead of looping.
 		loop := tables()
-		loop[3] = dsrsql.Table{Name: "addresses", Key: []string{"id"}, Erase: "mask", EraseFields: []string{"city"},
-			Reference: &dsrsql.Reference{Table: "customers", Column: "customer_id", References: "id"}}
+		loop[3] = dsrsql.Table{Name: "addresses", Key: []string{"id"}, Erase: "update", Fields: []dsrsql.Field{{Column: "city", Strategy: "mask"}},
+			Via: []dsrsql.Edge{{Child: "addresses", ChildColumn: "customer_id", Parent: "customers", ParentColumn: "id"}}}
 		lc, err := dsrsql.Open(ctx, b.driver, b.dsn, loop)
 		if err != nil {
 			t.Fatal(err)
@@ -331,8 +335,9 @@ func TestCompositeKeys(t *testing.T) {
 		_, db := setup(t, b,
 			`CREATE TABLE order_lines (order_no INTEGER NOT NULL, line_no INTEGER NOT NULL, customer_no VARCHAR(64), item VARCHAR(100), PRIMARY KEY (order_no, line_no))`,
 			`INSERT INTO order_lines VALUES (100, 1, 'C-1', 'boots'), (100, 2, 'C-1', 'laces'), (200, 1, 'C-2', 'socks'), (300, 2, 'C-2', 'hat')`)
-		lines := dsrsql.Table{Name: "order_lines", Key: []string{"order_no", "line_no"}, Erase: "mask", EraseFields: []string{"customer_no", "item"},
-			Identity: map[domain.IdentityKind]string{domain.CustomerID: "customer_no"}, LegalHold: "tax law"}
+		lines := dsrsql.Table{Name: "order_lines", Key: []string{"order_no", "line_no"}, Erase: "update",
+			Fields:   []dsrsql.Field{{Column: "customer_no", Strategy: "mask"}, {Column: "item", Strategy: "mask"}},
+			Identity: map[domain.IdentityKind][]string{domain.CustomerID: {"customer_no"}}, LegalHold: "tax law"}
 		ctx := context.Background()
 		c, err := dsrsql.Open(ctx, b.driver, b.dsn, append(tables(), lines))
 		if err != nil {
@@ -366,14 +371,17 @@ func TestCompositeKeys(t *testing.T) {
 }
 
 // TestRefusalsArePermanent: a statement the database refuses for good (a
-// NOT NULL column erased with null) is ErrRefused, with the database's
-// words and the table, and none of the subject's values.
+// check constraint the erased value breaks) is ErrRefused, with the
+// database's words and the table, and none of the subject's values. A
+// strategy the catalog already shows to be impossible (null into a NOT
+// NULL column) is refused at Open instead.
 func TestRefusalsArePermanent(t *testing.T) {
 	backends(t, func(t *testing.T, b backend) {
-		setup(t, b, `CREATE TABLE logins (id INTEGER PRIMARY KEY, email VARCHAR(200) NOT NULL, at_host VARCHAR(100))`,
+		setup(t, b, `CREATE TABLE logins (id INTEGER PRIMARY KEY, email VARCHAR(200) NOT NULL, at_host VARCHAR(100), CONSTRAINT email_shape CHECK (email LIKE '%@%'))`,
 			`INSERT INTO logins VALUES (1, 'jane@example.com', 'jane-laptop')`)
-		logins := dsrsql.Table{Name: "logins", Key: []string{"id"}, Erase: "null", EraseFields: []string{"email", "at_host"},
-			Identity: map[domain.IdentityKind]string{domain.Email: "email"}, LegalHold: "security log"}
+		logins := dsrsql.Table{Name: "logins", Key: []string{"id"}, Erase: "update",
+			Fields:   []dsrsql.Field{{Column: "email", Strategy: "set", Value: "erased"}, {Column: "at_host", Strategy: "null"}},
+			Identity: map[domain.IdentityKind][]string{domain.Email: {"email"}}, LegalHold: "security log"}
 		ctx := context.Background()
 		c, err := dsrsql.Open(ctx, b.driver, b.dsn, append(tables(), logins))
 		if err != nil {
@@ -382,8 +390,89 @@ func TestRefusalsArePermanent(t *testing.T) {
 		defer c.Close()
 		_, err = c.Erase(ctx, jane(t), connectors.EraseOptions{})
 		if !errors.Is(err, connectors.ErrRefused) || !strings.Contains(err.Error(), "refused by the database: erase in logins") ||
-			!strings.Contains(strings.ToLower(err.Error()), "null") || strings.Contains(err.Error(), "jane") {
-			t.Fatalf("a NOT NULL column erased with null: %v", err)
+			!strings.Contains(strings.ToLower(err.Error()), "email_shape") || strings.Contains(err.Error(), "jane") {
+			t.Fatalf("a value the check constraint refuses: %v", err)
+		}
+
+		logins.Fields[0] = dsrsql.Field{Column: "email", Strategy: "null"}
+		_, err = dsrsql.Open(ctx, b.driver, b.dsn, append(tables(), logins))
+		if !errors.Is(err, connectors.ErrBadConfig) || !strings.Contains(err.Error(), "table logins: erasure sets email to null, but the column is NOT NULL") {
+			t.Fatalf("null into a NOT NULL column: %v", err)
+		}
+	})
+}
+
+// TestRefusedAtStart: a map the schema's constraints cannot satisfy is
+// refused at Open, naming the tables: deletes through a cycle of foreign
+// keys, a mask written into a foreign key, a link to a table the map
+// lacks.
+func TestRefusedAtStart(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		cycle := []string{
+			`CREATE TABLE teams (id INTEGER PRIMARY KEY, email VARCHAR(200), lead_id INTEGER)`,
+			`CREATE TABLE members (id INTEGER PRIMARY KEY, team_id INTEGER REFERENCES teams (id), email VARCHAR(200))`,
+		}
+		if b.driver == "sqlite" {
+			// SQLite cannot add a constraint later, and accepts one to a table not yet made.
+			cycle = []string{
+				`CREATE TABLE teams (id INTEGER PRIMARY KEY, email VARCHAR(200), lead_id INTEGER REFERENCES members (id))`,
+				`CREATE TABLE members (id INTEGER PRIMARY KEY, team_id INTEGER REFERENCES teams (id), email VARCHAR(200))`,
+			}
+		} else {
+			cycle = append(cycle, `ALTER TABLE teams ADD FOREIGN KEY (lead_id) REFERENCES members (id)`)
+		}
+		setup(t, b, cycle...)
+		ctx := context.Background()
+		email := map[domain.IdentityKind][]string{domain.Email: {"email"}}
+		teams := dsrsql.Table{Name: "teams", Key: []string{"id"}, Erase: "delete", Identity: email}
+		members := dsrsql.Table{Name: "members", Key: []string{"id"}, Erase: "delete", Identity: email}
+		_, err := dsrsql.Open(ctx, b.driver, b.dsn, []dsrsql.Table{teams, members})
+		if !errors.Is(err, connectors.ErrBadConfig) || !strings.Contains(err.Error(), "the foreign keys of tables teams, members reference each other") {
+			t.Fatalf("a cycle of deletes: %v", err)
+		}
+		// Updating one side breaks the cycle: nulled, its key no longer binds.
+		teams.Erase, teams.Fields, teams.LegalHold = "update", []dsrsql.Field{{Column: "email", Strategy: "null"}, {Column: "lead_id", Strategy: "null"}}, "x"
+		c, err := dsrsql.Open(ctx, b.driver, b.dsn, []dsrsql.Table{teams, members})
+		if err != nil {
+			t.Fatalf("update breaks the cycle: %v", err)
+		}
+		c.Close()
+		teams.Fields[1].Strategy = "mask"
+		if _, err := dsrsql.Open(ctx, b.driver, b.dsn, []dsrsql.Table{teams, members}); !errors.Is(err, connectors.ErrBadConfig) ||
+			!strings.Contains(err.Error(), "table teams: erasure writes a mask value into lead_id, a foreign key to members") {
+			t.Fatalf("a mask in a foreign key: %v", err)
+		}
+		members.Via = []dsrsql.Edge{{Child: "members", ChildColumn: "team_id", Parent: "squads", ParentColumn: "id"}}
+		if _, err := dsrsql.Open(ctx, b.driver, b.dsn, []dsrsql.Table{members}); !errors.Is(err, connectors.ErrBadConfig) ||
+			!strings.Contains(err.Error(), "table members: link members.team_id -> squads.id must join it to a table the map declares") {
+			t.Fatalf("a link to an undeclared table: %v", err)
+		}
+	})
+}
+
+// TestUnmappedReferenceKeepsTheRow: a table the map does not declare still
+// points at the subject's row through a foreign key. The row is not
+// deleted (the database would refuse, or cascade into rows nobody
+// counted): it is kept, and discovery, erasure and the verification pass
+// all say so.
+func TestUnmappedReferenceKeepsTheRow(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		c, db := setup(t, b, `CREATE TABLE reviews (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers (id), stars INTEGER)`,
+			`INSERT INTO reviews VALUES (1, 1, 5)`)
+		ctx := context.Background()
+		found, err := c.Discover(ctx, jane(t))
+		if err != nil || !strings.Contains(counts(found), "customers:found:0 customers:shared:1") {
+			t.Fatalf("discovery: %s, %v", counts(found), err)
+		}
+		res, err := c.Erase(ctx, jane(t), connectors.EraseOptions{})
+		if err != nil || !strings.Contains(counts(res), "customers:deleted:0 customers:kept:1") {
+			t.Fatalf("erasure: %s, %v", counts(res), err)
+		}
+		if rowCount(t, db, "SELECT COUNT(*) FROM customers WHERE id = 1") != 1 || rowCount(t, db, "SELECT COUNT(*) FROM reviews") != 1 {
+			t.Fatal("the referenced row or its reference went")
+		}
+		if left, err := c.Discover(ctx, jane(t)); err != nil || left.Erasable() != 0 {
+			t.Fatalf("verification: %s, %v", counts(left), err)
 		}
 	})
 }

@@ -100,6 +100,11 @@ async function show(id) {
     cell(row, s.exempt ? "kept: " + s.basis : (s.done || "") + (s.verified ? " (verified)" : ""));
     systems.appendChild(row);
   }
+  // A step that fails and waits to run again says why, not only "fulfilling".
+  const retrying = (v.retrying || []).map((r) =>
+    `${r.activity}: attempt ${r.attempt} of ${r.max_attempts || "no fixed limit"}; last error: ${r.last_error}`);
+  $("detail-retrying").textContent = retrying.length ? "Retrying: " + retrying.join(" · ") : "";
+  $("detail-retrying").classList.toggle("hidden", !retrying.length);
   const links = $("detail-links");
   links.textContent = "";
   let pending = false;

@@ -1,0 +1,168 @@
+package sql
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dsrengine/dsr/domain"
+)
+
+// How the connector tells the subject's rows from everyone else's, as SQL
+// with "?" parameters (rebound for the dialect). Matching is exact
+// equality only: a '%' or '_' in a value is data, never a wildcard.
+
+// match is the condition that finds the subject's rows in a table, and
+// its parameters; ok is false when nothing can lead to the subject there.
+// Column names are unqualified: they belong to the innermost FROM.
+func (c *Connector) match(t *table, subject []domain.Identity) (string, []any, bool) {
+	return c.matchDepth(t, subject, 0)
+}
+
+func (c *Connector) matchDepth(t *table, subject []domain.Identity, depth int) (string, []any, bool) {
+	if depth > len(c.tables) {
+		return "", nil, false // links cannot cycle (the map is checked); this only bounds a mistake
+	}
+	var terms []string
+	var args []any
+	for _, kind := range kinds(t.Table) {
+		for _, id := range subject {
+			if id.Kind != kind {
+				continue
+			}
+			for _, col := range t.Identity[kind] {
+				terms = append(terms, c.quote(col)+" = ?")
+				args = append(args, id.Value)
+			}
+		}
+	}
+	for _, e := range t.Via {
+		var other *table
+		var mine, theirs string
+		if c.canonical(e.Child) == t.id {
+			// This table holds the key: its rows point at the subject's parents.
+			other, mine, theirs = c.byName[c.canonical(e.Parent)], e.ChildColumn, e.ParentColumn
+		} else {
+			// The other table holds it: the subject's rows there point here.
+			other, mine, theirs = c.byName[c.canonical(e.Child)], e.ParentColumn, e.ChildColumn
+		}
+		where, more, ok := c.matchDepth(other, subject, depth+1)
+		if !ok {
+			continue
+		}
+		terms = append(terms, fmt.Sprintf("%s IN (SELECT %s FROM %s WHERE %s)", c.quote(mine), c.quote(theirs), c.quoteName(other.Name), where))
+		args = append(args, more...)
+	}
+	if len(terms) == 0 {
+		return "", nil, false
+	}
+	return "(" + strings.Join(terms, " OR ") + ")", args, true
+}
+
+// dropsRef says whether erasing the subject's rows of a child removes
+// their reference: deleting them, or setting the referencing columns to
+// null. A kept or otherwise updated row still points at its parent.
+func dropsRef(child *table, cols []string) bool {
+	switch child.Erase {
+	case "delete":
+		return true
+	case "update":
+		for _, col := range cols {
+			nulled := false
+			for _, f := range child.Fields {
+				nulled = nulled || (strings.EqualFold(f.Column, col) && f.Strategy == "null")
+			}
+			if !nulled {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// shared is the condition, on rows of t aliased dsr_t, that another
+// person's row points at the row: a row of an unmapped table, or a row of
+// a mapped one that is not the subject's. Such a row is never deleted or
+// changed by the subject's erasure. With remaining set, the subject's own
+// rows count too when their erasure leaves a foreign key in place (kept
+// under a legal hold): the row cannot be deleted while they point at it.
+func (c *Connector) shared(t *table, subject []domain.Identity, remaining bool) (string, []any) {
+	var terms []string
+	var args []any
+	for _, r := range t.refs {
+		join := make([]string, len(r.childCols))
+		for i := range r.childCols {
+			join[i] = fmt.Sprintf("dsr_r.%s = dsr_t.%s", c.quote(r.childCols[i]), c.quote(r.parentCols[i]))
+		}
+		cond := strings.Join(join, " AND ")
+		if r.child != nil && (!remaining || !r.enforced || dropsRef(r.child, r.childCols)) {
+			if where, more, ok := c.match(r.child, subject); ok {
+				// NULL is not "not the subject's": COALESCE makes it false.
+				cond += fmt.Sprintf(" AND NOT COALESCE(%s, FALSE)", where)
+				args = append(args, more...)
+			}
+		}
+		terms = append(terms, fmt.Sprintf("EXISTS (SELECT 1 FROM %s AS dsr_r WHERE %s)", r.from, cond))
+	}
+	if len(terms) == 0 {
+		return "", nil
+	}
+	return "(" + strings.Join(terms, " OR ") + ")", args
+}
+
+// referenced is the condition, on rows of t aliased dsr_t, that a row
+// still points at the row through a foreign key: after the subject's
+// children are erased, such a row is another person's or a kept one, and
+// a delete would violate its constraint.
+func (c *Connector) referenced(t *table) string {
+	var terms []string
+	for _, r := range t.refs {
+		if !r.enforced {
+			continue
+		}
+		join := make([]string, len(r.childCols))
+		for i := range r.childCols {
+			join[i] = fmt.Sprintf("dsr_r.%s = dsr_t.%s", c.quote(r.childCols[i]), c.quote(r.parentCols[i]))
+		}
+		terms = append(terms, fmt.Sprintf("EXISTS (SELECT 1 FROM %s AS dsr_r WHERE %s)", r.from, strings.Join(join, " AND ")))
+	}
+	return strings.Join(terms, " OR ")
+}
+
+// byKeys is the condition that matches exactly the rows with these keys,
+// and its arguments. Columns are qualified with alias when it is set.
+func (c *Connector) byKeys(t *table, alias string, keys [][]any) (string, []any) {
+	q := func(col string) string {
+		if alias != "" {
+			return alias + "." + c.quote(col)
+		}
+		return c.quote(col)
+	}
+	var args []any
+	if len(t.Key) == 1 {
+		for _, k := range keys {
+			args = append(args, k[0])
+		}
+		return fmt.Sprintf("%s IN (%s)", q(t.Key[0]), strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")), args
+	}
+	one := make([]string, len(t.Key))
+	for i, col := range t.Key {
+		one[i] = q(col) + " = ?"
+	}
+	row := "(" + strings.Join(one, " AND ") + ")"
+	rows := make([]string, len(keys))
+	for i, k := range keys {
+		rows[i] = row
+		args = append(args, k...)
+	}
+	return "(" + strings.Join(rows, " OR ") + ")", args
+}
+
+// after is the keyset condition for the rows after key, in key order.
+func (c *Connector) after(t *table, key []any) (string, []any) {
+	if len(t.Key) == 1 {
+		return c.quote(t.Key[0]) + " > ?", key
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(key)), ", ")
+	return fmt.Sprintf("(%s) > (%s)", c.quoteAll(t.Key), marks), key
+}
