@@ -32,20 +32,10 @@ type File struct {
 	Compliance *Compliance `yaml:"compliance"`
 	// IdentityKinds are the map's own kinds of identifier (a loyalty
 	// number), besides email, phone and customer_id.
-	IdentityKinds []IdentityKind `yaml:"identity_kinds"`
+	IdentityKinds []domain.KindSpec `yaml:"identity_kinds"`
 
 	path string
 	root *yaml.Node
-}
-
-// IdentityKind is a kind of identifier the map declares.
-type IdentityKind struct {
-	Name string `yaml:"name"`
-	// Pattern is the regular expression a whole value must match, after
-	// surrounding spaces are trimmed (and upper-cased, with Uppercase).
-	Pattern     string `yaml:"pattern"`
-	Uppercase   bool   `yaml:"uppercase"`
-	Description string `yaml:"description"`
 }
 
 // System is one system that holds personal data.
@@ -276,8 +266,8 @@ func Parse(path string, b []byte) (*File, error) {
 
 var (
 	yamlLine    = regexp.MustCompile(`^line (\d+): (.*)$`)
-	yamlUnknown = regexp.MustCompile(`field (\S+) not found in type (?:config|http)\.(\w+)`)
-	yamlType    = regexp.MustCompile(`into (\[\])?(?:config|http)\.(\w+)`)
+	yamlUnknown = regexp.MustCompile(`field (\S+) not found in type (?:config|http|domain)\.(\w+)`)
+	yamlType    = regexp.MustCompile(`into (\[\])?(?:config|http|domain)\.(\w+)`)
 )
 
 // yamlError turns a yaml.v3 message into an Error with its line, in words
@@ -303,8 +293,11 @@ func yamlError(path, msg string) error {
 }
 
 func noun(goType string) string {
-	if goType == "File" {
+	switch goType {
+	case "File":
 		return "data map"
+	case "KindSpec":
+		return "identity kind"
 	}
 	return strings.ToLower(goType)
 }

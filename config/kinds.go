@@ -17,14 +17,11 @@ func (f *File) CustomKinds() ([]domain.CustomKind, error) {
 		fail := func(sub, format string, args ...any) error {
 			return &Error{File: f.path, Line: f.lineOf(field+sub, 0), Field: field + sub, Msg: fmt.Sprintf(format, args...)}
 		}
-		if strings.TrimSpace(k.Pattern) == "" {
-			return nil, fail(".pattern", "is missing: the regular expression a whole value must match, e.g. 'L[0-9]{8}'")
-		}
-		re, err := domain.AnchoredPattern(k.Pattern)
+		ck, err := k.Compile()
 		if err != nil {
-			return nil, fail(".pattern", "%q is not a regular expression: %v", k.Pattern, err)
+			return nil, fail(".pattern", "%v", err)
 		}
-		out = append(out, domain.CustomKind{Name: domain.IdentityKind(k.Name), Pattern: re, Uppercase: k.Uppercase})
+		out = append(out, ck)
 		if err := domain.CheckKinds(out); err != nil {
 			return nil, fail(".name", "%v", err)
 		}
@@ -35,7 +32,7 @@ func (f *File) CustomKinds() ([]domain.CustomKind, error) {
 // knownKind says whether kind is built in or declared by the map.
 func (f *File) knownKind(kind string) bool {
 	return slices.Contains(domain.IdentityKinds, domain.IdentityKind(kind)) ||
-		slices.ContainsFunc(f.IdentityKinds, func(k IdentityKind) bool { return k.Name == kind })
+		slices.ContainsFunc(f.IdentityKinds, func(k domain.KindSpec) bool { return k.Name == kind })
 }
 
 // kinds lists the built-in kinds, then the map's.

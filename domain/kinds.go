@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -16,6 +17,45 @@ type CustomKind struct {
 	Name      IdentityKind
 	Pattern   *regexp.Regexp
 	Uppercase bool
+}
+
+// KindSpec is a kind as a data map declares it (identity_kinds).
+type KindSpec struct {
+	Name string `yaml:"name"`
+	// Pattern is the regular expression a whole value must match, after
+	// surrounding spaces are trimmed (and upper-cased, with Uppercase).
+	Pattern     string `yaml:"pattern"`
+	Uppercase   bool   `yaml:"uppercase"`
+	Description string `yaml:"description"`
+}
+
+// ErrNoPattern: a kind without a pattern would accept anything.
+var ErrNoPattern = errors.New("is missing: the regular expression a whole value must match, e.g. 'L[0-9]{8}'")
+
+// Compile makes the kind that DeclareKinds takes; the error is the
+// pattern's.
+func (s KindSpec) Compile() (CustomKind, error) {
+	if strings.TrimSpace(s.Pattern) == "" {
+		return CustomKind{}, ErrNoPattern
+	}
+	re, err := AnchoredPattern(s.Pattern)
+	if err != nil {
+		return CustomKind{}, fmt.Errorf("%q is not a regular expression: %v", s.Pattern, err)
+	}
+	return CustomKind{Name: IdentityKind(s.Name), Pattern: re, Uppercase: s.Uppercase}, nil
+}
+
+// CompileKinds compiles and checks a map's kinds.
+func CompileKinds(specs []KindSpec) ([]CustomKind, error) {
+	var out []CustomKind
+	for _, s := range specs {
+		k, err := s.Compile()
+		if err != nil {
+			return nil, fmt.Errorf("identity kind %q: pattern %w", s.Name, err)
+		}
+		out = append(out, k)
+	}
+	return out, CheckKinds(out)
 }
 
 // customKinds holds the declared kinds. The engine declares them once at

@@ -323,40 +323,37 @@ func TestDataMapOnARealSchema(t *testing.T) {
 	}
 }
 
+// snapshot is every row of a table as text, by its key: the checksum
+// that says whether a row changed.
 func snapshot(t *testing.T, db *sqlx.DB, table, key string) map[string]string {
 	t.Helper()
-	rows, err := db.Queryx(fmt.Sprintf("SELECT * FROM %s ORDER BY %s", table, key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	out := map[string]string{}
 	nkey := len(strings.Split(key, ","))
-	for rows.Next() {
-		vals, err := rows.SliceScan()
-		if err != nil {
-			t.Fatal(err)
-		}
-		parts := make([]string, len(vals))
-		for i, v := range vals {
-			if b, ok := v.([]byte); ok {
-				v = string(b)
-			}
-			parts[i] = fmt.Sprint(v)
-		}
-		out[strings.Join(parts[:nkey], "/")] = strings.Join(parts, "|")
+	for _, row := range rowsOf(t, db, fmt.Sprintf("SELECT * FROM %s ORDER BY %s", table, key)) {
+		out[strings.Join(row[:nkey], "/")] = strings.Join(row, "|")
 	}
 	return out
 }
 
+// keysOf runs a query for keys and returns them sorted, "a/b c/d".
 func keysOf(t *testing.T, db *sqlx.DB, q string) string {
+	var keys []string
+	for _, row := range rowsOf(t, db, q) {
+		keys = append(keys, strings.Join(row, "/"))
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, " ")
+}
+
+// rowsOf reads a query's rows with every value as text.
+func rowsOf(t *testing.T, db *sqlx.DB, q string) [][]string {
 	t.Helper()
 	rows, err := db.Queryx(q)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 	defer rows.Close()
-	var keys []string
+	var out [][]string
 	for rows.Next() {
 		vals, err := rows.SliceScan()
 		if err != nil {
@@ -369,10 +366,9 @@ func keysOf(t *testing.T, db *sqlx.DB, q string) string {
 			}
 			parts[i] = fmt.Sprint(v)
 		}
-		keys = append(keys, strings.Join(parts, "/"))
+		out = append(out, parts)
 	}
-	slices.Sort(keys)
-	return strings.Join(keys, " ")
+	return out
 }
 
 func exportedKeys(rows []map[string]any, key string) string {

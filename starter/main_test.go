@@ -285,7 +285,9 @@ func TestStarterRefusesBadInput(t *testing.T) {
 		{"no regulation", []string{"start", "--type", "access", "--email", "a@b.co"}, "--regulation: is required (gdpr"},
 		{"bad type", []string{"start", "--type", "delete", "--regulation", "gdpr", "--email", "a@b.co"}, `--type "delete": must be one of access, portability, erasure, opt_in, withdrawal`},
 		{"bad regulation", []string{"start", "--type", "access", "--regulation", "hipaa", "--email", "a@b.co"}, `--regulation "hipaa": must be one of gdpr`},
-		{"no identity", []string{"start", "--type", "access", "--regulation", "gdpr"}, "--email, --phone or --customer-id: at least one is required"},
+		{"no identity", []string{"start", "--type", "access", "--regulation", "gdpr"}, "--email, --phone, --customer-id or --identity: at least one is required"},
+		{"identity without kind", with("--identity", "L00000001", "--config", "x.yaml"), `--identity "L00000001": write KIND=VALUE`},
+		{"identity without map", []string{"start", "--type", "access", "--regulation", "gdpr", "--identity", "loyalty_id=L00000001", "--config", ""}, "--identity needs the data map that declares its kind: --config FILE"},
 		{"bad email", with("--email", "jane@localhost"), "--email: domain must be a dotted host name"},
 		{"bad phone", []string{"start", "--type", "access", "--regulation", "gdpr", "--phone", "020 7946 0958"}, "--phone: must be in international form"},
 		{"hostile customer id", []string{"start", "--type", "access", "--regulation", "gdpr", "--customer-id", "C1\u200b"}, "--customer-id: contains an invisible or control character (U+200B)"},
@@ -313,7 +315,7 @@ func TestStarterRefusesBadInput(t *testing.T) {
 		{"audit format", []string{"audit", "R-1", "--format", "pdf"}, `--format "pdf": must be json or html`},
 		{"metrics dates", []string{"metrics", "--from", "last year"}, "--from and --to are dates"},
 		{"list status", []string{"list", "--status", "lost"}, `status "lost": not a request status`},
-		{"consent without identity", []string{"consent"}, "--email, --phone or --customer-id: at least one is required"},
+		{"consent without identity", []string{"consent"}, "--email, --phone, --customer-id or --identity: at least one is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -547,4 +549,31 @@ func auditActions(t *testing.T, s *starterEnv, requestID, action string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestStarterCustomIdentityKind: a kind the data map declares is given as
+// --identity KIND=VALUE, checked against the map's pattern before anything
+// starts, and normalised as the map says.
+func TestStarterCustomIdentityKind(t *testing.T) {
+	s := newStarterEnv(t)
+	t.Cleanup(func() { domain.DeclareKinds(nil) })
+	dataMap := filepath.Join(t.TempDir(), "map.yaml")
+	if err := os.WriteFile(dataMap, []byte("identity_kinds:\n  - {name: loyalty_id, pattern: 'L[0-9]{8}', uppercase: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func(value string) (int, string, string) {
+		return s.run("start", "--type", "access", "--regulation", "gdpr", "--identity", "loyalty_id="+value, "--config", dataMap, "--identity-verified", "--id", "LOY-1", "--output", "json")
+	}
+	if code, _, errs := start("L0000001"); code != exitUsage || !strings.Contains(errs, "--identity loyalty_id=…: does not have the form the data map declares for loyalty_id") ||
+		strings.Contains(errs, "L0000001") {
+		t.Fatalf("a value off the pattern: exit %d: %s", code, errs)
+	}
+	if code, _, errs := s.run("start", "--type", "access", "--regulation", "gdpr", "--identity", "member_no=7", "--config", dataMap); code != exitUsage ||
+		!strings.Contains(errs, "must be one of email, phone, customer_id, loyalty_id") {
+		t.Fatalf("an undeclared kind: exit %d: %s", code, errs)
+	}
+	if code, out, errs := start(" l00000001 "); code != exitOK || !strings.Contains(out, `"id": "LOY-1"`) {
+		t.Fatalf("start: exit %d: %s%s", code, out, errs)
+	}
+	waitStatus(t, s, "LOY-1", "completed")
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
+	"gopkg.in/yaml.v3"
 
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/requests"
@@ -16,16 +19,22 @@ import (
 var flagNames = requests.Names{
 	Fields: map[string]string{
 		"id": "--id", "type": "--type", "regulation": "--regulation", "received": "--received", "time_zone": "--tz",
-		"identities": "--email, --phone or --customer-id", "identity": "--email, --phone or --customer-id",
+		"identities": "--email, --phone, --customer-id or --identity", "identity": "--email, --phone, --customer-id or --identity",
 		"requested_by": "--requested-by", "consent": "--purpose, --channel and --wording",
 		"consent.purpose": "--purpose", "consent.channel": "--channel", "consent.wording_version": "--wording",
 		"consent.double_opt_in": "--double-opt-in",
 	},
-	Identity: func(_ int, kind string) string { return "--" + strings.ReplaceAll(kind, "_", "-") },
+	Identity: func(_ int, kind string) string {
+		if slices.Contains(domain.IdentityKinds, domain.IdentityKind(kind)) {
+			return "--" + strings.ReplaceAll(kind, "_", "-")
+		}
+		return "--identity " + kind + "=…"
+	},
 }
 
-// identityFlags are the repeatable --email, --phone and --customer-id.
-type identityFlags struct{ emails, phones, customers []string }
+// identityFlags are the repeatable --email, --phone and --customer-id,
+// and --identity KIND=VALUE for the kinds the data map declares.
+type identityFlags struct{ emails, phones, customers, others []string }
 
 func (f *identityFlags) bind(cmd *cobra.Command) {
 	// StringArray, not StringSlice: a comma is part of a value, never a separator.
@@ -34,8 +43,42 @@ func (f *identityFlags) bind(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.customers, "customer-id", nil, "subject's customer id (repeatable)")
 }
 
+// bindOthers adds --identity and --config, which says where the kinds
+// are declared.
+func (f *identityFlags) bindOthers(cmd *cobra.Command, dataMap *string) {
+	cmd.Flags().StringArrayVar(&f.others, "identity", nil, "an identity of a kind the data map declares, KIND=VALUE, e.g. loyalty_id=L00000001 (repeatable; reads the kinds from --config)")
+	cmd.Flags().StringVar(dataMap, "config", os.Getenv("DSR_CONFIG"), "the data map, for the identity kinds it declares (env DSR_CONFIG)")
+}
+
+// declareKinds learns the data map's own identity kinds, so that values
+// of them are checked here exactly as the engine checks them.
+func declareKinds(path string) error {
+	if path == "" {
+		return usage("--identity needs the data map that declares its kind: --config FILE (or DSR_CONFIG)")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return usage("--config: %v", err)
+	}
+	var m struct {
+		IdentityKinds []domain.KindSpec `yaml:"identity_kinds"`
+	}
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return usage("--config %s: %v", path, err)
+	}
+	kinds, err := domain.CompileKinds(m.IdentityKinds)
+	if err != nil {
+		return usage("--config %s: %v", path, err)
+	}
+	return domain.DeclareKinds(kinds)
+}
+
 func (f *identityFlags) form() []requests.FormIdentity {
 	var out []requests.FormIdentity
+	for _, o := range f.others {
+		kind, value, _ := strings.Cut(o, "=")
+		out = append(out, requests.FormIdentity{Kind: kind, Value: value})
+	}
 	for _, g := range []struct {
 		kind domain.IdentityKind
 		vals []string
@@ -50,6 +93,7 @@ func (f *identityFlags) form() []requests.FormIdentity {
 func (c *cli) startCmd() *cobra.Command {
 	var f requests.Form
 	var ids identityFlags
+	var dataMap string
 	var consent domain.ConsentChange
 	cmd := &cobra.Command{
 		Use:   "start --type TYPE --regulation REG (--email E | --phone P | --customer-id C)... [flags]",
@@ -61,6 +105,16 @@ Opt-in and withdrawal also take --purpose, --channel and --wording (the
 evidence), and opt-in may ask for --double-opt-in.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, o := range ids.others {
+				if !strings.Contains(o, "=") {
+					return usage("--identity %q: write KIND=VALUE, e.g. loyalty_id=L00000001", o)
+				}
+			}
+			if len(ids.others) > 0 {
+				if err := declareKinds(dataMap); err != nil {
+					return err
+				}
+			}
 			f.Identities = ids.form()
 			if f.RequestedBy == "" {
 				f.RequestedBy = actor()
@@ -97,6 +151,7 @@ evidence), and opt-in may ask for --double-opt-in.`,
 	fl.StringVar(&f.Type, "type", "", "request type: access, portability, erasure, opt_in, withdrawal (required)")
 	fl.StringVar(&f.Regulation, "regulation", "", "gdpr, uk_gdpr, ccpa or lgpd (required)")
 	ids.bind(cmd)
+	ids.bindOthers(cmd, &dataMap)
 	fl.StringVar(&f.Received, "received", "", "when the request arrived, if earlier (YYYY-MM-DD or RFC 3339); default now")
 	fl.StringVar(&f.TimeZone, "tz", envOr("DSR_TIMEZONE", "UTC"), "time zone in which the deadline is counted, e.g. Europe/Berlin (env DSR_TIMEZONE)")
 	fl.StringVar(&f.ID, "id", "", "request id, e.g. your ticket number (default: generated); the same id never starts two requests")
