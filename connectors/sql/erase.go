@@ -28,6 +28,9 @@ import (
 const (
 	reasonShared     = "shared with other records: still referenced by rows that are not the subject's"
 	reasonReferenced = "still referenced by the subject's rows that are kept"
+	// reasonKeptAhead is discovery's word for both: which one applies is
+	// known only as erasure goes.
+	reasonKeptAhead = "erasure keeps them: still referenced by other people's rows, or by the subject's kept rows"
 )
 
 // tally is what erasure did to one table.

@@ -53,7 +53,7 @@ func (c *Connector) discover(ctx context.Context, subject []domain.Identity) (co
 		}
 		res.Records = append(res.Records, connectors.Found(t.Name, all-shared, hold))
 		if shared > 0 {
-			res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: connectors.ActionShared, Count: shared, Reason: reasonShared})
+			res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: connectors.ActionShared, Count: shared, Reason: reasonKeptAhead})
 		}
 	}
 	return res, nil
@@ -84,7 +84,7 @@ func (c *Connector) dryRun(ctx context.Context, subject []domain.Identity) (conn
 			if len(t.Shared) > 0 {
 				act = "would be " + action(t, t.Shared)
 			}
-			res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: act, Count: shared, Fields: columnsOf(t.Shared), Reason: reasonShared})
+			res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: act, Count: shared, Fields: columnsOf(t.Shared), Reason: reasonKeptAhead})
 		}
 	}
 	return res, nil

@@ -476,3 +476,38 @@ func TestUnmappedReferenceKeepsTheRow(t *testing.T) {
 		}
 	})
 }
+
+// TestKeptChildKeepsItsParent: the subject's order is kept under a legal
+// hold and points at her customer row through a foreign key, so the
+// customer row cannot be deleted: it is kept, and the evidence says why.
+func TestKeptChildKeepsItsParent(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		_, db := setup(t, b, `CREATE TABLE contracts (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers (id), signed VARCHAR(20))`,
+			`INSERT INTO contracts VALUES (1, 1, '2026-01-01'), (2, 2, '2026-02-01')`)
+		contracts := dsrsql.Table{Name: "contracts", Key: []string{"id"}, Erase: "keep", LegalHold: "contract law",
+			Via: []dsrsql.Edge{{Child: "contracts", ChildColumn: "customer_id", Parent: "customers", ParentColumn: "id"}}}
+		ctx := context.Background()
+		c, err := dsrsql.Open(ctx, b.driver, b.dsn, append(tables(), contracts))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		found, err := c.Discover(ctx, jane(t))
+		if err != nil || !strings.Contains(counts(found), "customers:found:0 customers:shared:1") || !strings.Contains(counts(found), "contracts:held:1") {
+			t.Fatalf("discovery: %s, %v", counts(found), err)
+		}
+		res, err := c.Erase(ctx, jane(t), connectors.EraseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reason string
+		for _, r := range res.Records {
+			if r.Location == "customers" && r.Action == "kept" {
+				reason = fmt.Sprintf("%d %s", r.Count, r.Reason)
+			}
+		}
+		if reason != "1 still referenced by the subject's rows that are kept" || rowCount(t, db, "SELECT COUNT(*) FROM contracts") != 2 {
+			t.Fatalf("erasure: %s (%q)", counts(res), reason)
+		}
+	})
+}
