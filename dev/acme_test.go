@@ -118,6 +118,10 @@ func runAcme(t *testing.T, driver string) {
 	found := map[string]int64{}
 	for _, p := range res.Systems {
 		found[p.System] = p.Found
+		// The demo map classifies every column it exports.
+		if strings.Contains(p.Done, "does not classify") {
+			t.Errorf("%s: %s", p.System, p.Done)
+		}
 	}
 	want := map[string]int64{"crm": 3, "billing": 6, "marketing": 3, "web-analytics": 3, "support": 1, "newsletter-platform": 5}
 	for sys, n := range want {

@@ -74,7 +74,7 @@ func (l *lifecycle) export(ctx workflow.Context) error {
 			return err
 		}
 		artifacts[s.Name] = out.Artifact
-		l.progress(s.Name).Done = fmt.Sprintf("exported %d records", out.Result.Total())
+		l.progress(s.Name).Done = fmt.Sprintf("exported %d records", out.Result.Total()) + undeclared(out.Result)
 		return nil
 	})
 	if err != nil || l.closure != nil {
@@ -142,6 +142,22 @@ func (l *lifecycle) erase(ctx workflow.Context) error {
 	}
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.Suppress,
 		activities.SuppressInput{RequestID: l.in.RequestID, Identities: l.ids}).Get(ctx, nil)
+}
+
+// undeclared names the exported columns the data map does not classify:
+// they are in the package all the same, and the map's owner should say
+// what they hold.
+func undeclared(res connectors.Result) string {
+	var cols []string
+	for _, r := range res.Records {
+		for _, c := range r.Undeclared {
+			cols = append(cols, r.Location+"."+c)
+		}
+	}
+	if len(cols) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d columns the data map does not classify: %s", len(cols), strings.Join(cols, ", "))
 }
 
 // describe is the evidence in words. What was kept says why (the legal

@@ -45,8 +45,9 @@ type erasure struct {
 	c       *Connector
 	subject []domain.Identity
 	done    map[*table]*tally
-	// settled are rows kept or adjusted as shared, by table and key, so a
-	// row reached twice (by identity and through a link) counts once.
+	// settled are the rows this erasure updated, kept or adjusted, by
+	// table and key, so a row reached twice (by identity and through a
+	// link) is changed and counted once.
 	settled map[*table]map[string]bool
 	// pending is the open batch's work, merged on commit.
 	pending     map[*table]*tally
