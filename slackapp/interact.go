@@ -2,6 +2,8 @@ package slackapp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,7 +47,7 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the Slack signature does not match", http.StatusUnauthorized)
 		return
 	}
-	fresh, err := a.store.FirstSighting(r.Context(), r.Header.Get("X-Slack-Signature"))
+	fresh, err := a.store.FirstSighting(r.Context(), payloadKey(r.Header.Get("X-Slack-Request-Timestamp"), body))
 	if err != nil {
 		http.Error(w, "cannot check for replays now", http.StatusServiceUnavailable)
 		return
@@ -71,6 +73,17 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	json.NewEncoder(w).Encode(resp)
+}
+
+// payloadKey names a signed payload for the replay check: the hash of what
+// Slack signs, the timestamp and the body. The signature header itself is
+// no name for it: the same signature in upper-case hex is the same
+// payload.
+func payloadKey(timestamp string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte("v0:" + timestamp + ":"))
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // RunSocketMode takes interactions over Socket Mode until ctx ends, for
@@ -110,7 +123,16 @@ func (a *App) RunSocketMode(ctx context.Context) error {
 // open modals or start the Update in the background; a modal's input is
 // checked here, so Slack can show what to fix. The answer, if any, is the
 // response to send back (modal errors).
-func (a *App) interact(cb slack.InteractionCallback) any {
+func (a *App) interact(cb slack.InteractionCallback) (resp any) {
+	// No payload may take the worker down: in Socket Mode a panic here
+	// would end the process. A payload that gets this far is logged, by
+	// kind only, and changes nothing.
+	defer func() {
+		if p := recover(); p != nil {
+			a.log.Error("slack: an interaction could not be handled", "type", cb.Type, "panic", fmt.Sprint(p))
+			resp = nil
+		}
+	}()
 	switch cb.Type {
 	case slack.InteractionTypeBlockActions:
 		if len(cb.ActionCallback.BlockActions) == 0 {
@@ -159,6 +181,9 @@ func (a *App) onButton(cb slack.InteractionCallback, action string, r ref) {
 
 // onSubmit checks a modal's input and sends the Update in the background.
 func (a *App) onSubmit(cb slack.InteractionCallback, r ref) any {
+	if cb.View.State == nil {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{firstBlock(cb.View.CallbackID): "The form arrived without its fields; open it again."})
+	}
 	values := cb.View.State.Values
 	input := func(block string) string { return strings.TrimSpace(values[block][block].Value) }
 	entry, ok := a.approverEntry(r.Department, cb.User.ID)

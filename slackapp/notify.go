@@ -187,6 +187,13 @@ func slackError(op string, err error) error {
 	return fmt.Errorf("slack: %s: %w", op, err)
 }
 
+// escape makes free text (a legal basis someone typed, an actor's name)
+// plain inside mrkdwn: Slack reads <!channel>, <@U…> and <url|label>
+// only through '<', and escapes the three characters this way.
+func escape(text string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(text)
+}
+
 func md(text string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.MarkdownType, text, false, false)
 }
@@ -245,7 +252,7 @@ func (a *App) taskBlocks(n activities.Notice, open bool) []slack.Block {
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(plain(fmt.Sprintf("Manual task for %s", n.To))),
 		slack.NewSectionBlock(nil, a.facts(n), nil),
-		slack.NewSectionBlock(md(fmt.Sprintf("*System* `%s`\n*Where* %s\n*What to do* %s", f.System, f.Location, f.Instructions)), nil, nil),
+		slack.NewSectionBlock(md(fmt.Sprintf("*System* `%s`\n*Where* %s\n*What to do* %s", f.System, escape(f.Location), escape(f.Instructions))), nil, nil),
 		slack.NewContextBlock("", md(fmt.Sprintf("Whom it is about: `starter task %s --system %s`", n.RequestID, f.System))),
 	}
 	if !open {
@@ -262,11 +269,11 @@ func outcome(n activities.Notice) slack.Block {
 	icon := map[string]string{"approve": ":white_check_mark: Approved", "object": ":raised_hand: Objected", "done": ":white_check_mark: Done",
 		"not_held": ":white_check_mark: Nothing held there", "kept": ":raised_hand: Kept"}[f.Outcome]
 	if icon == "" {
-		icon = f.Outcome
+		icon = escape(f.Outcome)
 	}
-	text := fmt.Sprintf("%s by %s on %s UTC", icon, f.Actor, f.At.UTC().Format("2 Jan 2006 15:04"))
+	text := fmt.Sprintf("%s by %s on %s UTC", icon, escape(f.Actor), f.At.UTC().Format("2 Jan 2006 15:04"))
 	if f.Basis != "" {
-		text += "\n*Legal basis:* " + f.Basis
+		text += "\n*Legal basis:* " + escape(f.Basis)
 	}
 	return slack.NewSectionBlock(md(text), nil, nil)
 }

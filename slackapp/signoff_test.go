@@ -140,6 +140,16 @@ func TestSignedClicksTakeAnErasureThroughSignOff(t *testing.T) {
 	if resp := send(t, endpoint, body, h); resp.StatusCode != 409 {
 		t.Fatalf("replay: %d", resp.StatusCode)
 	}
+	// The same signature in upper-case hex is still the same payload.
+	upper := h.Clone()
+	upper.Set("X-Slack-Signature", "v0="+strings.ToUpper(strings.TrimPrefix(h.Get("X-Slack-Signature"), "v0=")))
+	if resp := send(t, endpoint, body, upper); resp.StatusCode != 409 {
+		t.Fatalf("replay in upper-case hex: %d", resp.StatusCode)
+	}
+	// A view submission without its state is refused, not a crash.
+	if resp, _, _ := signed(t, endpoint, secret, now, `{"type":"view_submission","user":{"id":"U0FIN00001"},"view":{"callback_id":"dsr_object","private_metadata":"{\"r\":\"SLACK-1\",\"d\":\"Finance\"}"}}`); resp.StatusCode != 200 {
+		t.Fatalf("a state-less submission: %d", resp.StatusCode)
+	}
 	if resp, _, _ := signed(t, endpoint, secret, now.Add(time.Second), approveSales); resp.StatusCode != 200 {
 		t.Fatalf("second click: %d", resp.StatusCode)
 	}
@@ -161,11 +171,15 @@ func TestSignedClicksTakeAnErasureThroughSignOff(t *testing.T) {
 		t.Fatalf("empty basis: %d %s", resp.StatusCode, got)
 	}
 	resp, _, _ = signed(t, endpoint, secret, now, submit("U0FIN00001", "dsr_object", view.PrivateMetadata,
-		map[string]map[string]any{"basis": {"basis": text("tax law keeps invoices for 10 years")}}))
+		map[string]map[string]any{"basis": {"basis": text("tax law keeps invoices for 10 years <!channel> <https://evil.example|see>")}}))
 	if resp.StatusCode != 200 {
 		t.Fatalf("objection: %d", resp.StatusCode)
 	}
-	w.waitFor(t, "chat.update", "Finance's message updated", containing("Objected by controller@acme.example via slack:U0FIN00001"))
+	// The typed basis is shown as text: no mention, no link.
+	objected := w.waitFor(t, "chat.update", "Finance's message updated", containing("Objected by controller@acme.example via slack:U0FIN00001"))
+	if blocks := objected[len(objected)-1].Get("blocks"); strings.Contains(blocks, "<!channel>") || strings.Contains(blocks, "<https://evil") || !strings.Contains(blocks, "lt;!channel") {
+		t.Fatalf("the basis was posted as markup: %s", blocks)
+	}
 
 	// Then the manual task arrives the same way and is confirmed in a modal.
 	task := w.waitFor(t, "chat.postMessage", "the task message", containing("shred the contracts"))

@@ -27,7 +27,7 @@ const secret = "8f742231b10e8888abcd99yyyzzz85a5"
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func openStore(t *testing.T) *store.Store {
+func openStore(t testing.TB) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "dsr.db"))
 	if err != nil {

@@ -41,7 +41,7 @@ var users = map[string]string{
 	"lead@acme.example":       "U0LEAD0001",
 }
 
-func newWorkspace(t *testing.T, extra ...slacktest.Binder) *workspace {
+func newWorkspace(t testing.TB, extra ...slacktest.Binder) *workspace {
 	w := &workspace{calls: map[string][]url.Values{}}
 	w.srv = slacktest.NewTestServer(append(extra, func(c slacktest.Customize) {
 		c.Handle("/chat.postMessage", w.handle("chat.postMessage", func(v url.Values) any {
