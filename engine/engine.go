@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -154,6 +153,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	apiServer := &api.Server{Client: e.Client, Store: e.Store, Log: e.Log, ExportDir: e.ExportDir,
 		Codecs: requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}}
 	opts.API, opts.Console = apiServer.Handler(), console.Handler()
+	opts.Staff = apiServer.Require(struct{}{}, store.RoleAdmin, store.RoleAuditor)
 	if e.ExposeCodec {
 		opts.Codec, opts.CodecOrigins = apiServer.Codec(e.Keys.DisplayCodec()), e.CodecOrigins
 	}
@@ -179,7 +179,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 			}()
 		}
 	}
-	srv := &http.Server{Handler: gateway.Handler(opts), ReadHeaderTimeout: 10 * time.Second}
+	srv := gateway.Server(gateway.Handler(opts))
 	go func() { errc <- fmt.Errorf("gateway: %w", srv.Serve(ln)) }()
 	select {
 	case <-ctx.Done():

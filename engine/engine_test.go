@@ -161,6 +161,25 @@ func TestRequestEndToEnd(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&health); err != nil || resp.StatusCode != 200 || !health.OK || health.Checks["temporal"] != "ok" || health.Checks["store"] != "ok" {
 		t.Fatalf("health = %d %+v %v", resp.StatusCode, health, err)
 	}
+	// The details are for staff: an auditor's token reads them, nobody else.
+	_, auditor, err := st.CreateToken(ctx, store.NewToken{Name: "auditor", Role: store.RoleAuditor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for token, want := range map[string]int{"": http.StatusUnauthorized, auditor: http.StatusOK} {
+		req, _ := http.NewRequest("GET", e.Gateway+"/healthz/details", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("details with token %t: %d, want %d", token != "", resp.StatusCode, want)
+		}
+	}
 
 	// Once closed, its history is copied into the store, as Temporal has it.
 	var archived store.History

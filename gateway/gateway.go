@@ -36,28 +36,23 @@ type Options struct {
 	// Console serves the privacy center (/privacy) and the staff console
 	// (/console/).
 	Console http.Handler
+	// Staff guards /healthz/details with the API's tokens.
+	Staff func(http.Handler) http.Handler
 }
 
 // Handler builds the gateway's routes.
 func Handler(o Options) http.Handler {
 	mux := http.NewServeMux()
+	// Anyone may ask whether the engine is up; only staff learn why not:
+	// a dependency's error names internal hosts and ports.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-		defer cancel()
-		status := map[string]string{}
-		code := http.StatusOK
-		for _, c := range o.Checks {
-			if err := c.Check(ctx); err != nil {
-				status[c.Name] = "down: " + err.Error()
-				code = http.StatusServiceUnavailable
-				continue
-			}
-			status[c.Name] = "ok"
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(map[string]any{"ok": code == http.StatusOK, "checks": status})
+		health(w, r, o.Checks, false)
 	})
+	if o.Staff != nil {
+		mux.Handle("GET /healthz/details", o.Staff(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			health(w, r, o.Checks, true)
+		})))
+	}
 	if o.API != nil {
 		mux.Handle("/api/", o.API)
 	}
@@ -78,6 +73,46 @@ func Handler(o Options) http.Handler {
 		mux.Handle("/codec/", withCORS(o.CodecOrigins, http.StripPrefix("/codec", o.Codec)))
 	}
 	return mux
+}
+
+// health runs the checks; with details it says what each one answered,
+// else only which are down.
+func health(w http.ResponseWriter, r *http.Request, checks []Checker, details bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	status := map[string]string{}
+	code := http.StatusOK
+	for _, c := range checks {
+		if err := c.Check(ctx); err != nil {
+			status[c.Name] = "down"
+			if details {
+				status[c.Name] = "down: " + err.Error()
+			}
+			code = http.StatusServiceUnavailable
+			continue
+		}
+		status[c.Name] = "ok"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]any{"ok": code == http.StatusOK, "checks": status})
+}
+
+// Server is the gateway's listener with the limits every public server
+// needs: a slow or endless client cannot hold a connection or the
+// worker's memory. Handlers bound their own bodies (1 MiB for JSON).
+func Server(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Packages and evidence are streamed; a minute is enough for the
+		// largest over a slow link, and ends a reader that stopped reading.
+		WriteTimeout:   5 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+	}
 }
 
 func withCORS(origins []string, next http.Handler) http.Handler {
