@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,6 +40,14 @@ type Server struct {
 	// ExportDir is where packages are written; a package is served only
 	// from inside it, whatever a request's state names.
 	ExportDir string
+	// TrustedProxies are the networks whose X-Forwarded-For the public
+	// form believes (a load balancer); nobody else's header counts.
+	TrustedProxies []*net.IPNet
+	// Challenge, when set, must accept a public submission before it
+	// counts: the hook for a CAPTCHA or proof-of-work check (the privacy
+	// center's page sends its token in a header the check reads). Its
+	// error is shown to the sender.
+	Challenge func(r *http.Request) error
 
 	limits limiter
 }

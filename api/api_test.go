@@ -45,6 +45,9 @@ func (c client) do(method, path string, body any) (int, string) {
 		r = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, c.base+path, r)
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}

@@ -1,9 +1,8 @@
 package api
 
 import (
-	"net"
+	"mime"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/dsrengine/dsr/requests"
@@ -25,41 +24,25 @@ type PublicReceipt struct {
 	DueAt time.Time `json:"due_at"`
 }
 
-// limiter allows each address a few submissions a minute: the form needs
-// no token, so it must not let anyone flood the engine.
-type limiter struct {
-	mu   sync.Mutex
-	seen map[string][]time.Time
-}
-
-func (l *limiter) allow(addr string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.seen == nil {
-		l.seen = map[string][]time.Time{}
-	}
-	recent := l.seen[addr][:0]
-	for _, t := range l.seen[addr] {
-		if now.Sub(t) < time.Minute {
-			recent = append(recent, t)
-		}
-	}
-	if len(recent) >= 5 {
-		l.seen[addr] = recent
-		return false
-	}
-	l.seen[addr] = append(recent, now)
-	return true
-}
-
 // public takes a request from the privacy center. It starts unverified:
 // compliance verifies the subject before anything is read or erased. The
 // answer says nothing about other requests or the subject's data.
 func (s *Server) public(w http.ResponseWriter, r *http.Request) {
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if !s.limits.allow(host, time.Now()) {
+	// Only a JSON post: a cross-site form can send text/plain without the
+	// browser asking first, JSON it cannot.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		fail(w, http.StatusUnsupportedMediaType, "the form sends application/json")
+		return
+	}
+	if s.Challenge != nil {
+		if err := s.Challenge(r); err != nil {
+			fail(w, http.StatusForbidden, "%v", err)
+			return
+		}
+	}
+	if why := s.limits.allow(clientOf(r, s.TrustedProxies), time.Now()); why != "" {
 		w.Header().Set("Retry-After", "60")
-		fail(w, http.StatusTooManyRequests, "too many requests from this address; try again in a minute")
+		fail(w, http.StatusTooManyRequests, "%s; try again in a minute", why)
 		return
 	}
 	var b PublicBody

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,6 +41,7 @@ func TestConcurrentCallsAreCountedOnce(t *testing.T) {
 			addr := []string{"192.0.2.10:5000", "[2001:db8::1]:5000"}[i%2]
 			r := httptest.NewRequest(http.MethodPost, "/api/v1/public/requests", strings.NewReader(`{"type":"access","regulation":"gdpr","email":"a@b.co"}`))
 			r.RemoteAddr = addr
+			r.Header.Set("Content-Type", "application/json")
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			mu.Lock()
@@ -65,6 +67,44 @@ func TestConcurrentCallsAreCountedOnce(t *testing.T) {
 	for addr, got := range codes {
 		if got[http.StatusBadRequest] != 5 || got[http.StatusTooManyRequests] != 15 || len(got) != 2 {
 			t.Errorf("%s: answers %v, want 5 × 400 and 15 × 429", addr, got)
+		}
+	}
+}
+
+// TestPublicFormTakesOnlyJSON: a cross-site page can post text/plain or a
+// form without asking the browser first; the public form refuses both.
+func TestPublicFormTakesOnlyJSON(t *testing.T) {
+	h := (&api.Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
+		r := httptest.NewRequest(http.MethodPost, "/api/v1/public/requests", strings.NewReader(`{"type":"access","regulation":"gdpr","email":"a@b.co","declaration":true}`))
+		if ct != "" {
+			r.Header.Set("Content-Type", ct)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusUnsupportedMediaType {
+			t.Errorf("%q: %d %s", ct, w.Code, w.Body)
+		}
+	}
+}
+
+// TestPublicFormChallenge: with a challenge hook (a CAPTCHA check), a
+// submission it refuses never counts.
+func TestPublicFormChallenge(t *testing.T) {
+	h := (&api.Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Challenge: func(r *http.Request) error {
+		if r.Header.Get("X-Captcha") != "solved" {
+			return errors.New("solve the challenge first")
+		}
+		return nil
+	}}).Handler()
+	for header, want := range map[string]int{"": http.StatusForbidden, "solved": http.StatusBadRequest} {
+		r := httptest.NewRequest(http.MethodPost, "/api/v1/public/requests", strings.NewReader(`{"type":"access","regulation":"gdpr","email":"a@b.co"}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("X-Captcha", header)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("challenge %q: %d %s, want %d", header, w.Code, w.Body, want)
 		}
 	}
 }

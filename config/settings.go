@@ -44,6 +44,10 @@ type Settings struct {
 	// CodecOrigins are the Web UI's origins (comma-separated) for which the
 	// gateway serves the codec endpoint to auditors and admins.
 	CodecOrigins string
+	// TrustedProxies are the networks (comma-separated CIDRs or addresses)
+	// of the load balancers in front of the gateway, whose X-Forwarded-For
+	// the public form's rate limit believes.
+	TrustedProxies string
 
 	masterKey []byte
 	fields    []field
@@ -79,6 +83,7 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		{"opendsr-cert", "DSR_OPENDSR_CERT_FILE", &s.OpenDSRCertFile, checkFile, false},
 		{"public-url", "DSR_PUBLIC_URL", &s.PublicURL, checkPublicURL, false},
 		{"codec-origins", "DSR_CODEC_ORIGINS", &s.CodecOrigins, checkOrigins, false},
+		{"trusted-proxies", "DSR_TRUSTED_PROXIES", &s.TrustedProxies, checkNetworks, false},
 	}
 	defaults := map[string]string{
 		"temporal-address": "127.0.0.1:7233", "namespace": "dsr", "gateway-addr": "127.0.0.1:8080", "log-level": "info",
@@ -100,6 +105,7 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		"opendsr-cert":     "OpenDSR processor's certificate (PEM), served to controllers",
 		"public-url":       "https URL at which controllers and Slack reach the gateway",
 		"codec-origins":    "Temporal Web UI origins (comma-separated, e.g. https://temporal-ui.example.com); serves /codec/ to auditors and admins",
+		"trusted-proxies":  "networks of the load balancers in front of the gateway (comma-separated CIDRs, e.g. 10.0.0.0/8); their X-Forwarded-For names the client",
 	}
 	for _, f := range s.fields {
 		if f.flag == "" {
@@ -257,6 +263,46 @@ func checkOrigins(v string) error {
 		}
 	}
 	return nil
+}
+
+func checkNetworks(v string) error {
+	_, err := ParseNetworks(v)
+	return err
+}
+
+// ParseNetworks reads a comma-separated list of networks (CIDR) or single
+// addresses.
+func ParseNetworks(list string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			ip := net.ParseIP(p)
+			if ip == nil {
+				return nil, fmt.Errorf("%q is neither an address nor a network such as 10.0.0.0/8", p)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				bits = 32
+			}
+			p = fmt.Sprintf("%s/%d", ip, bits)
+		}
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a network such as 10.0.0.0/8", p)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// Proxies is TrustedProxies, parsed (validated at load).
+func (s *Settings) Proxies() []*net.IPNet {
+	n, _ := ParseNetworks(s.TrustedProxies)
+	return n
 }
 
 func checkLogLevel(v string) error {

@@ -94,6 +94,9 @@ type Engine struct {
 	// dev mode only, on loopback.
 	ExposeCodec  bool
 	CodecOrigins []string
+	// TrustedProxies are the load balancers whose X-Forwarded-For the
+	// public form's rate limit believes.
+	TrustedProxies []*net.IPNet
 	// Slack, when configured, delivers notices to the departments and takes
 	// their clicks; without it notices go to the log and the inbox only.
 	Slack *slackapp.App
@@ -150,7 +153,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	if every <= 0 {
 		every = 30 * time.Second
 	}
-	apiServer := &api.Server{Client: e.Client, Store: e.Store, Log: e.Log, ExportDir: e.ExportDir,
+	apiServer := &api.Server{Client: e.Client, Store: e.Store, Log: e.Log, ExportDir: e.ExportDir, TrustedProxies: e.TrustedProxies,
 		Codecs: requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}}
 	opts.API, opts.Console = apiServer.Handler(), console.Handler()
 	opts.Staff = apiServer.Require(struct{}{}, store.RoleAdmin, store.RoleAuditor)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/connect"
@@ -38,6 +39,9 @@ type Setup struct {
 	// ExposeCodec serves the payload codec to the Web UI at CodecOrigins.
 	ExposeCodec  bool
 	CodecOrigins []string
+	// TrustedProxies are the load balancers whose X-Forwarded-For the
+	// public form's rate limit believes.
+	TrustedProxies []*net.IPNet
 }
 
 // Open brings the engine up from its setup: departments synced from the
@@ -46,7 +50,7 @@ type Setup struct {
 // configured. Close undoes it; Listen and Run serve.
 func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 	e = &Engine{Store: s.Store, Keys: s.Keys, Log: s.Log, GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir,
-		ExposeCodec: s.ExposeCodec, CodecOrigins: s.CodecOrigins, OpenDSR: s.OpenDSR, PublicURL: s.PublicURL}
+		ExposeCodec: s.ExposeCodec, CodecOrigins: s.CodecOrigins, OpenDSR: s.OpenDSR, PublicURL: s.PublicURL, TrustedProxies: s.TrustedProxies}
 	defer func() {
 		if err != nil {
 			e.Close()
