@@ -102,8 +102,42 @@ func classify(err error) error {
 			return fmt.Errorf("%w: %s", connectors.ErrPermissionDenied, se.Error())
 		}
 	}
-	return err
+	return scrubbed(err, pe, me, se)
 }
+
+// scrubbed is an error the database may clear up by itself (a deadlock, a
+// timeout, a server going away), kept retryable, with its words but
+// without any value it quotes: the message reaches history and the
+// timeline. The SQLSTATE or error number stays, as do names in "double
+// quotes" (PostgreSQL) or `backticks` (MySQL), except after a colon, where
+// PostgreSQL puts the value.
+func scrubbed(err error, pe *pq.Error, me *mysql.MySQLError, se *sqlite.Error) error {
+	var driver error
+	var msg, code string
+	switch {
+	case pe != nil && pe.Code != "":
+		driver, msg, code = pe, pe.Message, "SQLSTATE "+string(pe.Code)
+		msg = afterColonValue.ReplaceAllString(msg, `: "…"`)
+	case me != nil && me.Number != 0:
+		driver, msg, code = me, me.Message, fmt.Sprintf("MySQL error %d", me.Number)
+	case se != nil:
+		driver, msg, code = se, se.Error(), fmt.Sprintf("SQLite code %d", se.Code())
+	default:
+		return err
+	}
+	what := strings.TrimSuffix(strings.TrimSuffix(err.Error(), driver.Error()), ": ")
+	if what == "" || what == err.Error() {
+		what = "statement"
+	}
+	// A new error, not a wrapper: Temporal records an error's whole chain
+	// in the history, and the driver's own words are what is scrubbed.
+	return fmt.Errorf("%s: %s (%s)", what, quotedValue.ReplaceAllString(msg, "'…'"), code)
+}
+
+// afterColonValue is a double-quoted value after a colon, as PostgreSQL
+// writes "invalid input syntax for type integer: "C-1001"".
+var afterColonValue = regexp.MustCompile(`: "[^"]*"`)
+
 
 // refusal wraps a permanent refusal: what was being done (err's own
 // context, without the driver's words, which may quote a value), then the
