@@ -35,6 +35,9 @@ type Activities struct {
 	ExportDir string
 	// Reminders is the data map's reminder policy; zero means the default.
 	Reminders domain.ReminderPolicy
+	// AuditAnchor reads the audit chain's newest anchor, kept in Temporal
+	// outside the store; nil, or Seq 0, when there is none.
+	AuditAnchor func(ctx context.Context) (records.AuditHead, error)
 }
 
 // Store is what the activities ask of the engine's store (*store.Store).
@@ -57,7 +60,7 @@ type Store interface {
 	Suppress(ctx context.Context, kind, valueHash, reason, requestID string) error
 	AppendAudit(ctx context.Context, e records.AuditEntry) error
 	AuditLog(ctx context.Context, requestID string) ([]records.AuditEntry, error)
-	CheckAudit(ctx context.Context) (int, []string, error)
+	CheckAuditAgainst(ctx context.Context, anchor records.AuditHead) (int, []string, error)
 	ReportRequests(ctx context.Context, from, to time.Time) ([]metrics.Request, error)
 	Inbox
 }

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/dsrengine/dsr/metrics"
@@ -38,7 +39,14 @@ type AuditCheck struct {
 // VerifyAudit walks the audit log's hash chain and reports every entry
 // altered or missing; the check itself is audited after it ran.
 func (a *Activities) VerifyAudit(ctx context.Context, actor string) (AuditCheck, error) {
-	n, problems, err := a.Store.CheckAudit(ctx)
+	var anchor records.AuditHead
+	if a.AuditAnchor != nil {
+		var err error
+		if anchor, err = a.AuditAnchor(ctx); err != nil {
+			return AuditCheck{}, fmt.Errorf("read the audit anchor: %w", err)
+		}
+	}
+	n, problems, err := a.Store.CheckAuditAgainst(ctx, anchor)
 	if err != nil {
 		return AuditCheck{}, err
 	}

@@ -2,15 +2,21 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/workflows"
 )
 
 // archive copies the history of every closed request workflow into the
@@ -19,6 +25,9 @@ import (
 func (e *Engine) archive(ctx context.Context, every time.Duration) {
 	var since time.Time
 	for {
+		if err := e.AnchorAudit(ctx); err != nil && ctx.Err() == nil {
+			e.Log.Warn("anchor the audit chain", "error", err)
+		}
 		next, err := e.archiveClosed(ctx, since)
 		if err != nil && ctx.Err() == nil {
 			e.Log.Warn("archive histories", "error", err)
@@ -76,4 +85,47 @@ func (e *Engine) archiveClosed(ctx context.Context, since time.Time) (time.Time,
 			return next, nil
 		}
 	}
+}
+
+// AnchorAudit writes the audit chain's head to the engine log and, as a
+// new run of the anchor workflow, to Temporal, unless it has not moved.
+// An anchor never moves back: a head older than the anchor means entries
+// were deleted, which is logged and left for verification to report.
+func (e *Engine) AnchorAudit(ctx context.Context) error {
+	head, err := e.Store.Head(ctx)
+	if err != nil || head.Seq == 0 {
+		return err
+	}
+	anchor, err := e.auditAnchor(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case head.Seq < anchor.Seq || head.Seq == anchor.Seq && head.Hash != anchor.Hash:
+		e.Log.Error("audit chain: the log no longer holds the anchored entry", "anchor_seq", anchor.Seq, "head_seq", head.Seq)
+		return nil
+	case head == anchor:
+		return nil
+	}
+	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.AuditAnchorID, TaskQueue: workflows.TaskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE, WorkflowExecutionTimeout: time.Minute}, workflows.AuditAnchor, head)
+	if err != nil {
+		return err
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		return err
+	}
+	e.Log.Info("audit chain anchored", "seq", head.Seq, "hash", head.Hash)
+	return nil
+}
+
+// auditAnchor is the newest anchor in Temporal, or none (Seq 0).
+func (e *Engine) auditAnchor(ctx context.Context) (records.AuditHead, error) {
+	var head records.AuditHead
+	err := e.Client.GetWorkflow(ctx, workflows.AuditAnchorID, "").Get(ctx, &head)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return records.AuditHead{}, nil
+	}
+	return head, err
 }

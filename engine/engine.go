@@ -73,6 +73,7 @@ func NewWorker(c client.Client, acts *activities.Activities, keys claims.Keys) w
 	w.RegisterWorkflow(workflows.AuditVerification)
 	w.RegisterWorkflow(workflows.AuditExport)
 	w.RegisterWorkflow(workflows.ReadRecord)
+	w.RegisterWorkflow(workflows.AuditAnchor)
 	w.RegisterActivity(acts)
 	return w
 }
@@ -120,7 +121,8 @@ func (e *Engine) Activities() *activities.Activities {
 	if e.Slack != nil {
 		notifiers = append(notifiers, e.Slack)
 	}
-	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: notifiers, Systems: e.Systems, ExportDir: e.ExportDir, Reminders: e.Reminders}
+	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: notifiers, Systems: e.Systems, ExportDir: e.ExportDir, Reminders: e.Reminders,
+		AuditAnchor: e.auditAnchor}
 }
 
 // Listen binds the gateway address early, so a taken port fails the start

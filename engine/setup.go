@@ -56,6 +56,11 @@ func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 			e.Close()
 		}
 	}()
+	if err := s.Store.UseAuditKey(ctx, s.Keys.AuditKey()); err != nil {
+		// The engine runs on: new entries are keyed, and verification
+		// reports what is wrong with the old ones.
+		s.Log.Error("audit chain", "error", err)
+	}
 	if err := s.Store.SyncDepartments(ctx, s.Map.StoreDepartments()); err != nil {
 		return nil, err
 	}

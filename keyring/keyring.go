@@ -35,7 +35,9 @@ type Keyring struct {
 	// pseudonymKey is the root of the per-system keys of erasure's hmac
 	// strategy.
 	pseudonymKey []byte
-	keyID        string
+	// auditKey keys the audit log's hash chain.
+	auditKey []byte
+	keyID    string
 }
 
 // New builds a keyring from a 32-byte master key.
@@ -59,6 +61,7 @@ func New(master []byte) (*Keyring, error) {
 		hashKey:      derive(master, "dsr/identity-hash/v1"),
 		claimKey:     derive(master, "dsr/claims/v1"),
 		pseudonymKey: derive(master, "dsr/pseudonym/v1"),
+		auditKey:     derive(master, "dsr/audit/v1"),
 		keyID:        hex.EncodeToString(id[:6]),
 	}, nil
 }
@@ -139,6 +142,10 @@ func (k *Keyring) Hash(kind, value string) string {
 // same value gives the same pseudonym within the system, and none that
 // can be joined across systems or tested without the master key.
 func (k *Keyring) PseudonymKey(system string) []byte { return derive(k.pseudonymKey, system) }
+
+// AuditKey keys the audit log's chain: whoever can write the store but
+// lacks the master key cannot recompute it after an edit.
+func (k *Keyring) AuditKey() []byte { return k.auditKey }
 
 // Sign is the MAC of a change's claim.
 func (k *Keyring) Sign(msg []byte) []byte {

@@ -78,6 +78,13 @@ type AuditEntry struct {
 	Detail map[string]any `db:"-" json:"-"`
 }
 
+// AuditHead is the newest entry of the audit chain: what an anchor outside
+// the store remembers, so that deleting the newest entries shows.
+type AuditHead struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
 // InboxEntry is one notice as the console's inbox shows it.
 type InboxEntry struct {
 	ID        int64     `db:"id" json:"id"`

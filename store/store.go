@@ -30,6 +30,10 @@ var migrations embed.FS
 type Store struct {
 	db     *sqlx.DB
 	driver string
+	// auditKey keys the audit log's chain (UseAuditKey); without it the
+	// chain is a plain hash, which anyone who can write the database can
+	// recompute after an edit.
+	auditKey []byte
 }
 
 // Open connects and applies pending migrations. dsn is a postgres:// URL or

@@ -396,3 +396,48 @@ func TestReportRequests(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyedAuditChain: an unkeyed chain is keyed in place when the key
+// arrives (and the change is an entry); then an edit whose plain SHA-256 is
+// recomputed, as anyone with the database could, is still caught; an
+// unkeyed process cannot append to the keyed chain.
+func TestKeyedAuditChain(t *testing.T) {
+	backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		for _, action := range []string{"a", "b"} {
+			if err := s.AppendAudit(ctx, records.AuditEntry{Actor: "tester", Action: action}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		key := []byte("0123456789abcdef0123456789abcdef")
+		if err := s.UseAuditKey(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := s.AuditLog(ctx, "")
+		if err != nil || len(entries) != 3 || entries[2].Action != "audit.chain.keyed" || !strings.HasPrefix(entries[0].Hash, "hmac:") {
+			t.Fatalf("after keying: %+v, %v", entries, err)
+		}
+		if problems, err := s.VerifyAudit(ctx); err != nil || len(problems) != 0 {
+			t.Fatalf("keyed chain: %v, %v", problems, err)
+		}
+		// The forger rewrites b's actor and its hash, as a plain SHA-256.
+		b := entries[1]
+		b.Actor = "mallory"
+		db := store.RawDB(s)
+		if _, err := db.Exec(db.Rebind(`UPDATE audit_log SET actor = ?, hash = ? WHERE seq = ?`), b.Actor, store.PlainChainHash(b), b.Seq); err != nil {
+			t.Fatal(err)
+		}
+		problems, err := s.VerifyAudit(ctx)
+		if err != nil || len(problems) == 0 || !strings.Contains(problems[0], "entry 2 (b) was altered") {
+			t.Fatalf("a forged plain hash: %v, %v", problems, err)
+		}
+		// A process without the key may not add to the keyed chain.
+		other, err := store.Reopen(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := other.AppendAudit(ctx, records.AuditEntry{Actor: "tester", Action: "c"}); err == nil || !strings.Contains(err.Error(), "the audit chain is keyed") {
+			t.Fatalf("an unkeyed append: %v", err)
+		}
+	})
+}

@@ -88,6 +88,9 @@ func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := st.UseAuditKey(context.Background(), keys.AuditKey()); err != nil {
+		t.Fatal(err)
+	}
 	ts := NewTemporal(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	logger := tlog.NewStructuredLogger(quiet)
