@@ -155,7 +155,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	setup := engine.Setup{Map: dataMap, Getenv: os.Getenv, Store: st, Keys: keys, Log: log,
+	setup := engine.Setup{Map: dataMap, Getenv: os.Getenv, Store: st, Keys: keys, Log: log, LoopbackCallbacks: true,
 		Temporal:    connect.Options{Address: srv.FrontendAddress(), Namespace: *namespace},
 		GatewayAddr: gatewayAddr, ExportDir: filepath.Join(*dataDir, "exports"), ExposeCodec: exposeCodec, CodecOrigins: uiOrigins,
 		// Slack is optional in dev mode too: with a bot token in the

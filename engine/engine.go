@@ -109,6 +109,9 @@ type Engine struct {
 	// callbacks; PublicURL is where controllers reach the gateway.
 	OpenDSR   *opendsr.Signer
 	PublicURL string
+	// LoopbackCallbacks lets OpenDSR callbacks reach this machine: dev
+	// mode, whose controllers run beside it. In production they may not.
+	LoopbackCallbacks bool
 
 	// closers undo Open, newest last.
 	closers []func()
@@ -168,7 +171,8 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 			public = "http://" + ln.Addr().String()
 		}
 		u, _ := url.Parse(public)
-		o := &opendsr.Server{Client: e.Client, Store: e.Store, Signer: e.OpenDSR, Domain: u.Hostname(), BaseURL: public, Log: e.Log}
+		o := &opendsr.Server{Client: e.Client, Store: e.Store, Signer: e.OpenDSR, Domain: u.Hostname(), BaseURL: public, Log: e.Log,
+			AllowLoopback: e.LoopbackCallbacks}
 		opts.OpenDSR = o.Handler(apiServer.Require(opendsr.ControllerKey{}, store.RoleController))
 		go o.RunCallbacks(ctx, every)
 	}

@@ -42,6 +42,8 @@ type Setup struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For the
 	// public form's rate limit believes.
 	TrustedProxies []*net.IPNet
+	// LoopbackCallbacks lets OpenDSR callbacks reach this machine (dev mode).
+	LoopbackCallbacks bool
 }
 
 // Open brings the engine up from its setup: departments synced from the
@@ -50,7 +52,8 @@ type Setup struct {
 // configured. Close undoes it; Listen and Run serve.
 func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 	e = &Engine{Store: s.Store, Keys: s.Keys, Log: s.Log, GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir,
-		ExposeCodec: s.ExposeCodec, CodecOrigins: s.CodecOrigins, OpenDSR: s.OpenDSR, PublicURL: s.PublicURL, TrustedProxies: s.TrustedProxies}
+		ExposeCodec: s.ExposeCodec, CodecOrigins: s.CodecOrigins, OpenDSR: s.OpenDSR, PublicURL: s.PublicURL, TrustedProxies: s.TrustedProxies,
+		LoopbackCallbacks: s.LoopbackCallbacks}
 	defer func() {
 		if err != nil {
 			e.Close()

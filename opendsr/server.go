@@ -36,8 +36,12 @@ type Server struct {
 	// BaseURL is where controllers reach the gateway, for the certificate's URL.
 	BaseURL string
 	Log     *slog.Logger
-	// HTTP sends the callbacks (default: 10 s timeout, no redirects).
+	// HTTP sends the callbacks (default: callbackClient, which refuses
+	// private, loopback and link-local addresses).
 	HTTP *http.Client
+	// AllowLoopback lets callbacks reach loopback addresses: dev mode and
+	// tests, whose controllers run on the same machine.
+	AllowLoopback bool
 }
 
 // Request is an OpenDSR request as a controller sends it.
@@ -149,7 +153,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, cb := range q.StatusCallbackURLs {
-		if err := checkCallback(cb); err != nil {
+		if err := checkCallback(cb, s.AllowLoopback); err != nil {
 			s.fail(w, r, http.StatusBadRequest, "status_callback_urls: %v", err)
 			return
 		}
@@ -209,18 +213,29 @@ var fieldNames = requests.Names{
 	},
 }
 
-// checkCallback accepts https URLs, and http on loopback (tests, dev).
-func checkCallback(raw string) error {
+// checkCallback accepts https URLs, and http on loopback where loopback
+// is allowed (tests, dev). A host given as an address is checked here; a
+// name is checked on every connection, after DNS (callbackClient).
+func checkCallback(raw string, allowLoopback bool) error {
 	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil {
+		return fmt.Errorf("%q is not an absolute URL without credentials", raw)
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	if ip != nil {
+		if why := blocked(ip, allowLoopback); why != "" {
+			return fmt.Errorf("%q points at %s", raw, why)
+		}
+	}
+	local := host == "localhost" || strings.HasSuffix(host, ".localhost") || (ip != nil && ip.IsLoopback())
 	switch {
-	case err != nil || u.Host == "":
-		return fmt.Errorf("%q is not an absolute URL", raw)
+	case local && !allowLoopback:
+		return fmt.Errorf("%q points at this machine", raw)
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http":
-		if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
-			return nil
-		}
+	case u.Scheme == "http" && local:
+		return nil
 	}
 	return fmt.Errorf("%q must use https", raw)
 }
@@ -350,7 +365,7 @@ func (s *Server) post(ctx context.Context, cb string, st Status) error {
 	req.Header.Set("X-OpenDSR-Processor-Domain", s.Domain)
 	hc := s.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		hc = callbackClient(s.AllowLoopback)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

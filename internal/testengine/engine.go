@@ -108,6 +108,7 @@ func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 		e.Slack = o.Slack(c)
 	}
 	e.OpenDSR = o.OpenDSR
+	e.LoopbackCallbacks = true // the tests' controllers listen on loopback
 	ln, err := e.Listen()
 	if err != nil {
 		t.Fatal(err)
