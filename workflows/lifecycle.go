@@ -214,6 +214,18 @@ func (l *lifecycle) await(ctx workflow.Context, what string, owers func() []stri
 			continue
 		}
 		l.lastAlert = at
+		// A request received long ago (a back-dated receipt) has alerts
+		// due in the past. From version 1 it gets one catch-up alert, of
+		// the kind now calls for, and then the policy's rhythm from now;
+		// before, it fired every missed alert back to back.
+		if workflow.GetVersion(ctx, "alerts-from-now", workflow.DefaultVersion, 1) >= 1 {
+			if fired := workflow.Now(ctx); at.Before(fired) {
+				l.lastAlert = fired
+				if !fired.Before(l.st.DueAt) {
+					kind = domain.Escalation
+				}
+			}
+		}
 		to := owers()
 		if kind == domain.Escalation {
 			to = append([]string{ToComplianceLead}, to...)

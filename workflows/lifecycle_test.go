@@ -359,3 +359,27 @@ func TestDataMapReminderPolicy(t *testing.T) {
 		t.Fatalf("alerts:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestBackDatedReceiptAlertsOnce: a request received three years ago is
+// long overdue. It gets one catch-up escalation, then the policy's rhythm
+// (weekly here), not every alert it "missed" back to back.
+func TestBackDatedReceiptAlertsOnce(t *testing.T) {
+	e, st, keys, sent := envWithNotices(t)
+	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent, ExportDir: t.TempDir(),
+		Reminders: domain.ReminderPolicy{Halfway: true, Before: []time.Duration{7 * day, day}, EscalateEvery: 7 * day}})
+	in := unverified("REQ-OLD")
+	in.ReceivedAt = in.ReceivedAt.AddDate(-3, 0, 0)
+	in.DueAt = domain.DueAt(domain.GDPR, in.ReceivedAt)
+	// Idle for ten days, then denied.
+	update(e, 10*day, workflows.UpdateDeny, workflows.Closure{Actor: "compliance:lead", Reason: "identity could not be verified"})
+	e.ExecuteWorkflow(workflows.Request, in)
+	res := result(t, e)
+	// Received 2023-01-31, due 2023-02-28; the run starts 2026-01-31 09:30.
+	want := "escalation@01-31 09:30 escalation@02-03 23:59"
+	if got := strings.Join(alertsOf(res), " "); got != want {
+		t.Fatalf("alerts:\n got %s\nwant %s", got, want)
+	}
+	if n := strings.Count(strings.Join(sent.kinds(), " "), "compliance-lead:escalation"); n != 2 {
+		t.Fatalf("%d escalation notices: %v", n, sent.kinds())
+	}
+}
