@@ -81,6 +81,9 @@ func (f *File) validateHTTP(s System, fail func(string, string, ...any) error) e
 		if _, err := httpconn.IdentityKind(o.Lookup); err != nil {
 			return fail(of+".lookup", "%v", err)
 		}
+		if httpconn.IsSearch(o.Lookup) && strings.TrimSpace(o.Lookup.Match) == "" {
+			return fail(of+".lookup.match", "is required: the lookup passes the identity as a search (a query parameter or a body), and a search may return other people's records; name the record field that must equal the identity, e.g. match: email")
+		}
 		if o.Export != nil {
 			if err := checkCall(*o.Export, "record", false, fail, of+".export"); err != nil {
 				return err

@@ -39,7 +39,7 @@ systems:
             path: "/v3/contacts/{record.id}/subscriptions/{purpose}"
             body: {subscribed: "{granted}"}
       - name: events
-        lookup: {path: "/v3/events?email={email}", pagination: {link_header: true}}
+        lookup: {path: "/v3/events?email={email}", match: email, pagination: {link_header: true}}
         erase: keep
         legal_hold: fraud investigations keep click records 1 year
   - name: paper-archive
@@ -94,6 +94,8 @@ func TestParseHTTPAndManualSystems(t *testing.T) {
 		{"no objects", "    objects:\n      - name: contacts", "    objectz:\n      - name: contacts", `unknown field "objectz" in a system`},
 		{"manual without location", "location: signed paper consent forms, Marketing office cabinet 3", "location: \"\"", "systems[1].manual.location: a manual system says where"},
 		{"manual without erasure", "        erasure: shred the subject's forms\n", "", "systems[1].manual.instructions.erasure: is required"},
+		{"search without match", `lookup: {path: "/v3/events?email={email}", match: email,`, `lookup: {path: "/v3/events?email={email}",`,
+			"systems[0].objects[1].lookup.match: is required: the lookup passes the identity as a search"},
 		{"manual unknown work", "        erasure: shred", "        shredding: x\n        erasure: shred", "manual.instructions.shredding: unknown kind of work"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

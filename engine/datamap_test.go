@@ -475,7 +475,7 @@ systems:
     legal_basis: contract
     retention: 2 years
     objects:
-      - {name: tickets, lookup: {path: "/tickets?requester={email}"}, erase: delete, erase_request: {method: DELETE, path: "/tickets/{record.id}"}}
+      - {name: tickets, lookup: {path: "/tickets?requester={email}", match: requester}, erase: delete, erase_request: {method: DELETE, path: "/tickets/{record.id}"}}
 `))
 	if err != nil {
 		t.Fatal(err)

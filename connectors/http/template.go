@@ -231,3 +231,14 @@ func at(node any, path string) (any, bool) {
 	}
 	return node, true
 }
+
+// IsSearch says whether a lookup passes the identity as a search term (in
+// the query string or the body) rather than as the record's own address
+// (/contacts/{email}): a search may answer with near matches, other
+// people's records among them.
+func IsSearch(c Call) bool {
+	if _, query, ok := strings.Cut(c.Path, "?"); ok && strings.Contains(query, "{") {
+		return true
+	}
+	return c.Body != nil
+}
