@@ -122,16 +122,12 @@ func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (reco
 		if err := addZip(z, "manifest.json", manifest); err != nil {
 			return err
 		}
+		// Each export is copied into the zip as a stream, hashed on the
+		// way: a package of gigabytes needs no more memory than a buffer.
+		// A changed export fails the whole package, which is then not kept.
 		for _, art := range in.Artifacts {
-			b, err := os.ReadFile(strings.TrimPrefix(art.Location, "file://"))
-			if err != nil {
-				return fmt.Errorf("read export of %s: %w", art.System, err)
-			}
-			if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != art.SHA256 {
-				return temporal.NewNonRetryableApplicationError(fmt.Sprintf("export of %s changed since it was written", art.System), "Tampered", nil)
-			}
-			if err := addZip(z, "systems/"+art.System+".json", b); err != nil {
-				return err
+			if err := addZipFile(z, "systems/"+art.System+".json", strings.TrimPrefix(art.Location, "file://"), art.SHA256); err != nil {
+				return fmt.Errorf("export of %s: %w", art.System, err)
 			}
 		}
 		return z.Close()
@@ -142,6 +138,28 @@ func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (reco
 	art := records.Artifact{ID: in.RequestID + "/package", RequestID: in.RequestID, System: "", Format: "zip",
 		Location: "file://" + path, SHA256: sum, SizeBytes: size}
 	return art, a.Store.AddArtifact(ctx, art)
+}
+
+// addZipFile streams a file into the zip and checks it against the
+// digest it was recorded with.
+func addZipFile(z *zip.Writer, name, path, digest string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w, err := z.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: time.Unix(0, 0).UTC()})
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(w, h), f); err != nil {
+		return err
+	}
+	if hex.EncodeToString(h.Sum(nil)) != digest {
+		return temporal.NewNonRetryableApplicationError("it changed since it was written", "Tampered", nil)
+	}
+	return nil
 }
 
 func addZip(z *zip.Writer, name string, b []byte) error {

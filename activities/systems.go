@@ -105,6 +105,8 @@ func connectorError(op string, err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "PermissionDenied", err)
 	case errors.Is(err, connectors.ErrBadConfig):
 		return temporal.NewNonRetryableApplicationError(err.Error(), "BadConfig", err)
+	case errors.Is(err, connectors.ErrTooLarge):
+		return temporal.NewNonRetryableApplicationError(err.Error(), "TooLarge", err)
 	}
 	return err
 }

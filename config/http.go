@@ -16,6 +16,10 @@ type HTTPSettings struct {
 	BaseURL    string   `yaml:"base_url"`
 	BaseURLEnv string   `yaml:"base_url_env"`
 	Auth       HTTPAuth `yaml:"auth"`
+	// MaxMiB bounds what one discovery, export or erasure reads from the
+	// API (default 1024): an API that pages on forever ends the call with
+	// a clear error instead of holding the worker.
+	MaxMiB int `yaml:"max_mib"`
 }
 
 // HTTPAuth names the environment variables that hold the credentials.
@@ -64,6 +68,9 @@ func (f *File) validateHTTP(s System, fail func(string, string, ...any) error) e
 	}
 	if a.Type == "api_key" && (a.Header == "") == (a.Query == "") {
 		return fail(".http.auth", "api_key auth goes in a header or a query parameter: give exactly one of header and query")
+	}
+	if h.MaxMiB < 0 || h.MaxMiB > 1<<20 {
+		return fail(".http.max_mib", "%d must be between 1 and 1048576 MiB (default 1024)", h.MaxMiB)
 	}
 	if len(s.Objects) == 0 {
 		return fail(".objects", "an http system needs at least one object (contacts, tickets...) with its lookup")

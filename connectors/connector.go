@@ -89,6 +89,9 @@ var (
 	// ErrBadConfig: the data map does not match the system (unknown table,
 	// missing credentials).
 	ErrBadConfig = errors.New("bad configuration")
+	// ErrTooLarge: the system sent more than the connector may read in one
+	// call. Retrying would read it all again; a person must look.
+	ErrTooLarge = errors.New("too much data")
 )
 
 // RetryLaterError asks that the next attempt wait at least After: a system

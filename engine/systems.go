@@ -118,6 +118,9 @@ func openHTTP(s config.System, getenv func(string) string) (connectors.Connector
 		return nil, nil, err
 	}
 	conn.Heartbeat = heartbeat
+	if h.MaxMiB > 0 {
+		conn.MaxBytes = int64(h.MaxMiB) << 20
+	}
 	return conn, conn.Close, nil
 }
 

@@ -136,7 +136,15 @@ type Connector struct {
 	MaxWait time.Duration
 	// Heartbeat is called between pages, polls and waits.
 	Heartbeat func(ctx context.Context, progress string)
+	// MaxBytes bounds what one call of the connector (a discovery, an
+	// export, an erasure) reads from the API in all: a broken or hostile
+	// API that pages on forever ends with ErrTooLarge instead of holding
+	// the worker. Pages are read one at a time and never kept.
+	MaxBytes int64
 }
+
+// DefaultMaxBytes is MaxBytes unless the data map says otherwise.
+const DefaultMaxBytes = 1 << 30
 
 const (
 	maxPages    = 10000
@@ -156,7 +164,7 @@ func Open(system, baseURL string, auth Auth, objects []Object) (*Connector, erro
 	default:
 		return nil, fmt.Errorf("%w: auth type %q", connectors.ErrBadConfig, auth.Type)
 	}
-	c := &Connector{system: system, base: base, auth: auth, objects: objects, MaxWait: 30 * time.Second,
+	c := &Connector{system: system, base: base, auth: auth, objects: objects, MaxWait: 30 * time.Second, MaxBytes: DefaultMaxBytes,
 		client: &nethttp.Client{Timeout: 2 * time.Minute, CheckRedirect: sameOrigin(base)}}
 	for i := range c.objects {
 		o := &c.objects[i]
@@ -182,6 +190,7 @@ func Open(system, baseURL string, auth Auth, objects []Object) (*Connector, erro
 // give. Records a lookup returns for someone else are dropped first, as
 // for every other operation.
 func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]connectors.Link, error) {
+	ctx = c.withBudget(ctx)
 	out := connectors.NewLinks(subject)
 	for i, o := range c.objects {
 		if len(o.Links) == 0 {
@@ -265,32 +274,47 @@ type found struct {
 // find looks the subject up in one object, by every identity of the
 // lookup's kind, and returns each record once.
 func (c *Connector) find(ctx context.Context, i int, subject []domain.Identity) ([]found, error) {
-	o := c.objects[i]
 	var out []found
+	err := c.eachRecord(ctx, i, subject, func(f found) error {
+		out = append(out, f)
+		return nil
+	})
+	return out, err
+}
+
+// eachRecord hands each of the subject's records in one object to fn once, as
+// the pages arrive: records of others that a search returns are dropped
+// (match), and only the records' ids are remembered.
+func (c *Connector) eachRecord(ctx context.Context, i int, subject []domain.Identity, fn func(found) error) error {
+	o := c.objects[i]
 	seen := map[string]bool{}
 	for _, id := range subject {
 		if id.Kind != c.kinds[i] {
 			continue
 		}
-		records, err := c.list(ctx, o.Name+" lookup", o.Lookup, vars{identity: id})
+		err := c.pages(ctx, o.Name+" lookup", o.Lookup, vars{identity: id}, func(records []map[string]any) error {
+			for _, r := range records {
+				if o.Lookup.Match != "" && !matches(r, o.Lookup.Match, id) {
+					continue
+				}
+				key, ok := at(r, o.IDField)
+				if !ok || key == nil {
+					return fmt.Errorf("%w: %s: a record has no %s field (id_field)", connectors.ErrBadConfig, o.Name, o.IDField)
+				}
+				if k := text(key); !seen[k] {
+					seen[k] = true
+					if err := fn(found{record: r, identity: id}); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
 		if err != nil {
-			return nil, err
-		}
-		for _, r := range records {
-			if o.Lookup.Match != "" && !matches(r, o.Lookup.Match, id) {
-				continue
-			}
-			key, ok := at(r, o.IDField)
-			if !ok || key == nil {
-				return nil, fmt.Errorf("%w: %s: a record has no %s field (id_field)", connectors.ErrBadConfig, o.Name, o.IDField)
-			}
-			if k := text(key); !seen[k] {
-				seen[k] = true
-				out = append(out, found{record: r, identity: id})
-			}
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // matches says whether the record's field is the identity, compared in
@@ -304,16 +328,27 @@ func matches(r map[string]any, field string, id domain.Identity) bool {
 	return err == nil && n.Value == id.Value
 }
 
-// list runs a lookup through all its pages.
+// list runs a lookup through all its pages and returns the records.
 func (c *Connector) list(ctx context.Context, op string, call Call, v vars) ([]map[string]any, error) {
+	var out []map[string]any
+	err := c.pages(ctx, op, call, v, func(items []map[string]any) error {
+		out = append(out, items...)
+		return nil
+	})
+	return out, err
+}
+
+// pages runs a lookup through all its pages, handing each page's records
+// to each and then letting go of them.
+func (c *Connector) pages(ctx context.Context, op string, call Call, v vars, each func([]map[string]any) error) error {
 	op = fmt.Sprintf("%s (%s %s)", op, method(call, "GET"), call.Path)
 	u, err := c.url(call.Path, v)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	body, err := expandBody(call.Body, v)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	p := call.Pagination
 	page := 0
@@ -321,39 +356,42 @@ func (c *Connector) list(ctx context.Context, op string, call Call, v vars) ([]m
 		page = p.FirstPage
 		u = withQuery(u, p.PageParam, strconv.Itoa(page))
 	}
-	var out []map[string]any
 	visited := map[string]bool{}
+	total := 0
 	for n := 0; ; n++ {
 		if n == maxPages {
-			return nil, fmt.Errorf("%s: more than %d pages; refusing to page on", op, maxPages)
+			return fmt.Errorf("%s: more than %d pages; refusing to page on", op, maxPages)
 		}
 		visited[u] = true
 		resp, err := c.send(ctx, op, method(call, "GET"), u, body)
 		if errors.Is(err, errGone) {
-			return out, nil // no such subject: many APIs answer 404
+			return nil // no such subject: many APIs answer 404
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		items, err := records(resp.body, call.Items)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
+			return fmt.Errorf("%s: %w", op, err)
 		}
-		out = append(out, items...)
-		c.heartbeat(ctx, fmt.Sprintf("%s: %d records", op, len(out)))
+		if err := each(items); err != nil {
+			return err
+		}
+		total += len(items)
+		c.heartbeat(ctx, fmt.Sprintf("%s: %d records", op, total))
 		next := ""
 		switch {
 		case p == nil:
 		case p.Next != "":
 			if s, _ := at(resp.body, p.Next); text(s) != "" {
 				if next, err = c.resolve(u, text(s)); err != nil {
-					return nil, fmt.Errorf("%s: %w", op, err)
+					return fmt.Errorf("%s: %w", op, err)
 				}
 			}
 		case p.LinkHeader:
 			if s := nextLink(resp.header); s != "" {
 				if next, err = c.resolve(u, s); err != nil {
-					return nil, fmt.Errorf("%s: %w", op, err)
+					return fmt.Errorf("%s: %w", op, err)
 				}
 			}
 		case p.Cursor != "":
@@ -367,13 +405,38 @@ func (c *Connector) list(ctx context.Context, op string, call Call, v vars) ([]m
 			}
 		}
 		if next == "" {
-			return out, nil
+			return nil
 		}
 		if visited[next] {
-			return nil, fmt.Errorf("%s: pagination returns to a page already read; refusing to loop", op)
+			return fmt.Errorf("%s: pagination returns to a page already read; refusing to loop", op)
 		}
 		u = next
 	}
+}
+
+// budget is what one call of the connector may still read from the API.
+type budget struct{ left, max int64 }
+
+type budgetKey struct{}
+
+// withBudget starts a call's reading budget of c.MaxBytes.
+func (c *Connector) withBudget(ctx context.Context) context.Context {
+	if c.MaxBytes <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, budgetKey{}, &budget{left: c.MaxBytes, max: c.MaxBytes})
+}
+
+// spend takes n bytes from the call's budget.
+func spend(ctx context.Context, op string, n int) error {
+	b, _ := ctx.Value(budgetKey{}).(*budget)
+	if b == nil {
+		return nil
+	}
+	if b.left -= int64(n); b.left < 0 {
+		return fmt.Errorf("%w: %s: the API sent more than %d MiB in one call; raise http.max_mib in the data map if that is right", connectors.ErrTooLarge, op, b.max>>20)
+	}
+	return nil
 }
 
 func method(c Call, def string) string {
@@ -478,6 +541,7 @@ type response struct {
 	status int
 	header nethttp.Header
 	body   any
+	size   int // bytes read
 }
 
 // errGone is a 404 or 410: the record or subject is not there.
@@ -515,6 +579,12 @@ func (c *Connector) send(ctx context.Context, op, method, u string, body any) (r
 			return response{}, fmt.Errorf("%s: request failed: %w", op, unwrapURL(err))
 		}
 		out, err := read(resp)
+		if err == nil {
+			err = spend(ctx, op, out.size)
+			if errors.Is(err, connectors.ErrTooLarge) {
+				return response{}, err
+			}
+		}
 		if err != nil {
 			return response{}, fmt.Errorf("%s: %w", op, err)
 		}
@@ -575,6 +645,7 @@ func read(resp *nethttp.Response) (response, error) {
 	if err != nil {
 		return out, fmt.Errorf("read response: %w", err)
 	}
+	out.size = len(b)
 	if len(b) > maxBody {
 		return out, fmt.Errorf("response larger than %d MiB", maxBody>>20)
 	}

@@ -15,6 +15,7 @@ import (
 
 // Discover counts the subject's records per object; kept objects are "held".
 func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (connectors.Result, error) {
+	ctx = c.withBudget(ctx)
 	var res connectors.Result
 	for i, o := range c.objects {
 		recs, err := c.find(ctx, i, subject)
@@ -30,34 +31,76 @@ func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (co
 	return res, nil
 }
 
-// Export writes {object: [records]} as JSON, fetching each record in full
-// where the object has an export call.
+// Export streams {object: [records]} as JSON, fetching each record in
+// full where the object has an export call. Records go to w as each page
+// arrives; only their ids stay in memory, to write each record once.
 func (c *Connector) Export(ctx context.Context, subject []domain.Identity, w io.Writer) (connectors.Result, error) {
+	ctx = c.withBudget(ctx)
 	var res connectors.Result
-	out := map[string][]map[string]any{}
+	out := &jsonStream{w: w}
+	out.raw("{")
 	for i, o := range c.objects {
-		recs, err := c.find(ctx, i, subject)
+		if i > 0 {
+			out.raw(",")
+		}
+		out.value("\n  ", o.Name)
+		out.raw(": [")
+		n := int64(0)
+		write := func(r map[string]any) {
+			sep := ",\n    "
+			if n == 0 {
+				sep = "\n    "
+			}
+			out.value(sep, r)
+			n++
+		}
+		err := c.eachRecord(ctx, i, subject, func(f found) error {
+			if o.Export == nil {
+				write(f.record)
+				return out.err
+			}
+			return c.pages(ctx, o.Name+" export", *o.Export, vars{identity: f.identity, record: f.record}, func(items []map[string]any) error {
+				for _, r := range items {
+					write(r)
+				}
+				return out.err
+			})
+		})
 		if err != nil {
 			return res, err
 		}
-		list := make([]map[string]any, 0, len(recs))
-		for _, r := range recs {
-			if o.Export == nil {
-				list = append(list, r.record)
-				continue
-			}
-			full, err := c.list(ctx, o.Name+" export", *o.Export, vars{identity: r.identity, record: r.record})
-			if err != nil {
-				return res, err
-			}
-			list = append(list, full...)
+		if n > 0 {
+			out.raw("\n  ")
 		}
-		out[o.Name] = list
-		res.Records = append(res.Records, connectors.Record{Location: o.Name, Action: "exported", Count: int64(len(list)), Fields: fieldNames(o)})
+		out.raw("]")
+		res.Records = append(res.Records, connectors.Record{Location: o.Name, Action: "exported", Count: n, Fields: fieldNames(o)})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return res, enc.Encode(out)
+	out.raw("\n}\n")
+	return res, out.err
+}
+
+// jsonStream writes JSON piece by piece and keeps the first error.
+type jsonStream struct {
+	w   io.Writer
+	err error
+}
+
+func (j *jsonStream) raw(s string) {
+	if j.err == nil {
+		_, j.err = io.WriteString(j.w, s)
+	}
+}
+
+func (j *jsonStream) value(prefix string, v any) {
+	if j.err != nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		j.err = err
+		return
+	}
+	j.raw(prefix + string(b))
 }
 
 func fieldNames(o Object) []string {
@@ -73,6 +116,7 @@ func fieldNames(o Object) []string {
 // and only those found are erased, so a second run finds none and does
 // nothing; a record already gone (404) is not counted.
 func (c *Connector) Erase(ctx context.Context, subject []domain.Identity, opts connectors.EraseOptions) (connectors.Result, error) {
+	ctx = c.withBudget(ctx)
 	var res connectors.Result
 	for i, o := range c.objects {
 		recs, err := c.find(ctx, i, subject)
@@ -102,6 +146,7 @@ func (c *Connector) Erase(ctx context.Context, subject []domain.Identity, opts c
 // ApplyConsent records the subject's consent to the purpose through each
 // object's consent call.
 func (c *Connector) ApplyConsent(ctx context.Context, subject []domain.Identity, purpose string, granted bool) (connectors.Result, error) {
+	ctx = c.withBudget(ctx)
 	var res connectors.Result
 	action := "consent withdrawn"
 	if granted {

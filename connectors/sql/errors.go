@@ -138,7 +138,6 @@ func scrubbed(err error, pe *pq.Error, me *mysql.MySQLError, se *sqlite.Error) e
 // writes "invalid input syntax for type integer: "C-1001"".
 var afterColonValue = regexp.MustCompile(`: "[^"]*"`)
 
-
 // refusal wraps a permanent refusal: what was being done (err's own
 // context, without the driver's words, which may quote a value), then the
 // database's message as classify cleaned it.
