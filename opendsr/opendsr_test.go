@@ -223,3 +223,117 @@ func TestControllerRoundTrip(t *testing.T) {
 		t.Fatal("a forged callback body verified")
 	}
 }
+
+// TestSpecToTheLetter: the spec's own example body, sent to the versioned
+// path with a processor extension the engine does not know, comes back in
+// encoded_request byte for byte, with this processor's receipt time; the
+// invalid bodies the spec implies are 400 in its error format; a refused
+// token is answered in that format too; nothing is cached.
+func TestSpecToTheLetter(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	signer, err := opendsr.LoadOrCreateSigner(filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem"), "dsr.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, filepath.Join(dir, "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Finance holds the subject's data, so the erasure waits for its
+	// sign-off until the controller cancels it.
+	st.SyncDepartments(ctx, []records.Department{{Name: "Finance", Approvers: []string{"cfo@acme.example"}}})
+	e := testengine.StartEngineWith(t, st, testengine.Options{OpenDSR: signer, Systems: []activities.System{
+		{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 1}}}})
+	_, token, err := st.CreateToken(ctx, store.NewToken{Name: "spec-controller", Role: store.RoleController})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(method, path, tok, body string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, e.Gateway+path, strings.NewReader(body))
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	id := uuid.NewString()
+	example := `{
+  "subject_request_id": "` + id + `",
+  "subject_request_type": "erasure",
+  "submitted_time": "2018-10-02T15:00:00Z",
+  "subject_identities": [
+    {"identity_type": "email", "identity_value": "johndoe@example.com", "identity_format": "raw"}
+  ],
+  "api_version": "2.0",
+  "regulation": "gdpr",
+  "extensions": {"example-processor.com": {"property_id": "123456"}}
+}`
+	start := time.Now().UTC().Add(-time.Second)
+	resp, body := send("POST", "/opendsr/v2/requests", token, example)
+	var created struct {
+		ControllerID string `json:"controller_id"`
+		Received     string `json:"received_time"`
+		Encoded      string `json:"encoded_request"`
+	}
+	json.Unmarshal([]byte(body), &created)
+	received, _ := time.Parse(time.RFC3339, created.Received)
+	encoded, _ := base64.StdEncoding.DecodeString(created.Encoded)
+	if resp.StatusCode != 201 || created.ControllerID != "spec-controller" || string(encoded) != example || received.Before(start.Truncate(time.Second)) {
+		t.Fatalf("the spec's example: %d %s (received %s)", resp.StatusCode, body, created.Received)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Pragma") != "no-cache" {
+		t.Fatalf("cache headers: %v", resp.Header)
+	}
+
+	type specError struct {
+		Error struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+			Errors  []struct {
+				Domain, Reason, Message string
+			} `json:"errors"`
+		} `json:"error"`
+	}
+	for name, tt := range map[string]struct {
+		path, tok, body string
+		code            int
+		want            string
+	}{
+		"trailing data":      {"/opendsr/v2/requests", token, example + ` {"x": 1}`, 400, "data after the JSON object"},
+		"no identity_format": {"/opendsr/v2/requests", token, strings.Replace(strings.Replace(example, `, "identity_format": "raw"`, "", 1), id, uuid.NewString(), 1), 400, "identity_format raw (required)"},
+		"phone_number":       {"/opendsr/v2/requests", token, strings.Replace(strings.Replace(example, `"identity_type": "email", "identity_value": "johndoe@example.com"`, `"identity_type": "phone_number", "identity_value": "+14155550100"`, 1), id, uuid.NewString(), 1), 400, "identity_type must be email or controller_customer_id"},
+		"the same id, again": {"/opendsr/v2/requests", token, strings.Replace(example, `"erasure"`, `"access"`, 1), 400, "is already used by another request"},
+		"no token":           {"/opendsr/v2/requests", "", example, 401, "an API token is required"},
+		"another's request":  {"/opendsr/v2/requests/" + uuid.NewString(), token, "", 404, ""},
+	} {
+		method := "POST"
+		if tt.body == "" {
+			method = "GET"
+		}
+		resp, body := send(method, tt.path, tt.tok, tt.body)
+		var se specError
+		json.Unmarshal([]byte(body), &se)
+		if resp.StatusCode != tt.code || se.Error.Code != tt.code || len(se.Error.Errors) != 1 || se.Error.Errors[0].Domain == "" ||
+			!strings.Contains(se.Error.Message, tt.want) || strings.Contains(body, "johndoe") || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: %d %s", name, resp.StatusCode, body)
+		}
+	}
+
+	resp, body = send("GET", "/opendsr/v2/discovery", "", "")
+	if resp.StatusCode != 200 || strings.Contains(body, "phone_number") || !strings.Contains(body, `"identity_type":"email"`) {
+		t.Fatalf("discovery: %d %s", resp.StatusCode, body)
+	}
+	e.WaitFor(t, opendsr.RequestID("spec-controller", id), domain.StatusAwaitingSignOff)
+	resp, body = send("DELETE", "/opendsr/v2/requests/"+id, token, "")
+	if resp.StatusCode != 202 || !strings.Contains(body, `"controller_id":"spec-controller"`) {
+		t.Fatalf("cancel: %d %s", resp.StatusCode, body)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -75,32 +76,97 @@ type Status struct {
 }
 
 var (
-	identityKinds = map[string]domain.IdentityKind{"email": domain.Email, "phone_number": domain.Phone, "controller_customer_id": domain.CustomerID}
+	// identityKinds are the spec's identity types (section 5.1) that the
+	// engine knows; phone_number is none of them.
+	identityKinds = map[string]domain.IdentityKind{"email": domain.Email, "controller_customer_id": domain.CustomerID}
 	requestTypes  = map[string]domain.RequestType{"access": domain.Access, "portability": domain.Portability, "erasure": domain.Erasure}
 	uuidV4        = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 )
 
-// Handler serves OpenDSR under /opendsr/ and OpenGDPR's older paths; auth
-// wraps the endpoints that need an API token.
+// Handler serves OpenDSR under /opendsr/v2/ (the spec's versioned paths),
+// under /opendsr/ as before, and OpenGDPR's older paths; auth wraps the
+// endpoints that need an API token, and its refusals are answered in the
+// spec's error format too.
 func (s *Server) Handler(auth func(http.Handler) http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /opendsr/discovery", s.discovery)
-	mux.HandleFunc("GET /discovery", s.discovery) // OpenGDPR
-	mux.HandleFunc("GET /opendsr/cert.pem", func(w http.ResponseWriter, r *http.Request) {
+	for _, base := range []string{"/opendsr", "/opendsr/v2", ""} {
+		if base == "" {
+			mux.HandleFunc("GET /discovery", s.discovery) // OpenGDPR
+		} else {
+			mux.HandleFunc("GET "+base+"/discovery", s.discovery)
+		}
+	}
+	cert := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		w.Write(s.Signer.CertPEM)
-	})
-	for _, base := range []string{"/opendsr/requests", "/opengdpr_requests"} {
-		mux.Handle("POST "+base, auth(http.HandlerFunc(s.create)))
-		mux.Handle("GET "+base+"/{id}", auth(http.HandlerFunc(s.status)))
-		mux.Handle("DELETE "+base+"/{id}", auth(http.HandlerFunc(s.cancel)))
 	}
-	return mux
+	mux.HandleFunc("GET /opendsr/cert.pem", cert)
+	mux.HandleFunc("GET /opendsr/v2/cert.pem", cert)
+	for _, base := range []string{"/opendsr/requests", "/opendsr/v2/requests", "/opengdpr_requests"} {
+		mux.Handle("POST "+base, s.guard(auth, s.create))
+		mux.Handle("GET "+base+"/{id}", s.guard(auth, s.status))
+		mux.Handle("DELETE "+base+"/{id}", s.guard(auth, s.cancel))
+	}
+	return noStore(mux)
+}
+
+// noStore marks every answer as not to be cached (spec 7.7): they name
+// requests about people.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// guard runs auth before the handler; when auth refuses (401, 403), its
+// answer is given again in the spec's signed error format.
+func (s *Server) guard(auth func(http.Handler) http.Handler, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached := false
+		refusal := &captured{header: http.Header{}}
+		auth(http.HandlerFunc(func(_ http.ResponseWriter, r2 *http.Request) {
+			reached = true
+			h(w, r2)
+		})).ServeHTTP(refusal, r)
+		if reached {
+			return
+		}
+		var body struct {
+			Error string `json:"error"`
+		}
+		json.Unmarshal(refusal.body.Bytes(), &body)
+		if v := refusal.header.Get("WWW-Authenticate"); v != "" {
+			w.Header().Set("WWW-Authenticate", v)
+		}
+		s.fail(w, r, refusal.status, "%s", body.Error)
+	})
+}
+
+// captured holds an answer that is not sent as it is.
+type captured struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (c *captured) Header() http.Header { return c.header }
+func (c *captured) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+}
+func (c *captured) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	return c.body.Write(b)
 }
 
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	var ids []map[string]string
-	for _, t := range []string{"email", "phone_number", "controller_customer_id"} {
+	for _, t := range []string{"controller_customer_id", "email"} {
 		ids = append(ids, map[string]string{"identity_type": t, "identity_format": "raw"})
 	}
 	s.reply(w, r, http.StatusOK, map[string]any{
@@ -127,8 +193,27 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, status int, v any
 	w.Write(body)
 }
 
+// fail answers with the spec's error object (section 7.6): the code, the
+// message, and one detail naming the kind of problem. It never names the
+// subject.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, format string, args ...any) {
-	s.reply(w, r, status, map[string]any{"error": map[string]any{"code": status, "message": fmt.Sprintf(format, args...)}})
+	msg := fmt.Sprintf(format, args...)
+	domain, reason := "Validation", "IllegalArgumentException"
+	switch status {
+	case http.StatusUnauthorized:
+		domain, reason = "Authentication", "Unauthorized"
+	case http.StatusForbidden:
+		domain, reason = "Authorization", "Forbidden"
+	case http.StatusNotFound:
+		domain, reason = "Request", "NotFound"
+	case http.StatusUnsupportedMediaType:
+		domain, reason = "Validation", "UnsupportedMediaType"
+	}
+	if status >= 500 {
+		domain, reason = "Processor", "Unavailable"
+	}
+	s.reply(w, r, status, map[string]any{"error": map[string]any{"code": status, "message": msg,
+		"errors": []map[string]string{{"domain": domain, "reason": reason, "message": msg}}}})
 }
 
 // RequestID is the engine's id of a controller's request. It names the
@@ -140,14 +225,19 @@ func RequestID(controller, subjectRequestID string) string {
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
-	var q Request
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err := dec.Decode(&q); err != nil {
+	received := time.Now().UTC()
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, "the body cannot be read: %v", err)
+		return
+	}
+	q, err := parseRequest(raw)
+	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, "the body is not an OpenDSR request: %v", err)
 		return
 	}
 	controller := controllerOf(r)
-	in, err := s.input(q, controller, time.Now())
+	in, err := s.input(q, controller, received)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, "%v", err)
 		return
@@ -165,16 +255,18 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := requests.Start(r.Context(), s.Client, in)
 	if errors.Is(err, requests.ErrIDTaken) {
-		s.fail(w, r, http.StatusConflict, "subject_request_id %s is already used by another request", q.SubjectRequestID)
+		// The spec answers every error about a request's content with 400.
+		s.fail(w, r, http.StatusBadRequest, "subject_request_id %s is already used by another request", q.SubjectRequestID)
 		return
 	}
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	raw, _ := json.Marshal(q)
+	// received_time is this processor's receipt; the body comes back as
+	// it was sent, byte for byte, in encoded_request.
 	s.reply(w, r, http.StatusCreated, map[string]any{
-		"controller_id": controller, "subject_request_id": q.SubjectRequestID, "received_time": res.ReceivedAt.UTC().Format(time.RFC3339),
+		"controller_id": controller, "subject_request_id": q.SubjectRequestID, "received_time": received.Format(time.RFC3339),
 		"expected_completion_time": res.DueAt.UTC().Format(time.RFC3339), "encoded_request": base64.StdEncoding.EncodeToString(raw), "api_version": "2.0",
 	})
 }
@@ -194,8 +286,8 @@ func (s *Server) input(q Request, controller string, now time.Time) (workflows.R
 		RequestedBy: Actor(controller), IdentityVerified: true}
 	for i, raw := range q.SubjectIdentities {
 		kind, ok := identityKinds[raw.Type]
-		if !ok || (raw.Format != "" && raw.Format != "raw") {
-			return workflows.RequestInput{}, fmt.Errorf("subject_identities[%d]: identity_type must be email, phone_number or controller_customer_id in raw format", i)
+		if !ok || raw.Format != "raw" {
+			return workflows.RequestInput{}, fmt.Errorf("subject_identities[%d]: identity_type must be email or controller_customer_id, with identity_format raw (required)", i)
 		}
 		f.Identities = append(f.Identities, requests.FormIdentity{Kind: string(kind), Value: raw.Value})
 	}
@@ -302,10 +394,11 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.fail(w, r, http.StatusConflict, "%v", err)
+		s.fail(w, r, http.StatusBadRequest, "%v", err)
 		return
 	}
-	s.reply(w, r, http.StatusAccepted, map[string]any{"subject_request_id": o.SubjectRequestID, "received_time": time.Now().UTC().Format(time.RFC3339), "api_version": "2.0"})
+	s.reply(w, r, http.StatusAccepted, map[string]any{"controller_id": o.Controller, "subject_request_id": o.SubjectRequestID,
+		"received_time": time.Now().UTC().Format(time.RFC3339), "api_version": "2.0"})
 }
 
 // RunCallbacks tells controllers each status change, signed, until ctx
@@ -376,4 +469,17 @@ func (s *Server) post(ctx context.Context, cb string, st Status) error {
 		return fmt.Errorf("callback answered %s", resp.Status)
 	}
 	return nil
+}
+
+// parseRequest reads a request body: one JSON object and nothing after it.
+func parseRequest(raw []byte) (Request, error) {
+	var q Request
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&q); err != nil {
+		return q, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return q, errors.New("data after the JSON object")
+	}
+	return q, nil
 }
