@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -62,6 +63,9 @@ func (e *Engine) archiveClosed(ctx context.Context, since time.Time) (time.Time,
 			if closed.Add(-time.Minute).After(next) {
 				next = closed.Add(-time.Minute)
 			}
+			if err := e.reconcile(ctx, wid, ex.GetStatus()); err != nil {
+				return since, err
+			}
 			if done, err := e.Store.Archived(ctx, wid, rid); err != nil || done {
 				if err != nil {
 					return since, err
@@ -85,6 +89,33 @@ func (e *Engine) archiveClosed(ctx context.Context, since time.Time) (time.Time,
 			return next, nil
 		}
 	}
+}
+
+// reconcile records in the store a request whose workflow Temporal ended
+// without the workflow ending it: terminated by an operator, timed out or
+// failed. The workflow could not record it itself, so the request would
+// otherwise stay "in progress" for ever; it needs attention instead.
+func (e *Engine) reconcile(ctx context.Context, wid string, status enumspb.WorkflowExecutionStatus) error {
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT,
+		enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+	default:
+		return nil
+	}
+	id, ok := domain.RequestIDOf(wid)
+	if !ok {
+		return nil
+	}
+	r, err := e.Store.GetRequest(ctx, id)
+	if errors.Is(err, records.ErrNotFound) {
+		return nil // ended before it was recorded: there is nothing to correct
+	}
+	if err != nil || r.Status.Terminal() || r.Status == domain.StatusNeedsAttention {
+		return err
+	}
+	how := strings.ToLower(strings.TrimPrefix(status.String(), "WORKFLOW_EXECUTION_STATUS_"))
+	e.Log.Warn("request's workflow ended outside the engine", "request", id, "workflow", how)
+	return e.Store.SetStatus(ctx, id, domain.StatusNeedsAttention, "temporal:"+how, time.Now())
 }
 
 // AnchorAudit writes the audit chain's head to the engine log and, as a

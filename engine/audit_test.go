@@ -8,6 +8,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/records"
@@ -59,5 +60,36 @@ func TestAuditChainIsKeyedAndAnchored(t *testing.T) {
 	check, err := requests.VerifyAudit(ctx, e.Client, "cli:auditor")
 	if err != nil || !strings.Contains(strings.Join(check.Problems, "; "), fmt.Sprintf("the newest entries were deleted: the anchor in Temporal remembers entry %d", head.Seq)) {
 		t.Fatalf("after deleting the newest entry: %+v, %v", check, err)
+	}
+}
+
+// TestTerminatedRequestIsReconciled: an operator terminates a request's
+// workflow in Temporal. The workflow cannot record that, so the engine
+// does: the store says needs_attention, with Temporal as the actor, and
+// show says the workflow was terminated.
+func TestTerminatedRequestIsReconciled(t *testing.T) {
+	st := openPostgres(t)
+	ctx := context.Background()
+	e := testengine.StartEngine(t, st)
+	in := input("TERM-1", "tom@example.com")
+	in.IdentityVerified = false // it waits for verification
+	if _, err := requests.Start(ctx, e.Client, in); err != nil {
+		t.Fatal(err)
+	}
+	e.WaitFor(t, "TERM-1", domain.StatusVerifying)
+	if err := e.RawClient.TerminateWorkflow(ctx, "dsr-TERM-1", "", "operator cleanup"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
+		r, err := st.GetRequest(ctx, "TERM-1")
+		return err == nil && r.Status == domain.StatusNeedsAttention, fmt.Sprintf("stored %+v, %v", r, err)
+	})
+	entries, err := st.AuditLog(ctx, "TERM-1")
+	if err != nil || entries[len(entries)-1].Actor != "temporal:terminated" {
+		t.Fatalf("audit: %+v, %v", entries, err)
+	}
+	v, err := requests.Show(ctx, e.Client, "TERM-1")
+	if err != nil || v.Status != domain.StatusNeedsAttention || !strings.Contains(strings.ToLower(v.Workflow), "terminated") {
+		t.Fatalf("show: %s %s, %v", v.Status, v.Workflow, err)
 	}
 }

@@ -336,4 +336,19 @@ func TestSpecToTheLetter(t *testing.T) {
 	if resp.StatusCode != 202 || !strings.Contains(body, `"controller_id":"spec-controller"`) {
 		t.Fatalf("cancel: %d %s", resp.StatusCode, body)
 	}
+
+	// A request whose workflow an operator terminates in Temporal is never
+	// left "in progress": it will not be fulfilled, so it is cancelled.
+	other := uuid.NewString()
+	if resp, body := send("POST", "/opendsr/v2/requests", token, strings.Replace(example, id, other, 1)); resp.StatusCode != 201 {
+		t.Fatalf("second request: %d %s", resp.StatusCode, body)
+	}
+	wid := opendsr.RequestID("spec-controller", other)
+	e.WaitFor(t, wid, domain.StatusAwaitingSignOff)
+	if err := e.RawClient.TerminateWorkflow(ctx, domain.WorkflowID(wid), "", "operator cleanup"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := send("GET", "/opendsr/v2/requests/"+other, token, ""); resp.StatusCode != 200 || !strings.Contains(body, `"request_status":"cancelled"`) {
+		t.Fatalf("terminated: %d %s", resp.StatusCode, body)
+	}
 }

@@ -364,7 +364,13 @@ func (s *Server) statusOf(ctx context.Context, o store.OpenDSRRequest) (Status, 
 	if err != nil {
 		return Status{}, err
 	}
-	return Status{ControllerID: o.Controller, SubjectRequestID: o.SubjectRequestID, RequestStatus: MapStatus(v.Status),
+	status := MapStatus(v.Status)
+	if v.Workflow != "" && v.Workflow != "Running" && v.Workflow != "Completed" && v.Workflow != "ContinuedAsNew" {
+		// Temporal ended it (terminated, timed out, failed): it will never
+		// be fulfilled, and the spec has one word for that.
+		status = "cancelled"
+	}
+	return Status{ControllerID: o.Controller, SubjectRequestID: o.SubjectRequestID, RequestStatus: status,
 		ExpectedCompletionTime: v.DueAt.UTC().Format(time.RFC3339), APIVersion: "2.0"}, nil
 }
 
