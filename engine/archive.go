@@ -115,7 +115,11 @@ func (e *Engine) reconcile(ctx context.Context, wid string, status enumspb.Workf
 	}
 	how := strings.ToLower(strings.TrimPrefix(status.String(), "WORKFLOW_EXECUTION_STATUS_"))
 	e.Log.Warn("request's workflow ended outside the engine", "request", id, "workflow", how)
-	return e.Store.SetStatus(ctx, id, domain.StatusNeedsAttention, "temporal:"+how, time.Now())
+	if err := e.Store.SetStatus(ctx, id, domain.StatusNeedsAttention, "temporal:"+how, time.Now()); err != nil {
+		return err
+	}
+	// It will never be fulfilled: an OpenDSR controller is told it is cancelled.
+	return e.Store.EnqueueOpenDSRStatus(ctx, id, "cancelled")
 }
 
 // AnchorAudit writes the audit chain's head to the engine log and, as a

@@ -181,7 +181,7 @@ func TestControllerRoundTrip(t *testing.T) {
 		Due        string `json:"expected_completion_time"`
 	}
 	json.Unmarshal(body, &mine)
-	if resp.StatusCode != 201 || mine.Controller != "other-controller" || mine.Received != same["submitted_time"] {
+	if resp.StatusCode != 201 || mine.Controller != "other-controller" || mine.Received == "" || mine.Due == "" {
 		t.Fatalf("the other controller's request for the same person: %d %s", resp.StatusCode, body)
 	}
 	ov := e.WaitFor(t, opendsr.RequestID("other-controller", id), domain.StatusAwaitingSignOff)
@@ -350,5 +350,82 @@ func TestSpecToTheLetter(t *testing.T) {
 	}
 	if resp, body := send("GET", "/opendsr/v2/requests/"+other, token, ""); resp.StatusCode != 200 || !strings.Contains(body, `"request_status":"cancelled"`) {
 		t.Fatalf("terminated: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestCallbacksOnePerChangePerURL: a controller names a good callback URL
+// and one that never answers. The good one hears every state once and in
+// order, short ones included (pending), while the black hole is retried on
+// its own; nothing is sent twice to the URL that took it.
+func TestCallbacksOnePerChangePerURL(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	signer, err := opendsr.LoadOrCreateSigner(filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem"), "dsr.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, filepath.Join(dir, "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e := testengine.StartEngineWith(t, st, testengine.Options{OpenDSR: signer})
+	_, token, err := st.CreateToken(ctx, store.NewToken{Name: "cb-controller", Role: store.RoleController})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var heard []string
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var s opendsr.Status
+		json.NewDecoder(r.Body).Decode(&s)
+		mu.Lock()
+		heard = append(heard, s.RequestStatus)
+		mu.Unlock()
+	}))
+	defer good.Close()
+	release := make(chan struct{})
+	hole := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer hole.Close()
+	defer close(release)
+
+	id := uuid.NewString()
+	body, _ := json.Marshal(map[string]any{"subject_request_id": id, "subject_request_type": "access", "regulation": "gdpr",
+		"submitted_time": time.Now().UTC().Format(time.RFC3339), "api_version": "2.0",
+		"subject_identities":   []map[string]string{{"identity_type": "email", "identity_value": "cy@example.com", "identity_format": "raw"}},
+		"status_callback_urls": []string{hole.URL + "/cb", good.URL + "/cb"}})
+	req, _ := http.NewRequest("POST", e.Gateway+"/opendsr/v2/requests", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	rid := opendsr.RequestID("cb-controller", id)
+	e.WaitFor(t, rid, domain.StatusCompleted)
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(heard) >= 3, fmt.Sprintf("the good URL heard %v", heard)
+	})
+	mu.Lock()
+	if strings.Join(heard, " ") != "pending in_progress completed" {
+		t.Fatalf("the good URL heard %v", heard)
+	}
+	mu.Unlock()
+	// The outbox says the same: each of the good URL's callbacks sent in
+	// one attempt; the black hole's first still waits, the others behind it.
+	log, err := st.CallbackLog(ctx, rid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var goodAttempts []int
+	for _, c := range log {
+		if strings.HasPrefix(c.URL, good.URL) {
+			goodAttempts = append(goodAttempts, c.Attempts)
+		}
+	}
+	if fmt.Sprint(goodAttempts) != "[1 1 1]" || len(log) != 6 {
+		t.Fatalf("outbox: %+v", log)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -43,6 +44,12 @@ type Server struct {
 	// AllowLoopback lets callbacks reach loopback addresses: dev mode and
 	// tests, whose controllers run on the same machine.
 	AllowLoopback bool
+	// GiveUpAfter is how long a callback is retried (default 24 h).
+	GiveUpAfter time.Duration
+
+	once     sync.Once
+	slots    chan struct{} // deliveries running at once
+	inflight sync.Map      // callback ids on their way
 }
 
 // Request is an OpenDSR request as a controller sends it.
@@ -364,7 +371,7 @@ func (s *Server) statusOf(ctx context.Context, o store.OpenDSRRequest) (Status, 
 	if err != nil {
 		return Status{}, err
 	}
-	status := MapStatus(v.Status)
+	status := store.OpenDSRStatus(v.Status)
 	if v.Workflow != "" && v.Workflow != "Running" && v.Workflow != "Completed" && v.Workflow != "ContinuedAsNew" {
 		// Temporal ended it (terminated, timed out, failed): it will never
 		// be fulfilled, and the spec has one word for that.
@@ -372,19 +379,6 @@ func (s *Server) statusOf(ctx context.Context, o store.OpenDSRRequest) (Status, 
 	}
 	return Status{ControllerID: o.Controller, SubjectRequestID: o.SubjectRequestID, RequestStatus: status,
 		ExpectedCompletionTime: v.DueAt.UTC().Format(time.RFC3339), APIVersion: "2.0"}, nil
-}
-
-// MapStatus is OpenDSR's word for a status.
-func MapStatus(s domain.Status) string {
-	switch s {
-	case domain.StatusReceived, domain.StatusVerifying, domain.StatusDiscovery:
-		return "pending"
-	case domain.StatusCompleted:
-		return "completed"
-	case domain.StatusCancelled, domain.StatusDenied:
-		return "cancelled"
-	}
-	return "in_progress"
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
@@ -407,11 +401,14 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 		"received_time": time.Now().UTC().Format(time.RFC3339), "api_version": "2.0"})
 }
 
-// RunCallbacks tells controllers each status change, signed, until ctx
-// ends; a failed delivery is tried again on the next round.
+// RunCallbacks delivers the queued callbacks until ctx ends, looking
+// every `every`. Each callback is one status change for one URL, queued
+// with the change itself; a URL that fails is retried on its own with
+// exponential backoff and given up after GiveUpAfter, while the other URLs
+// and requests go on, at most `parallel` deliveries at a time.
 func (s *Server) RunCallbacks(ctx context.Context, every time.Duration) {
 	for {
-		if err := s.callbacks(ctx); err != nil && ctx.Err() == nil {
+		if err := s.deliver(ctx); err != nil && ctx.Err() == nil {
 			s.Log.Warn("opendsr callbacks", "error", err)
 		}
 		select {
@@ -422,31 +419,70 @@ func (s *Server) RunCallbacks(ctx context.Context, every time.Duration) {
 	}
 }
 
-func (s *Server) callbacks(ctx context.Context) error {
-	pending, err := s.Store.OpenDSRAwaitingCallbacks(ctx)
+const (
+	parallel       = 4
+	firstBackoff   = 30 * time.Second
+	longestBackoff = time.Hour
+)
+
+// deliver starts the due callbacks that are not already on their way, up
+// to `parallel` at once, and returns without waiting for them: a URL that
+// hangs holds one slot until its timeout, never the round.
+func (s *Server) deliver(ctx context.Context) error {
+	s.once.Do(func() { s.slots = make(chan struct{}, parallel) })
+	due, err := s.Store.DueCallbacks(ctx, 100)
 	if err != nil {
 		return err
 	}
-	for _, o := range pending {
-		st, err := s.statusOf(ctx, o)
-		if err != nil || st.RequestStatus == o.LastStatus {
+	giveUp := s.GiveUpAfter
+	if giveUp <= 0 {
+		giveUp = 24 * time.Hour
+	}
+	for _, cb := range due {
+		if _, busy := s.inflight.LoadOrStore(cb.ID, true); busy {
 			continue
 		}
-		delivered := true
-		for _, cb := range o.Callbacks() {
-			st.StatusCallbackURL = cb
-			if err := s.post(ctx, cb, st); err != nil {
-				s.Log.Warn("opendsr callback not delivered", "request", o.RequestID, "error", err)
-				delivered = false
-			}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.inflight.Delete(cb.ID)
+			return nil // all slots busy: the rest go next round
 		}
-		if delivered {
-			if err := s.Store.SetOpenDSRStatus(ctx, o, st.RequestStatus); err != nil {
-				return err
-			}
-		}
+		go func() {
+			defer func() { <-s.slots; s.inflight.Delete(cb.ID) }()
+			s.deliverOne(ctx, cb, giveUp)
+		}()
 	}
 	return nil
+}
+
+func (s *Server) deliverOne(ctx context.Context, cb store.Callback, giveUp time.Duration) {
+	st := Status{ControllerID: cb.Controller, SubjectRequestID: cb.SubjectRequestID, RequestStatus: cb.Status, APIVersion: "2.0", StatusCallbackURL: cb.URL}
+	for _, due := range []*time.Time{cb.DueAt, cb.ExtendedDueAt} {
+		if due != nil {
+			st.ExpectedCompletionTime = due.UTC().Format(time.RFC3339)
+		}
+	}
+	err := s.post(ctx, cb.URL, st)
+	if err == nil {
+		if err := s.Store.CallbackDelivered(ctx, cb.ID); err != nil {
+			s.Log.Warn("opendsr callback sent but not recorded", "request", cb.RequestID, "error", err)
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		return // shutting down: the callback is still due
+	}
+	wait := min(firstBackoff<<min(cb.Attempts, 10), longestBackoff)
+	quit := time.Since(cb.CreatedAt)+wait > giveUp
+	if quit {
+		s.Log.Error("opendsr callback given up", "request", cb.RequestID, "status", cb.Status, "attempts", cb.Attempts+1, "error", err)
+	} else {
+		s.Log.Warn("opendsr callback not delivered", "request", cb.RequestID, "status", cb.Status, "error", err)
+	}
+	if err := s.Store.CallbackFailed(ctx, cb.ID, time.Now().Add(wait), err.Error(), quit); err != nil {
+		s.Log.Warn("opendsr callback failure not recorded", "request", cb.RequestID, "error", err)
+	}
 }
 
 func (s *Server) post(ctx context.Context, cb string, st Status) error {

@@ -205,6 +205,9 @@ func (s *Store) SetStatus(ctx context.Context, id string, status domain.Status, 
 			status, completed, now(), id); err != nil {
 			return fmt.Errorf("set status of request %s: %w", id, err)
 		}
+		if err := s.enqueueCallbacks(ctx, tx, id, OpenDSRStatus(status)); err != nil {
+			return err
+		}
 		return s.appendAudit(ctx, tx, records.AuditEntry{RequestID: id, Actor: actor, Action: "request.status",
 			Detail: map[string]any{"from": current, "to": status}})
 	})
