@@ -249,7 +249,13 @@ func (s *Server) completeTask(w http.ResponseWriter, r *http.Request, t store.To
 // pkg streams the access package: personal data, for requesters only;
 // the download is audited.
 func (s *Server) pkg(w http.ResponseWriter, r *http.Request, t store.Token) {
-	id := r.PathValue("id")
+	s.ServePackage(w, r, r.PathValue("id"), actor(t))
+}
+
+// ServePackage streams a request's package to whoever the caller checked
+// (a requester here, the request's own controller over OpenDSR), from the
+// export directory only, and audits the download first.
+func (s *Server) ServePackage(w http.ResponseWriter, r *http.Request, id, actor string) {
 	v, err := requests.Show(r.Context(), s.Client, id)
 	if err != nil {
 		failFor(w, err)
@@ -271,7 +277,7 @@ func (s *Server) pkg(w http.ResponseWriter, r *http.Request, t store.Token) {
 		return
 	}
 	defer f.Close()
-	if err := s.Store.AppendAudit(r.Context(), records.AuditEntry{RequestID: id, Actor: actor(t), Action: "package.downloaded"}); err != nil {
+	if err := s.Store.AppendAudit(r.Context(), records.AuditEntry{RequestID: id, Actor: actor, Action: "package.downloaded"}); err != nil {
 		fail(w, http.StatusServiceUnavailable, "cannot audit the download now, so it is not made")
 		return
 	}

@@ -172,7 +172,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 		}
 		u, _ := url.Parse(public)
 		o := &opendsr.Server{Client: e.Client, Store: e.Store, Signer: e.OpenDSR, Domain: u.Hostname(), BaseURL: public, Log: e.Log,
-			AllowLoopback: e.LoopbackCallbacks}
+			AllowLoopback: e.LoopbackCallbacks, Package: apiServer.ServePackage}
 		opts.OpenDSR = o.Handler(apiServer.Require(opendsr.ControllerKey{}, store.RoleController))
 		go o.RunCallbacks(ctx, every)
 	}

@@ -139,6 +139,16 @@ func TestControllerRoundTrip(t *testing.T) {
 	if !strings.Contains(string(body), `"request_status":"completed"`) || opendsr.Verify(cert, body, resp.Header.Get("X-OpenDSR-Signature")) != nil {
 		t.Fatalf("status: %s", body)
 	}
+	// The answer is there for the controller to fetch, with its own token.
+	var done opendsr.Status
+	json.Unmarshal(body, &done)
+	if done.ResultsURL == nil || !strings.HasSuffix(*done.ResultsURL, "/opendsr/v2/requests/"+created.ID+"/results") {
+		t.Fatalf("results_url: %s", body)
+	}
+	resp, pkg := call("GET", strings.TrimPrefix(*done.ResultsURL, e.Gateway), token, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/zip" || !bytes.HasPrefix(pkg, []byte("PK")) {
+		t.Fatalf("results: %d %s", resp.StatusCode, resp.Header)
+	}
 
 	// An erasure on OpenGDPR's paths waits for Finance; the controller cancels it.
 	erasure := newRequest("erasure")
@@ -162,6 +172,9 @@ func TestControllerRoundTrip(t *testing.T) {
 		if resp, body := call(m, "/opendsr/requests/"+id, other, nil); resp.StatusCode != 404 || strings.Contains(string(body), "acme-controller") {
 			t.Fatalf("%s of another controller's request: %d %s", m, resp.StatusCode, body)
 		}
+	}
+	if resp, body := call("GET", "/opendsr/v2/requests/"+created.ID+"/results", other, nil); resp.StatusCode != 404 || bytes.HasPrefix(body, []byte("PK")) {
+		t.Fatalf("another controller's results: %d", resp.StatusCode)
 	}
 	for _, path := range []string{"/api/v1/requests", "/api/v1/requests/" + opendsr.RequestID("acme-controller", id), "/api/v1/me"} {
 		if resp, body := call("GET", path, token, nil); resp.StatusCode != 403 {

@@ -46,6 +46,9 @@ type Server struct {
 	AllowLoopback bool
 	// GiveUpAfter is how long a callback is retried (default 24 h).
 	GiveUpAfter time.Duration
+	// Package streams an access or portability request's package to the
+	// actor (api.Server.ServePackage); without it there is no results_url.
+	Package func(w http.ResponseWriter, r *http.Request, requestID, actor string)
 
 	once     sync.Once
 	slots    chan struct{} // deliveries running at once
@@ -113,6 +116,7 @@ func (s *Server) Handler(auth func(http.Handler) http.Handler) http.Handler {
 		mux.Handle("POST "+base, s.guard(auth, s.create))
 		mux.Handle("GET "+base+"/{id}", s.guard(auth, s.status))
 		mux.Handle("DELETE "+base+"/{id}", s.guard(auth, s.cancel))
+		mux.Handle("GET "+base+"/{id}/results", s.guard(auth, s.results))
 	}
 	return noStore(mux)
 }
@@ -377,8 +381,25 @@ func (s *Server) statusOf(ctx context.Context, o store.OpenDSRRequest) (Status, 
 		// be fulfilled, and the spec has one word for that.
 		status = "cancelled"
 	}
-	return Status{ControllerID: o.Controller, SubjectRequestID: o.SubjectRequestID, RequestStatus: status,
-		ExpectedCompletionTime: v.DueAt.UTC().Format(time.RFC3339), APIVersion: "2.0"}, nil
+	st := Status{ControllerID: o.Controller, SubjectRequestID: o.SubjectRequestID, RequestStatus: status,
+		ExpectedCompletionTime: v.DueAt.UTC().Format(time.RFC3339), APIVersion: "2.0"}
+	if v.Package != "" && s.Package != nil {
+		// The controller fetches the answer itself, with its own token.
+		u := strings.TrimRight(s.BaseURL, "/") + "/opendsr/v2/requests/" + o.SubjectRequestID + "/results"
+		st.ResultsURL = &u
+	}
+	return st, nil
+}
+
+// results serves an access or portability request's package to the
+// controller that sent the request; another controller's id is not found.
+func (s *Server) results(w http.ResponseWriter, r *http.Request) {
+	o, err := s.Store.OpenDSR(r.Context(), controllerOf(r), r.PathValue("id"))
+	if err != nil || s.Package == nil {
+		s.fail(w, r, http.StatusNotFound, "no results for request %s", r.PathValue("id"))
+		return
+	}
+	s.Package(w, r, o.RequestID, Actor(o.Controller))
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
