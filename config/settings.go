@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/dsrengine/dsr/keyring"
 )
@@ -48,6 +49,9 @@ type Settings struct {
 	// of the load balancers in front of the gateway, whose X-Forwarded-For
 	// the public form's rate limit believes.
 	TrustedProxies string
+	// CallbackGiveUp is how long an OpenDSR callback is retried before it
+	// is given up (a duration such as 24h; default 24h).
+	CallbackGiveUp string
 
 	masterKey []byte
 	fields    []field
@@ -84,9 +88,11 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		{"public-url", "DSR_PUBLIC_URL", &s.PublicURL, checkPublicURL, false},
 		{"codec-origins", "DSR_CODEC_ORIGINS", &s.CodecOrigins, checkOrigins, false},
 		{"trusted-proxies", "DSR_TRUSTED_PROXIES", &s.TrustedProxies, checkNetworks, false},
+		{"callback-give-up", "DSR_CALLBACK_GIVE_UP", &s.CallbackGiveUp, checkGiveUp, false},
 	}
 	defaults := map[string]string{
 		"temporal-address": "127.0.0.1:7233", "namespace": "dsr", "gateway-addr": "127.0.0.1:8080", "log-level": "info",
+		"callback-give-up": "24h",
 	}
 	usage := map[string]string{
 		"temporal-address": "Temporal frontend host:port",
@@ -106,6 +112,7 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		"public-url":       "https URL at which controllers and Slack reach the gateway",
 		"codec-origins":    "Temporal Web UI origins (comma-separated, e.g. https://temporal-ui.example.com); serves /codec/ to auditors and admins",
 		"trusted-proxies":  "networks of the load balancers in front of the gateway (comma-separated CIDRs, e.g. 10.0.0.0/8); their X-Forwarded-For names the client",
+		"callback-give-up": "how long an OpenDSR callback is retried before it is given up (e.g. 24h, 72h)",
 	}
 	for _, f := range s.fields {
 		if f.flag == "" {
@@ -263,6 +270,20 @@ func checkOrigins(v string) error {
 		}
 	}
 	return nil
+}
+
+func checkGiveUp(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute || d > 30*24*time.Hour {
+		return fmt.Errorf("%q must be a duration from 1m to 720h, e.g. 24h", v)
+	}
+	return nil
+}
+
+// GiveUp is CallbackGiveUp, parsed (validated at load).
+func (s *Settings) GiveUp() time.Duration {
+	d, _ := time.ParseDuration(s.CallbackGiveUp)
+	return d
 }
 
 func checkNetworks(v string) error {

@@ -112,6 +112,8 @@ type Engine struct {
 	// LoopbackCallbacks lets OpenDSR callbacks reach this machine: dev
 	// mode, whose controllers run beside it. In production they may not.
 	LoopbackCallbacks bool
+	// CallbackGiveUp is how long an OpenDSR callback is retried (default 24 h).
+	CallbackGiveUp time.Duration
 
 	// closers undo Open, newest last.
 	closers []func()
@@ -172,7 +174,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 		}
 		u, _ := url.Parse(public)
 		o := &opendsr.Server{Client: e.Client, Store: e.Store, Signer: e.OpenDSR, Domain: u.Hostname(), BaseURL: public, Log: e.Log,
-			AllowLoopback: e.LoopbackCallbacks, Package: apiServer.ServePackage}
+			AllowLoopback: e.LoopbackCallbacks, Package: apiServer.ServePackage, GiveUpAfter: e.CallbackGiveUp}
 		opts.OpenDSR = o.Handler(apiServer.Require(opendsr.ControllerKey{}, store.RoleController))
 		go o.RunCallbacks(ctx, every)
 	}

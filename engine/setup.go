@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/connect"
@@ -44,6 +45,8 @@ type Setup struct {
 	TrustedProxies []*net.IPNet
 	// LoopbackCallbacks lets OpenDSR callbacks reach this machine (dev mode).
 	LoopbackCallbacks bool
+	// CallbackGiveUp is how long an OpenDSR callback is retried (default 24 h).
+	CallbackGiveUp time.Duration
 }
 
 // Open brings the engine up from its setup: departments synced from the
@@ -53,7 +56,7 @@ type Setup struct {
 func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 	e = &Engine{Store: s.Store, Keys: s.Keys, Log: s.Log, GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir,
 		ExposeCodec: s.ExposeCodec, CodecOrigins: s.CodecOrigins, OpenDSR: s.OpenDSR, PublicURL: s.PublicURL, TrustedProxies: s.TrustedProxies,
-		LoopbackCallbacks: s.LoopbackCallbacks}
+		LoopbackCallbacks: s.LoopbackCallbacks, CallbackGiveUp: s.CallbackGiveUp}
 	defer func() {
 		if err != nil {
 			e.Close()

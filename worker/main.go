@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string) error {
 		Temporal: connect.Options{Address: s.TemporalAddress, Namespace: s.Namespace, TLSCert: s.TLSCert, TLSKey: s.TLSKey,
 			TLSCA: s.TLSCA, TLSName: s.TLSServerName, APIKey: s.APIKey},
 		GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir, PublicURL: s.PublicURL,
-		ExposeCodec: s.CodecOrigins != "", CodecOrigins: s.Origins(), TrustedProxies: s.Proxies()}
+		ExposeCodec: s.CodecOrigins != "", CodecOrigins: s.Origins(), TrustedProxies: s.Proxies(), CallbackGiveUp: s.GiveUp()}
 	if s.OpenDSRKeyFile != "" {
 		if setup.OpenDSR, err = opendsr.LoadSigner(s.OpenDSRKeyFile, s.OpenDSRCertFile); err != nil {
 			return err
