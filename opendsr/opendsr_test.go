@@ -244,25 +244,10 @@ func TestControllerRoundTrip(t *testing.T) {
 // token is answered in that format too; nothing is cached.
 func TestSpecToTheLetter(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	signer, err := opendsr.LoadOrCreateSigner(filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem"), "dsr.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, filepath.Join(dir, "dsr.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	// Finance holds the subject's data, so the erasure waits for its
 	// sign-off until the controller cancels it.
-	st.SyncDepartments(ctx, []records.Department{{Name: "Finance", Approvers: []string{"cfo@acme.example"}}})
-	e := testengine.StartEngineWith(t, st, testengine.Options{OpenDSR: signer, Systems: []activities.System{
-		{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 1}}}})
-	_, token, err := st.CreateToken(ctx, store.NewToken{Name: "spec-controller", Role: store.RoleController})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, token := startProcessor(t, "spec-controller",
+		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 1}})
 	send := func(method, path, tok, body string) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, e.Gateway+path, strings.NewReader(body))
@@ -353,7 +338,8 @@ func TestSpecToTheLetter(t *testing.T) {
 	// A request whose workflow an operator terminates in Temporal is never
 	// left "in progress": it will not be fulfilled, so it is cancelled.
 	other := uuid.NewString()
-	if resp, body := send("POST", "/opendsr/v2/requests", token, strings.Replace(example, id, other, 1)); resp.StatusCode != 201 {
+	// Another subject: the same one's open request would make it a duplicate.
+	if resp, body := send("POST", "/opendsr/v2/requests", token, strings.Replace(strings.Replace(example, id, other, 1), "johndoe@", "janedoe@", 1)); resp.StatusCode != 201 {
 		t.Fatalf("second request: %d %s", resp.StatusCode, body)
 	}
 	wid := opendsr.RequestID("spec-controller", other)
@@ -372,21 +358,8 @@ func TestSpecToTheLetter(t *testing.T) {
 // its own; nothing is sent twice to the URL that took it.
 func TestCallbacksOnePerChangePerURL(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	signer, err := opendsr.LoadOrCreateSigner(filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem"), "dsr.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, filepath.Join(dir, "dsr.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	e := testengine.StartEngineWith(t, st, testengine.Options{OpenDSR: signer})
-	_, token, err := st.CreateToken(ctx, store.NewToken{Name: "cb-controller", Role: store.RoleController})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, token := startProcessor(t, "cb-controller")
+	st := e.Store
 	var mu sync.Mutex
 	var heard []string
 	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -441,4 +414,30 @@ func TestCallbacksOnePerChangePerURL(t *testing.T) {
 	if fmt.Sprint(goodAttempts) != "[1 1 1]" || len(log) != 6 {
 		t.Fatalf("outbox: %+v", log)
 	}
+}
+
+// startProcessor runs the engine as an OpenDSR processor, with a Finance
+// department for the systems given, and returns a token for controller.
+func startProcessor(t *testing.T, controller string, systems ...activities.System) (*testengine.Engine, string) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	signer, err := opendsr.LoadOrCreateSigner(filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem"), "dsr.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, filepath.Join(dir, "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.SyncDepartments(ctx, []records.Department{{Name: "Finance", Approvers: []string{"cfo@acme.example"}}}); err != nil {
+		t.Fatal(err)
+	}
+	e := testengine.StartEngineWith(t, st, testengine.Options{OpenDSR: signer, Systems: systems})
+	_, token, err := st.CreateToken(ctx, store.NewToken{Name: controller, Role: store.RoleController})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, token
 }
