@@ -106,14 +106,14 @@ func (s *Store) EnqueueOpenDSRStatus(ctx context.Context, requestID, status stri
 
 // Callback is one queued callback with what its body needs.
 type Callback struct {
-	ID               int64      `db:"id"`
-	RequestID        string     `db:"request_id"`
-	URL              string     `db:"url"`
-	Status           string     `db:"status"`
-	CreatedAt        time.Time  `db:"created_at"`
-	Attempts         int        `db:"attempts"`
-	Controller       string     `db:"controller"`
-	SubjectRequestID string     `db:"subject_request_id"`
+	ID               int64     `db:"id"`
+	RequestID        string    `db:"request_id"`
+	URL              string    `db:"url"`
+	Status           string    `db:"status"`
+	CreatedAt        time.Time `db:"created_at"`
+	Attempts         int       `db:"attempts"`
+	Controller       string    `db:"controller"`
+	SubjectRequestID string    `db:"subject_request_id"`
 	// DueAt and ExtendedDueAt are the request's deadline, once the
 	// request is recorded (its first callback may go out before).
 	DueAt         *time.Time `db:"due_at"`
