@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,70 +36,46 @@ func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (co
 func (c *Connector) Export(ctx context.Context, subject []domain.Identity, w io.Writer) (connectors.Result, error) {
 	ctx = c.withBudget(ctx)
 	var res connectors.Result
-	out := &jsonStream{w: w}
-	out.raw("{")
+	out := &connectors.Stream{W: w}
+	out.Raw("{")
 	for i, o := range c.objects {
 		if i > 0 {
-			out.raw(",")
+			out.Raw(",")
 		}
-		out.value("\n  ", o.Name)
-		out.raw(": [")
+		out.Value("\n  ", o.Name)
+		out.Raw(": [")
 		n := int64(0)
 		write := func(r map[string]any) {
 			sep := ",\n    "
 			if n == 0 {
 				sep = "\n    "
 			}
-			out.value(sep, r)
+			out.Value(sep, r)
 			n++
 		}
 		err := c.eachRecord(ctx, i, subject, func(f found) error {
 			if o.Export == nil {
 				write(f.record)
-				return out.err
+				return out.Err
 			}
 			return c.pages(ctx, o.Name+" export", *o.Export, vars{identity: f.identity, record: f.record}, func(items []map[string]any) error {
 				for _, r := range items {
 					write(r)
 				}
-				return out.err
+				return out.Err
 			})
 		})
 		if err != nil {
 			return res, err
 		}
 		if n > 0 {
-			out.raw("\n  ")
+			out.Raw("\n  ")
 		}
-		out.raw("]")
+		out.Raw("]")
 		res.Records = append(res.Records, connectors.Record{Location: o.Name, Action: "exported", Count: n, Fields: fieldNames(o)})
 	}
-	out.raw("\n}\n")
-	return res, out.err
-}
-
-// jsonStream writes JSON piece by piece and keeps the first error.
-type jsonStream struct {
-	w   io.Writer
-	err error
-}
-
-func (j *jsonStream) raw(s string) {
-	if j.err == nil {
-		_, j.err = io.WriteString(j.w, s)
-	}
-}
-
-func (j *jsonStream) value(prefix string, v any) {
-	if j.err != nil {
-		return
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		j.err = err
-		return
-	}
-	j.raw(prefix + string(b))
+	out.Raw("\n}\n")
+	return res, out.Err
 }
 
 func fieldNames(o Object) []string {

@@ -148,8 +148,8 @@ func (c *Connector) linked(ctx context.Context, subject []domain.Identity) ([]co
 // personal data must never be silently left out, only flagged.
 func (c *Connector) export(ctx context.Context, subject []domain.Identity, w io.Writer) (connectors.Result, error) {
 	var res connectors.Result
-	bw := &errWriter{w: w}
-	bw.write("{")
+	out := &connectors.Stream{W: w}
+	out.Raw("{")
 	first := true
 	for _, t := range c.tables {
 		where, args, ok := c.match(t, subject)
@@ -158,12 +158,12 @@ func (c *Connector) export(ctx context.Context, subject []domain.Identity, w io.
 		}
 		undeclared := c.undeclared(t)
 		head, _ := json.Marshal(map[string]any{"categories": t.categories(), "undeclared_columns": undeclared})
-		name, _ := json.Marshal(t.Name)
-		if !first {
-			bw.write(",")
+		sep := ",\n  "
+		if first {
+			sep, first = "\n  ", false
 		}
-		first = false
-		bw.write("\n  " + string(name) + ": " + strings.TrimSuffix(string(head), "}") + `, "rows": [`)
+		out.Value(sep, t.Name)
+		out.Raw(": " + strings.TrimSuffix(string(head), "}") + `, "rows": [`)
 		q := c.db.Rebind(fmt.Sprintf("SELECT * FROM %s WHERE %s ORDER BY %s", c.quoteName(t.Name), where, c.quoteAll(t.Key)))
 		rows, err := c.db.QueryxContext(ctx, q, args...)
 		if err != nil {
@@ -181,32 +181,28 @@ func (c *Connector) export(ctx context.Context, subject []domain.Identity, w io.
 					row[k] = string(b)
 				}
 			}
-			b, err := json.Marshal(row)
-			if err != nil {
-				rows.Close()
-				return res, fmt.Errorf("export %s: %w", t.Name, err)
+			sep := ",\n    "
+			if n == 0 {
+				sep = "\n    "
 			}
-			if n > 0 {
-				bw.write(",")
-			}
-			bw.write("\n    " + string(b))
+			out.Value(sep, row)
 			n++
 		}
 		if err := rows.Close(); err != nil {
 			return res, fmt.Errorf("export %s: %w", t.Name, err)
 		}
 		if n > 0 {
-			bw.write("\n  ")
+			out.Raw("\n  ")
 		}
-		bw.write("]}")
-		if bw.err != nil {
-			return res, bw.err
+		out.Raw("]}")
+		if out.Err != nil {
+			return res, fmt.Errorf("export %s: %w", t.Name, out.Err)
 		}
 		res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: "exported", Count: n, Undeclared: undeclared})
 		c.heartbeat(ctx, "exported "+t.Name)
 	}
-	bw.write("\n}\n")
-	return res, bw.err
+	out.Raw("\n}\n")
+	return res, out.Err
 }
 
 // categories maps each declared column to its data categories; an
@@ -248,19 +244,6 @@ func (c *Connector) undeclared(t *table) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// errWriter keeps the first write error, so a stream of small writes is
-// checked once.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) write(s string) {
-	if e.err == nil {
-		_, e.err = io.WriteString(e.w, s)
-	}
 }
 
 // ApplyConsent sets the consent column of every table that records the
