@@ -184,29 +184,12 @@ func Scan(ctx context.Context, driver, dsn string, tables []Table) ([]Finding, e
 	return out, nil
 }
 
-// declaredColumns are every column the map names in a table.
+// declaredColumns are every column the map names in a table: those it
+// uses, and those it classifies.
 func declaredColumns(t Table) []string {
-	cols := slices.Clone(t.Key)
-	for _, kind := range kinds(t) {
-		cols = append(cols, t.Identity[kind]...)
-	}
+	cols := usedColumns(t, func(name string) bool { return strings.EqualFold(name, t.Name) })
 	for col := range t.Categories {
 		cols = append(cols, col)
-	}
-	for _, f := range append(slices.Clone(t.Fields), t.Shared...) {
-		cols = append(cols, f.Column)
-	}
-	for _, p := range sortedPurposes(t) {
-		cols = append(cols, t.Consent[p])
-	}
-	self := strings.ToLower(t.Name)
-	for _, e := range t.Via {
-		if strings.EqualFold(e.Child, self) {
-			cols = append(cols, e.ChildColumn)
-		}
-		if strings.EqualFold(e.Parent, self) {
-			cols = append(cols, e.ParentColumn)
-		}
 	}
 	slices.Sort(cols)
 	return slices.Compact(cols)

@@ -204,23 +204,7 @@ func (c *Connector) checkTable(ctx context.Context, t *table) error {
 		return fmt.Errorf("%w: table %s does not exist", connectors.ErrBadConfig, t.Name)
 	}
 	t.columns = cols
-	need := slices.Clone(t.Key)
-	for _, kind := range kinds(t.Table) {
-		need = append(need, t.Identity[kind]...)
-	}
-	for _, f := range append(slices.Clone(t.Fields), t.Shared...) {
-		need = append(need, f.Column)
-	}
-	for _, p := range sortedPurposes(t.Table) {
-		need = append(need, t.Consent[p])
-	}
-	for _, e := range t.Via {
-		if c.canonical(e.Child) == t.id {
-			need = append(need, e.ChildColumn)
-		} else {
-			need = append(need, e.ParentColumn)
-		}
-	}
+	need := usedColumns(t.Table, func(name string) bool { return c.canonical(name) == t.id })
 	for _, col := range need {
 		if _, ok := cols[strings.ToLower(col)]; !ok {
 			return fmt.Errorf("%w: table %s has no column %s", connectors.ErrBadConfig, t.Name, col)
@@ -414,6 +398,31 @@ func (c *Connector) quoteAll(ids []string) string {
 		q[i] = c.quote(id)
 	}
 	return strings.Join(q, ", ")
+}
+
+// usedColumns are the columns the map reads or writes in a table, in a
+// fixed order: the key, the identity columns, the erase and shared fields,
+// the consent flags, and the table's side of each link (isSelf says
+// whether a link's table name is this table).
+func usedColumns(t Table, isSelf func(name string) bool) []string {
+	cols := slices.Clone(t.Key)
+	for _, kind := range kinds(t) {
+		cols = append(cols, t.Identity[kind]...)
+	}
+	for _, f := range append(slices.Clone(t.Fields), t.Shared...) {
+		cols = append(cols, f.Column)
+	}
+	for _, p := range sortedPurposes(t) {
+		cols = append(cols, t.Consent[p])
+	}
+	for _, e := range t.Via {
+		if isSelf(e.Child) {
+			cols = append(cols, e.ChildColumn)
+		} else {
+			cols = append(cols, e.ParentColumn)
+		}
+	}
+	return cols
 }
 
 // kinds lists a table's identity kinds in a fixed order.
