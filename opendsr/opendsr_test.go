@@ -77,17 +77,7 @@ func TestControllerRoundTrip(t *testing.T) {
 			b, _ := json.Marshal(body)
 			r = bytes.NewReader(b)
 		}
-		req, _ := http.NewRequest(method, e.Gateway+path, r)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, b
+		return do(t, e, method, path, tok, r)
 	}
 	resp, body := call("GET", "/opendsr/discovery", "", nil)
 	var disc struct {
@@ -250,16 +240,7 @@ func TestSpecToTheLetter(t *testing.T) {
 		activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 1}})
 	send := func(method, path, tok, body string) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, e.Gateway+path, strings.NewReader(body))
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := do(t, e, method, path, tok, strings.NewReader(body))
 		return resp, string(b)
 	}
 	id := uuid.NewString()
@@ -380,13 +361,9 @@ func TestCallbacksOnePerChangePerURL(t *testing.T) {
 		"submitted_time": time.Now().UTC().Format(time.RFC3339), "api_version": "2.0",
 		"subject_identities":   []map[string]string{{"identity_type": "email", "identity_value": "cy@example.com", "identity_format": "raw"}},
 		"status_callback_urls": []string{hole.URL + "/cb", good.URL + "/cb"}})
-	req, _ := http.NewRequest("POST", e.Gateway+"/opendsr/v2/requests", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 201 {
-		t.Fatalf("create: %v %v", resp, err)
+	if resp, b := do(t, e, "POST", "/opendsr/v2/requests", token, bytes.NewReader(body)); resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, b)
 	}
-	resp.Body.Close()
 	rid := opendsr.RequestID("cb-controller", id)
 	e.WaitFor(t, rid, domain.StatusCompleted)
 	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
@@ -440,4 +417,21 @@ func startProcessor(t *testing.T, controller string, systems ...activities.Syste
 		t.Fatal(err)
 	}
 	return e, token
+}
+
+// do sends one call to the engine's gateway, with a token when given, and
+// returns the answer and its body.
+func do(t *testing.T, e *testengine.Engine, method, path, token string, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.Gateway+path, body)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
 }
