@@ -13,6 +13,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -127,6 +128,11 @@ type Request struct {
 	Reminders ReminderPolicy `json:"reminders,omitzero"`
 	// Consent is the change an opt-in or withdrawal asks for, with its evidence.
 	Consent *ConsentChange `json:"consent,omitempty"`
+	// Carried is the state a request's workflow hands to its next run when
+	// its history grows long (continue-as-new). Only the workflow sets it:
+	// a start that carries it is refused, and so is a run that was not
+	// continued from an earlier one.
+	Carried json.RawMessage `json:"carried,omitempty"`
 }
 
 // ConsentChange is one explicit consent decision of a subject for one

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,9 +29,13 @@ import (
 // store's audit log entries and the state of the log's hash chain. It
 // names no subject: identities, notes and exported data stay out.
 type Evidence struct {
-	RequestID  string                `json:"request_id"`
-	WorkflowID string                `json:"workflow_id"`
-	RunID      string                `json:"run_id"`
+	RequestID  string `json:"request_id"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	// Runs are every run of the request's workflow, first to last: a
+	// request that waits long continues as new, and its evidence is the
+	// histories of all its runs.
+	Runs       []string              `json:"runs"`
 	Type       domain.RequestType    `json:"type"`
 	Regulation domain.Regulation     `json:"regulation"`
 	Status     domain.Status         `json:"status"`
@@ -45,11 +50,15 @@ type Evidence struct {
 
 // Event is one step of the timeline.
 type Event struct {
-	At      time.Time `json:"at"`
-	EventID int64     `json:"history_event_id"`
-	What    string    `json:"what"` // received, status, discovered, decision, ...
-	Actor   string    `json:"actor,omitempty"`
-	Detail  string    `json:"detail"`
+	At time.Time `json:"at"`
+	// Run (counted from 1), RunID and EventID name the history event:
+	// event ids count from 1 in each run.
+	Run     int    `json:"run,omitempty"`
+	RunID   string `json:"run_id,omitempty"`
+	EventID int64  `json:"history_event_id"`
+	What    string `json:"what"` // received, status, discovered, decision, ...
+	Actor   string `json:"actor,omitempty"`
+	Detail  string `json:"detail"`
 }
 
 // Codecs decode a history's encrypted payloads and failures.
@@ -72,11 +81,17 @@ func GetEvidence(ctx context.Context, c client.Client, codecs Codecs, requestID,
 	}
 	ev := Evidence{RequestID: requestID, WorkflowID: wid, RunID: v.RunID, Type: v.Type, Regulation: v.Regulation, Status: v.Status,
 		ReceivedAt: v.ReceivedAt, DueAt: v.DueAt, ExportedAt: time.Now().UTC(), ExportedBy: actor}
-	h, err := History(ctx, c, wid, v.RunID)
+	runs, err := Runs(ctx, c, wid, v.RunID)
 	if err != nil {
 		return Evidence{}, err
 	}
-	ev.Timeline = Timeline(h.Events, codecs)
+	for i, r := range runs {
+		ev.Runs = append(ev.Runs, r.RunID)
+		for _, e := range Timeline(r.History.Events, codecs) {
+			e.Run, e.RunID = i+1, r.RunID
+			ev.Timeline = append(ev.Timeline, e)
+		}
+	}
 	if ev.AuditLog, err = lookup[[]records.AuditEntry](ctx, c, "audit-export-", workflows.AuditExport, activities.AuditQuery{RequestID: requestID, Actor: actor}); err != nil {
 		return Evidence{}, err
 	}
@@ -105,6 +120,37 @@ func History(ctx context.Context, c client.Client, workflowID, runID string) (*h
 	return h, nil
 }
 
+// Run is one run of a workflow with its history.
+type Run struct {
+	RunID   string
+	History *historypb.History
+}
+
+// maxRuns bounds how far back Runs follows a chain of runs.
+const maxRuns = 10000
+
+// Runs reads the histories of a workflow's runs up to runID, following
+// each run back to the one it continued: first run first.
+func Runs(ctx context.Context, c client.Client, workflowID, runID string) ([]Run, error) {
+	var out []Run
+	for runID != "" {
+		if len(out) == maxRuns {
+			return nil, fmt.Errorf("history of %s: more than %d runs", workflowID, maxRuns)
+		}
+		h, err := History(ctx, c, workflowID, runID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Run{RunID: runID, History: h})
+		runID = ""
+		if evs := h.GetEvents(); len(evs) > 0 {
+			runID = evs[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
+		}
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
 // Timeline reads the steps of a request from its history events.
 func Timeline(events []*historypb.HistoryEvent, codecs Codecs) []Event {
 	var out []Event
@@ -118,6 +164,10 @@ func Timeline(events []*historypb.HistoryEvent, codecs Codecs) []Event {
 	for _, e := range events {
 		switch e.GetEventType() {
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+			if from := e.GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId(); from != "" {
+				add(e, "continued", "engine", "this run continues run "+from+", with its state")
+				continue
+			}
 			var in workflows.RequestInput
 			if decode(e.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in) {
 				verified := "identity to be verified"
@@ -156,6 +206,9 @@ func Timeline(events []*historypb.HistoryEvent, codecs Codecs) []Event {
 			var st workflows.RequestState
 			decode(e.GetWorkflowExecutionCompletedEventAttributes().GetResult(), &st)
 			add(e, "closed", "engine", "workflow completed: "+string(st.Status))
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+			add(e, "continued as new", "engine", "the request waits on in run "+e.GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()+
+				", so that no history grows large")
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
 			add(e, "closed", "temporal", "workflow "+strings.ToLower(strings.TrimPrefix(e.GetEventType().String(), "EVENT_TYPE_WORKFLOW_EXECUTION_")))
 		}

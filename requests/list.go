@@ -46,7 +46,9 @@ var openStatuses = []domain.Status{domain.StatusReceived, domain.StatusVerifying
 // in the Web UI and with `temporal workflow list --query`. Every value is
 // checked first, so none can change the query.
 func (f Filter) Query(now time.Time) (string, error) {
-	clauses := []string{"WorkflowType = 'Request'"}
+	// A request that waited long has earlier runs, closed as continued
+	// as new: it is listed once, by its latest run.
+	clauses := []string{"WorkflowType = 'Request'", "ExecutionStatus != 'ContinuedAsNew'"}
 	if f.Status != "" {
 		if !domain.ValidStatus(f.Status) {
 			return "", fmt.Errorf("status %q: not a request status", f.Status)

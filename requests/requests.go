@@ -45,6 +45,9 @@ func Start(ctx context.Context, c client.Client, in workflows.RequestInput) (Sta
 	if err := in.Validate(); err != nil {
 		return Started{}, err
 	}
+	if len(in.Carried) > 0 {
+		return Started{}, &domain.FieldError{Field: "carried", Reason: "is set only by a request's own workflow when it continues as new"}
+	}
 	wid := domain.WorkflowID(in.RequestID)
 	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       wid,

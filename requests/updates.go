@@ -109,12 +109,27 @@ func update(ctx context.Context, c client.Client, requestID, name string, arg, r
 	if arg != nil {
 		args = []any{arg}
 	}
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: domain.WorkflowID(requestID), UpdateName: name, Args: args,
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = h.Get(ctx, result)
+	var err error
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		var h client.WorkflowUpdateHandle
+		h, err = c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID: domain.WorkflowID(requestID), UpdateName: name, Args: args,
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		})
+		if err == nil {
+			err = h.Get(ctx, result)
+		}
+		// Refused while the request moves to its next run: the same change,
+		// signed anew, goes to that run.
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || app.Type() != workflows.TypeHandingOver {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s %s: %w", name, requestID, ctx.Err())
+		case <-time.After(wait):
+		}
 	}
 	var nf *serviceerror.NotFound
 	var app *temporal.ApplicationError

@@ -16,45 +16,65 @@ import (
 // eachSystem runs one activity per system in parallel. A system that keeps
 // failing puts the request in needs_attention and tells its department; an
 // operator's retry runs only the systems that failed, in the same phase.
+// A continued run that resumes later in the phase skips it; one that
+// resumes waiting for the retry goes straight back to waiting.
 func (l *lifecycle) eachSystem(ctx workflow.Context, phase domain.Status, systems []activities.SystemRef,
 	start func(workflow.Context, activities.SystemRef) workflow.Future, done func(activities.SystemRef, workflow.Future) error) error {
 	actx := workflow.WithActivityOptions(ctx, discoveryActivity)
 	todo := systems
-	for len(todo) > 0 {
-		futures := make([]workflow.Future, len(todo))
-		for i, s := range todo {
-			futures[i] = start(actx, s)
-		}
-		var failed []activities.SystemRef
-		var problems []string
-		refused := false
-		for i, f := range futures {
-			if err := done(todo[i], f); err != nil {
-				failed = append(failed, todo[i])
-				problems = append(problems, fmt.Sprintf("%s: %s", todo[i].Name, reason(err)))
-				var app *temporal.ApplicationError
-				refused = refused || errors.As(err, &app) && app.Type() == "Refused"
-			}
-		}
-		if len(failed) == 0 {
+	var waiting *retryWait
+	if l.resuming() {
+		if l.resume.Retry == nil {
 			return nil
 		}
-		if err := l.needsAttention(ctx, failed, problems, refused); err != nil || l.closure != nil {
+		waiting, l.resume = l.resume.Retry, nil
+	}
+	for len(todo) > 0 {
+		if waiting == nil {
+			futures := make([]workflow.Future, len(todo))
+			for i, s := range todo {
+				futures[i] = start(actx, s)
+			}
+			var failed []activities.SystemRef
+			var problems []string
+			refused := false
+			for i, f := range futures {
+				if err := done(todo[i], f); err != nil {
+					failed = append(failed, todo[i])
+					problems = append(problems, fmt.Sprintf("%s: %s", todo[i].Name, reason(err)))
+					var app *temporal.ApplicationError
+					refused = refused || errors.As(err, &app) && app.Type() == "Refused"
+				}
+			}
+			if len(failed) == 0 {
+				return nil
+			}
+			owers, err := l.needsAttention(ctx, failed, problems, refused)
+			if err != nil {
+				return err
+			}
+			waiting = &retryWait{Failed: names(failed), Owers: owers}
+		}
+		if err := l.awaitRetry(ctx, waiting); err != nil || l.closure != nil {
 			return err
 		}
-		todo = failed
-		if err := advance(ctx, l.st, phase, l.retriedBy, "retrying "+strings.Join(names(failed), ", ")); err != nil {
+		todo = nil
+		for _, name := range waiting.Failed {
+			todo = append(todo, l.systemRef(name))
+		}
+		waiting = nil
+		if err := advance(ctx, l.st, phase, l.retriedBy, "retrying "+strings.Join(names(todo), ", ")); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// needsAttention parks the request until an operator retries it (or it is
-// closed), telling compliance and the departments of the failing systems.
-func (l *lifecycle) needsAttention(ctx workflow.Context, failed []activities.SystemRef, problems []string, refused bool) error {
+// needsAttention puts the request in needs_attention, telling compliance
+// and the departments of the failing systems, and returns whom it told.
+func (l *lifecycle) needsAttention(ctx workflow.Context, failed []activities.SystemRef, problems []string, refused bool) ([]string, error) {
 	if err := advance(ctx, l.st, domain.StatusNeedsAttention, "engine", strings.Join(problems, "; ")); err != nil {
-		return err
+		return nil, err
 	}
 	owers := []string{ToCompliance}
 	for _, s := range failed {
@@ -72,7 +92,15 @@ func (l *lifecycle) needsAttention(ctx workflow.Context, failed []activities.Sys
 		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: to, Kind: "needs-attention", Text: text})
 	}
 	l.retryRequested = false
-	return l.await(ctx, "an operator's retry of "+strings.Join(names(failed), ", "), func() []string { return owers }, func() bool { return l.retryRequested })
+	return owers, nil
+}
+
+// awaitRetry parks the request until an operator retries it (or it is
+// closed), reminding whoever was told.
+func (l *lifecycle) awaitRetry(ctx workflow.Context, w *retryWait) error {
+	l.here.Retry = w
+	defer func() { l.here.Retry = nil }()
+	return l.await(ctx, "an operator's retry of "+strings.Join(w.Failed, ", "), func() []string { return w.Owers }, func() bool { return l.retryRequested })
 }
 
 // reason is an activity's failure in the connector's words, without the

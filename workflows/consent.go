@@ -28,6 +28,50 @@ func (l *lifecycle) consent(ctx workflow.Context) error {
 			At: workflow.Now(ctx).UTC()}).Get(ctx, nil)
 	}
 	granted := l.in.Type == domain.OptIn
+	if !l.resuming() {
+		if err := l.recordConsent(ctx, record, granted); err != nil || l.closure != nil || l.st.Consent == "expired" {
+			return err
+		}
+	}
+	err := l.eachSystem(ctx, domain.StatusFulfilling, l.usingPurpose(c.Purpose), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
+		return workflow.ExecuteActivity(ctx, a.ApplyConsent, activities.ConsentApply{RequestID: l.in.RequestID, System: s.Name,
+			Identities: l.ids, Purpose: c.Purpose, Granted: granted})
+	}, func(s activities.SystemRef, f workflow.Future) error {
+		var res connectors.Result
+		if err := f.Get(ctx, &res); err != nil {
+			return err
+		}
+		p := l.progress(s.Name)
+		if p == nil {
+			l.st.Systems = append(l.st.Systems, SystemProgress{System: s.Name, Department: s.Department})
+			p = &l.st.Systems[len(l.st.Systems)-1]
+		}
+		p.Done = "consent " + l.st.Consent + ": " + describe(res)
+		return nil
+	})
+	if err != nil || l.closure != nil {
+		return err
+	}
+	return l.awaitTasks(ctx)
+}
+
+// usingPurpose lists the systems with an API that process data for the
+// purpose; manual ones get a task.
+func (l *lifecycle) usingPurpose(purpose string) []activities.SystemRef {
+	var out []activities.SystemRef
+	for _, s := range l.systems {
+		if s.Manual == nil && slices.Contains(s.Purposes, purpose) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// recordConsent records the change in the ledger, first waiting for the
+// subject's confirmation of a double opt-in, then opens the manual
+// systems' tasks. A double opt-in not confirmed in time ends as expired.
+func (l *lifecycle) recordConsent(ctx workflow.Context, record func(state, channel string) error, granted bool) error {
+	c := l.in.Consent
 	if granted && c.DoubleOptIn {
 		if err := record("pending", c.Channel); err != nil {
 			return err
@@ -65,39 +109,5 @@ func (l *lifecycle) consent(ctx workflow.Context) error {
 	if granted {
 		l.st.Consent = "granted"
 	}
-	if err := l.openTasks(ctx); err != nil {
-		return err
-	}
-	err := l.eachSystem(ctx, domain.StatusFulfilling, l.usingPurpose(c.Purpose), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
-		return workflow.ExecuteActivity(ctx, a.ApplyConsent, activities.ConsentApply{RequestID: l.in.RequestID, System: s.Name,
-			Identities: l.ids, Purpose: c.Purpose, Granted: granted})
-	}, func(s activities.SystemRef, f workflow.Future) error {
-		var res connectors.Result
-		if err := f.Get(ctx, &res); err != nil {
-			return err
-		}
-		p := l.progress(s.Name)
-		if p == nil {
-			l.st.Systems = append(l.st.Systems, SystemProgress{System: s.Name, Department: s.Department})
-			p = &l.st.Systems[len(l.st.Systems)-1]
-		}
-		p.Done = "consent " + l.st.Consent + ": " + describe(res)
-		return nil
-	})
-	if err != nil || l.closure != nil {
-		return err
-	}
-	return l.awaitTasks(ctx)
-}
-
-// usingPurpose lists the systems with an API that process data for the
-// purpose; manual ones get a task.
-func (l *lifecycle) usingPurpose(purpose string) []activities.SystemRef {
-	var out []activities.SystemRef
-	for _, s := range l.systems {
-		if s.Manual == nil && slices.Contains(s.Purposes, purpose) {
-			out = append(out, s)
-		}
-	}
-	return out
+	return l.openTasks(ctx)
 }

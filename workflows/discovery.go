@@ -48,6 +48,17 @@ var discoveryActivity = workflow.ActivityOptions{
 
 // discover asks every system of the data map in parallel what it holds.
 func (l *lifecycle) discover(ctx workflow.Context) error {
+	l.here = place{Stage: stageDiscovery}
+	if l.resuming() {
+		// The systems and the manual ones' progress are in the carried state.
+		automatic := slices.DeleteFunc(slices.Clone(l.systems), func(s activities.SystemRef) bool { return s.Manual != nil })
+		if l.resume.Stage == stageDiscovery {
+			if err := l.discoverIn(ctx, automatic); err != nil || l.closure != nil {
+				return err
+			}
+		}
+		return l.confirmLinks(ctx, automatic)
+	}
 	if err := advance(ctx, l.st, domain.StatusDiscovery, "engine", ""); err != nil {
 		return err
 	}
@@ -84,7 +95,9 @@ func (l *lifecycle) discover(ctx workflow.Context) error {
 // what they said before.
 func (l *lifecycle) discoverIn(ctx workflow.Context, systems []activities.SystemRef) error {
 	var a *activities.Activities
-	l.st.Systems = slices.DeleteFunc(l.st.Systems, func(p SystemProgress) bool { return !p.Manual })
+	if !l.resuming() {
+		l.st.Systems = slices.DeleteFunc(l.st.Systems, func(p SystemProgress) bool { return !p.Manual })
+	}
 	return l.eachSystem(ctx, domain.StatusDiscovery, systems, func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
 		return workflow.ExecuteActivity(ctx, a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids})
 	}, func(s activities.SystemRef, f workflow.Future) error {
@@ -115,6 +128,7 @@ const maxIdentities = 20
 // number. Every later step uses the whole set.
 func (l *lifecycle) followLinks(ctx workflow.Context, systems []activities.SystemRef) error {
 	var a *activities.Activities
+	l.here = place{} // the first cut's rounds are not resumed in a new run
 	for range 3 {
 		holding := l.holdingNames()
 		if len(holding) == 0 {

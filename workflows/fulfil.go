@@ -16,28 +16,38 @@ import (
 // data: export for access and portability, erasure (then a verification
 // pass and the suppression list) for erasure.
 func (l *lifecycle) fulfil(ctx workflow.Context) error {
+	l.here = place{Stage: stageFulfilment}
 	switch l.in.Type {
 	case domain.Access, domain.Portability:
-		if err := advance(ctx, l.st, domain.StatusFulfilling, "engine", "exporting"); err != nil {
-			return err
-		}
-		if err := l.openTasks(ctx); err != nil {
+		if err := l.startFulfilment(ctx, "exporting", true); err != nil {
 			return err
 		}
 		return l.export(ctx)
 	case domain.Erasure:
-		if err := advance(ctx, l.st, domain.StatusFulfilling, "engine", "erasing"); err != nil {
-			return err
-		}
-		if err := l.openTasks(ctx); err != nil {
+		if err := l.startFulfilment(ctx, "erasing", true); err != nil {
 			return err
 		}
 		return l.erase(ctx)
 	}
-	if err := advance(ctx, l.st, domain.StatusFulfilling, "engine", "consent "+l.in.Consent.Purpose); err != nil {
+	if err := l.startFulfilment(ctx, "consent "+l.in.Consent.Purpose, false); err != nil {
 		return err
 	}
 	return l.consent(ctx)
+}
+
+// startFulfilment records the status and, with tasks, opens the manual
+// systems' tasks; a continued run did both already.
+func (l *lifecycle) startFulfilment(ctx workflow.Context, note string, tasks bool) error {
+	if l.resuming() {
+		return nil
+	}
+	if err := advance(ctx, l.st, domain.StatusFulfilling, "engine", note); err != nil {
+		return err
+	}
+	if tasks {
+		return l.openTasks(ctx)
+	}
+	return nil
 }
 
 // holding lists the systems with an API that hold the subject's data,
@@ -65,7 +75,6 @@ func (l *lifecycle) progress(system string) *SystemProgress {
 // the package that says, per system, what is held, why and who gets it.
 func (l *lifecycle) export(ctx workflow.Context) error {
 	var a *activities.Activities
-	artifacts := map[string]records.Artifact{}
 	err := l.eachSystem(ctx, domain.StatusFulfilling, l.holding(true), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
 		return workflow.ExecuteActivity(ctx, a.Export, activities.SystemInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids})
 	}, func(s activities.SystemRef, f workflow.Future) error {
@@ -73,7 +82,7 @@ func (l *lifecycle) export(ctx workflow.Context) error {
 		if err := f.Get(ctx, &out); err != nil {
 			return err
 		}
-		artifacts[s.Name] = out.Artifact
+		l.artifacts[s.Name] = out.Artifact
 		l.progress(s.Name).Done = fmt.Sprintf("exported %d records", out.Result.Total()) + undeclared(out.Result)
 		return nil
 	})
@@ -91,7 +100,7 @@ func (l *lifecycle) export(ctx workflow.Context) error {
 		ref := l.systemRef(p.System)
 		sum := activities.SystemSummary{System: p.System, Department: p.Department, Records: p.Found, Purposes: ref.Purposes,
 			LegalBasis: ref.LegalBasis, Recipients: ref.Recipients, SoldOrShared: ref.SoldOrShared, Retention: ref.Retention}
-		if art, ok := artifacts[p.System]; ok {
+		if art, ok := l.artifacts[p.System]; ok {
 			sum.File = "systems/" + p.System + ".json"
 			in.Artifacts = append(in.Artifacts, art)
 		}

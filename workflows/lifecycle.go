@@ -10,6 +10,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/records"
 )
 
 // Recipients of alerts, by role; the notifier maps them to channels.
@@ -71,13 +72,55 @@ type lifecycle struct {
 	// retryRequested is set by an operator's retry; retriedBy is who.
 	retryRequested bool
 	retriedBy      string
+	// artifacts are the exports of an access request, per system.
+	artifacts map[string]records.Artifact
+	// here is where the run waits now; resume is where a continued run
+	// resumes, until it gets there (carry.go).
+	here   place
+	resume *place
+	// continues is whether this run may continue as new, once asked, and
+	// eventLimit the history length at which it does.
+	continues  *bool
+	eventLimit int
+	// handingOver is set while the run waits for its handlers to finish
+	// before it continues as new.
+	handingOver bool
+	// updates are the Updates accepted lately; runs counts earlier runs.
+	updates []recentUpdate
+	runs    int
 }
 
 func newLifecycle(st *RequestState, in RequestInput) *lifecycle {
 	st.OriginalDueAt = in.DueAt
 	st.IdentityVerified = in.IdentityVerified
 	return &lifecycle{in: in, st: st, ids: slices.Clone(in.Identities), policy: in.ReminderPolicy(), lastAlert: in.ReceivedAt,
-		decided: map[string]string{}, claimed: map[string]bool{}}
+		decided: map[string]string{}, claimed: map[string]bool{}, artifacts: map[string]records.Artifact{}}
+}
+
+// admit checks a new request for duplicates, takes the reminder policy
+// and acknowledges receipt; a continued run did all that already.
+func (l *lifecycle) admit(ctx workflow.Context) error {
+	if l.resuming() {
+		return nil
+	}
+	var a *activities.Activities
+	if l.provisional {
+		// Admitted as it stands: before verification nothing about another
+		// request, not even that one exists, may reach its sender.
+		l.admission = &Admission{}
+	} else if dup, err := l.duplicate(ctx); err != nil || dup {
+		return err
+	}
+	if l.in.Reminders.EscalateEvery == 0 {
+		// No policy in the request: the data map's, as it is now.
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.ReminderPolicy).Get(ctx, &l.policy); err != nil {
+			return fmt.Errorf("reminder policy: %w", err)
+		}
+	}
+	l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: ToSubject, Kind: "receipt",
+		Text: fmt.Sprintf("We received your %s request under %s on %s and will answer by %s.",
+			l.in.Type, l.in.Regulation, day(l.in.ReceivedAt), day(l.in.DueAt))})
+	return nil
 }
 
 // duplicate closes the request as the duplicate of an older open one of
@@ -99,30 +142,19 @@ func (l *lifecycle) duplicate(ctx workflow.Context) (bool, error) {
 
 func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 	var a *activities.Activities
-	if l.provisional {
-		// Admitted as it stands: before verification nothing about another
-		// request, not even that one exists, may reach its sender.
-		l.admission = &Admission{}
-	} else if dup, err := l.duplicate(ctx); err != nil || dup {
+	if err := l.admit(ctx); err != nil || l.closure != nil {
 		if err != nil {
 			return *l.st, err
 		}
 		return l.finish(ctx)
 	}
-	if l.in.Reminders.EscalateEvery == 0 {
-		// No policy in the request: the data map's, as it is now.
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.ReminderPolicy).Get(ctx, &l.policy); err != nil {
-			return *l.st, fmt.Errorf("reminder policy: %w", err)
-		}
-	}
-	l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: ToSubject, Kind: "receipt",
-		Text: fmt.Sprintf("We received your %s request under %s on %s and will answer by %s.",
-			l.in.Type, l.in.Regulation, day(l.in.ReceivedAt), day(l.in.DueAt))})
-
 	if !l.st.IdentityVerified {
-		if err := advance(ctx, l.st, domain.StatusVerifying, "engine", "waiting for identity verification"); err != nil {
-			return *l.st, err
+		if !l.resuming() {
+			if err := advance(ctx, l.st, domain.StatusVerifying, "engine", "waiting for identity verification"); err != nil {
+				return *l.st, err
+			}
 		}
+		l.here, l.resume = place{Stage: stageVerification}, nil
 		if err := l.await(ctx, "identity verification", func() []string { return []string{ToCompliance} }, func() bool { return l.st.IdentityVerified }); err != nil {
 			return *l.st, err
 		}
@@ -144,11 +176,15 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 		}
 	}
 
-	if err := l.discover(ctx); err != nil {
-		return *l.st, err
+	if l.resumes(stageDiscovery) || l.resumes(stageLinks) {
+		if err := l.discover(ctx); err != nil {
+			return *l.st, err
+		}
 	}
-	if err := l.signOff(ctx); err != nil {
-		return *l.st, err
+	if l.resumes(stageSignOff) {
+		if err := l.signOff(ctx); err != nil {
+			return *l.st, err
+		}
 	}
 	if l.closure != nil {
 		return l.finish(ctx)
@@ -193,19 +229,36 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 // await blocks until cond holds or the request is closed, sending the
 // policy's reminders to whoever owes the work and escalating to the
 // compliance lead once overdue, as often as the policy says, until then.
+// A long wait continues as new where it is (l.here) before the history
+// grows large.
 func (l *lifecycle) await(ctx workflow.Context, what string, owers func() []string, cond func() bool) error {
 	l.st.WaitingFor = what
-	defer func() { l.st.WaitingFor = "" }()
+	defer func() { l.st.WaitingFor, l.handingOver = "", false }()
 	for {
 		l.flushNotices(ctx)
 		if cond() || l.closure != nil {
 			return nil
 		}
+		continues := l.mayContinue(ctx)
+		if continues && l.longHistory(ctx) {
+			// Nothing may be cut off: every handler finishes (its notices
+			// are sent at the top of the loop) before the run hands over,
+			// and meanwhile new changes are refused, to be sent again to
+			// the next run, so that a stream of them cannot hold it here.
+			l.handingOver = true
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return err
+			}
+			if len(l.pendingNotices) > 0 || cond() || l.closure != nil {
+				continue
+			}
+			return l.continueAsNew(ctx)
+		}
 		now := workflow.Now(ctx)
 		at, kind := l.policy.NextAlert(l.in.ReceivedAt, l.st.DueAt, l.lastAlert)
 		l.dueChanged = false
 		wake, err := workflow.AwaitWithTimeout(ctx, max(at.Sub(now), 0), func() bool {
-			return cond() || l.closure != nil || l.dueChanged || len(l.pendingNotices) > 0
+			return cond() || l.closure != nil || l.dueChanged || len(l.pendingNotices) > 0 || continues && l.longHistory(ctx)
 		})
 		if err != nil {
 			return err

@@ -52,72 +52,94 @@ type ProposedIdentity struct {
 // as for a sign-off), and looks for the subject again with those
 // confirmed, until none turns up (at most three rounds).
 func (l *lifecycle) confirmLinks(ctx workflow.Context, systems []activities.SystemRef) error {
-	var a *activities.Activities
 	capNoted := false
-	for range 3 {
-		holding := l.holdingNames()
-		if len(holding) == 0 {
-			return nil
-		}
-		var found []activities.ProposedLink
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, discoveryActivity), a.ProposeLinks,
-			activities.LinkInput{RequestID: l.in.RequestID, Systems: holding, Identities: l.ids}).Get(ctx, &found)
-		if err != nil {
-			l.note(ctx, fmt.Sprintf("could not look for further identities in the subject's records: %v", err))
-			return nil
-		}
-		var fresh []activities.ProposedLink
-		for _, f := range found {
-			if slices.Contains(l.ids, f.Identity) || slices.ContainsFunc(l.proposed, func(p activities.ProposedLink) bool { return p.Identity == f.Identity }) {
-				continue // given, confirmed, or already rejected
-			}
-			if len(l.ids)+len(fresh) >= maxIdentities {
-				if !capNoted {
-					l.note(ctx, fmt.Sprintf("stopped proposing linked identities at %d; check the subject's records by hand", maxIdentities))
-					capNoted = true
-				}
-				break
-			}
-			fresh = append(fresh, f)
-		}
-		if len(fresh) == 0 {
-			return nil
-		}
+	for round := 0; round < 3; round++ {
 		first := len(l.proposed)
-		// Open before anything else runs, so an answer to what the state
-		// already shows is never refused.
-		l.linksOpen = true
-		var kinds []string
-		for _, f := range fresh {
-			l.proposed = append(l.proposed, f)
-			l.st.ProposedIdentities = append(l.st.ProposedIdentities, ProposedIdentity{N: len(l.proposed), Kind: f.Identity.Kind,
-				Masked: f.Identity.Masked(), System: f.System, Location: f.Location})
-			kinds = append(kinds, fmt.Sprintf("%d: %s in %s %s", len(l.proposed), f.Identity.Kind, f.System, f.Location))
-		}
-		l.note(ctx, fmt.Sprintf("the subject's records hold %d more identities, for compliance to confirm (%s)", len(fresh), strings.Join(kinds, "; ")))
-		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: ToCompliance, Kind: "confirm-identities", Facts: l.facts(),
-			Text: fmt.Sprintf("Request %s: the subject's records hold %d more identities (%s). Confirm those that are the subject's (starter confirm-identities %s --confirm N,...); the others are not used.",
-				l.in.RequestID, len(fresh), strings.Join(kinds, "; "), l.in.RequestID)})
-		err = l.await(ctx, "compliance's confirmation of linked identities", func() []string { return []string{ToCompliance} },
-			func() bool { return !l.linksOpen })
-		if err != nil || l.closure != nil {
-			return err
-		}
-		var confirmed []domain.Identity
-		for i := first; i < len(l.proposed); i++ {
-			if l.st.ProposedIdentities[i].Decision == "confirmed" {
-				confirmed = append(confirmed, l.proposed[i].Identity)
+		// A continued run resumes in the round it left: waiting for the
+		// confirmation, or for a retry of the search with those confirmed.
+		retrying := false
+		if r := l.resume; r != nil {
+			round, first, capNoted, retrying = r.Round, r.First, r.CapNoted, r.Retry != nil
+		} else {
+			more, err := l.proposeLinks(ctx, &capNoted)
+			if err != nil || !more {
+				return err
 			}
 		}
-		if len(confirmed) == 0 {
-			return nil
+		l.here = place{Stage: stageLinks, Round: round, First: first, CapNoted: capNoted}
+		if !retrying {
+			l.resume = nil
+			err := l.await(ctx, "compliance's confirmation of linked identities", func() []string { return []string{ToCompliance} },
+				func() bool { return !l.linksOpen })
+			if err != nil || l.closure != nil {
+				return err
+			}
+			var confirmed []domain.Identity
+			for i := first; i < len(l.proposed); i++ {
+				if l.st.ProposedIdentities[i].Decision == "confirmed" {
+					confirmed = append(confirmed, l.proposed[i].Identity)
+				}
+			}
+			if len(confirmed) == 0 {
+				return nil
+			}
+			l.ids = append(l.ids, confirmed...)
 		}
-		l.ids = append(l.ids, confirmed...)
 		if err := l.discoverIn(ctx, systems); err != nil || l.closure != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// proposeLinks asks the holding systems for the identities in their link
+// fields, and proposes those not given, confirmed or rejected yet. It
+// says whether there is anything to confirm.
+func (l *lifecycle) proposeLinks(ctx workflow.Context, capNoted *bool) (bool, error) {
+	var a *activities.Activities
+	holding := l.holdingNames()
+	if len(holding) == 0 {
+		return false, nil
+	}
+	var found []activities.ProposedLink
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, discoveryActivity), a.ProposeLinks,
+		activities.LinkInput{RequestID: l.in.RequestID, Systems: holding, Identities: l.ids}).Get(ctx, &found)
+	if err != nil {
+		l.note(ctx, fmt.Sprintf("could not look for further identities in the subject's records: %v", err))
+		return false, nil
+	}
+	var fresh []activities.ProposedLink
+	for _, f := range found {
+		if slices.Contains(l.ids, f.Identity) || slices.ContainsFunc(l.proposed, func(p activities.ProposedLink) bool { return p.Identity == f.Identity }) {
+			continue // given, confirmed, or already rejected
+		}
+		if len(l.ids)+len(fresh) >= maxIdentities {
+			if !*capNoted {
+				l.note(ctx, fmt.Sprintf("stopped proposing linked identities at %d; check the subject's records by hand", maxIdentities))
+				*capNoted = true
+			}
+			break
+		}
+		fresh = append(fresh, f)
+	}
+	if len(fresh) == 0 {
+		return false, nil
+	}
+	// Open before anything else runs, so an answer to what the state
+	// already shows is never refused.
+	l.linksOpen = true
+	var kinds []string
+	for _, f := range fresh {
+		l.proposed = append(l.proposed, f)
+		l.st.ProposedIdentities = append(l.st.ProposedIdentities, ProposedIdentity{N: len(l.proposed), Kind: f.Identity.Kind,
+			Masked: f.Identity.Masked(), System: f.System, Location: f.Location})
+		kinds = append(kinds, fmt.Sprintf("%d: %s in %s %s", len(l.proposed), f.Identity.Kind, f.System, f.Location))
+	}
+	l.note(ctx, fmt.Sprintf("the subject's records hold %d more identities, for compliance to confirm (%s)", len(fresh), strings.Join(kinds, "; ")))
+	l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: ToCompliance, Kind: "confirm-identities", Facts: l.facts(),
+		Text: fmt.Sprintf("Request %s: the subject's records hold %d more identities (%s). Confirm those that are the subject's (starter confirm-identities %s --confirm N,...); the others are not used.",
+			l.in.RequestID, len(fresh), strings.Join(kinds, "; "), l.in.RequestID)})
+	return true, nil
 }
 
 func (l *lifecycle) validateConfirmIdentities(ctx workflow.Context, c IdentityConfirmation) error {
@@ -149,6 +171,7 @@ func (l *lifecycle) validateConfirmIdentities(ctx workflow.Context, c IdentityCo
 // confirmIdentities records compliance's answer; the request goes on with
 // the confirmed identities only.
 func (l *lifecycle) confirmIdentities(ctx workflow.Context, c IdentityConfirmation) error {
+	l.accepted(ctx)
 	who := c.Author("")
 	var yes, no []string
 	for i := range l.st.ProposedIdentities {

@@ -119,6 +119,19 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 	// Handlers are registered before anything blocks, so that an update sent
 	// right after the start is not refused as unknown.
 	l := newLifecycle(st, in)
+	if len(in.Carried) > 0 {
+		// A continued run: everything up to the wait it resumes is done.
+		// Its state is back before the handlers are, so that an Update
+		// sent during the hand-over sees the request as it is.
+		if err := l.restore(ctx, in.Carried); err != nil {
+			return *st, err
+		}
+		l.in.Carried = nil
+		if err := l.register(ctx); err != nil {
+			return *st, err
+		}
+		return l.run(ctx)
+	}
 	if err := l.register(ctx); err != nil {
 		return *st, err
 	}

@@ -79,16 +79,23 @@ func envWithNotices(t *testing.T) (*testsuite.TestWorkflowEnvironment, *store.St
 	if err != nil {
 		t.Fatal(err)
 	}
+	e := newEnv(keys)
+	sent := &notices{}
+	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent, ExportDir: t.TempDir()})
+	return e, st, keys, sent
+}
+
+// newEnv is a test environment for the request workflow, its worker
+// checking claims with keys; the caller registers the activities.
+func newEnv(keys *keyring.Keyring) *testsuite.TestWorkflowEnvironment {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(log))
 	e := s.NewTestWorkflowEnvironment()
 	e.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{workflows.Claims(keys)}})
-	sent := &notices{}
-	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent, ExportDir: t.TempDir()})
 	e.RegisterWorkflow(workflows.Request)
 	e.SetStartTime(time.Date(2026, 1, 31, 9, 30, 0, 0, time.UTC))
-	return e, st, keys, sent
+	return e
 }
 
 // keysFor is the master key of the workflow tests.

@@ -15,6 +15,22 @@ import (
 // data (for this kind of request) to decide, and waits for all of them with
 // reminders and escalation: never a silent pass.
 func (l *lifecycle) signOff(ctx workflow.Context) error {
+	l.here = place{Stage: stageSignOff}
+	if !l.resuming() {
+		if more, err := l.askSignOff(ctx); err != nil || !more {
+			return err
+		}
+	}
+	l.resume = nil
+	err := l.await(ctx, "sign-off", func() []string { return append([]string{ToCompliance}, l.st.PendingDepartments...) },
+		func() bool { return len(l.st.PendingDepartments) == 0 })
+	l.signOffOpen = false
+	return err
+}
+
+// askSignOff lists the departments whose sign-off the request needs and
+// asks them; it says whether there are any.
+func (l *lifecycle) askSignOff(ctx workflow.Context) (bool, error) {
 	for _, p := range l.st.Systems {
 		ref := l.systemRef(p.System)
 		if p.Found > 0 && ref.NeedsSignOff(l.in.Type) && !slices.Contains(l.st.PendingDepartments, p.Department) {
@@ -23,17 +39,17 @@ func (l *lifecycle) signOff(ctx workflow.Context) error {
 	}
 	slices.Sort(l.st.PendingDepartments)
 	if len(l.st.PendingDepartments) == 0 {
-		return nil
+		return false, nil
 	}
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.Approvers, l.st.PendingDepartments).Get(ctx, &l.approvers); err != nil {
-		return fmt.Errorf("load approvers: %w", err)
+		return false, fmt.Errorf("load approvers: %w", err)
 	}
 	if err := advance(ctx, l.st, domain.StatusAwaitingSignOff, "engine", "waiting for "+strings.Join(l.st.PendingDepartments, ", ")); err != nil {
-		return err
+		return false, err
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrPendingDepartments.ValueSet(l.st.PendingDepartments)); err != nil {
-		return err
+		return false, err
 	}
 	l.signOffOpen = true
 	for _, d := range l.st.PendingDepartments {
@@ -46,10 +62,7 @@ func (l *lifecycle) signOff(ctx workflow.Context) error {
 		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: d, Kind: "signoff", Facts: facts,
 			Text: fmt.Sprintf("Request %s (%s under %s, due %s) needs %s's sign-off for: %s.", l.in.RequestID, l.in.Type, l.in.Regulation, day(l.st.DueAt), d, strings.Join(l.systemsOf(d), ", "))})
 	}
-	err := l.await(ctx, "sign-off", func() []string { return append([]string{ToCompliance}, l.st.PendingDepartments...) },
-		func() bool { return len(l.st.PendingDepartments) == 0 })
-	l.signOffOpen = false
-	return err
+	return true, nil
 }
 
 // changeOutcomeNotices guards the notices that tell a department its

@@ -87,7 +87,15 @@ type acme struct {
 // envWithSystems: crm (Sales, holds 3 rows, signs off access too),
 // billing (Finance, 2 rows), analytics (Analytics, nothing on the subject).
 func envWithSystems(t *testing.T, extra ...activities.System) (*testsuite.TestWorkflowEnvironment, *store.Store, *notices, *acme) {
-	e, st, keys, sent := envWithNotices(t)
+	acts, sys := systemsActivities(t, extra...)
+	e := newEnv(testKeys)
+	e.RegisterActivity(acts)
+	return e, acts.Store.(*store.Store), acts.Notifier.(*notices), sys
+}
+
+// systemsActivities are the activities of envWithSystems, on a new store.
+func systemsActivities(t *testing.T, extra ...activities.System) (*activities.Activities, *acme) {
+	_, st, keys, sent := envWithNotices(t)
 	sys := &acme{crm: &tableConnector{rows: 3}, billing: &tableConnector{rows: 2}, analytics: &tableConnector{}}
 	if err := st.SyncDepartments(context.Background(), []records.Department{
 		{Name: "Sales", Approvers: []string{"sales.lead@acme.example"}},
@@ -96,15 +104,13 @@ func envWithSystems(t *testing.T, extra ...activities.System) (*testsuite.TestWo
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// Re-register the activities with the systems.
-	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent, ExportDir: t.TempDir(), Systems: append([]activities.System{
+	return &activities.Activities{Store: st, Keys: keys, Notifier: sent, ExportDir: t.TempDir(), Systems: append([]activities.System{
 		{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales", SignOffFor: []domain.RequestType{domain.Access},
 			Purposes: []string{"customer relationship", "newsletter"}, LegalBasis: "contract (GDPR Art. 6(1)(b))", Recipients: []string{"MailCo Ltd (processor)"},
 			SoldOrShared: true, Retention: "6 years after the last order"}, Connector: sys.crm},
 		{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: sys.billing},
 		{SystemRef: activities.SystemRef{Name: "analytics", Department: "Analytics"}, Connector: sys.analytics},
-	}, extra...)})
-	return e, st, sent, sys
+	}, extra...)}, sys
 }
 
 func erasure(id string) workflows.RequestInput {

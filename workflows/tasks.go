@@ -127,6 +127,7 @@ func (l *lifecycle) openTasks(ctx workflow.Context) error {
 
 // awaitTasks waits until every manual task is confirmed.
 func (l *lifecycle) awaitTasks(ctx workflow.Context) error {
+	l.resume = nil // a continued run resumes here, if not earlier
 	if len(l.openTaskSystems()) == 0 {
 		return nil
 	}
@@ -180,6 +181,7 @@ func (l *lifecycle) validateReadTask(ctx workflow.Context, r TaskRead) error {
 
 // readTask records the read in the audit log, then answers it.
 func (l *lifecycle) readTask(ctx workflow.Context, r TaskRead) (TaskView, error) {
+	l.accepted(ctx)
 	t := l.task(r.System)
 	var a *activities.Activities
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordRead, records.AuditEntry{

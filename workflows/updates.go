@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dsrengine/dsr/activities"
@@ -131,6 +132,11 @@ var mayChange = map[string][]string{
 	UpdateConfirmIdentities: {claims.RoleRequester, claims.RoleAdmin},
 }
 
+// TypeHandingOver is the type of the error that refuses a change while the
+// request continues as new: the same change sent again reaches the next
+// run. requests' client does so by itself.
+const TypeHandingOver = "HandingOver"
+
 // claimFor returns the checked claim of the Update being validated, if its
 // role may make the change op. Names given in the change's own fields must
 // be the claim's actor.
@@ -138,6 +144,12 @@ func (l *lifecycle) claimFor(ctx workflow.Context, op string, names ...string) (
 	c, ok := claims.Verified(ctx)
 	if !ok {
 		return c, fmt.Errorf("%s: %w", op, claims.ErrMissing)
+	}
+	if err := l.replayed(ctx); err != nil {
+		return c, err
+	}
+	if l.handingOver {
+		return c, temporal.NewApplicationError(fmt.Sprintf("%s: request %s is moving to its next run; send the change again", op, l.in.RequestID), TypeHandingOver)
 	}
 	if !slices.Contains(mayChange[op], c.Role) {
 		return c, fmt.Errorf("%s: %s %s may not make this change", op, c.Role, c.Name)
@@ -164,8 +176,11 @@ func (l *lifecycle) register(ctx workflow.Context) error {
 	}{
 		{UpdateVerifyIdentity, l.verify, l.validateVerify},
 		{UpdateExtend, l.extend, l.validateExtend},
-		{UpdateCancel, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusCancelled) }, l.validateClosure(UpdateCancel)},
-		{UpdateDeny, func(ctx workflow.Context, c Closure) error { return l.close(c, domain.StatusDenied) }, l.validateClosure(UpdateDeny)},
+		{UpdateCancel, func(ctx workflow.Context, c Closure) error {
+			l.accepted(ctx)
+			return l.close(c, domain.StatusCancelled)
+		}, l.validateClosure(UpdateCancel)},
+		{UpdateDeny, func(ctx workflow.Context, c Closure) error { l.accepted(ctx); return l.close(c, domain.StatusDenied) }, l.validateClosure(UpdateDeny)},
 		{UpdateDecide, l.decide, l.validateDecide},
 		{UpdateRetry, l.retry, l.validateRetry},
 		{UpdateConfirmConsent, l.confirm, l.validateConfirm},
@@ -222,6 +237,7 @@ func (l *lifecycle) validateVerify(ctx workflow.Context, v Verification) error {
 }
 
 func (l *lifecycle) verify(ctx workflow.Context, v Verification) error {
+	l.accepted(ctx)
 	l.st.IdentityVerified = true
 	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: v.NameOr(v.Actor), Note: "identity verified: " + v.Method})
 	return nil
@@ -249,6 +265,7 @@ func (l *lifecycle) validateExtend(ctx workflow.Context, e ExtensionRequest) err
 // run inside the handler so the caller learns the new deadline only once
 // it is recorded.
 func (l *lifecycle) extend(ctx workflow.Context, e ExtensionRequest) (time.Time, error) {
+	l.accepted(ctx)
 	if err := workflow.Await(ctx, func() bool { return l.recorded }); err != nil {
 		return time.Time{}, err
 	}
@@ -332,6 +349,7 @@ func (l *lifecycle) validateDecide(ctx workflow.Context, d Decision) error {
 // decide records a decision in the store first, then in the workflow's
 // state, so the audit log never lacks a decision the request acted on.
 func (l *lifecycle) decide(ctx workflow.Context, d Decision) error {
+	l.accepted(ctx)
 	actor := d.Author(d.Approver + " via " + d.Via)
 	// Claimed before the store write, so a second click that arrives while
 	// it runs is refused by the validator.
@@ -376,6 +394,7 @@ func (l *lifecycle) validateRetry(ctx workflow.Context, r Retry) error {
 }
 
 func (l *lifecycle) retry(ctx workflow.Context, r Retry) error {
+	l.accepted(ctx)
 	l.retryRequested, l.retriedBy = true, r.NameOr(r.Actor)
 	return nil
 }
@@ -397,6 +416,7 @@ func (l *lifecycle) validateConfirm(ctx workflow.Context, c Confirmation) error 
 }
 
 func (l *lifecycle) confirm(ctx workflow.Context, c Confirmation) error {
+	l.accepted(ctx)
 	l.confirmedVia = c.Channel
 	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: l.st.Status, At: workflow.Now(ctx).UTC(), Actor: "subject", Note: "consent confirmed via " + c.Channel + recordedBy(c.Signed)})
 	return nil
@@ -452,6 +472,7 @@ func (l *lifecycle) validateCompleteTask(ctx workflow.Context, c TaskCompletion)
 // completeTask records the confirmation in the store's audit log first,
 // then in the request, as decide does.
 func (l *lifecycle) completeTask(ctx workflow.Context, c TaskCompletion) error {
+	l.accepted(ctx)
 	l.claimed[c.System] = true
 	actor := c.Author(c.Approver + " via " + c.Via)
 	t := l.task(c.System)
