@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dsrengine/dsr/activities"
@@ -372,8 +374,22 @@ func TestBackDatedReceiptAlertsOnce(t *testing.T) {
 	in.DueAt = domain.DueAt(domain.GDPR, in.ReceivedAt)
 	// Idle for ten days, then denied.
 	update(e, 10*day, workflows.UpdateDeny, workflows.Closure{Actor: "compliance:lead", Reason: "identity could not be verified"})
+	var acts, timers int
+	e.SetOnActivityStartedListener(func(*activity.Info, context.Context, converter.EncodedValues) { acts++ })
+	e.SetOnTimerScheduledListener(func(string, time.Duration) { timers++ })
 	e.ExecuteWorkflow(workflows.Request, in)
 	res := result(t, e)
+	// The test environment keeps no history, so its length is bounded from
+	// what the run did: the start and close, 3 events per activity, 2 per
+	// timer, 2 per Update, one per status (search attributes) and version
+	// marker, and at most one workflow task (3 events) per thing that woke
+	// the workflow, plus the first.
+	const updates, markers = 1, 12
+	events := 2 + 3*acts + 2*timers + 2*updates + len(res.Timeline) + markers + 3*(1+acts+timers+updates)
+	if events >= 200 {
+		t.Fatalf("up to %d history events for %d activities and %d timers; want fewer than 200", events, acts, timers)
+	}
+	t.Logf("at most %d history events: %d activities, %d timers", events, acts, timers)
 	// Received 2023-01-31, due 2023-02-28; the run starts 2026-01-31 09:30.
 	want := "escalation@01-31 09:30 escalation@02-03 23:59"
 	if got := strings.Join(alertsOf(res), " "); got != want {
