@@ -58,6 +58,7 @@ type Store interface {
 	ConsentHistory(ctx context.Context, subjectID string) ([]records.ConsentEvent, error)
 	AddArtifact(ctx context.Context, a records.Artifact) error
 	Suppress(ctx context.Context, kind, valueHash, reason, requestID string) error
+	ErasureBaseline(ctx context.Context, requestID, system string, counts map[string]int64) (map[string]int64, error)
 	AppendAudit(ctx context.Context, e records.AuditEntry) error
 	AuditLog(ctx context.Context, requestID string) ([]records.AuditEntry, error)
 	CheckAuditAgainst(ctx context.Context, anchor records.AuditHead) (int, []string, error)

@@ -48,6 +48,7 @@ func (a *Activities) ApplyConsent(ctx context.Context, in ConsentApply) (connect
 	if err != nil {
 		return connectors.Result{}, err
 	}
+	defer keepAlive(ctx, "applying consent in "+in.System)()
 	res, err := sys.Connector.ApplyConsent(ctx, in.Identities, in.Purpose, in.Granted)
 	if err != nil {
 		return connectors.Result{}, connectorError("apply consent in "+in.System, err)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,8 +51,8 @@ func (a *Activities) Export(ctx context.Context, in SystemInput) (Exported, erro
 	}
 	path := filepath.Join(dir, in.System+".json")
 	var res connectors.Result
+	defer keepAlive(ctx, "exporting "+in.System)()
 	sum, size, err := writeAtomically(path, func(w io.Writer) error {
-		activity.RecordHeartbeat(ctx, "exporting")
 		var err error
 		res, err = sys.Connector.Export(ctx, in.Identities, w)
 		return err
@@ -100,6 +101,7 @@ type PackageInput struct {
 // sharing and retention. Portability gets the same in machine-readable
 // form; every file in the package is JSON.
 func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (records.Artifact, error) {
+	defer keepAlive(ctx, "assembling the package")()
 	dir, err := a.requestDir(in.RequestID)
 	if err != nil {
 		return records.Artifact{}, err
@@ -172,20 +174,93 @@ func addZip(z *zip.Writer, name string, b []byte) error {
 }
 
 // Erase applies one system's erasure strategy. Connectors are idempotent:
-// erasing again after a crash finds nothing left and reports zero.
+// erasing again after a crash finds only what is left. So that the
+// evidence still counts what the attempts before it erased, the first
+// attempt keeps a baseline in the store (what the system held, per
+// location, before anything changed); a later attempt adds the baseline
+// less what it finds left to what it erases itself.
 func (a *Activities) Erase(ctx context.Context, in SystemInput) (connectors.Result, error) {
 	sys, err := a.system(in.System)
 	if err != nil {
 		return connectors.Result{}, err
 	}
-	activity.RecordHeartbeat(ctx, "erasing")
+	defer keepAlive(ctx, "erasing "+in.System)()
+	left, err := sys.Connector.Discover(ctx, in.Identities)
+	if err != nil {
+		return connectors.Result{}, connectorError("erase in "+in.System, err)
+	}
+	baseline, err := a.Store.ErasureBaseline(ctx, in.RequestID, in.System, erasable(left))
+	if err != nil {
+		return connectors.Result{}, err
+	}
 	res, err := sys.Connector.Erase(ctx, in.Identities, connectors.EraseOptions{})
 	if err != nil {
 		return connectors.Result{}, connectorError("erase in "+in.System, err)
 	}
+	res = withEarlierWork(res, baseline, erasable(left))
 	res.System = in.System
 	return res, nil
 }
+
+// erasable is what discovery found that erasure changes, per location.
+func erasable(found connectors.Result) map[string]int64 {
+	out := map[string]int64{}
+	for _, r := range found.Records {
+		if r.Action == "found" {
+			out[r.Location] += r.Count
+		}
+	}
+	return out
+}
+
+// withEarlierWork adds to each location's change what earlier attempts
+// changed there: the baseline less what this attempt found left.
+func withEarlierWork(res connectors.Result, baseline, left map[string]int64) connectors.Result {
+	res.Records = slices.Clone(res.Records)
+	seen := map[string]bool{}
+	for i := range res.Records {
+		r := &res.Records[i]
+		if r.Action == "kept" || r.Action == "held" || r.Action == connectors.ActionShared || seen[r.Location] {
+			continue
+		}
+		// A location's first change record is its own rows' (connectors
+		// list the rows kept or adjusted for others after it).
+		seen[r.Location] = true
+		if earlier := baseline[r.Location] - left[r.Location]; earlier > 0 {
+			r.Count += earlier
+		}
+	}
+	return res
+}
+
+// keepAlive heartbeats every few seconds until stopped, so that the
+// activity's short heartbeat timeout tells a live worker in a long
+// statement from a dead one, which Temporal then retries elsewhere.
+func keepAlive(ctx context.Context, progress string) (stop func()) {
+	if !activity.IsActivity(ctx) { // called directly, as the tests do
+		return func() {}
+	}
+	done := make(chan struct{})
+	activity.RecordHeartbeat(ctx, progress)
+	go func() {
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, progress)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// heartbeatEvery is well inside the workflows' heartbeat timeout (10 s).
+const heartbeatEvery = 2 * time.Second
 
 // SuppressInput puts a subject's identities on the suppression list.
 type SuppressInput struct {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dsrengine/dsr/connectors"
@@ -82,7 +81,7 @@ func (a *Activities) Discover(ctx context.Context, in DiscoverInput) (connectors
 	if err != nil {
 		return connectors.Result{}, err
 	}
-	activity.RecordHeartbeat(ctx, "discovering")
+	defer keepAlive(ctx, "discovering in "+in.System)()
 	res, err := sys.Connector.Discover(ctx, in.Identities)
 	if err != nil {
 		return connectors.Result{}, connectorError("discover in "+in.System, err)
@@ -170,6 +169,7 @@ type ProposedLink struct {
 // declared link fields that the subject did not give (systems that cannot
 // tell are skipped), each once, with where it was found first.
 func (a *Activities) ProposeLinks(ctx context.Context, in LinkInput) ([]ProposedLink, error) {
+	defer keepAlive(ctx, "looking for linked identities")()
 	var out []ProposedLink
 	for _, name := range in.Systems {
 		sys, err := a.system(name)
@@ -180,7 +180,6 @@ func (a *Activities) ProposeLinks(ctx context.Context, in LinkInput) ([]Proposed
 		if !ok {
 			continue
 		}
-		activity.RecordHeartbeat(ctx, "linked identities in "+name)
 		found, err := l.Linked(ctx, in.Identities)
 		if err != nil {
 			return nil, connectorError("linked identities in "+name, err)

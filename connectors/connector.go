@@ -162,6 +162,23 @@ func (r Result) Erasable() int64 {
 	return n
 }
 
+// Changed counts the records an erasure changed among the subject's own:
+// per location, its first record that is not kept, held or shared
+// (connectors list the rows kept or adjusted for others after it). It is
+// what discovery's Erasable should have found.
+func (r Result) Changed() int64 {
+	var n int64
+	seen := map[string]bool{}
+	for _, rec := range r.Records {
+		if rec.Action == "kept" || rec.Action == "held" || rec.Action == ActionShared || seen[rec.Location] {
+			continue
+		}
+		seen[rec.Location] = true
+		n += rec.Count
+	}
+	return n
+}
+
 // Total is the number of records across locations.
 func (r Result) Total() int64 {
 	var n int64

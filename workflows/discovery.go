@@ -34,9 +34,12 @@ type SystemProgress struct {
 
 // discoveryActivity asks one system; systems are slow or flaky in their own
 // ways, so attempts are bounded and a misconfigured system fails at once.
+// The activities heartbeat every 2 s whatever the system does, so a worker
+// that dies mid-erasure is noticed within 10 s and its work retried on
+// another (or the restarted) worker within about 15 s.
 var discoveryActivity = workflow.ActivityOptions{
 	StartToCloseTimeout: 10 * time.Minute,
-	HeartbeatTimeout:    time.Minute,
+	HeartbeatTimeout:    10 * time.Second,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:        5 * time.Second,
 		BackoffCoefficient:     2,

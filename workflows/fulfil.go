@@ -130,7 +130,12 @@ func (l *lifecycle) erase(ctx workflow.Context) error {
 		if err := f.Get(ctx, &res); err != nil {
 			return err
 		}
-		l.progress(s.Name).Done = describe(res)
+		p := l.progress(s.Name)
+		p.Done = describe(res)
+		if found, changed := p.Evidence.Erasable(), res.Changed(); found != changed {
+			// Not hidden: the data changed between discovery and erasure.
+			l.note(ctx, fmt.Sprintf("%s: discovery found %d records to erase, erasure changed %d", s.Name, found, changed))
+		}
 		var left connectors.Result
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, discoveryActivity), a.Discover,
 			activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids}).Get(ctx, &left)

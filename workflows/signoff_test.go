@@ -246,14 +246,15 @@ func TestFailingSystemNeedsAttentionAndResumes(t *testing.T) {
 	if !strings.Contains(strings.Join(path, " "), "discovery needs_attention discovery awaiting_signoff") {
 		t.Fatalf("timeline: %v", path)
 	}
-	// crm: discovery and the verification pass after erasure; analytics
-	// holds nothing, so discovery only; billing: 10 failed attempts, one
-	// after the retry, and the verification pass.
-	if sys.crm.calls != 2 || sys.analytics.calls != 1 {
+	// crm: discovery, the erasure's baseline and the verification pass
+	// after it; analytics holds nothing, so discovery only; billing: 10
+	// failed attempts, one after the retry, the baseline and the
+	// verification pass.
+	if sys.crm.calls != 3 || sys.analytics.calls != 1 {
 		t.Fatalf("the retry asked healthy systems again: crm %d, analytics %d", sys.crm.calls, sys.analytics.calls)
 	}
-	if sys.billing.calls != 12 {
-		t.Fatalf("billing discovery calls = %d, want 10 + 1 + 1", sys.billing.calls)
+	if sys.billing.calls != 13 {
+		t.Fatalf("billing discovery calls = %d, want 10 + 1 + 1 + 1", sys.billing.calls)
 	}
 	if got := strings.Join(sent.kinds(), " "); !strings.Contains(got, "Finance:needs-attention") || !strings.Contains(got, "compliance:needs-attention") {
 		t.Fatalf("notices: %s", got)
