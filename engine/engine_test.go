@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,27 +241,26 @@ func TestDuplicateReturnsTheOpenRequest(t *testing.T) {
 	second := input("DUP-2", "sam@example.com")
 	phone, _ := domain.NewIdentity(domain.Phone, "+44 20 7946 0000")
 	second.Identities = append(second.Identities, phone)
+	// Start answers once the request is started; show tells, once the
+	// workflow has checked, that DUP-1 answers it.
 	res, err := requests.Start(ctx, e.Client, second)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || res.ID != "DUP-2" || res.Existing {
+		t.Fatalf("second start = %+v, %v", res, err)
 	}
-	if res.DuplicateOf != "DUP-1" || res.ID != "DUP-1" || !res.Existing {
-		t.Fatalf("second start = %+v", res)
-	}
-	var closed workflows.RequestState
-	if err := e.Client.GetWorkflow(ctx, "dsr-DUP-2", "").Get(ctx, &closed); err != nil || closed.Status != domain.StatusCancelled {
-		t.Fatalf("duplicate workflow: %+v, %v", closed, err)
+	v := e.WaitFor(t, "DUP-2", domain.StatusCancelled)
+	if last := v.Timeline[len(v.Timeline)-1]; !strings.Contains(last.Note, "duplicate of open request DUP-1") {
+		t.Fatalf("DUP-2 closed with %+v", last)
 	}
 	// Erasure is another kind: it goes ahead.
 	erase := input("DUP-3", "sam@example.com")
 	erase.Type = domain.Erasure
-	res, err = requests.Start(ctx, e.Client, erase)
-	if err != nil || res.DuplicateOf != "" || res.ID != "DUP-3" {
+	if res, err = requests.Start(ctx, e.Client, erase); err != nil || res.ID != "DUP-3" {
 		t.Fatalf("erasure start = %+v, %v", res, err)
 	}
-	// Starting DUP-2 again is still idempotent and still points at DUP-1.
+	e.WaitFor(t, "DUP-3", domain.StatusAwaitingSignOff)
+	// Starting DUP-2 again is still idempotent: it is the closed duplicate.
 	again, err := requests.Start(ctx, e.Client, second)
-	if err != nil || !again.Existing {
+	if err != nil || !again.Existing || again.Status != domain.StatusCancelled {
 		t.Fatalf("DUP-2 again = %+v, %v", again, err)
 	}
 }
@@ -377,4 +378,63 @@ func TestFailuresAreEncrypted(t *testing.T) {
 	if err := requests.Cancel(testengine.Compliance(ctx, "test"), e.Client, "LEAK-1", workflows.Closure{Actor: "test", Reason: "end of test"}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBurstOfStarts: 200 starts at once all succeed, each saying it
+// started; sent again (a client whose answers were lost), each says the
+// request exists and starts nothing. Start waits for Temporal only, not
+// for the work behind it, which the workers take up at their pace.
+func TestBurstOfStarts(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e := testengine.StartEngine(t, st)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const n = 200
+	starts := func() []requests.Started {
+		out := make([]requests.Started, n)
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := requests.Start(ctx, e.Client, input(fmt.Sprintf("BURST-%03d", i), fmt.Sprintf("p%d@example.com", i)))
+				if err != nil {
+					errs <- fmt.Errorf("start %d: %w", i, err)
+				}
+				out[i] = res
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		return out
+	}
+	for i, res := range starts() {
+		if res.Existing || res.ID != fmt.Sprintf("BURST-%03d", i) || res.RunID == "" {
+			t.Fatalf("start %d: %+v", i, res)
+		}
+	}
+	for i, res := range starts() {
+		if !res.Existing || res.Type != domain.Access {
+			t.Fatalf("start %d again: %+v", i, res)
+		}
+	}
+	// Every one of them is a request (listed once visibility has them).
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
+		list, err := requests.List(ctx, e.Client, requests.Filter{Limit: 1000})
+		burst := 0
+		for _, s := range list {
+			if strings.HasPrefix(s.ID, "BURST-") {
+				burst++
+			}
+		}
+		return err == nil && burst == n, fmt.Sprintf("%d of the %d requests are listed (%v)", burst, n, err)
+	})
 }

@@ -63,6 +63,9 @@ func TestEvidenceOfEveryStep(t *testing.T) {
 	if _, err := requests.Start(ctx, e.Client, erasure); err != nil {
 		t.Fatal(err)
 	}
+	// Start answers once the request is started; the steps below are
+	// taken while it waits for verification, as compliance would.
+	e.WaitFor(t, "EV-ERASE", domain.StatusVerifying)
 	due, err := requests.Extend(testengine.Compliance(ctx, "cli:alice"), e.Client, "EV-ERASE", workflows.ExtensionRequest{Actor: "cli:alice", By: domain.Period{Months: 1}, Reason: "records in archive storage"})
 	if err != nil {
 		t.Fatal(err)

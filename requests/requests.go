@@ -32,15 +32,18 @@ type Started struct {
 	// Existing is true when the request id was already started with the same
 	// content; nothing new was started.
 	Existing bool `json:"existing"`
-	// DuplicateOf names the open request of the same kind for the same
-	// subject that answers this one; View is then that request.
-	DuplicateOf string `json:"duplicate_of,omitempty"`
 }
 
-// Start starts a request workflow. Starting the same request id again does
-// not start a second workflow, whether the first is running or finished:
-// with the same type and regulation it returns the existing request; with
-// another type or regulation it fails with ErrIDTaken.
+// Start starts a request workflow and returns as soon as Temporal holds
+// it, so that a burst of starts is not held up by the work behind them.
+// Whether the request goes ahead or closes as the duplicate of an open
+// one is the workflow's first decision, which Show tells.
+//
+// Starting the same request id again does not start a second workflow,
+// whether the first is running or finished: with the same type and
+// regulation it returns the existing request, so a start whose answer was
+// lost may be sent again; with another type or regulation it fails with
+// ErrIDTaken.
 func Start(ctx context.Context, c client.Client, in workflows.RequestInput) (Started, error) {
 	if err := in.Validate(); err != nil {
 		return Started{}, err
@@ -49,7 +52,7 @@ func Start(ctx context.Context, c client.Client, in workflows.RequestInput) (Sta
 		return Started{}, &domain.FieldError{Field: "carried", Reason: "is set only by a request's own workflow when it continues as new"}
 	}
 	wid := domain.WorkflowID(in.RequestID)
-	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       wid,
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -60,42 +63,32 @@ func Start(ctx context.Context, c client.Client, in workflows.RequestInput) (Sta
 		TypedSearchAttributes:                    workflows.StartAttributes(in),
 	}, workflows.Request, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	existing := errors.As(err, &started)
-	if err != nil && !existing {
+	if errors.As(err, &started) {
+		return existing(ctx, c, in)
+	}
+	if err != nil {
 		return Started{}, fmt.Errorf("start request %s: %w", in.RequestID, err)
 	}
-	dup, err := admission(ctx, c, in.RequestID)
-	if err != nil {
-		return Started{}, err
-	}
-	if dup != "" {
-		v, err := Show(ctx, c, dup)
-		return Started{View: v, Existing: true, DuplicateOf: dup}, err
-	}
-	v, err := Show(ctx, c, in.RequestID)
-	if err != nil {
-		return Started{}, err
-	}
-	// The receipt time is not compared: a retried command without --received
-	// stamps a new "now", and the first start stays authoritative.
-	if existing && (v.Type != in.Type || v.Regulation != in.Regulation) {
-		return Started{}, fmt.Errorf("%w: %s belongs to a request of type %s under %s", ErrIDTaken, in.RequestID, v.Type, v.Regulation)
-	}
-	return Started{View: v, Existing: existing}, nil
+	v := View{ID: in.RequestID, WorkflowID: wid, RunID: run.GetRunID(), Workflow: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING.String(),
+		RequestState: workflows.RequestState{RequestID: in.RequestID, Type: in.Type, Regulation: in.Regulation, Status: domain.StatusReceived,
+			ReceivedAt: in.ReceivedAt, DueAt: in.DueAt, OriginalDueAt: in.DueAt, IdentityVerified: in.IdentityVerified}}
+	v.DaysLeft = domain.DaysLeft(v.DueAt, time.Now())
+	return Started{View: v}, nil
 }
 
-// admission waits until the request passed its duplicate check. A request
-// that has already ended, or predates the check, counts as admitted.
-func admission(ctx context.Context, c client.Client, requestID string) (string, error) {
-	var a workflows.Admission
-	err := update(ctx, c, requestID, workflows.UpdateAdmission, nil, &a)
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrEnded) {
-		return "", nil
-	}
+// existing answers a start of a request id Temporal already has, from
+// what the server records of it (no worker needed): the same request, or
+// ErrIDTaken. The receipt time is not compared: a retried command without
+// --received stamps a new "now", and the first start stays authoritative.
+func existing(ctx context.Context, c client.Client, in workflows.RequestInput) (Started, error) {
+	v, err := Show(ctx, c, in.RequestID, summaryOnly())
 	if err != nil {
-		return "", fmt.Errorf("admission of %s: %w", requestID, err)
+		return Started{}, err
 	}
-	return a.DuplicateOf, nil
+	if v.Type != in.Type || v.Regulation != in.Regulation {
+		return Started{}, fmt.Errorf("%w: %s belongs to a request of type %s under %s", ErrIDTaken, in.RequestID, v.Type, v.Regulation)
+	}
+	return Started{View: v, Existing: true}, nil
 }
 
 // View is a request as compliance sees it: the workflow's own state plus
@@ -141,7 +134,12 @@ type Option func(*showOptions)
 
 type showOptions struct {
 	failures converter.FailureConverter
+	summary  bool
 }
+
+// summaryOnly makes Show answer from what the server records (search
+// attributes), without asking a worker for the workflow's state.
+func summaryOnly() Option { return func(o *showOptions) { o.summary = true } }
 
 // WithFailures lets Show read the last error of a retrying step, which
 // the engine's failure converter keeps encrypted in the history.
@@ -181,8 +179,9 @@ func Show(ctx context.Context, c client.Client, requestID string, opts ...Option
 	v.DueAt, _ = sa.GetTime(workflows.AttrDueAt)
 
 	var st workflows.RequestState
-	switch d.Status {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	switch {
+	case o.summary:
+	case d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		q, err := c.QueryWorkflow(ctx, wid, "", workflows.QueryStatus)
 		if err == nil {
 			err = q.Get(&st)
@@ -191,7 +190,7 @@ func Show(ctx context.Context, c client.Client, requestID string, opts ...Option
 			v.Problem = "timeline unavailable (is a worker running?): " + err.Error()
 		}
 		v.Retrying = retrying(ctx, c, wid, o.failures)
-	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+	case d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		if err := c.GetWorkflow(ctx, wid, d.WorkflowExecution.RunID).Get(ctx, &st); err != nil {
 			v.Problem = "timeline unavailable: " + err.Error()
 		}

@@ -134,13 +134,12 @@ evidence), and opt-in may ask for --double-opt-in.`,
 				if c.output == "json" {
 					return c.writeJSON(res)
 				}
-				switch {
-				case res.DuplicateOf != "":
-					fmt.Fprintf(c.stdout, "An open %s request for this subject already exists: %s answers it, and %s was closed as its duplicate.\n\n", in.Type, res.DuplicateOf, in.RequestID)
-				case res.Existing:
+				if res.Existing {
 					fmt.Fprintf(c.stdout, "Request %s already exists; nothing new was started.\n\n", res.ID)
-				default:
-					fmt.Fprintf(c.stdout, "Started request %s.\n\n", res.ID)
+				} else {
+					// The duplicate check is the workflow's first step: show
+					// tells whether an open request answers this one.
+					fmt.Fprintf(c.stdout, "Started request %s. `starter show %s` follows it (and says if an open request for the same subject answers it).\n\n", res.ID, res.ID)
 				}
 				c.writeView(res.View)
 				return nil
