@@ -154,6 +154,52 @@ func (a *Activities) RecordReceived(ctx context.Context, in RecordInput) error {
 	return err
 }
 
+// AdmitInput records a new request and says what else to settle at once.
+type AdmitInput struct {
+	Record RecordInput `json:"record"`
+	// At is the receipt's status time, as the workflow's clock says.
+	At time.Time `json:"at"`
+	// Duplicates asks for the duplicate check (a verified request), Policy
+	// for the data map's reminder policy (none in the request).
+	Duplicates bool `json:"duplicates,omitempty"`
+	Policy     bool `json:"policy,omitempty"`
+}
+
+// Admitted is what Admit settled.
+type Admitted struct {
+	DuplicateOf string                `json:"duplicate_of,omitempty"`
+	Policy      domain.ReminderPolicy `json:"policy,omitzero"`
+}
+
+// Admit records a new request, its received status, and, as asked, its
+// duplicate check and the reminder policy: the four writes and reads every
+// request starts with, in one step. Each part is idempotent, so a retry
+// after a crash repeats none of them.
+func (a *Activities) Admit(ctx context.Context, in AdmitInput) (Admitted, error) {
+	var out Admitted
+	if err := a.RecordReceived(ctx, in.Record); err != nil {
+		return out, err
+	}
+	if err := a.SetStatus(ctx, StatusInput{RequestID: in.Record.RequestID, Status: domain.StatusReceived, Actor: in.Record.RequestedBy, At: in.At}); err != nil {
+		return out, err
+	}
+	if in.Duplicates {
+		dup, err := a.FindOpenDuplicate(ctx, in.Record.RequestID)
+		if err != nil {
+			return out, err
+		}
+		out.DuplicateOf = dup
+	}
+	if in.Policy {
+		p, err := a.ReminderPolicy(ctx)
+		if err != nil {
+			return out, err
+		}
+		out.Policy = p
+	}
+	return out, nil
+}
+
 // FindOpenDuplicate returns the id of an older open request of the same
 // type for the same subject, or "".
 func (a *Activities) FindOpenDuplicate(ctx context.Context, requestID string) (string, error) {
@@ -175,6 +221,13 @@ func (a *Activities) SetStatus(ctx context.Context, in StatusInput) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "InvalidStatus", err)
 	}
 	return err
+}
+
+// RecordStatus is SetStatus for a local activity: it returns what it
+// recorded, since a local activity's input is not kept in the history but
+// its result is, and the evidence reads who set which status when from it.
+func (a *Activities) RecordStatus(ctx context.Context, in StatusInput) (StatusInput, error) {
+	return in, a.SetStatus(ctx, in)
 }
 
 // Notify sends a notice and audits that it was sent. A channel that is

@@ -33,6 +33,22 @@ type SystemRef struct {
 	Retention    string   `json:"retention,omitempty"`
 	// Manual is set for a system without an API: people do the work.
 	Manual *ManualTask `json:"manual,omitempty"`
+	// Links is set when the system can name the subject's other identities
+	// (its connector has link fields): only then is it searched for them.
+	Links bool `json:"links,omitempty"`
+}
+
+// declaresLinks says whether a connector can name the subject's other
+// identities. One that cannot tell is searched all the same.
+func declaresLinks(c connectors.Connector) bool {
+	l, ok := c.(connectors.Linker)
+	if !ok {
+		return false
+	}
+	if d, ok := l.(interface{ DeclaresLinks() bool }); ok {
+		return d.DeclaresLinks()
+	}
+	return true
 }
 
 // ManualTask says where a manual system keeps the data and what to do
@@ -53,7 +69,9 @@ func (s SystemRef) NeedsSignOff(t domain.RequestType) bool {
 func (a *Activities) ListSystems(ctx context.Context) ([]SystemRef, error) {
 	out := make([]SystemRef, 0, len(a.Systems))
 	for _, s := range a.Systems {
-		out = append(out, s.SystemRef)
+		ref := s.SystemRef
+		ref.Links = s.Connector != nil && declaresLinks(s.Connector)
+		out = append(out, ref)
 	}
 	slices.SortFunc(out, func(x, y SystemRef) int {
 		if x.Name < y.Name {

@@ -120,6 +120,10 @@ func History(ctx context.Context, c client.Client, workflowID, runID string) (*h
 	return h, nil
 }
 
+// localActivityMarker names the marker a local activity's result is
+// recorded in; its details hold the activity's type ("data") and result.
+const localActivityMarker = "LocalActivity"
+
 // Run is one run of a workflow with its history.
 type Run struct {
 	RunID   string
@@ -188,6 +192,18 @@ func Timeline(events []*historypb.HistoryEvent, codecs Codecs) []Event {
 			a := e.GetActivityTaskCompletedEventAttributes()
 			s := scheduled[a.GetScheduledEventId()]
 			if what, actor, detail, ok := describeActivity(s.GetActivityType().GetName(), s.GetInput(), a.GetResult(), decode); ok {
+				add(e, what, actor, detail)
+			}
+		case enumspb.EVENT_TYPE_MARKER_RECORDED:
+			m := e.GetMarkerRecordedEventAttributes()
+			if m.GetMarkerName() != localActivityMarker || m.GetFailure() != nil {
+				continue
+			}
+			var la struct{ ActivityType string }
+			if !decode(m.GetDetails()["data"], &la) {
+				continue
+			}
+			if what, actor, detail, ok := describeActivity(la.ActivityType, nil, m.GetDetails()["result"], decode); ok {
 				add(e, what, actor, detail)
 			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:
@@ -285,6 +301,8 @@ func activityName(method any) string {
 // The activities the evidence describes, by their registered names.
 var (
 	actSetStatus       = activityName((*activities.Activities).SetStatus)
+	actRecordStatus    = activityName((*activities.Activities).RecordStatus)
+	actAdmit           = activityName((*activities.Activities).Admit)
 	actDiscover        = activityName((*activities.Activities).Discover)
 	actErase           = activityName((*activities.Activities).Erase)
 	actApplyConsent    = activityName((*activities.Activities).ApplyConsent)
@@ -306,6 +324,14 @@ func describeActivity(name string, input, result *commonpb.Payloads, decode func
 		var s activities.StatusInput
 		ok = decode(input, &s)
 		return "status", s.Actor, string(s.Status), ok
+	case actRecordStatus: // a local activity: what it recorded is its result
+		var s activities.StatusInput
+		ok = decode(result, &s)
+		return "status", s.Actor, string(s.Status), ok
+	case actAdmit:
+		var in activities.AdmitInput
+		ok = decode(input, &in)
+		return "status", in.Record.RequestedBy, string(domain.StatusReceived), ok
 	case actDiscover, actErase, actApplyConsent:
 		var r connectors.Result
 		ok = decode(result, &r)

@@ -97,6 +97,8 @@ type carried struct {
 	Updates      []recentUpdate              `json:"updates,omitempty"`
 	// Runs counts the runs before this one.
 	Runs int `json:"runs"`
+	// Lean says the request runs on lean steps.
+	Lean bool `json:"lean,omitempty"`
 }
 
 // longHistory says whether this run's history is long enough to continue
@@ -178,7 +180,7 @@ func (l *lifecycle) restore(ctx workflow.Context, raw json.RawMessage) error {
 	l.policy, l.lastAlert, l.admission, l.systems = c.Policy, c.LastAlert, &c.Admission, c.Systems
 	l.approvers, l.signOffOpen, l.confirmedVia, l.retriedBy = c.Approvers, c.SignOffOpen, c.ConfirmedVia, c.RetriedBy
 	l.decided, l.claimed, l.artifacts = orEmpty(c.Decided), orEmpty(c.Claimed), orEmpty(c.Artifacts)
-	l.updates, l.runs, l.recorded = c.Updates, c.Runs, true
+	l.updates, l.runs, l.recorded, l.lean = c.Updates, c.Runs, true, c.Lean
 	return nil
 }
 

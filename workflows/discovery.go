@@ -66,7 +66,14 @@ func (l *lifecycle) discover(ctx workflow.Context) error {
 		return err
 	}
 	var a *activities.Activities
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.ListSystems).Get(ctx, &l.systems); err != nil {
+	var list workflow.Future
+	if lean(ctx) {
+		// The data map is in the worker's memory: no round trip needed.
+		list = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, storeLocal), a.ListSystems)
+	} else {
+		list = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.ListSystems)
+	}
+	if err := list.Get(ctx, &l.systems); err != nil {
 		return fmt.Errorf("list systems: %w", err)
 	}
 	automatic := l.systems
@@ -85,7 +92,11 @@ func (l *lifecycle) discover(ctx workflow.Context) error {
 	if err := l.discoverIn(ctx, automatic); err != nil || l.closure != nil {
 		return err
 	}
-	switch workflow.GetVersion(ctx, changeLinkedIdentities, workflow.DefaultVersion, 2) {
+	version := workflow.Version(2) // lean steps came after version 2
+	if !lean(ctx) {
+		version = workflow.GetVersion(ctx, changeLinkedIdentities, workflow.DefaultVersion, 2)
+	}
+	switch version {
 	case 1:
 		return l.followLinks(ctx, automatic)
 	case 2:

@@ -88,6 +88,8 @@ type lifecycle struct {
 	// updates are the Updates accepted lately; runs counts earlier runs.
 	updates []recentUpdate
 	runs    int
+	// lean is set for a request on lean steps (changeLeanSteps).
+	lean bool
 }
 
 func newLifecycle(st *RequestState, in RequestInput) *lifecycle {
@@ -104,6 +106,13 @@ func (l *lifecycle) admit(ctx workflow.Context) error {
 		return nil
 	}
 	var a *activities.Activities
+	if lean(ctx) {
+		// admitAtOnce did the rest; a duplicate gets no receipt.
+		if l.closure == nil {
+			l.notify(ctx, l.receipt())
+		}
+		return nil
+	}
 	if l.provisional {
 		// Admitted as it stands: before verification nothing about another
 		// request, not even that one exists, may reach its sender.
@@ -117,9 +126,43 @@ func (l *lifecycle) admit(ctx workflow.Context) error {
 			return fmt.Errorf("reminder policy: %w", err)
 		}
 	}
-	l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: ToSubject, Kind: "receipt",
+	l.notify(ctx, l.receipt())
+	return nil
+}
+
+func (l *lifecycle) receipt() activities.Notice {
+	return activities.Notice{RequestID: l.in.RequestID, To: ToSubject, Kind: "receipt",
 		Text: fmt.Sprintf("We received your %s request under %s on %s and will answer by %s.",
-			l.in.Type, l.in.Regulation, day(l.in.ReceivedAt), day(l.in.DueAt))})
+			l.in.Type, l.in.Regulation, day(l.in.ReceivedAt), day(l.in.DueAt))}
+}
+
+// admitAtOnce records the request, its received status, its duplicate
+// check (if verified) and the reminder policy (if the request has none)
+// in one activity. The start's search attributes already say received.
+func (l *lifecycle) admitAtOnce(ctx workflow.Context) error {
+	var a *activities.Activities
+	now := workflow.Now(ctx).UTC()
+	var out activities.Admitted
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.Admit, activities.AdmitInput{
+		Record: activities.RecordInput{Request: l.in, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, Provisional: l.provisional},
+		At:     now, Duplicates: !l.provisional, Policy: l.in.Reminders.EscalateEvery == 0,
+	}).Get(ctx, &out)
+	if err != nil {
+		return fmt.Errorf("record request: %w", err)
+	}
+	l.recorded = true
+	l.st.Status = domain.StatusReceived
+	l.st.Timeline = append(l.st.Timeline, StatusChange{Status: domain.StatusReceived, At: now, Actor: l.in.RequestedBy})
+	if l.in.Reminders.EscalateEvery == 0 {
+		l.policy = out.Policy
+	}
+	// Before verification nothing about another request, not even that
+	// one exists, may reach its sender: an unverified request is admitted
+	// as it stands and checked once verified.
+	l.admission = &Admission{DuplicateOf: out.DuplicateOf}
+	if out.DuplicateOf != "" {
+		l.closure, l.closeAs = &Closure{Actor: "engine", Reason: "duplicate of open request " + out.DuplicateOf + ", which answers the subject"}, domain.StatusCancelled
+	}
 	return nil
 }
 

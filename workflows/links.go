@@ -98,6 +98,10 @@ func (l *lifecycle) confirmLinks(ctx workflow.Context, systems []activities.Syst
 func (l *lifecycle) proposeLinks(ctx workflow.Context, capNoted *bool) (bool, error) {
 	var a *activities.Activities
 	holding := l.holdingNames()
+	if lean(ctx) {
+		// Only systems with link fields can name another identity.
+		holding = slices.DeleteFunc(holding, func(name string) bool { return !l.systemRef(name).Links })
+	}
 	if len(holding) == 0 {
 		return false, nil
 	}

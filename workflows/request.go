@@ -127,6 +127,9 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 			return *st, err
 		}
 		l.in.Carried = nil
+		if l.lean {
+			ctx = workflow.WithValue(ctx, leanKey{}, true)
+		}
 		if err := l.register(ctx); err != nil {
 			return *st, err
 		}
@@ -141,6 +144,13 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 	// An unverified request may be anyone's: its identities join an
 	// existing subject, and it is checked for duplicates, only once verified.
 	l.provisional = !in.IdentityVerified && workflow.GetVersion(ctx, changeVerifiedMerge, workflow.DefaultVersion, 1) == 1
+	if workflow.GetVersion(ctx, changeLeanSteps, workflow.DefaultVersion, 1) == 1 {
+		l.lean, ctx = true, workflow.WithValue(ctx, leanKey{}, true)
+		if err := l.admitAtOnce(ctx); err != nil {
+			return *st, err
+		}
+		return l.run(ctx)
+	}
 	err := workflow.ExecuteActivity(storeCtx, a.RecordReceived, activities.RecordInput{
 		Request: in, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, Provisional: l.provisional,
 	}).Get(ctx, nil)
@@ -157,6 +167,27 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 		return receiptOnly(ctx, st, in)
 	}
 	return l.run(ctx)
+}
+
+// changeLeanSteps guards the request's fewer round trips: its first four
+// store steps as one activity, status writes as local activities, and no
+// search for linked identities in systems that declare none.
+const changeLeanSteps = "lean-steps"
+
+// leanKey marks, in the workflow context, a request on lean steps.
+type leanKey struct{}
+
+func lean(ctx workflow.Context) bool {
+	v, _ := ctx.Value(leanKey{}).(bool)
+	return v
+}
+
+// storeLocal is storeActivity for a local activity: a quick write to the
+// engine's own database, done within the workflow task.
+var storeLocal = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    10 * time.Second,
+	ScheduleToCloseTimeout: storeActivity.ScheduleToCloseTimeout,
+	RetryPolicy:            storeActivity.RetryPolicy,
 }
 
 // changeVerifiedMerge guards recording unverified requests provisionally,
@@ -191,9 +222,13 @@ func receiptOnly(ctx workflow.Context, st *RequestState, in RequestInput) (Reque
 func advance(ctx workflow.Context, st *RequestState, status domain.Status, actor, note string) error {
 	now := workflow.Now(ctx).UTC()
 	var a *activities.Activities
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.SetStatus, activities.StatusInput{
-		RequestID: st.RequestID, Status: status, Actor: actor, At: now,
-	}).Get(ctx, nil)
+	in := activities.StatusInput{RequestID: st.RequestID, Status: status, Actor: actor, At: now}
+	var err error
+	if lean(ctx) {
+		err = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, storeLocal), a.RecordStatus, in).Get(ctx, nil)
+	} else {
+		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.SetStatus, in).Get(ctx, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("set status %s: %w", status, err)
 	}

@@ -148,3 +148,14 @@ func refusal(err, driver error, msg, code string) error {
 	}
 	return fmt.Errorf("%w: %s: %s (%s)", connectors.ErrRefused, what, msg, code)
 }
+
+// DeclaresLinks says whether any table has link columns, so that the
+// engine asks for linked identities only where some can be found.
+func (c *Connector) DeclaresLinks() bool {
+	for _, t := range c.tables {
+		if len(t.Links) > 0 {
+			return true
+		}
+	}
+	return false
+}
