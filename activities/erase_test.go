@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jmoiron/sqlx"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dsrengine/dsr/activities"
 	dsrsql "github.com/dsrengine/dsr/connectors/sql"
@@ -96,5 +97,80 @@ func TestInterruptedErasureCountsEveryRow(t *testing.T) {
 	again, err := a.Erase(ctx, in)
 	if err != nil || again.Changed() != 4000 {
 		t.Fatalf("again: %+v, %v", again.Records, err)
+	}
+}
+
+// TestErasureSurvivesACutConnection: PostgreSQL terminates the connector's
+// connection in the middle of the erasure, as a failover or an
+// administrator would. The attempt fails with a retryable error, the
+// retry finishes, and the evidence counts every row once.
+func TestErasureSurvivesACutConnection(t *testing.T) {
+	ctx := context.Background()
+	dsn := testenv.PostgresSchema(t)
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`CREATE TABLE events (id INTEGER PRIMARY KEY, email TEXT NOT NULL, what TEXT)`,
+		`INSERT INTO events SELECT g, CASE WHEN g <= 5000 THEN 'jane@example.com' ELSE 'bob@example.com' END, 'login' FROM generate_series(1, 5100) g`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The connector's sessions are told apart by their application name.
+	cut := dsn + "&application_name=dsr_cut_test"
+	c, err := dsrsql.Open(ctx, "postgres", cut, []dsrsql.Table{
+		{Name: "events", Key: []string{"id"}, Erase: "delete", Identity: map[domain.IdentityKind][]string{domain.Email: {"email"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.BatchSize = 100
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a := &activities.Activities{Store: st, Systems: []activities.System{{SystemRef: activities.SystemRef{Name: "events", Department: "Product"}, Connector: c}}}
+	jane, _ := domain.NewIdentity(domain.Email, "jane@example.com")
+	in := activities.SystemInput{RequestID: "REQ-TERM", System: "events", Identities: []domain.Identity{jane}}
+
+	batches := 0
+	c.Heartbeat = func(context.Context, string) {
+		if batches++; batches == 10 {
+			if _, err := db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'dsr_cut_test'`); err != nil {
+				t.Errorf("terminate: %v", err)
+			}
+		}
+	}
+	// The pool may reconnect by itself and finish; if the attempt fails, it
+	// must be retryable, and the retry finishes.
+	res, err := a.Erase(ctx, in)
+	if err != nil {
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.NonRetryable() {
+			t.Fatalf("the cut attempt failed for good: %v", err)
+		}
+		t.Logf("the cut attempt: %v", err)
+		c.Heartbeat = nil
+		if res, err = a.Erase(ctx, in); err != nil {
+			t.Fatalf("the retry: %v", err)
+		}
+	}
+	if batches < 10 {
+		t.Fatalf("the connection was never cut (%d batches)", batches)
+	}
+	if res.Changed() != 5000 {
+		t.Fatalf("evidence after the retry: %+v", res.Records)
+	}
+	var jane2, bob int
+	db.GetContext(ctx, &jane2, `SELECT COUNT(*) FROM events WHERE email = 'jane@example.com'`)
+	db.GetContext(ctx, &bob, `SELECT COUNT(*) FROM events WHERE email = 'bob@example.com'`)
+	if jane2 != 0 || bob != 100 {
+		t.Fatalf("left: Jane %d, Bob %d", jane2, bob)
 	}
 }

@@ -1,0 +1,414 @@
+// Package bench measures the engine against Temporal's own floor on the
+// same machine, in the same run: `make bench` prints a table and writes
+// bench/results.json. These are measurements, not tests: nothing here
+// runs in `go test ./...`.
+package bench_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dsrengine/dsr/activities"
+	"github.com/dsrengine/dsr/connectors"
+	dsrsql "github.com/dsrengine/dsr/connectors/sql"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testengine"
+	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/records"
+	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// Results is what bench/results.json holds.
+type Results struct {
+	Date    time.Time         `json:"date"`
+	Machine map[string]string `json:"machine"`
+	Rows    []Row             `json:"results"`
+}
+
+// Row is one measurement, with its target where the issue sets one.
+type Row struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit"`
+	Target string  `json:"target,omitempty"`
+	Note   string  `json:"note,omitempty"`
+}
+
+var results = Results{Date: time.Now().UTC(), Machine: machine()}
+
+func record(name string, value float64, unit, target, note string) {
+	results.Rows = append(results.Rows, Row{Name: name, Value: value, Unit: unit, Target: target, Note: note})
+}
+
+// BenchmarkEngine runs every measurement once, whatever b.N is: each is a
+// whole scenario, timed inside.
+func BenchmarkEngine(b *testing.B) {
+	b.Run("throughput", benchThroughput)
+	b.Run("events", benchEvents)
+	b.Run("erasure", benchErasure)
+	b.Run("export", benchExport)
+	write(b)
+}
+
+const systems = 5
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// engine starts the engine on the embedded server with five systems.
+func engine(b *testing.B) *testengine.Engine {
+	st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "dsr.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if err := st.SyncDepartments(context.Background(), []records.Department{{Name: "Sales", Approvers: []string{"sales.lead@acme.example"}}}); err != nil {
+		b.Fatal(err)
+	}
+	var sys []activities.System
+	for i := range systems {
+		sys = append(sys, activities.System{SystemRef: activities.SystemRef{Name: fmt.Sprintf("s%d", i), Department: "Sales", Purposes: []string{"newsletter"}},
+			Connector: &testengine.Table{Rows: 2}})
+	}
+	return testengine.StartEngine(b, st, sys...)
+}
+
+func access(id string) workflows.RequestInput {
+	received := time.Now().UTC().Truncate(time.Second)
+	// One subject per request: two open requests of one subject would be
+	// each other's duplicates.
+	email, _ := domain.NewIdentity(domain.Email, strings.ToLower(id)+"@example.com")
+	return workflows.RequestInput{RequestID: id, Type: domain.Access, Regulation: domain.GDPR, Identities: []domain.Identity{email},
+		ReceivedAt: received, DueAt: domain.DueAt(domain.GDPR, received), RequestedBy: "bench", IdentityVerified: true}
+}
+
+// fanOut is Temporal's floor for the same work: the five systems' exports
+// in parallel, then one final step, with no bookkeeping.
+func fanOut(ctx workflow.Context) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	var fs []workflow.Future
+	for i := range systems {
+		fs = append(fs, workflow.ExecuteActivity(ctx, "BareExport", i))
+	}
+	for _, f := range fs {
+		if err := f.Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return workflow.ExecuteActivity(ctx, "BareFinal").Get(ctx, nil)
+}
+
+// timed runs n jobs, conc at a time, and returns their rate per second
+// and each one's latency.
+func timed(n, conc int, job func(i int) error) (float64, []time.Duration, error) {
+	lat := make([]time.Duration, n)
+	errs := make(chan error, n)
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t := time.Now()
+			if err := job(i); err != nil {
+				errs <- err
+			}
+			lat[i] = time.Since(t)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, nil, err
+	}
+	slices.Sort(lat)
+	return float64(n) / time.Since(start).Seconds(), lat, nil
+}
+
+func pct(lat []time.Duration, p float64) float64 {
+	i := int(float64(len(lat)-1) * p)
+	return float64(lat[i].Microseconds()) / 1000
+}
+
+func benchThroughput(b *testing.B) {
+	e := engine(b)
+	ctx := context.Background()
+	// The floor, on the same server, with the same connectors.
+	bare := worker.New(e.Client, "bench-bare", worker.Options{})
+	bare.RegisterWorkflowWithOptions(fanOut, workflow.RegisterOptions{Name: "BareFanOut"})
+	table := &testengine.Table{Rows: 2}
+	bare.RegisterActivityWithOptions(func(ctx context.Context, i int) error {
+		_, err := table.Export(ctx, nil, io.Discard)
+		return err
+	}, activityName("BareExport"))
+	bare.RegisterActivityWithOptions(func(ctx context.Context) error { return nil }, activityName("BareFinal"))
+	if err := bare.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer bare.Stop()
+
+	n, conc := envInt("DSR_BENCH_REQUESTS", 60), 10
+	// Idle latency first (one at a time), then throughput (ten at a time).
+	run := func(prefix string, i int) error {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		if prefix[0] == 'B' {
+			r, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "bench-bare"}, "BareFanOut")
+			if err != nil {
+				return err
+			}
+			return r.Get(ctx, nil)
+		}
+		if _, err := requests.Start(ctx, e.Client, access(id)); err != nil {
+			return err
+		}
+		var st workflows.RequestState
+		if err := e.Client.GetWorkflow(ctx, domain.WorkflowID(id), "").Get(ctx, &st); err != nil {
+			return err
+		}
+		if st.Status != domain.StatusCompleted {
+			return fmt.Errorf("%s ended %s", id, st.Status)
+		}
+		return nil
+	}
+	for _, p := range []string{"BIDLE", "AIDLE"} { // warm up both paths
+		if err := run(p, -1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_, bareIdle, err := timed(20, 1, func(i int) error { return run("BIDLE", i) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, accIdle, err := timed(20, 1, func(i int) error { return run("AIDLE", i) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	bareRate, _, err := timed(n, conc, func(i int) error { return run("BARE", i) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	accRate, accLat, err := timed(n, conc, func(i int) error { return run("ACC", i) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	record("access requests per second (5 systems, 10 at a time)", accRate, "req/s", "", fmt.Sprintf("bare fan-out: %.2f req/s", bareRate))
+	record("throughput ratio, access / bare fan-out", accRate/bareRate, "×", "≥ 0.8", "")
+	record("access latency p50 under load", pct(accLat, 0.5), "ms", "", "")
+	record("access latency p95 under load", pct(accLat, 0.95), "ms", "", "")
+	record("idle latency p50, access", pct(accIdle, 0.5), "ms", "", fmt.Sprintf("bare fan-out: %.0f ms (ratio %.1f×)", pct(bareIdle, 0.5), pct(accIdle, 0.5)/pct(bareIdle, 0.5)))
+}
+
+func activityName(name string) activity.RegisterOptions { return activity.RegisterOptions{Name: name} }
+
+func benchEvents(b *testing.B) {
+	e := engine(b)
+	ctx := context.Background()
+	events := func(id string) int {
+		h, err := requests.History(ctx, e.RawClient, domain.WorkflowID(id), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return len(h.Events)
+	}
+	e.Run(b, access("EV-ACCESS"))
+	record("history events, access (5 systems)", float64(events("EV-ACCESS")), "events", fmt.Sprintf("≤ %d (3·S+15)", 3*systems+15), "")
+
+	erase := access("EV-ERASE")
+	erase.Type = domain.Erasure
+	e.Run(b, erase, workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "bench"})
+	record("history events, erasure (5 systems, 1 sign-off)", float64(events("EV-ERASE")), "events", fmt.Sprintf("≤ %d (3·S+15)", 3*systems+15), "")
+
+	opt := access("EV-OPTIN")
+	opt.Type = domain.OptIn
+	opt.Consent = &domain.ConsentChange{Purpose: "newsletter", Channel: "web form", WordingVersion: "v1"}
+	e.Run(b, opt)
+	record("history events, opt-in (5 systems)", float64(events("EV-OPTIN")), "events", fmt.Sprintf("≤ %d (3·S+15)", 3*systems+15), "")
+}
+
+// eraseRows is the erasure scenario: Jane's events, and tags reached
+// through them, beside another person's rows.
+func eraseRows(b *testing.B, db *sqlx.DB, events, tags int) {
+	for _, q := range []string{
+		`DROP TABLE IF EXISTS event_tags`, `DROP TABLE IF EXISTS events`,
+		`CREATE TABLE events (id INTEGER PRIMARY KEY, email TEXT NOT NULL, what TEXT)`,
+		`CREATE INDEX events_email ON events (email)`,
+		`CREATE TABLE event_tags (id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL REFERENCES events (id), tag TEXT)`,
+		`CREATE INDEX event_tags_event ON event_tags (event_id)`,
+		fmt.Sprintf(`INSERT INTO events SELECT g, CASE WHEN g <= %d THEN 'jane@example.com' ELSE 'bob@example.com' END, 'page view' FROM generate_series(1, %d) g`, events, events+1000),
+		fmt.Sprintf(`INSERT INTO event_tags SELECT g, (g * 3) %% %d + 1, 'campaign' FROM generate_series(1, %d) g`, events, tags),
+		`ANALYZE events`, `ANALYZE event_tags`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchErasure(b *testing.B) {
+	total := envInt("DSR_BENCH_ROWS", 1_000_000)
+	events, tags := total*4/5, total/5
+	dsn := testenv.PostgresSchema(b)
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+
+	eraseRows(b, db, events, tags)
+	start := time.Now()
+	tx := db.MustBegin()
+	tx.MustExec(`DELETE FROM event_tags WHERE event_id IN (SELECT id FROM events WHERE email = 'jane@example.com')`)
+	tx.MustExec(`DELETE FROM events WHERE email = 'jane@example.com'`)
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	raw := time.Since(start)
+
+	eraseRows(b, db, events, tags)
+	c, err := dsrsql.Open(context.Background(), "postgres", dsn, []dsrsql.Table{
+		{Name: "events", Key: []string{"id"}, Erase: "delete", Identity: map[domain.IdentityKind][]string{domain.Email: {"email"}}},
+		{Name: "event_tags", Key: []string{"id"}, Erase: "delete", Via: []dsrsql.Edge{{Child: "event_tags", ChildColumn: "event_id", Parent: "events", ParentColumn: "id"}}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	jane, _ := domain.NewIdentity(domain.Email, "jane@example.com")
+	start = time.Now()
+	res, err := c.Erase(context.Background(), []domain.Identity{jane}, connectors.EraseOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ours := time.Since(start)
+	if res.Changed() != int64(total) {
+		b.Fatalf("erased %d of %d rows: %+v", res.Changed(), total, res.Records)
+	}
+	record(fmt.Sprintf("erasure of %d rows on PostgreSQL (%d + %d referenced)", total, events, tags), ours.Seconds(), "s", "", fmt.Sprintf("one raw DELETE: %.1f s", raw.Seconds()))
+	record("erasure ratio, engine / raw DELETE", ours.Seconds()/raw.Seconds(), "×", "≤ 1.3", "")
+}
+
+// rss reads the process's resident set size.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func benchExport(b *testing.B) {
+	total := envInt("DSR_BENCH_ROWS", 1_000_000)
+	dsn := testenv.PostgresSchema(b)
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	eraseRows(b, db, total, 0)
+	c, err := dsrsql.Open(context.Background(), "postgres", dsn, []dsrsql.Table{
+		{Name: "events", Key: []string{"id"}, Erase: "delete", Identity: map[domain.IdentityKind][]string{domain.Email: {"email"}}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	f, err := os.Create(filepath.Join(b.TempDir(), "export.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC()
+	before := rss()
+	peak := before
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				peak = max(peak, rss())
+			}
+		}
+	}()
+	jane, _ := domain.NewIdentity(domain.Email, "jane@example.com")
+	start := time.Now()
+	res, err := c.Export(context.Background(), []domain.Identity{jane}, f)
+	close(done)
+	if err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	peak = max(peak, rss())
+	size, _ := f.Seek(0, io.SeekEnd)
+	record(fmt.Sprintf("access export of %d rows: peak RSS growth", res.Total()), float64(peak-before)/(1<<20), "MiB", "< 150 MB",
+		fmt.Sprintf("%.0f MiB written in %.1f s", float64(size)/(1<<20), took.Seconds()))
+}
+
+func machine() map[string]string {
+	m := map[string]string{"go": runtime.Version(), "os": runtime.GOOS + "/" + runtime.GOARCH, "cpus": strconv.Itoa(runtime.NumCPU())}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				m["cpu"] = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		m["memory"] = strings.TrimSpace(strings.TrimPrefix(strings.Split(string(b), "\n")[0], "MemTotal:"))
+	}
+	m["temporal"] = "embedded server (temporaltest), SQLite, tuned as in dev mode"
+	return m
+}
+
+func write(b *testing.B) {
+	j, err := json.MarshalIndent(results, "", "  ")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile("results.json", append(j, '\n'), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "\n%-62s %12s  %-10s %s\n", "measurement", "value", "target", "note")
+	for _, r := range results.Rows {
+		fmt.Fprintf(&out, "%-62s %9.2f %-3s %-10s %s\n", r.Name, r.Value, r.Unit, r.Target, r.Note)
+	}
+	fmt.Fprintf(&out, "\nmachine: %v\nwritten to bench/results.json\n", results.Machine)
+	fmt.Print(out.String())
+}
