@@ -217,3 +217,59 @@ func TestSignedClicksTakeAnErasureThroughSignOff(t *testing.T) {
 		t.Fatalf("inbox: %+v, %v", inbox, err)
 	}
 }
+
+// TestSignOffSurvivesSlackOutages: Slack answers the sign-off request with
+// a 500, then with a 429; the notice is sent again (after the Retry-After
+// Slack asked for), arrives once, and the department's click completes
+// the erasure.
+func TestSignOffSurvivesSlackOutages(t *testing.T) {
+	w := newWorkspace(t)
+	st := openStore(t)
+	ctx := context.Background()
+	if err := st.SyncDepartments(ctx, []records.Department{{Name: "Sales", Approvers: []string{"U0SALES001"}}}); err != nil {
+		t.Fatal(err)
+	}
+	e := testengine.StartEngineWith(t, st, testengine.Options{
+		Systems: []activities.System{{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales"}, Connector: &testengine.Table{Rows: 4}}},
+		Slack: func(c client.Client) *slackapp.App {
+			app, err := slackapp.New(ctx, config(w), st, c, quiet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return app
+		},
+	})
+	// The outage begins once the app is up: the next call Slack gets is
+	// the sign-off request.
+	w.mu.Lock()
+	w.failing, w.limited, w.retryAfter = 1, 1, "1"
+	w.mu.Unlock()
+	email, _ := domain.NewIdentity(domain.Email, "olga@example.com")
+	received := time.Now().Add(-24 * time.Hour)
+	in := workflows.RequestInput{RequestID: "SLACK-OUT", Type: domain.Erasure, Regulation: domain.GDPR, Identities: []domain.Identity{email},
+		ReceivedAt: received, DueAt: domain.DueAt(domain.GDPR, received), RequestedBy: "cli:test", IdentityVerified: true}
+	if _, err := requests.Start(ctx, e.Client, in); err != nil {
+		t.Fatal(err)
+	}
+	// The activity's retries: after the 500 its policy's first interval
+	// (5 s), after the 429 the Retry-After (1 s).
+	posts := w.waitFor(t, "chat.postMessage", "the sign-off request, after the outage", func(c []url.Values) bool { return len(c) >= 1 })
+	if len(posts) != 1 || posts[0].Get("channel") != "acme-sales" {
+		t.Fatalf("posts: %v", posts)
+	}
+	w.mu.Lock()
+	failing, limited := w.failing, w.limited
+	w.mu.Unlock()
+	if failing != 0 || limited != 0 {
+		t.Fatalf("the outage was not met: %d 500s and %d 429s left", failing, limited)
+	}
+	if resp, _, _ := signed(t, e.Gateway+"/slack/interactions", secret, time.Now(), click("U0SALES001", "dsr_approve", "SLACK-OUT", "Sales", "", "C-acme-sales", posts[0].Get("ts"))); resp.StatusCode != 200 {
+		t.Fatalf("click: %d", resp.StatusCode)
+	}
+	if res := e.Closed(t, "SLACK-OUT"); res.Status != domain.StatusCompleted || len(res.SignOffs) != 1 {
+		t.Fatalf("ended %s with sign-offs %+v", res.Status, res.SignOffs)
+	}
+	if n := len(w.sent("chat.postMessage")); n < 1 {
+		t.Fatalf("posts after the decision: %d", n)
+	}
+}

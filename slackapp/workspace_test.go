@@ -1,6 +1,7 @@
 package slackapp_test
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -30,9 +31,12 @@ type workspace struct {
 	mu    sync.Mutex
 	calls map[string][]url.Values
 	seq   int
-	// limited answers that many calls with 429 and Retry-After, after
-	// letting limitAfter calls through.
+	// limited answers that many calls with 429 and Retry-After (7 s unless
+	// retryAfter says), after letting limitAfter calls through.
 	limited, limitAfter int
+	retryAfter          string
+	// failing answers that many calls with 500, before anything else.
+	failing int
 }
 
 // The workspace's users by e-mail.
@@ -95,11 +99,16 @@ func (w *workspace) handle(method string, answer func(url.Values) any) http.Hand
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		rw.Header().Set("Content-Type", "application/json")
+		if w.failing > 0 {
+			w.failing--
+			rw.WriteHeader(http.StatusInternalServerError)
+			return
+		}
 		if w.limited > 0 && w.limitAfter > 0 {
 			w.limitAfter--
 		} else if w.limited > 0 {
 			w.limited--
-			rw.Header().Set("Retry-After", "7")
+			rw.Header().Set("Retry-After", cmp.Or(w.retryAfter, "7"))
 			rw.WriteHeader(http.StatusTooManyRequests)
 			return
 		}
