@@ -39,23 +39,8 @@ func TestInterruptedErasureCountsEveryRow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := dsrsql.Open(ctx, "postgres", dsn, []dsrsql.Table{
-		{Name: "events", Key: []string{"id"}, Erase: "delete", Identity: map[domain.IdentityKind][]string{domain.Email: {"email"}}},
-		{Name: "event_tags", Key: []string{"id"}, Erase: "delete", Via: []dsrsql.Edge{{Child: "event_tags", ChildColumn: "event_id", Parent: "events", ParentColumn: "id"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.BatchSize = 100
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "dsr.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	a := &activities.Activities{Store: st, Systems: []activities.System{{SystemRef: activities.SystemRef{Name: "events", Department: "Product"}, Connector: c}}}
-	jane, _ := domain.NewIdentity(domain.Email, "jane@example.com")
-	in := activities.SystemInput{RequestID: "REQ-CUT", System: "events", Identities: []domain.Identity{jane}}
+	c, a, in := eraser(t, dsn, "REQ-CUT", dsrsql.Table{Name: "event_tags", Key: []string{"id"}, Erase: "delete",
+		Via: []dsrsql.Edge{{Child: "event_tags", ChildColumn: "event_id", Parent: "events", ParentColumn: "id"}}})
 
 	cut, stop := context.WithCancel(ctx)
 	batches := 0
@@ -122,22 +107,7 @@ func TestErasureSurvivesACutConnection(t *testing.T) {
 	}
 	// The connector's sessions are told apart by their application name.
 	cut := dsn + "&application_name=dsr_cut_test"
-	c, err := dsrsql.Open(ctx, "postgres", cut, []dsrsql.Table{
-		{Name: "events", Key: []string{"id"}, Erase: "delete", Identity: map[domain.IdentityKind][]string{domain.Email: {"email"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.BatchSize = 100
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "dsr.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	a := &activities.Activities{Store: st, Systems: []activities.System{{SystemRef: activities.SystemRef{Name: "events", Department: "Product"}, Connector: c}}}
-	jane, _ := domain.NewIdentity(domain.Email, "jane@example.com")
-	in := activities.SystemInput{RequestID: "REQ-TERM", System: "events", Identities: []domain.Identity{jane}}
+	c, a, in := eraser(t, cut, "REQ-TERM")
 
 	batches := 0
 	c.Heartbeat = func(context.Context, string) {
@@ -173,4 +143,27 @@ func TestErasureSurvivesACutConnection(t *testing.T) {
 	if jane2 != 0 || bob != 100 {
 		t.Fatalf("left: Jane %d, Bob %d", jane2, bob)
 	}
+}
+
+// eraser is the activities over one system, "events" (Jane's events by
+// e-mail, and the tables given), on PostgreSQL at dsn, erasing in batches
+// of 100, with the input of Jane's erasure under requestID.
+func eraser(t *testing.T, dsn, requestID string, more ...dsrsql.Table) (*dsrsql.Connector, *activities.Activities, activities.SystemInput) {
+	t.Helper()
+	ctx := context.Background()
+	tables := append([]dsrsql.Table{{Name: "events", Key: []string{"id"}, Erase: "delete", Identity: map[domain.IdentityKind][]string{domain.Email: {"email"}}}}, more...)
+	c, err := dsrsql.Open(ctx, "postgres", dsn, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.BatchSize = 100
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a := &activities.Activities{Store: st, Systems: []activities.System{{SystemRef: activities.SystemRef{Name: "events", Department: "Product"}, Connector: c}}}
+	jane, _ := domain.NewIdentity(domain.Email, "jane@example.com")
+	return c, a, activities.SystemInput{RequestID: requestID, System: "events", Identities: []domain.Identity{jane}}
 }

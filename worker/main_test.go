@@ -52,18 +52,8 @@ func TestWorkerProductionMode(t *testing.T) {
 	t.Setenv("DSR_NAMESPACE", ts.GetDefaultNamespace())
 	t.Setenv("DSR_EXPORT_DIR", dir)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"--temporal-address", ts.GetFrontendHostPort(), "--gateway-addr", gw, "--log-level", "error"})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker stopped with: %v", err)
-		}
-	}()
-	waitHealthy(t, "http://"+gw+"/healthz", done)
+	ctx := context.Background()
+	serve(t, ts.GetFrontendHostPort(), gw)
 
 	keys, _ := keyring.New(testenv.TestKey)
 	c := ts.NewClientWithOptions(connect.ClientOptions(keys))
@@ -129,6 +119,24 @@ func TestWorkerRefusesBadSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serve runs the worker in this process, with the settings in the
+// environment, until the test ends, and waits until it is healthy.
+func serve(t *testing.T, temporalAddr, gw string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--temporal-address", temporalAddr, "--gateway-addr", gw, "--log-level", "error"})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker stopped with: %v", err)
+		}
+	})
+	waitHealthy(t, "http://"+gw+"/healthz", done)
 }
 
 func waitHealthy(t *testing.T, url string, done chan error) {

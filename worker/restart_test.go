@@ -58,7 +58,7 @@ func TestTemporalRestartUnderRunningRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { srv.Stop() }()
+	t.Cleanup(func() { srv.Stop() }) // after the worker, which stops first
 
 	t.Setenv("DATABASE_URL", testenv.PostgresSchema(t))
 	t.Setenv("DSR_CONFIG", cfg)
@@ -66,19 +66,7 @@ func TestTemporalRestartUnderRunningRequests(t *testing.T) {
 	t.Setenv("DSR_NAMESPACE", "dsr")
 	t.Setenv("DSR_EXPORT_DIR", dir)
 	t.Setenv("CRASH_EVENTS_DSN", company)
-	gw := freeAddr(t)
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(wctx, []string{"--temporal-address", srv.FrontendAddress(), "--gateway-addr", gw, "--log-level", "error"})
-	}()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("worker stopped with: %v", err)
-		}
-	}()
-	waitHealthy(t, "http://"+gw+"/healthz", done)
+	serve(t, srv.FrontendAddress(), freeAddr(t))
 
 	keys, _ := keyring.New(testenv.TestKey)
 	copts := connect.ClientOptions(keys)
