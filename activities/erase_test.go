@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/jmoiron/sqlx"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dsrengine/dsr/activities"
@@ -23,22 +22,12 @@ import (
 // another person's rows are untouched.
 func TestInterruptedErasureCountsEveryRow(t *testing.T) {
 	ctx := context.Background()
-	dsn := testenv.PostgresSchema(t)
-	db, err := sqlx.Open("postgres", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, q := range []string{
+	db, dsn := testenv.PostgresWith(t,
 		`CREATE TABLE events (id INTEGER PRIMARY KEY, email TEXT NOT NULL, what TEXT)`,
 		`CREATE TABLE event_tags (id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL REFERENCES events (id), tag TEXT)`,
 		`INSERT INTO events SELECT g, CASE WHEN g <= 3000 THEN 'jane@example.com' ELSE 'bob@example.com' END, 'login' FROM generate_series(1, 3100) g`,
 		`INSERT INTO event_tags SELECT g, g * 3, 'tag' FROM generate_series(1, 1000) g`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	c, a, in := eraser(t, dsn, "REQ-CUT", dsrsql.Table{Name: "event_tags", Key: []string{"id"}, Erase: "delete",
 		Via: []dsrsql.Edge{{Child: "event_tags", ChildColumn: "event_id", Parent: "events", ParentColumn: "id"}}})
 
@@ -91,20 +80,10 @@ func TestInterruptedErasureCountsEveryRow(t *testing.T) {
 // retry finishes, and the evidence counts every row once.
 func TestErasureSurvivesACutConnection(t *testing.T) {
 	ctx := context.Background()
-	dsn := testenv.PostgresSchema(t)
-	db, err := sqlx.Open("postgres", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, q := range []string{
+	db, dsn := testenv.PostgresWith(t,
 		`CREATE TABLE events (id INTEGER PRIMARY KEY, email TEXT NOT NULL, what TEXT)`,
 		`INSERT INTO events SELECT g, CASE WHEN g <= 5000 THEN 'jane@example.com' ELSE 'bob@example.com' END, 'login' FROM generate_series(1, 5100) g`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	// The connector's sessions are told apart by their application name.
 	cut := dsn + "&application_name=dsr_cut_test"
 	c, a, in := eraser(t, cut, "REQ-TERM")

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 
@@ -76,24 +75,14 @@ func TestWorkerKilledMidErasure(t *testing.T) {
 	defer cancel()
 	ts := temporaltest.NewServer(temporaltest.WithT(t),
 		temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(devserver.DynamicConfig())))
-	company := testenv.PostgresSchema(t)
-	db, err := sqlx.Open("postgres", company)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, q := range []string{
+	db, company := testenv.PostgresWith(t,
 		`CREATE TABLE events (id INTEGER PRIMARY KEY, email TEXT NOT NULL, what TEXT)`,
 		`CREATE INDEX events_email ON events (email)`,
 		`CREATE TABLE event_tags (id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL REFERENCES events (id), tag TEXT)`,
 		`CREATE INDEX event_tags_event ON event_tags (event_id)`,
 		fmt.Sprintf(`INSERT INTO events SELECT g, CASE WHEN g <= %d THEN 'jane@example.com' ELSE 'bob@example.com' END, 'page view' FROM generate_series(1, %d) g`, janeEvents, janeEvents+bobEvents),
 		fmt.Sprintf(`INSERT INTO event_tags SELECT g, g * 3, 'campaign' FROM generate_series(1, %d) g`, janeTags),
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "map.yaml")
 	if err := os.WriteFile(cfg, []byte(crashMap), 0o600); err != nil {

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dsrengine/dsr/claims"
@@ -31,22 +30,12 @@ func TestTemporalRestartUnderRunningRequests(t *testing.T) {
 	clearEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	company := testenv.PostgresSchema(t)
-	db, err := sqlx.Open("postgres", company)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	const subjects = 3
-	for _, q := range []string{
+	db, company := testenv.PostgresWith(t,
 		`CREATE TABLE events (id INTEGER PRIMARY KEY, email TEXT NOT NULL, what TEXT)`,
 		`CREATE TABLE event_tags (id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL REFERENCES events (id), tag TEXT)`,
 		fmt.Sprintf(`INSERT INTO events SELECT g, 'p' || (g %% %d) || '@example.com', 'login' FROM generate_series(1, 300) g`, subjects+1),
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "map.yaml")
 	if err := os.WriteFile(cfg, []byte(crashMap), 0o600); err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -77,6 +78,24 @@ func PostgresSchema(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// PostgresWith is PostgresSchema with the statements run in the schema,
+// and a connection to it that the test's end closes.
+func PostgresWith(t testing.TB, statements ...string) (*sqlx.DB, string) {
+	t.Helper()
+	dsn := PostgresSchema(t)
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, q := range statements {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return db, dsn
 }
 
 func redact(raw string) string {
