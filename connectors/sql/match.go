@@ -97,8 +97,17 @@ func (c *Connector) shared(t *table, subject []domain.Identity, remaining bool) 
 		cond := strings.Join(join, " AND ")
 		if r.child != nil && (!remaining || !r.enforced || dropsRef(r.child, r.childCols)) {
 			if where, more, ok := c.match(r.child, subject); ok {
-				// NULL is not "not the subject's": COALESCE makes it false.
-				cond += fmt.Sprintf(" AND NOT COALESCE(%s, FALSE)", where)
+				// "dsr_r is not the subject's", asked of the row itself by its
+				// key, where the match is the subquery's whole condition: a
+				// database can then probe the match's links row by row. As a
+				// plain NOT (match) it rebuilt the subject's whole set of
+				// parent keys for every batch, which made large erasures
+				// quadratic. A match that is NULL is not the subject's.
+				same := make([]string, len(r.child.Key))
+				for i, k := range r.child.Key {
+					same[i] = fmt.Sprintf("dsr_s.%s = dsr_r.%s", c.quote(k), c.quote(k))
+				}
+				cond += fmt.Sprintf(" AND NOT EXISTS (SELECT 1 FROM %s AS dsr_s WHERE %s AND %s)", c.quoteName(r.child.Name), strings.Join(same, " AND "), where)
 				args = append(args, more...)
 			}
 		}
