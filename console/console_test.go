@@ -84,11 +84,12 @@ func TestPrivacyCenterAndConsole(t *testing.T) {
 	}
 	receipt := waitText(t, ctx, "#receipt", "was received. We will answer by")
 	id := strings.Fields(strings.TrimPrefix(receipt, "Your request "))[0]
-	v, err := requests.Show(context.Background(), e.Client, id)
-	if err != nil || v.Type != domain.Erasure || len(v.Timeline) == 0 || v.Timeline[0].Actor != "privacy-center" {
-		t.Fatalf("the request from the form: %+v, %v", v, err)
+	// The receipt comes once Temporal holds the request; its first status
+	// follows.
+	v := e.WaitFor(t, id, domain.StatusVerifying)
+	if v.Type != domain.Erasure || len(v.Timeline) == 0 || v.Timeline[0].Actor != "privacy-center" {
+		t.Fatalf("the request from the form: %+v", v)
 	}
-	e.WaitFor(t, id, domain.StatusVerifying)
 
 	// Compliance: a wrong token is refused; the right one shows the list.
 	err = chromedp.Do(ctx, chromedp.Navigate(e.Gateway+"/console/"), chromedp.SendKeys(chromedp.CSS("#token"), "dsr_wrong"), chromedp.Click(chromedp.CSS("#login-button")))
