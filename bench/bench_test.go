@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -66,6 +67,7 @@ func BenchmarkEngine(b *testing.B) {
 	b.Run("events", benchEvents)
 	b.Run("erasure", benchErasure)
 	b.Run("export", benchExport)
+	b.Run("open", benchOpen)
 	write(b)
 }
 
@@ -377,6 +379,49 @@ func benchExport(b *testing.B) {
 	size, _ := f.Seek(0, io.SeekEnd)
 	record(fmt.Sprintf("access export of %d rows: peak RSS growth", res.Total()), float64(peak-before)/(1<<20), "MiB", "< 150 MB",
 		fmt.Sprintf("%.0f MiB written in %.1f s", float64(size)/(1<<20), took.Seconds()))
+}
+
+// benchOpen starts many requests that stay open, waiting for their
+// subject's verification, and measures how fast they start and settle and
+// what they cost in memory. The server, the worker and the store run in
+// this one process, so the growth is theirs together.
+func benchOpen(b *testing.B) {
+	n := envInt("DSR_BENCH_OPEN", 2000)
+	e := engine(b)
+	ctx := context.Background()
+	runtime.GC()
+	before := rss()
+	start := time.Now()
+	rate, _, err := timed(n, 50, func(i int) error {
+		in := access(fmt.Sprintf("OPEN-%05d", i))
+		in.IdentityVerified = false
+		_, err := requests.Start(ctx, e.Client, in)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := fmt.Sprintf("WorkflowType = 'Request' AND %s = '%s'", workflows.AttrStatus.GetName(), domain.StatusVerifying)
+	for {
+		res, err := e.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: q})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.GetCount() >= int64(n) {
+			break
+		}
+		if time.Since(start) > 30*time.Minute {
+			b.Fatalf("%d of %d requests waiting after 30 minutes", res.GetCount(), n)
+		}
+		time.Sleep(time.Second)
+	}
+	settled := time.Since(start)
+	runtime.GC()
+	after := rss()
+	record(fmt.Sprintf("%d open requests: starts per second", n), rate, "starts/s", "", "50 at a time")
+	record(fmt.Sprintf("%d open requests: all waiting for verification after", n), settled.Seconds(), "s", "", "")
+	record(fmt.Sprintf("%d open requests: RSS growth (server, worker and store in one process)", n), float64(after-before)/(1<<20), "MiB",
+		"< 500 MB for 10,000", "DSR_BENCH_OPEN sets the number")
 }
 
 func machine() map[string]string {
