@@ -217,15 +217,8 @@ func erasable(found connectors.Result) map[string]int64 {
 // changed there: the baseline less what this attempt found left.
 func withEarlierWork(res connectors.Result, baseline, left map[string]int64) connectors.Result {
 	res.Records = slices.Clone(res.Records)
-	seen := map[string]bool{}
-	for i := range res.Records {
+	for _, i := range res.OwnChanges() {
 		r := &res.Records[i]
-		if r.Action == "kept" || r.Action == "held" || r.Action == connectors.ActionShared || seen[r.Location] {
-			continue
-		}
-		// A location's first change record is its own rows' (connectors
-		// list the rows kept or adjusted for others after it).
-		seen[r.Location] = true
 		if earlier := baseline[r.Location] - left[r.Location]; earlier > 0 {
 			r.Count += earlier
 		}

@@ -162,19 +162,29 @@ func (r Result) Erasable() int64 {
 	return n
 }
 
-// Changed counts the records an erasure changed among the subject's own:
-// per location, its first record that is not kept, held or shared
-// (connectors list the rows kept or adjusted for others after it). It is
-// what discovery's Erasable should have found.
-func (r Result) Changed() int64 {
-	var n int64
+// OwnChanges lists, by index into Records, each location's record of what
+// an erasure changed among the subject's own rows: its first record that
+// is not kept, held or shared (connectors list the rows kept or adjusted
+// for others after it).
+func (r Result) OwnChanges() []int {
+	var out []int
 	seen := map[string]bool{}
-	for _, rec := range r.Records {
+	for i, rec := range r.Records {
 		if rec.Action == "kept" || rec.Action == "held" || rec.Action == ActionShared || seen[rec.Location] {
 			continue
 		}
 		seen[rec.Location] = true
-		n += rec.Count
+		out = append(out, i)
+	}
+	return out
+}
+
+// Changed counts the records an erasure changed among the subject's own
+// (OwnChanges). It is what discovery's Erasable should have found.
+func (r Result) Changed() int64 {
+	var n int64
+	for _, i := range r.OwnChanges() {
+		n += r.Records[i].Count
 	}
 	return n
 }

@@ -139,7 +139,7 @@ func (l *lifecycle) continueAsNew(ctx workflow.Context) error {
 		State: *l.st, Place: l.here, Identities: l.ids, Proposed: l.proposed, LinksOpen: l.linksOpen, Provisional: l.provisional,
 		Policy: l.policy, LastAlert: l.lastAlert, Systems: l.systems, Approvers: l.approvers, SignOffOpen: l.signOffOpen,
 		Decided: l.decided, Claimed: l.claimed, ConfirmedVia: l.confirmedVia, RetriedBy: l.retriedBy, Artifacts: l.artifacts,
-		Updates: slices.DeleteFunc(slices.Clone(l.updates), func(u recentUpdate) bool { return u.At.Before(now.Add(-2 * claims.MaxAge)) }),
+		Updates: recent(slices.Clone(l.updates), now),
 		Runs:    l.runs + 1,
 	}
 	if l.admission != nil {
@@ -202,10 +202,16 @@ func (l *lifecycle) resumes(stage string) bool { return l.resume == nil || l.res
 // accepted remembers an accepted Update's id; see recentUpdate.
 func (l *lifecycle) accepted(ctx workflow.Context) {
 	now := workflow.Now(ctx).UTC()
-	l.updates = slices.DeleteFunc(l.updates, func(u recentUpdate) bool { return u.At.Before(now.Add(-2 * claims.MaxAge)) })
+	l.updates = recent(l.updates, now)
 	if info := workflow.GetCurrentUpdateInfo(ctx); info != nil {
 		l.updates = append(l.updates, recentUpdate{ID: info.ID, At: now})
 	}
+}
+
+// recent drops the updates whose claims can no longer be fresh: twice a
+// claim's lifetime, against clock skew.
+func recent(updates []recentUpdate, now time.Time) []recentUpdate {
+	return slices.DeleteFunc(updates, func(u recentUpdate) bool { return u.At.Before(now.Add(-2 * claims.MaxAge)) })
 }
 
 // replayed refuses an Update that an earlier run of the request accepted.

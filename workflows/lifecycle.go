@@ -159,11 +159,19 @@ func (l *lifecycle) admitAtOnce(ctx workflow.Context) error {
 	// Before verification nothing about another request, not even that
 	// one exists, may reach its sender: an unverified request is admitted
 	// as it stands and checked once verified.
-	l.admission = &Admission{DuplicateOf: out.DuplicateOf}
-	if out.DuplicateOf != "" {
-		l.closure, l.closeAs = &Closure{Actor: "engine", Reason: "duplicate of open request " + out.DuplicateOf + ", which answers the subject"}, domain.StatusCancelled
-	}
+	l.admitted(out.DuplicateOf)
 	return nil
+}
+
+// admitted records the duplicate check's answer: the request goes ahead,
+// or closes as the duplicate of the open one that answers the subject.
+func (l *lifecycle) admitted(dup string) {
+	if l.admission == nil {
+		l.admission = &Admission{DuplicateOf: dup}
+	}
+	if dup != "" {
+		l.closure, l.closeAs = &Closure{Actor: "engine", Reason: "duplicate of open request " + dup + ", which answers the subject"}, domain.StatusCancelled
+	}
 }
 
 // duplicate closes the request as the duplicate of an older open one of
@@ -174,12 +182,7 @@ func (l *lifecycle) duplicate(ctx workflow.Context) (bool, error) {
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.FindOpenDuplicate, l.in.RequestID).Get(ctx, &dup); err != nil {
 		return false, fmt.Errorf("duplicate check: %w", err)
 	}
-	if l.admission == nil {
-		l.admission = &Admission{DuplicateOf: dup}
-	}
-	if dup != "" {
-		l.closure, l.closeAs = &Closure{Actor: "engine", Reason: "duplicate of open request " + dup + ", which answers the subject"}, domain.StatusCancelled
-	}
+	l.admitted(dup)
 	return dup != "", nil
 }
 
