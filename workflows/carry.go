@@ -140,7 +140,7 @@ func (l *lifecycle) continueAsNew(ctx workflow.Context) error {
 		Policy: l.policy, LastAlert: l.lastAlert, Systems: l.systems, Approvers: l.approvers, SignOffOpen: l.signOffOpen,
 		Decided: l.decided, Claimed: l.claimed, ConfirmedVia: l.confirmedVia, RetriedBy: l.retriedBy, Artifacts: l.artifacts,
 		Updates: recent(slices.Clone(l.updates), now),
-		Runs:    l.runs + 1,
+		Runs:    l.runs + 1, Lean: lean(ctx),
 	}
 	if l.admission != nil {
 		c.Admission = *l.admission
@@ -161,18 +161,19 @@ func (l *lifecycle) continueAsNew(ctx workflow.Context) error {
 // sign-offs it never had.
 var errNotContinued = errors.New("carried state is accepted only on a run continued from an earlier run of the same request")
 
-// restore takes the state an earlier run carried, and the place to resume.
-func (l *lifecycle) restore(ctx workflow.Context, raw json.RawMessage) error {
+// restore takes the state an earlier run carried, and the place to resume;
+// it says whether the request runs on lean steps.
+func (l *lifecycle) restore(ctx workflow.Context, raw json.RawMessage) (lean bool, err error) {
 	if workflow.GetInfo(ctx).ContinuedExecutionRunID == "" {
-		return temporal.NewNonRetryableApplicationError(errNotContinued.Error(), "InvalidInput", errNotContinued)
+		return false, temporal.NewNonRetryableApplicationError(errNotContinued.Error(), "InvalidInput", errNotContinued)
 	}
 	var c carried
 	if err := json.Unmarshal(raw, &c); err != nil {
-		return temporal.NewNonRetryableApplicationError("carried state: "+err.Error(), "InvalidInput", err)
+		return false, temporal.NewNonRetryableApplicationError("carried state: "+err.Error(), "InvalidInput", err)
 	}
 	if c.State.RequestID != l.in.RequestID {
 		err := fmt.Errorf("carried state is request %s's, not %s's", c.State.RequestID, l.in.RequestID)
-		return temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", err)
+		return false, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", err)
 	}
 	*l.st = c.State
 	l.resume, l.here = &c.Place, c.Place
@@ -180,8 +181,8 @@ func (l *lifecycle) restore(ctx workflow.Context, raw json.RawMessage) error {
 	l.policy, l.lastAlert, l.admission, l.systems = c.Policy, c.LastAlert, &c.Admission, c.Systems
 	l.approvers, l.signOffOpen, l.confirmedVia, l.retriedBy = c.Approvers, c.SignOffOpen, c.ConfirmedVia, c.RetriedBy
 	l.decided, l.claimed, l.artifacts = orEmpty(c.Decided), orEmpty(c.Claimed), orEmpty(c.Artifacts)
-	l.updates, l.runs, l.recorded, l.lean = c.Updates, c.Runs, true, c.Lean
-	return nil
+	l.updates, l.runs, l.recorded = c.Updates, c.Runs, true
+	return c.Lean, nil
 }
 
 func orEmpty[V any](m map[string]V) map[string]V {

@@ -149,6 +149,13 @@ func TestLongWaitContinuesAsNewOnTheServer(t *testing.T) {
 		if want := enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW; i < len(runs)-1 && last != want {
 			t.Errorf("run %d ended with %s", i+1, last)
 		}
+		// Every run keeps the lean steps the request started on: its status
+		// writes are local activities, never activities of their own.
+		for _, e := range evs {
+			if name := e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName(); name == "SetStatus" {
+				t.Errorf("run %d writes a status as an activity (event %d): the lean steps were lost", i+1, e.GetEventId())
+			}
+		}
 	}
 
 	ev, err := requests.GetEvidence(ctx, e.Client, requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}, in.RequestID, "auditor:test")

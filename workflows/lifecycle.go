@@ -88,8 +88,6 @@ type lifecycle struct {
 	// updates are the Updates accepted lately; runs counts earlier runs.
 	updates []recentUpdate
 	runs    int
-	// lean is set for a request on lean steps (changeLeanSteps).
-	lean bool
 }
 
 func newLifecycle(st *RequestState, in RequestInput) *lifecycle {

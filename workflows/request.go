@@ -123,11 +123,12 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 		// A continued run: everything up to the wait it resumes is done.
 		// Its state is back before the handlers are, so that an Update
 		// sent during the hand-over sees the request as it is.
-		if err := l.restore(ctx, in.Carried); err != nil {
+		lean, err := l.restore(ctx, in.Carried)
+		if err != nil {
 			return *st, err
 		}
 		l.in.Carried = nil
-		if l.lean {
+		if lean {
 			ctx = workflow.WithValue(ctx, leanKey{}, true)
 		}
 		if err := l.register(ctx); err != nil {
@@ -145,7 +146,7 @@ func Request(ctx workflow.Context, in RequestInput) (RequestState, error) {
 	// existing subject, and it is checked for duplicates, only once verified.
 	l.provisional = !in.IdentityVerified && workflow.GetVersion(ctx, changeVerifiedMerge, workflow.DefaultVersion, 1) == 1
 	if workflow.GetVersion(ctx, changeLeanSteps, workflow.DefaultVersion, 1) == 1 {
-		l.lean, ctx = true, workflow.WithValue(ctx, leanKey{}, true)
+		ctx = workflow.WithValue(ctx, leanKey{}, true)
 		if err := l.admitAtOnce(ctx); err != nil {
 			return *st, err
 		}
