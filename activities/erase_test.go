@@ -136,7 +136,7 @@ func eraser(t *testing.T, dsn, requestID string, more ...dsrsql.Table) (*dsrsql.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.BatchSize = 100
+	c.BatchSize, c.BatchTarget = 100, 0
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "dsr.db"))
 	if err != nil {
 		t.Fatal(err)

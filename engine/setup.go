@@ -85,6 +85,13 @@ func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 		return nil, err
 	}
 	e.Systems, e.closers = systems, append(e.closers, closeSystems)
+	for _, sys := range systems {
+		if w, ok := sys.Connector.(interface{ Warnings() []string }); ok {
+			for _, msg := range w.Warnings() {
+				s.Log.Warn("data map: "+msg, "system", sys.Name)
+			}
+		}
+	}
 	opts := s.Temporal
 	opts.Keys, opts.Log = s.Keys, s.Log
 	if e.Client, err = connect.Dial(ctx, opts); err != nil {

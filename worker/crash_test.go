@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,8 +63,9 @@ systems:
         erase: delete
 `
 
-// Jane's rows: her events, and the tags reached through them.
-const janeEvents, janeTags, bobEvents = 60000, 20000, 1000
+// Jane's rows are the scenario of issue 14: 300,000 events and 100,000
+// tags reached through them, 400,000 rows, beside Bob's.
+const janeEvents, janeTags, bobEvents = 300000, 100000, 1000
 
 // TestWorkerKilledMidErasure erases Jane's rows with a production worker,
 // kills it with SIGKILL once some batches have committed, and starts
@@ -207,6 +210,14 @@ func TestWorkerKilledMidErasure(t *testing.T) {
 	want := fmt.Sprintf("deleted %d in event_tags, deleted %d in events", janeTags, janeEvents)
 	if p.Done != want || !p.Verified {
 		t.Fatalf("evidence: %q (verified %v); want %q", p.Done, p.Verified, want)
+	}
+	total := 0
+	for _, m := range regexp.MustCompile(`deleted (\d+) in`).FindAllStringSubmatch(p.Done, -1) {
+		n, _ := strconv.Atoi(m[1])
+		total += n
+	}
+	if total != janeEvents+janeTags {
+		t.Fatalf("the evidence counts %d rows, not %d: %q", total, janeEvents+janeTags, p.Done)
 	}
 	for _, s := range res.Timeline {
 		if strings.Contains(s.Note, "discovery found") {

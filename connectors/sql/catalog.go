@@ -140,6 +140,73 @@ func (c *Connector) uniqueKeys(ctx context.Context, name string) ([][]string, er
 	return out, nil
 }
 
+// leadingColumns are the lower-cased columns that lead an index of the
+// table (the primary key included): the columns an equality can be
+// looked up by.
+func (c *Connector) leadingColumns(ctx context.Context, schema, tbl string) (map[string]bool, error) {
+	var cols []string
+	var err error
+	switch c.driver {
+	case "sqlite":
+		err = c.db.SelectContext(ctx, &cols, `SELECT name FROM pragma_table_info(?, ?) WHERE pk = 1
+			UNION SELECT ii.name FROM pragma_index_list(?, ?) AS il, pragma_index_info(il.name, ?) AS ii WHERE ii.seqno = 0`, tbl, schema, tbl, schema, schema)
+	case "postgres":
+		err = c.db.SelectContext(ctx, &cols, `SELECT a.attname FROM pg_index i
+			JOIN pg_class cl ON cl.oid = i.indrelid JOIN pg_namespace n ON n.oid = cl.relnamespace
+			JOIN pg_attribute a ON a.attrelid = cl.oid AND a.attnum = i.indkey[0]
+			WHERE n.nspname = $1 AND cl.relname = $2`, schema, tbl)
+	default:
+		err = c.db.SelectContext(ctx, &cols, `SELECT column_name FROM information_schema.statistics
+			WHERE table_schema = ? AND table_name = ? AND seq_in_index = 1`, schema, tbl)
+	}
+	out := map[string]bool{}
+	for _, col := range cols {
+		out[strings.ToLower(col)] = true
+	}
+	return out, err
+}
+
+// checkIndexes names every column that finds the subject's rows, or that
+// a reference is followed by, and leads no index. Each erasure batch and
+// each export looks rows up by these columns; without an index, every
+// lookup reads the whole table, and an erasure's time grows with the
+// square of the subject's rows.
+func (c *Connector) checkIndexes(ctx context.Context) ([]string, error) {
+	type need struct{ schema, table, name, column, why string }
+	var needs []need
+	for _, t := range c.tables {
+		schema, name := c.split(t.Name)
+		for _, kind := range kinds(t.Table) {
+			for _, col := range t.Identity[kind] {
+				needs = append(needs, need{schema, name, t.Name, col, "finds the subject's rows by " + string(kind)})
+			}
+		}
+		for _, r := range t.refs {
+			needs = append(needs, need{r.schema, r.table, r.name, r.childCols[0], "points at " + t.Name})
+		}
+	}
+	indexed, seen := map[string]map[string]bool{}, map[string]bool{}
+	var out []string
+	for _, n := range needs {
+		id := strings.ToLower(n.schema + "." + n.table)
+		if indexed[id] == nil {
+			cols, err := c.leadingColumns(ctx, n.schema, n.table)
+			if err != nil {
+				return nil, fmt.Errorf("table %s: %w", n.name, err)
+			}
+			indexed[id] = cols
+		}
+		col := strings.ToLower(n.column)
+		if indexed[id][col] || seen[id+"."+col] {
+			continue
+		}
+		seen[id+"."+col] = true
+		out = append(out, fmt.Sprintf("table %s: no index leads with %s, which %s; erasure and export read the whole table for each batch (CREATE INDEX ON %s (%s))",
+			n.name, n.column, n.why, n.name, n.column))
+	}
+	return out, nil
+}
+
 // foreignKey is one constraint from the catalog, its columns in order.
 type foreignKey struct {
 	ChildSchema, ChildTable string

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/jmoiron/sqlx"
@@ -127,6 +128,7 @@ func (c *Connector) eraseAll(ctx context.Context, subject []domain.Identity, opt
 func (e *erasure) table(ctx context.Context, t *table, where string, args []any) error {
 	c := e.c
 	var last []any
+	size := max(c.BatchSize, 1)
 	for {
 		cond, condArgs := where, args
 		if last != nil {
@@ -134,15 +136,17 @@ func (e *erasure) table(ctx context.Context, t *table, where string, args []any)
 			cond, condArgs = cond+" AND "+after, append(slices.Clone(args), afterArgs...)
 		}
 		q := c.db.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d",
-			c.quoteAll(t.Key), c.quoteName(t.Name), cond, c.quoteAll(t.Key), c.BatchSize))
+			c.quoteAll(t.Key), c.quoteName(t.Name), cond, c.quoteAll(t.Key), size))
+		began := time.Now()
 		n, err := e.batch(ctx, t, q, condArgs, &last)
 		if err != nil {
 			return fmt.Errorf("erase in %s after %d rows: %w", t.Name, e.count(t), err)
 		}
 		c.heartbeat(ctx, fmt.Sprintf("%s: %d rows", t.Name, e.count(t)))
-		if n < c.BatchSize {
+		if n < size {
 			break
 		}
+		size = c.nextBatch(t, size, time.Since(began))
 	}
 	if t.Erase != "update" {
 		return nil
@@ -165,6 +169,33 @@ func (e *erasure) table(ctx context.Context, t *table, where string, args []any)
 		return fmt.Errorf("%w: rows of %s still match the subject after erasure; erase_fields must break every link to the subject", connectors.ErrBadConfig, t.Name)
 	}
 	return nil
+}
+
+// minBatch is the smallest batch adaptation shrinks to; maxParams keeps
+// every statement of a batch (the keys, the subject's values) under the
+// databases' limits on parameters: 65,535 on PostgreSQL and MariaDB,
+// 32,766 on SQLite.
+const (
+	minBatch  = 50
+	maxParams = 30_000
+)
+
+// nextBatch sizes the next batch from how long the last one took: twice
+// as many rows while a batch takes under half the target, half as many
+// once one takes over it. A batch's cost is mostly per statement at first
+// and per row later, so doubling converges in a few batches.
+func (c *Connector) nextBatch(t *table, size int, took time.Duration) int {
+	if c.BatchTarget <= 0 {
+		return size
+	}
+	ceiling := min(max(c.MaxBatch, c.BatchSize), maxParams/len(t.Key))
+	switch {
+	case took < c.BatchTarget/2:
+		return min(size*2, ceiling)
+	case took > c.BatchTarget:
+		return max(size/2, min(minBatch, size))
+	}
+	return size
 }
 
 func (e *erasure) count(t *table) int64 {
@@ -229,20 +260,14 @@ func (e *erasure) rows(ctx context.Context, tx *sqlx.Tx, t *table, keys [][]any,
 	}
 	e.activate(t, keys)
 	defer e.deactivate(t, keys)
-	if t.Erase == "delete" {
-		for _, r := range t.refs {
-			if !r.enforced || r.child == nil || r.child == t || !dropsRef(r.child, r.childCols) {
-				continue
-			}
-			children, err := e.children(ctx, tx, t, r, keys)
-			if err != nil {
-				return err
-			}
-			if len(children) > 0 {
-				if err := e.rows(ctx, tx, r.child, children, depth+1); err != nil {
-					return fmt.Errorf("erase in %s: %w", r.child.Name, err)
-				}
-			}
+	// On PostgreSQL a delete goes first and the subject's child rows are
+	// looked for only under the rows it could not delete: in the usual
+	// batch nothing points at the rows any more, and the search cost a
+	// statement per batch reading the child table for every row.
+	deleteFirst := t.Erase == "delete" && len(t.Shared) == 0 && len(t.refs) > 0 && c.driver == "postgres"
+	if t.Erase == "delete" && !deleteFirst {
+		if err := e.eraseChildren(ctx, tx, t, keys, depth); err != nil {
+			return err
 		}
 	}
 	// Rows only these rows lead to are found before the change cuts the way.
@@ -251,32 +276,12 @@ func (e *erasure) rows(ctx context.Context, tx *sqlx.Tx, t *table, keys [][]any,
 		return err
 	}
 	e.queue = append(e.queue, after...)
-	// Rows someone else's rows point at stay; for a delete, so do rows the
-	// subject's kept rows point at through a foreign key.
-	stay := map[string]string{}
-	if len(t.refs) > 0 {
-		where, args := c.byKeys(t, "dsr_t", keys)
-		cond, more := c.shared(t, e.subject, false)
-		others, err := selectKeys(ctx, tx, tx.Rebind(fmt.Sprintf("SELECT %s FROM %s AS dsr_t WHERE %s AND %s",
-			qualify("dsr_t", c.quoteAll(t.Key)), c.quoteName(t.Name), where, cond)), append(args, more...))
-		if err != nil {
-			return fmt.Errorf("find shared rows: %w", err)
-		}
-		for _, k := range others {
-			stay[keyString(k)] = reasonShared
-		}
-		if cond := c.referenced(t); t.Erase == "delete" && cond != "" {
-			held, err := selectKeys(ctx, tx, tx.Rebind(fmt.Sprintf("SELECT %s FROM %s AS dsr_t WHERE %s AND (%s)",
-				qualify("dsr_t", c.quoteAll(t.Key)), c.quoteName(t.Name), where, cond)), args)
-			if err != nil {
-				return fmt.Errorf("find referenced rows: %w", err)
-			}
-			for _, k := range held {
-				if _, ok := stay[keyString(k)]; !ok {
-					stay[keyString(k)] = reasonReferenced
-				}
-			}
-		}
+	if deleteFirst {
+		return e.deleteUnreferenced(ctx, tx, t, keys, depth)
+	}
+	stay, err := e.stays(ctx, tx, t, keys)
+	if err != nil {
+		return err
 	}
 	var change, kept [][]any
 	for _, k := range keys {
@@ -319,6 +324,120 @@ func (e *erasure) rows(ctx context.Context, tx *sqlx.Tx, t *table, keys [][]any,
 		e.tally(t).adjusted[reason] += n
 	}
 	return nil
+}
+
+// eraseChildren erases the subject's rows whose foreign keys point at
+// these rows of t, so that deleting them violates no constraint.
+func (e *erasure) eraseChildren(ctx context.Context, tx *sqlx.Tx, t *table, keys [][]any, depth int) error {
+	for _, r := range t.refs {
+		if !r.enforced || r.child == nil || r.child == t || !dropsRef(r.child, r.childCols) {
+			continue
+		}
+		children, err := e.children(ctx, tx, t, r, keys)
+		if err != nil {
+			return err
+		}
+		if len(children) > 0 {
+			if err := e.rows(ctx, tx, r.child, children, depth+1); err != nil {
+				return fmt.Errorf("erase in %s: %w", r.child.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// stays says which of these rows erasure must keep, and why: rows someone
+// else's rows point at; for a delete, also rows the subject's kept rows
+// point at through a foreign key.
+func (e *erasure) stays(ctx context.Context, tx *sqlx.Tx, t *table, keys [][]any) (map[string]string, error) {
+	c := e.c
+	stay := map[string]string{}
+	if len(t.refs) == 0 || len(keys) == 0 {
+		return stay, nil
+	}
+	where, args := c.byKeys(t, "dsr_t", keys)
+	cond, more := c.shared(t, e.subject, false)
+	others, err := selectKeys(ctx, tx, tx.Rebind(fmt.Sprintf("SELECT %s FROM %s AS dsr_t WHERE %s AND %s",
+		qualify("dsr_t", c.quoteAll(t.Key)), c.quoteName(t.Name), where, cond)), append(args, more...))
+	if err != nil {
+		return nil, fmt.Errorf("find shared rows: %w", err)
+	}
+	for _, k := range others {
+		stay[keyString(k)] = reasonShared
+	}
+	if cond := c.referenced(t); t.Erase == "delete" && cond != "" {
+		held, err := selectKeys(ctx, tx, tx.Rebind(fmt.Sprintf("SELECT %s FROM %s AS dsr_t WHERE %s AND (%s)",
+			qualify("dsr_t", c.quoteAll(t.Key)), c.quoteName(t.Name), where, cond)), args)
+		if err != nil {
+			return nil, fmt.Errorf("find referenced rows: %w", err)
+		}
+		for _, k := range held {
+			if _, ok := stay[keyString(k)]; !ok {
+				stay[keyString(k)] = reasonReferenced
+			}
+		}
+	}
+	return stay, nil
+}
+
+// deleteUnreferenced deletes, in one statement, the rows that nothing
+// else points at, and only then asks why the others stay. Asking first
+// cost two more statements per batch, each reading the referencing
+// tables for every row; in the usual batch every row goes.
+func (e *erasure) deleteUnreferenced(ctx context.Context, tx *sqlx.Tx, t *table, keys [][]any, depth int) error {
+	left, err := e.deleteFree(ctx, tx, t, keys)
+	if err != nil || len(left) == 0 {
+		return err
+	}
+	// What is left is pointed at: by the subject's own child rows, which
+	// go first, or by rows that keep it.
+	if err := e.eraseChildren(ctx, tx, t, left, depth); err != nil {
+		return err
+	}
+	if left, err = e.deleteFree(ctx, tx, t, left); err != nil || len(left) == 0 {
+		return err
+	}
+	stay, err := e.stays(ctx, tx, t, left)
+	if err != nil {
+		return err
+	}
+	// A row left that neither kind of reference holds was gone before the
+	// statement ran: nothing this erasure did, so nothing to count.
+	for _, k := range left {
+		if reason, ok := stay[keyString(k)]; ok {
+			e.settle(t, k)
+			e.tally(t).kept[reason]++
+		}
+	}
+	return nil
+}
+
+// deleteFree deletes those of these rows of t that nothing points at,
+// counts them, and returns the others.
+func (e *erasure) deleteFree(ctx context.Context, tx *sqlx.Tx, t *table, keys [][]any) ([][]any, error) {
+	c := e.c
+	where, args := c.byKeys(t, "dsr_t", keys)
+	cond, more := c.shared(t, e.subject, false)
+	q := fmt.Sprintf("DELETE FROM %s AS dsr_t WHERE %s AND NOT %s", c.quoteName(t.Name), where, cond)
+	if held := c.referenced(t); held != "" {
+		q += " AND NOT (" + held + ")"
+	}
+	gone, err := selectKeys(ctx, tx, tx.Rebind(q+" RETURNING "+qualify("dsr_t", c.quoteAll(t.Key))), append(args, more...))
+	if err != nil {
+		return nil, err
+	}
+	e.tally(t).changed += int64(len(gone))
+	deleted := make(map[string]bool, len(gone))
+	for _, k := range gone {
+		deleted[keyString(k)] = true
+	}
+	var left [][]any
+	for _, k := range keys {
+		if !deleted[keyString(k)] {
+			left = append(left, k)
+		}
+	}
+	return left, nil
 }
 
 // fresh leaves out rows this erasure already settled or is settling: a
@@ -364,11 +483,19 @@ func (e *erasure) children(ctx context.Context, tx *sqlx.Tx, t *table, r ref, ke
 	for i := range r.childCols {
 		join[i] = fmt.Sprintf("dsr_r.%s = dsr_t.%s", c.quote(r.childCols[i]), c.quote(r.parentCols[i]))
 	}
+	same := make([]string, len(r.child.Key))
+	for i, k := range r.child.Key {
+		same[i] = fmt.Sprintf("dsr_s.%s = dsr_r.%s", c.quote(k), c.quote(k))
+	}
+	// From the batch's rows to the rows pointing at them, and only then
+	// "is this row the subject's?", asked of each row by its key: as a
+	// plain condition on the child, the match's links were rebuilt for
+	// the subject's whole set of parents in every batch.
 	byKeys, keyArgs := c.byKeys(t, "dsr_t", keys)
-	q := tx.Rebind(fmt.Sprintf("SELECT %s FROM %s AS dsr_r WHERE %s AND EXISTS (SELECT 1 FROM %s AS dsr_t WHERE %s AND %s) ORDER BY %s",
-		qualify("dsr_r", c.quoteAll(r.child.Key)), c.quoteName(r.child.Name), where, c.quoteName(t.Name), strings.Join(join, " AND "), byKeys,
-		qualify("dsr_r", c.quoteAll(r.child.Key))))
-	out, err := selectKeys(ctx, tx, q, append(args, keyArgs...))
+	q := tx.Rebind(fmt.Sprintf("SELECT %s FROM %s AS dsr_r WHERE EXISTS (SELECT 1 FROM %s AS dsr_t WHERE %s AND %s) AND EXISTS (SELECT 1 FROM %s AS dsr_s WHERE %s AND %s) ORDER BY %s",
+		qualify("dsr_r", c.quoteAll(r.child.Key)), c.quoteName(r.child.Name), c.quoteName(t.Name), strings.Join(join, " AND "), byKeys,
+		c.quoteName(r.child.Name), strings.Join(same, " AND "), where, qualify("dsr_r", c.quoteAll(r.child.Key))))
+	out, err := selectKeys(ctx, tx, q, append(keyArgs, args...))
 	if err != nil {
 		return nil, fmt.Errorf("find the subject's rows of %s that point at %s: %w", r.child.Name, t.Name, err)
 	}
@@ -403,6 +530,13 @@ func (e *erasure) reached(ctx context.Context, tx *sqlx.Tx, t *table, keys [][]a
 			byKeys, args := c.byKeys(t, "", keys)
 			q := tx.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s IN (SELECT %s FROM %s WHERE %s) ORDER BY %s",
 				c.quoteAll(o.Key), c.quoteName(o.Name), c.quote(theirs), c.quote(mine), c.quoteName(t.Name), byKeys, c.quoteAll(o.Key)))
+			if len(t.Key) == 1 && strings.EqualFold(t.Key[0], mine) {
+				// The link holds t's key: the keys themselves are what to
+				// look for, by the link's index, with no join back to t
+				// (which PostgreSQL planned as a scan of the other table).
+				byKeys, args = c.byKeysOn(t, "", []string{theirs}, keys)
+				q = tx.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", c.quoteAll(o.Key), c.quoteName(o.Name), byKeys, c.quoteAll(o.Key)))
+			}
 			found, err := selectKeys(ctx, tx, q, args)
 			if err != nil {
 				return nil, fmt.Errorf("find the rows of %s that %s leads to: %w", o.Name, t.Name, err)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	_ "github.com/go-sql-driver/mysql" // registers "mysql"
 	"github.com/jmoiron/sqlx"
@@ -88,13 +89,26 @@ type Connector struct {
 	schema string // the connection's default schema (database on MariaDB)
 	tables []*table
 	order  []*table // erasure order: every table before the tables it references
-	// BatchSize bounds each erasure transaction.
-	BatchSize int
+	// BatchSize is the first erasure transaction's number of rows. Later
+	// batches grow or shrink so that each transaction takes about
+	// BatchTarget, between minBatch and MaxBatch rows: a fixed size is
+	// either slow on a large table (hundreds of round trips, each reading
+	// the subject's remaining keys) or holds locks too long on a slow one.
+	// A zero BatchTarget keeps every batch at BatchSize.
+	BatchSize   int
+	MaxBatch    int
+	BatchTarget time.Duration
 	// Heartbeat is called between batches so long erasures stay alive.
 	Heartbeat func(ctx context.Context, progress string)
 	hmacKey   []byte
 	byName    map[string]*table
+	warnings  []string
 }
+
+// Warnings are what Open found that works but will be slow: a column the
+// subject's rows are found by, or a reference is followed by, that leads
+// no index.
+func (c *Connector) Warnings() []string { return c.warnings }
 
 // table is a mapped table with what the catalog says about it.
 type table struct {
@@ -110,6 +124,8 @@ type table struct {
 type ref struct {
 	from       string // the quoted, qualified referencing table
 	name       string // its name, for reports
+	schema     string // and as the catalog knows it
+	table      string
 	child      *table // nil when the map does not declare it
 	childCols  []string
 	parentCols []string
@@ -145,7 +161,7 @@ func Open(ctx context.Context, driver, dsn string, tables []Table, opts ...Optio
 	if driver == "sqlite" {
 		db.SetMaxOpenConns(1)
 	}
-	c := &Connector{db: db, driver: driver, BatchSize: 500, byName: map[string]*table{}}
+	c := &Connector{db: db, driver: driver, BatchSize: 500, MaxBatch: 10_000, BatchTarget: 500 * time.Millisecond, byName: map[string]*table{}}
 	for _, o := range opts {
 		o(c)
 	}
@@ -184,8 +200,13 @@ func (c *Connector) load(ctx context.Context, tables []Table) error {
 	if err := c.linkTables(fks); err != nil {
 		return err
 	}
-	c.order, err = c.erasureOrder()
-	return err
+	if c.order, err = c.erasureOrder(); err != nil {
+		return err
+	}
+	if c.warnings, err = c.checkIndexes(ctx); err != nil {
+		return fmt.Errorf("read the indexes: %w", err)
+	}
+	return nil
 }
 
 // checkTable holds one table's declarations against the catalog.
@@ -262,14 +283,15 @@ func (c *Connector) linkTables(fks []foreignKey) error {
 		}
 		// A foreign key that is not to a mapped table's unique columns
 		// still points at its rows: any non-key reference is kept as is.
-		parent.refs = append(parent.refs, ref{from: c.quoteQualified(fk.ChildSchema, fk.ChildTable), name: fk.childName(c.schema),
+		parent.refs = append(parent.refs, ref{from: c.quoteQualified(fk.ChildSchema, fk.ChildTable), name: fk.childName(c.schema), schema: fk.ChildSchema, table: fk.ChildTable,
 			child: c.byName[fk.Child], childCols: fk.ChildCols, parentCols: fk.ParentCols, enforced: true})
 	}
 	// A link the map declares but the schema does not enforce still points.
 	for _, t := range c.tables {
 		for _, e := range t.Via {
 			child, parent := c.byName[c.canonical(e.Child)], c.byName[c.canonical(e.Parent)]
-			r := ref{from: c.quoteName(child.Name), name: child.Name, child: child, childCols: []string{e.ChildColumn}, parentCols: []string{e.ParentColumn}}
+			schema, name := c.split(child.Name)
+			r := ref{from: c.quoteName(child.Name), name: child.Name, schema: schema, table: name, child: child, childCols: []string{e.ChildColumn}, parentCols: []string{e.ParentColumn}}
 			if !slices.ContainsFunc(parent.refs, func(o ref) bool {
 				return o.child == child && sameColumns(o.childCols, r.childCols) && sameColumns(o.parentCols, r.parentCols)
 			}) {

@@ -240,7 +240,7 @@ func TestBatchesAndHeartbeats(t *testing.T) {
 			extra = append(extra, fmt.Sprintf(`INSERT INTO invoices VALUES (%d, 'C-1', 'Jane Doe', 100)`, i))
 		}
 		c, db := setup(t, b, extra...)
-		c.BatchSize = 2
+		c.BatchSize, c.BatchTarget = 2, 0
 		var beats []string
 		c.Heartbeat = func(_ context.Context, p string) { beats = append(beats, p) }
 		res, err := c.Erase(context.Background(), jane(t), connectors.EraseOptions{})
@@ -283,7 +283,7 @@ func TestConsentAndBadMaps(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer lc.Close()
-		lc.BatchSize = 1
+		lc.BatchSize, lc.BatchTarget = 1, 0
 		bob := []domain.Identity{{Kind: domain.Email, Value: "bob@example.com"}}
 		if _, err := lc.Erase(ctx, bob, connectors.EraseOptions{}); !errors.Is(err, connectors.ErrBadConfig) || !strings.Contains(err.Error(), "still match the subject") {
 			t.Fatalf("masking that keeps the link: %v", err)
@@ -344,7 +344,7 @@ func TestCompositeKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.BatchSize = 1 // one row per batch: every batch addresses its row by both columns
+		c.BatchSize, c.BatchTarget = 1, 0 // one row per batch: every batch addresses its row by both columns
 		res, err := c.Erase(ctx, jane(t), connectors.EraseOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -508,6 +508,68 @@ func TestKeptChildKeepsItsParent(t *testing.T) {
 		}
 		if reason != "1 still referenced by the subject's rows that are kept" || rowCount(t, db, "SELECT COUNT(*) FROM contracts") != 2 {
 			t.Fatalf("erasure: %s (%q)", counts(res), reason)
+		}
+	})
+}
+
+// TestMissingIndexesAreNamed: a column that finds the subject's rows or
+// follows a reference, with no index leading with it, is named at Open;
+// an indexed one, or a key, is not.
+func TestMissingIndexesAreNamed(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		c, _ := setup(t, b, `CREATE INDEX customers_email ON customers (email)`, `CREATE INDEX deliveries_address ON deliveries (address_id, courier)`)
+		got := strings.Join(c.Warnings(), "\n")
+		for _, want := range []string{
+			"table customers: no index leads with phone, which finds the subject's rows by phone",
+			"table invoices: no index leads with customer_no",
+			"table addresses: no index leads with customer_id, which points at customers",
+		} {
+			if !strings.Contains(got, want) {
+				t.Errorf("warnings lack %q:\n%s", want, got)
+			}
+		}
+		for _, unwanted := range []string{"leads with email", "leads with address_id", "leads with id,"} {
+			if strings.Contains(got, "customers: no index "+unwanted) || strings.Contains(got, "deliveries: no index "+unwanted) {
+				t.Errorf("warning for an indexed column (%s):\n%s", unwanted, got)
+			}
+		}
+	})
+}
+
+// TestChildAddedMidErasureGoesFirst: a row of the subject's that points
+// at her customer row through a foreign key, written after its table was
+// erased, is found when the customer row will not go, erased first, and
+// counted; Bob's row in the same table is untouched.
+func TestChildAddedMidErasureGoesFirst(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		_, db := setup(t, b, `CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers (id), item VARCHAR(20))`,
+			`INSERT INTO orders VALUES (1, 1, 'book'), (2, 2, 'pen')`)
+		orders := dsrsql.Table{Name: "orders", Key: []string{"id"}, Erase: "delete",
+			Via: []dsrsql.Edge{{Child: "orders", ChildColumn: "customer_id", Parent: "customers", ParentColumn: "id"}}}
+		ctx := context.Background()
+		c, err := dsrsql.Open(ctx, b.driver, b.dsn, append(tables(), orders))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		late := false
+		c.Heartbeat = func(_ context.Context, progress string) {
+			if strings.HasPrefix(progress, "orders:") && !late {
+				late = true
+				if _, err := db.Exec(`INSERT INTO orders VALUES (3, 1, 'late')`); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		res, err := c.Erase(ctx, jane(t), connectors.EraseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !late || !strings.Contains(counts(res), "orders:deleted:2") || !strings.Contains(counts(res), "customers:deleted:1") {
+			t.Fatalf("erasure: %s (late row written: %v)", counts(res), late)
+		}
+		if n := rowCount(t, db, "SELECT COUNT(*) FROM orders WHERE id = 2"); n != 1 || rowCount(t, db, "SELECT COUNT(*) FROM orders") != 1 {
+			t.Fatalf("orders left: %d of Bob's, %d in all", n, rowCount(t, db, "SELECT COUNT(*) FROM orders"))
 		}
 	})
 }
