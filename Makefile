@@ -24,7 +24,8 @@ stress-test:
 # with benchstat; report ratios from one run, these machines are noisy.
 # bench/: the engine against Temporal's own floor and raw SQL, in one run;
 # prints a table and writes bench/results.json (DSR_BENCH_ROWS, default
-# 1,000,000; DSR_BENCH_REQUESTS, default 60; DSR_BENCH_OPEN, default 2,000).
+# 1,000,000; DSR_BENCH_REQUESTS, default 60; DSR_BENCH_OPEN, default 2,000;
+# DSR_BENCH_CLICKS, default 40).
 # The micro-benchmarks of the other packages follow.
 bench:
 	cd bench && go test -run '^$$' -bench . -benchtime 1x -timeout 60m

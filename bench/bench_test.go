@@ -68,6 +68,7 @@ func BenchmarkEngine(b *testing.B) {
 	b.Run("erasure", benchErasure)
 	b.Run("export", benchExport)
 	b.Run("open", benchOpen)
+	b.Run("slack", benchSlack)
 	write(b)
 }
 
@@ -80,13 +81,18 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// engine starts the engine on the embedded server with five systems.
-func engine(b *testing.B) *testengine.Engine {
+func openStore(b *testing.B) *store.Store {
 	st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "dsr.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+// engine starts the engine on the embedded server with five systems.
+func engine(b *testing.B) *testengine.Engine {
+	st := openStore(b)
 	if err := st.SyncDepartments(context.Background(), []records.Department{{Name: "Sales", Approvers: []string{"sales.lead@acme.example"}}}); err != nil {
 		b.Fatal(err)
 	}
@@ -282,36 +288,46 @@ func benchErasure(b *testing.B) {
 	}
 	defer db.Close()
 
-	eraseRows(b, db, events, tags)
-	start := time.Now()
-	tx := db.MustBegin()
-	tx.MustExec(`DELETE FROM event_tags WHERE event_id IN (SELECT id FROM events WHERE email = 'jane@example.com')`)
-	tx.MustExec(`DELETE FROM events WHERE email = 'jane@example.com'`)
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
-	raw := time.Since(start)
-
-	eraseRows(b, db, events, tags)
-	c, err := dsrsql.Open(context.Background(), "postgres", dsn, []dsrsql.Table{
-		{Name: "events", Key: []string{"id"}, Erase: "delete", Identity: map[domain.IdentityKind][]string{domain.Email: {"email"}}},
-		{Name: "event_tags", Key: []string{"id"}, Erase: "delete", Via: []dsrsql.Edge{{Child: "event_tags", ChildColumn: "event_id", Parent: "events", ParentColumn: "id"}}},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
 	jane, _ := domain.NewIdentity(domain.Email, "jane@example.com")
-	start = time.Now()
-	res, err := c.Erase(context.Background(), []domain.Identity{jane}, connectors.EraseOptions{})
-	if err != nil {
-		b.Fatal(err)
+	// Two rounds, each the raw DELETE then the engine on fresh rows, and
+	// the better of each: one round's ratio moved between 1.7 and 2.5 on
+	// this machine with the database's own timing.
+	var raw, ours time.Duration
+	for round := range 2 {
+		eraseRows(b, db, events, tags)
+		start := time.Now()
+		tx := db.MustBegin()
+		tx.MustExec(`DELETE FROM event_tags WHERE event_id IN (SELECT id FROM events WHERE email = 'jane@example.com')`)
+		tx.MustExec(`DELETE FROM events WHERE email = 'jane@example.com'`)
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		if took := time.Since(start); round == 0 || took < raw {
+			raw = took
+		}
+
+		eraseRows(b, db, events, tags)
+		c, err := dsrsql.Open(context.Background(), "postgres", dsn, []dsrsql.Table{
+			{Name: "events", Key: []string{"id"}, Erase: "delete", Identity: map[domain.IdentityKind][]string{domain.Email: {"email"}}},
+			{Name: "event_tags", Key: []string{"id"}, Erase: "delete", Via: []dsrsql.Edge{{Child: "event_tags", ChildColumn: "event_id", Parent: "events", ParentColumn: "id"}}},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		res, err := c.Erase(context.Background(), []domain.Identity{jane}, connectors.EraseOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if took := time.Since(start); round == 0 || took < ours {
+			ours = took
+		}
+		c.Close()
+		if res.Changed() != int64(total) {
+			b.Fatalf("erased %d of %d rows: %+v", res.Changed(), total, res.Records)
+		}
 	}
-	ours := time.Since(start)
-	if res.Changed() != int64(total) {
-		b.Fatalf("erased %d of %d rows: %+v", res.Changed(), total, res.Records)
-	}
-	record(fmt.Sprintf("erasure of %d rows on PostgreSQL (%d + %d referenced)", total, events, tags), ours.Seconds(), "s", "", fmt.Sprintf("one raw DELETE: %.1f s", raw.Seconds()))
+	record(fmt.Sprintf("erasure of %d rows on PostgreSQL (%d + %d referenced)", total, events, tags), ours.Seconds(), "s", "", fmt.Sprintf("one raw DELETE: %.1f s; best of two rounds each", raw.Seconds()))
 	record("erasure ratio, engine / raw DELETE", ours.Seconds()/raw.Seconds(), "×", "≤ 1.3", "")
 }
 
