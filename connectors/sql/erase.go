@@ -527,15 +527,20 @@ func (e *erasure) reached(ctx context.Context, tx *sqlx.Tx, t *table, keys [][]a
 			default:
 				continue
 			}
-			byKeys, args := c.byKeys(t, "", keys)
-			q := tx.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s IN (SELECT %s FROM %s WHERE %s) ORDER BY %s",
-				c.quoteAll(o.Key), c.quoteName(o.Name), c.quote(theirs), c.quote(mine), c.quoteName(t.Name), byKeys, c.quoteAll(o.Key)))
+			var q string
+			var args []any
 			if len(t.Key) == 1 && strings.EqualFold(t.Key[0], mine) {
 				// The link holds t's key: the keys themselves are what to
 				// look for, by the link's index, with no join back to t
 				// (which PostgreSQL planned as a scan of the other table).
+				var byKeys string
 				byKeys, args = c.byKeysOn(t, "", []string{theirs}, keys)
 				q = tx.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", c.quoteAll(o.Key), c.quoteName(o.Name), byKeys, c.quoteAll(o.Key)))
+			} else {
+				var byKeys string
+				byKeys, args = c.byKeys(t, "", keys)
+				q = tx.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s IN (SELECT %s FROM %s WHERE %s) ORDER BY %s",
+					c.quoteAll(o.Key), c.quoteName(o.Name), c.quote(theirs), c.quote(mine), c.quoteName(t.Name), byKeys, c.quoteAll(o.Key)))
 			}
 			found, err := selectKeys(ctx, tx, q, args)
 			if err != nil {
