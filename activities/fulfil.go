@@ -69,6 +69,36 @@ func (a *Activities) Export(ctx context.Context, in SystemInput) (Exported, erro
 	return Exported{Result: res, Artifact: art}, nil
 }
 
+// Gathered is one system's answer to an access request in one step: what
+// it holds and, where it holds anything, the export.
+type Gathered struct {
+	Found    connectors.Result `json:"found"`
+	Exported *Exported         `json:"exported,omitempty"`
+}
+
+// DiscoverAndExport asks a system what it holds on the subject and, if
+// anything, exports it, in one activity. The workflow uses it where the
+// export cannot depend on anything decided between the two (no sign-off,
+// no identities still to confirm), saving a round trip per system. A
+// retry does both again: the export replaces its file, and its artifact
+// is recorded once.
+func (a *Activities) DiscoverAndExport(ctx context.Context, in SystemInput) (Gathered, error) {
+	found, err := a.Discover(ctx, DiscoverInput{RequestID: in.RequestID, System: in.System, Identities: in.Identities})
+	if err != nil {
+		return Gathered{}, err
+	}
+	out := Gathered{Found: found}
+	if found.Total() == 0 {
+		return out, nil
+	}
+	exported, err := a.Export(ctx, in)
+	if err != nil {
+		return Gathered{}, err
+	}
+	out.Exported = &exported
+	return out, nil
+}
+
 // SystemSummary is what the access package says of one system: what is
 // held, why, on which legal basis, who receives it, whether it is sold or
 // shared, and how long it is kept.

@@ -25,6 +25,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"go.temporal.io/server/common/dynamicconfig"
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/connectors"
@@ -101,7 +102,36 @@ func engine(b *testing.B) *testengine.Engine {
 		sys = append(sys, activities.System{SystemRef: activities.SystemRef{Name: fmt.Sprintf("s%d", i), Department: "Sales", Purposes: []string{"newsletter"}},
 			Connector: &testengine.Table{Rows: 2}})
 	}
-	return testengine.StartEngine(b, st, sys...)
+	return testengine.StartEngineWith(b, st, testengine.Options{Systems: sys, Temporal: serverSettings(b)})
+}
+
+// serverSettings are the embedded server's settings to measure, over dev
+// mode's: DSR_BENCH_TEMPORAL="matching.numTaskqueueReadPartitions=1;…",
+// each value an integer, a boolean or a duration.
+func serverSettings(b *testing.B) dynamicconfig.StaticClient {
+	out := dynamicconfig.StaticClient{}
+	for _, kv := range strings.Split(os.Getenv("DSR_BENCH_TEMPORAL"), ";") {
+		if strings.TrimSpace(kv) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			b.Fatalf("DSR_BENCH_TEMPORAL: %q is not key=value", kv)
+		}
+		var val any = v
+		if n, err := strconv.Atoi(v); err == nil {
+			val = n
+		} else if t, err := strconv.ParseBool(v); err == nil {
+			val = t
+		} else if d, err := time.ParseDuration(v); err == nil {
+			val = d
+		}
+		out[dynamicconfig.MakeKey(strings.TrimSpace(k))] = []dynamicconfig.ConstrainedValue{{Value: val}}
+	}
+	if len(out) > 0 {
+		results.Machine["temporal settings"] = os.Getenv("DSR_BENCH_TEMPORAL")
+	}
+	return out
 }
 
 func access(id string) workflows.RequestInput {

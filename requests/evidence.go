@@ -191,8 +191,8 @@ func Timeline(events []*historypb.HistoryEvent, codecs Codecs) []Event {
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
 			a := e.GetActivityTaskCompletedEventAttributes()
 			s := scheduled[a.GetScheduledEventId()]
-			if what, actor, detail, ok := describeActivity(s.GetActivityType().GetName(), s.GetInput(), a.GetResult(), decode); ok {
-				add(e, what, actor, detail)
+			for _, d := range describeSteps(s.GetActivityType().GetName(), s.GetInput(), a.GetResult(), decode) {
+				add(e, d.what, d.actor, d.detail)
 			}
 		case enumspb.EVENT_TYPE_MARKER_RECORDED:
 			m := e.GetMarkerRecordedEventAttributes()
@@ -203,8 +203,8 @@ func Timeline(events []*historypb.HistoryEvent, codecs Codecs) []Event {
 			if !decode(m.GetDetails()["data"], &la) {
 				continue
 			}
-			if what, actor, detail, ok := describeActivity(la.ActivityType, nil, m.GetDetails()["result"], decode); ok {
-				add(e, what, actor, detail)
+			for _, d := range describeSteps(la.ActivityType, nil, m.GetDetails()["result"], decode) {
+				add(e, d.what, d.actor, d.detail)
 			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:
 			a := e.GetActivityTaskFailedEventAttributes()
@@ -307,12 +307,39 @@ var (
 	actErase           = activityName((*activities.Activities).Erase)
 	actApplyConsent    = activityName((*activities.Activities).ApplyConsent)
 	actExport          = activityName((*activities.Activities).Export)
+	actGather          = activityName((*activities.Activities).DiscoverAndExport)
 	actAssemblePackage = activityName((*activities.Activities).AssemblePackage)
 	actNotify          = activityName((*activities.Activities).Notify)
 	actSuppress        = activityName((*activities.Activities).Suppress)
 	actRecordConsent   = activityName((*activities.Activities).RecordConsent)
 	actRecordExtension = activityName((*activities.Activities).RecordExtension)
 )
+
+// step is one entry an activity adds to the evidence.
+type step struct{ what, actor, detail string }
+
+// describeSteps says what an activity did, as the evidence's entries: one
+// for most, two for a discovery that exported in the same step.
+func describeSteps(name string, input, result *commonpb.Payloads, decode func(*commonpb.Payloads, any) bool) []step {
+	if name == actGather {
+		var sys struct {
+			System string `json:"system"`
+		}
+		var g activities.Gathered
+		if !decode(input, &sys) || !decode(result, &g) {
+			return nil
+		}
+		out := []step{{"discovered", "engine", fmt.Sprintf("%s: %s", sys.System, counts(g.Found))}}
+		if x := g.Exported; x != nil {
+			out = append(out, step{"exported", "engine", fmt.Sprintf("%s: %s (sha256 %s)", sys.System, counts(x.Result), x.Artifact.SHA256)})
+		}
+		return out
+	}
+	if what, actor, detail, ok := describeActivity(name, input, result, decode); ok {
+		return []step{{what, actor, detail}}
+	}
+	return nil
+}
 
 func describeActivity(name string, input, result *commonpb.Payloads, decode func(*commonpb.Payloads, any) bool) (what, actor, detail string, ok bool) {
 	var sys struct {

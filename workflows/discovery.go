@@ -112,18 +112,57 @@ func (l *lifecycle) discoverIn(ctx workflow.Context, systems []activities.System
 	if !l.resuming() {
 		l.st.Systems = slices.DeleteFunc(l.st.Systems, func(p SystemProgress) bool { return !p.Manual })
 	}
+	gather := l.gathering(ctx)
 	return l.eachSystem(ctx, domain.StatusDiscovery, systems, func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
+		if gather(s) {
+			return workflow.ExecuteActivity(ctx, a.DiscoverAndExport, activities.SystemInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids})
+		}
 		return workflow.ExecuteActivity(ctx, a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids})
 	}, func(s activities.SystemRef, f workflow.Future) error {
 		var res connectors.Result
-		if err := f.Get(ctx, &res); err != nil {
+		var exported *activities.Exported
+		if gather(s) {
+			var g activities.Gathered
+			if err := f.Get(ctx, &g); err != nil {
+				return err
+			}
+			res, exported = g.Found, g.Exported
+		} else if err := f.Get(ctx, &res); err != nil {
 			return err
 		}
 		l.st.Systems = slices.DeleteFunc(l.st.Systems, func(p SystemProgress) bool { return p.System == s.Name })
-		l.st.Systems = append(l.st.Systems, SystemProgress{System: s.Name, Department: s.Department, Found: res.Total(), Evidence: res})
+		p := SystemProgress{System: s.Name, Department: s.Department, Found: res.Total(), Evidence: res}
+		delete(l.artifacts, s.Name) // an export made with fewer identities is replaced
+		if exported != nil {
+			l.artifacts[s.Name] = exported.Artifact
+			p.Done = exportedText(exported.Result)
+		}
+		l.st.Systems = append(l.st.Systems, p)
 		slices.SortFunc(l.st.Systems, func(x, y SystemProgress) int { return strings.Compare(x.System, y.System) })
 		return nil
 	})
+}
+
+// changeExportAtDiscovery guards exporting during discovery, in the same
+// activity, for an access or portability request's systems that need no
+// sign-off, when no system can name further identities: nothing decided
+// between discovery and fulfilment could change such an export, and it
+// saves an activity and its round trip per system.
+const changeExportAtDiscovery = "export-at-discovery"
+
+// gathering says, per system, whether discovery also exports. The version
+// is asked once per run, where it first matters; a continued run asks
+// again, and its own history records its answer.
+func (l *lifecycle) gathering(ctx workflow.Context) func(activities.SystemRef) bool {
+	never := func(activities.SystemRef) bool { return false }
+	if !lean(ctx) || l.in.Type != domain.Access && l.in.Type != domain.Portability ||
+		slices.ContainsFunc(l.systems, func(s activities.SystemRef) bool { return s.Links && s.Manual == nil }) {
+		return never
+	}
+	if workflow.GetVersion(ctx, changeExportAtDiscovery, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return never
+	}
+	return func(s activities.SystemRef) bool { return !s.NeedsSignOff(l.in.Type) }
 }
 
 // changeLinkedIdentities guards following the identities found in the

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/workflow"
@@ -75,7 +76,10 @@ func (l *lifecycle) progress(system string) *SystemProgress {
 // the package that says, per system, what is held, why and who gets it.
 func (l *lifecycle) export(ctx workflow.Context) error {
 	var a *activities.Activities
-	err := l.eachSystem(ctx, domain.StatusFulfilling, l.holding(true), func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
+	// Systems exported during discovery are done; before that change no
+	// export existed at this point, so older histories replay as they ran.
+	todo := slices.DeleteFunc(l.holding(true), func(s activities.SystemRef) bool { _, done := l.artifacts[s.Name]; return done })
+	err := l.eachSystem(ctx, domain.StatusFulfilling, todo, func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
 		return workflow.ExecuteActivity(ctx, a.Export, activities.SystemInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids})
 	}, func(s activities.SystemRef, f workflow.Future) error {
 		var out activities.Exported
@@ -83,7 +87,7 @@ func (l *lifecycle) export(ctx workflow.Context) error {
 			return err
 		}
 		l.artifacts[s.Name] = out.Artifact
-		l.progress(s.Name).Done = fmt.Sprintf("exported %d records", out.Result.Total()) + undeclared(out.Result)
+		l.progress(s.Name).Done = exportedText(out.Result)
 		return nil
 	})
 	if err != nil || l.closure != nil {
@@ -115,6 +119,10 @@ func (l *lifecycle) export(ctx workflow.Context) error {
 	}
 	l.st.Package = pkg.Location
 	return nil
+}
+
+func exportedText(r connectors.Result) string {
+	return fmt.Sprintf("exported %d records", r.Total()) + undeclared(r)
 }
 
 // erase erases in every holding system that was not exempted; after each

@@ -3,9 +3,11 @@ package workflows_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/keyring"
@@ -103,4 +105,79 @@ func TestAccessPackageOpensTheLid(t *testing.T) {
 	if err != nil || len(arts) != 3 {
 		t.Fatalf("artifacts: %+v, %v", arts, err)
 	}
+}
+
+// exportsOf reads a system's export count from within the test
+// environment's callbacks.
+func exportsOf(c *tableConnector) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exports
+}
+
+// TestAccessExportsAtDiscoveryWhereNothingWaits: billing needs no sign-off
+// for access, so it is exported in its discovery step, before Sales has
+// decided on crm; crm is exported once Sales approves; each system once,
+// analytics (holding nothing) never. With a system that can name further
+// identities, nothing is exported before they are confirmed.
+func TestAccessExportsAtDiscoveryWhereNothingWaits(t *testing.T) {
+	t.Run("no links", func(t *testing.T) {
+		e, _, _, sys := envWithSystems(t)
+		var before [2]int
+		e.RegisterDelayedCallback(func() { before = [2]int{exportsOf(sys.billing), exportsOf(sys.crm)} }, day/2)
+		update(e, day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
+		e.ExecuteWorkflow(workflows.Request, input("REQ-GATHER"))
+		res := result(t, e)
+		if before != [2]int{1, 0} {
+			t.Fatalf("before the sign-off: billing exported %d times, crm %d; want 1 and 0", before[0], before[1])
+		}
+		if exportsOf(sys.billing) != 1 || exportsOf(sys.crm) != 1 || exportsOf(sys.analytics) != 0 {
+			t.Fatalf("exports: billing %d crm %d analytics %d", exportsOf(sys.billing), exportsOf(sys.crm), exportsOf(sys.analytics))
+		}
+		files := testenv.Unzip(t, res.Package)
+		if files["systems/crm.json"] != `{"rows":3}` || files["systems/billing.json"] != `{"rows":2}` {
+			t.Fatalf("package files: %v", files)
+		}
+		for _, p := range res.Systems {
+			if want := map[string]string{"crm": "exported 3 records", "billing": "exported 2 records", "analytics": ""}[p.System]; p.Done != want {
+				t.Fatalf("%s: done %q, want %q", p.System, p.Done, want)
+			}
+		}
+	})
+	t.Run("retried", func(t *testing.T) {
+		// billing's step fails until fixed; the operator's retry discovers
+		// and exports it again, once.
+		e, _, _, sys := envWithSystems(t)
+		sys.billing.failing = errors.New("connection refused")
+		e.RegisterDelayedCallback(sys.billing.fix, 2*day)
+		update(e, 3*day, workflows.UpdateRetry, workflows.Retry{Actor: "ops:bob"})
+		update(e, 4*day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
+		e.ExecuteWorkflow(workflows.Request, input("REQ-GATHER-RETRY"))
+		res := result(t, e)
+		if res.Status != domain.StatusCompleted || exportsOf(sys.billing) != 1 || exportsOf(sys.crm) != 1 {
+			t.Fatalf("status %s; exports: billing %d crm %d", res.Status, exportsOf(sys.billing), exportsOf(sys.crm))
+		}
+		if files := testenv.Unzip(t, res.Package); files["systems/billing.json"] != `{"rows":2}` {
+			t.Fatalf("package files: %v", files)
+		}
+		attention := false
+		for _, c := range res.Timeline {
+			attention = attention || c.Status == domain.StatusNeedsAttention && strings.Contains(c.Note, "billing")
+		}
+		if !attention {
+			t.Fatalf("billing's failure never needed attention: %+v", res.Timeline)
+		}
+	})
+	t.Run("links", func(t *testing.T) {
+		shop := &linker{tableConnector: tableConnector{rows: 1}, next: func([]domain.Identity) ([]domain.Identity, error) { return nil, nil }}
+		e, _, _, sys := envWithSystems(t, activities.System{SystemRef: activities.SystemRef{Name: "shop", Department: "Sales"}, Connector: shop})
+		var before int
+		e.RegisterDelayedCallback(func() { before = exportsOf(sys.billing) }, day/2)
+		update(e, day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
+		e.ExecuteWorkflow(workflows.Request, input("REQ-LINKS"))
+		result(t, e)
+		if before != 0 || exportsOf(sys.billing) != 1 {
+			t.Fatalf("billing exported %d times before the sign-off, %d in all; want 0 and 1", before, exportsOf(sys.billing))
+		}
+	})
 }

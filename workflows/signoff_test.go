@@ -30,6 +30,7 @@ type tableConnector struct {
 	calls    int
 	stuck    bool
 	erasures int
+	exports  int
 	consent  map[string]bool
 }
 
@@ -44,6 +45,9 @@ func (c *tableConnector) Discover(context.Context, []domain.Identity) (connector
 }
 
 func (c *tableConnector) Export(ctx context.Context, ids []domain.Identity, w io.Writer) (connectors.Result, error) {
+	c.mu.Lock()
+	c.exports++
+	c.mu.Unlock()
 	res, err := c.Discover(ctx, ids)
 	if err == nil {
 		_, err = fmt.Fprintf(w, `{"rows":%d}`, res.Total())

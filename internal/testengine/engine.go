@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -40,9 +42,13 @@ import (
 
 // NewTemporal starts a real in-process Temporal server, tuned as in dev
 // mode, and stops it when the test or benchmark ends.
-func NewTemporal(t testing.TB) *temporaltest.TestServer {
+func NewTemporal(t testing.TB, settings ...dynamicconfig.StaticClient) *temporaltest.TestServer {
+	dc := devserver.DynamicConfig()
+	for _, s := range settings {
+		maps.Copy(dc, s)
+	}
 	opts := []temporaltest.TestServerOption{
-		temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(devserver.DynamicConfig())),
+		temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(dc)),
 	}
 	if tt, ok := t.(*testing.T); ok {
 		opts = append(opts, temporaltest.WithT(tt))
@@ -78,6 +84,9 @@ type Options struct {
 	Slack func(c client.Client) *slackapp.App
 	// OpenDSR serves the OpenDSR endpoints, signing with this signer.
 	OpenDSR *opendsr.Signer
+	// Temporal overrides settings of the server's dynamic config, over
+	// dev mode's (make bench measures them).
+	Temporal dynamicconfig.StaticClient
 }
 
 // StartEngineWith is StartEngine with options.
@@ -91,7 +100,7 @@ func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 	if err := st.UseAuditKey(context.Background(), keys.AuditKey()); err != nil {
 		t.Fatal(err)
 	}
-	ts := NewTemporal(t)
+	ts := NewTemporal(t, o.Temporal)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	logger := tlog.NewStructuredLogger(quiet)
 	opts := connect.ClientOptions(keys)
