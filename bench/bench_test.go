@@ -82,8 +82,15 @@ func envInt(name string, def int) int {
 	return def
 }
 
+// openStore opens the engine's store: SQLite, as in dev mode, or with
+// DSR_BENCH_STORE=postgres on PostgreSQL, as a production worker runs.
 func openStore(b *testing.B) *store.Store {
-	st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "dsr.db"))
+	dsn := filepath.Join(b.TempDir(), "dsr.db")
+	if os.Getenv("DSR_BENCH_STORE") == "postgres" {
+		dsn = testenv.PostgresSchema(b)
+		results.Machine["store"] = "PostgreSQL"
+	}
+	st, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
