@@ -111,8 +111,10 @@ type SystemSummary struct {
 	Recipients   []string `json:"recipients"` // [] says "shared with no one"
 	SoldOrShared bool     `json:"sold_or_shared"`
 	Retention    string   `json:"retention,omitempty"`
-	Kept         string   `json:"kept_because,omitempty"`
-	File         string   `json:"file,omitempty"`
+	// Tables are the system's tables as CSV files in the package.
+	Tables []string `json:"tables,omitempty"`
+	Kept   string   `json:"kept_because,omitempty"`
+	File   string   `json:"file,omitempty"`
 	// Note says how data held outside the engine's reach was handled.
 	Note string `json:"note,omitempty"`
 }
@@ -144,6 +146,25 @@ func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (reco
 	path := filepath.Join(dir, "package.zip")
 	sum, size, err := writeAtomically(path, func(w io.Writer) error {
 		z := zip.NewWriter(w)
+		// Each export is copied into the zip as a stream, hashed on the
+		// way: a package of gigabytes needs no more memory than a buffer.
+		// A changed export fails the whole package, which is then not kept.
+		// Each table goes in as CSV too, streamed the same way.
+		tables := map[string][]string{}
+		for _, art := range in.Artifacts {
+			src := strings.TrimPrefix(art.Location, "file://")
+			if err := addZipFile(z, "systems/"+art.System+".json", src, art.SHA256); err != nil {
+				return fmt.Errorf("export of %s: %w", art.System, err)
+			}
+			names, err := addCSVs(z, art.System, src, art.SHA256)
+			if err != nil {
+				return fmt.Errorf("export of %s as CSV: %w", art.System, err)
+			}
+			tables[art.System] = names
+		}
+		for i := range in.Systems {
+			in.Systems[i].Tables = tables[in.Systems[i].System]
+		}
 		manifest, err := json.MarshalIndent(map[string]any{
 			"request_id": in.RequestID, "type": in.Type, "regulation": in.Regulation, "systems": in.Systems,
 		}, "", "  ")
@@ -153,14 +174,6 @@ func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (reco
 		// Fixed timestamps keep the package byte-identical across retries.
 		if err := addZip(z, "manifest.json", manifest); err != nil {
 			return err
-		}
-		// Each export is copied into the zip as a stream, hashed on the
-		// way: a package of gigabytes needs no more memory than a buffer.
-		// A changed export fails the whole package, which is then not kept.
-		for _, art := range in.Artifacts {
-			if err := addZipFile(z, "systems/"+art.System+".json", strings.TrimPrefix(art.Location, "file://"), art.SHA256); err != nil {
-				return fmt.Errorf("export of %s: %w", art.System, err)
-			}
 		}
 		return z.Close()
 	})

@@ -4,8 +4,12 @@ import (
 	"archive/zip"
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,7 +68,7 @@ func TestPackageStreamsAndRefusesAChangedExport(t *testing.T) {
 		}
 	}
 	z.Close()
-	if strings.Join(names, " ") != "manifest.json systems/crm.json" {
+	if strings.Join(names, " ") != "systems/crm.json systems/crm/customers.csv manifest.json" {
 		t.Fatalf("package holds %v", names)
 	}
 
@@ -80,5 +84,95 @@ func TestPackageStreamsAndRefusesAChangedExport(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "PKG-2", "package.zip")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a package was left behind: %v", err)
+	}
+}
+
+// TestPackageCarriesEachTableAsCSV: every table of every export, in each
+// connector's shape, is in the package as CSV too: the union of its rows'
+// columns, nested values as JSON, text a spreadsheet would run as a
+// formula defused, names safe for any zip tool, and listed in the manifest.
+func TestPackageCarriesEachTableAsCSV(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	received := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := st.RecordProvisional(context.Background(), records.Request{ID: "CSV-1", Type: domain.Portability, Regulation: domain.GDPR, Status: domain.StatusReceived,
+		ReceivedAt: received, DueAt: domain.DueAt(domain.GDPR, received), WorkflowID: domain.WorkflowID("CSV-1")}, "cli:test"); err != nil {
+		t.Fatal(err)
+	}
+	a := &activities.Activities{Store: st, ExportDir: t.TempDir()}
+	exports := map[string]string{
+		"shop": `{"customers": {"categories": {"email": ["contact"]}, "undeclared_columns": ["notes"], "rows": [
+			{"email": "jane@example.com", "id": 1, "notes": "=HYPERLINK(\"http://evil.example\")"},
+			{"email": "jane@example.com", "id": 2, "notes": null, "extra": {"a": 1}}]},
+			"orders": {"categories": {}, "undeclared_columns": [], "rows": []}}`,
+		"mail":  `{"contacts": [{"id": "c1", "tags": ["a", "b"]}, {"id": "c2", "name": "Jane, \"JJ\""}]}`,
+		"cache": `{"session:{email}:*": {"session:jane@example.com:1": {"ip": "192.0.2.1"}, "session:jane@example.com:2": "-1"}}`,
+		// Connectors of a company's own, in shapes of their own.
+		"odd":  `{"rows": 2}`,
+		"text": `name,email` + "\n" + `Jane,jane@example.com`,
+	}
+	in := activities.PackageInput{RequestID: "CSV-1", Type: domain.Portability, Regulation: domain.GDPR}
+	for _, system := range []string{"cache", "mail", "odd", "shop", "text"} {
+		path := filepath.Join(t.TempDir(), system+".json")
+		if err := os.WriteFile(path, []byte(exports[system]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(exports[system]))
+		in.Artifacts = append(in.Artifacts, records.Artifact{ID: "CSV-1/" + system, RequestID: "CSV-1", System: system, Format: "json",
+			Location: "file://" + path, SHA256: hex.EncodeToString(sum[:])})
+		in.Systems = append(in.Systems, activities.SystemSummary{System: system, Records: 2, File: "systems/" + system + ".json"})
+	}
+	pkg, err := a.AssemblePackage(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := zip.OpenReader(strings.TrimPrefix(pkg.Location, "file://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	read := func(name string) string {
+		f, err := z.Open(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		defer f.Close()
+		b, _ := io.ReadAll(f)
+		return string(b)
+	}
+	for name, want := range map[string][][]string{
+		"systems/shop/customers.csv": {{"email", "id", "notes", "extra"},
+			{"jane@example.com", "1", `'=HYPERLINK("http://evil.example")`, ""}, {"jane@example.com", "2", "", `{"a":1}`}},
+		"systems/shop/orders.csv":             {}, // no rows, no columns: an empty file
+		"systems/mail/contacts.csv":           {{"id", "tags", "name"}, {"c1", `["a","b"]`, ""}, {"c2", "", `Jane, "JJ"`}},
+		"systems/cache/session__email___.csv": {{"key", "value"}, {"session:jane@example.com:1", `{"ip":"192.0.2.1"}`}, {"session:jane@example.com:2", "'-1"}},
+	} {
+		r := csv.NewReader(strings.NewReader(read(name)))
+		r.FieldsPerRecord = -1
+		got, err := r.ReadAll()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s:\n got %q\nwant %q", name, got, want)
+		}
+	}
+	if read("systems/odd.json") != exports["odd"] || read("systems/text.json") != exports["text"] {
+		t.Fatal("an export in a shape of its own is not in the package as it is")
+	}
+	var manifest struct {
+		Systems []struct {
+			System string   `json:"system"`
+			Tables []string `json:"tables"`
+		} `json:"systems"`
+	}
+	if err := json.Unmarshal([]byte(read("manifest.json")), &manifest); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(manifest.Systems); got != "[{cache [systems/cache/session__email___.csv]} {mail [systems/mail/contacts.csv]} {odd []} {shop [systems/shop/customers.csv systems/shop/orders.csv]} {text []}]" {
+		t.Fatalf("manifest: %s", got)
 	}
 }

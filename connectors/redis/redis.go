@@ -6,7 +6,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -118,29 +117,46 @@ func (c *Connector) Discover(ctx context.Context, subject []domain.Identity) (co
 	return res, nil
 }
 
-// Export writes {pattern: {key: value}} as JSON, reading each key by type.
+// Export writes {pattern: {key: value}} as JSON, reading each key by type
+// and writing its value before reading the next, so memory holds one
+// value, not the subject's whole data.
 func (c *Connector) Export(ctx context.Context, subject []domain.Identity, w io.Writer) (connectors.Result, error) {
 	var res connectors.Result
-	out := map[string]map[string]any{}
-	for _, p := range c.patterns {
+	out := &connectors.Stream{W: w}
+	sep := func(first bool, indent string) string {
+		if first {
+			return "\n" + indent
+		}
+		return ",\n" + indent
+	}
+	out.Raw("{")
+	for i, p := range c.patterns {
 		keys, err := c.keys(ctx, p, subject)
 		if err != nil {
 			return res, err
 		}
-		values := map[string]any{}
-		for _, k := range keys {
+		slices.Sort(keys)
+		out.Value(sep(i == 0, "  "), p.Pattern)
+		out.Raw(": {")
+		for j, k := range keys {
 			v, err := c.value(ctx, k)
 			if err != nil {
 				return res, fmt.Errorf("export %s: %w", p.Pattern, err)
 			}
-			values[k] = v
+			out.Value(sep(j == 0, "    "), k)
+			out.Value(": ", v)
 		}
-		out[p.Pattern] = values
+		if len(keys) > 0 {
+			out.Raw("\n  ")
+		}
+		out.Raw("}")
+		if out.Err != nil {
+			return res, fmt.Errorf("export %s: %w", p.Pattern, out.Err)
+		}
 		res.Records = append(res.Records, connectors.Record{Location: p.Pattern, Action: "exported", Count: int64(len(keys))})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return res, enc.Encode(out)
+	out.Raw("\n}\n")
+	return res, out.Err
 }
 
 func (c *Connector) value(ctx context.Context, key string) (any, error) {
