@@ -1,6 +1,9 @@
 CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_no TEXT, shipping_name TEXT, shipping_address TEXT, total_cents INTEGER NOT NULL);
 CREATE TABLE order_items (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders(id), product TEXT, price_cents INTEGER NOT NULL);
 CREATE TABLE invoices (id INTEGER PRIMARY KEY, customer_no TEXT, billing_name TEXT, amount_cents INTEGER NOT NULL);
+CREATE INDEX orders_customer_no ON orders (customer_no);
+CREATE INDEX order_items_order ON order_items (order_id);
+CREATE INDEX invoices_customer_no ON invoices (customer_no);
 INSERT INTO orders VALUES (1, 'C-1001', 'Jane Doe', '1 High Street, London', 4999);
 INSERT INTO orders VALUES (2, 'C-1001', 'Jane Doe', '5 Harbour Road, Brighton', 1250);
 INSERT INTO orders VALUES (3, 'C-1002', 'Bob Stone', '9 Mill Lane, Leeds', 800);

@@ -1,5 +1,11 @@
 CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT, alt_email TEXT, phone TEXT, customer_no TEXT, loyalty_no TEXT, name TEXT);
 CREATE TABLE addresses (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id), street TEXT, city TEXT);
+CREATE INDEX customers_email ON customers (email);
+CREATE INDEX customers_alt_email ON customers (alt_email);
+CREATE INDEX customers_phone ON customers (phone);
+CREATE INDEX customers_customer_no ON customers (customer_no);
+CREATE INDEX customers_loyalty_no ON customers (loyalty_no);
+CREATE INDEX addresses_customer ON addresses (customer_id);
 INSERT INTO customers VALUES (1, 'jane@example.com', 'jane.doe@work.example', '+442079460958', 'C-1001', 'L10000001', 'Jane Doe');
 INSERT INTO customers VALUES (2, 'bob@example.com', NULL, '+442079460000', 'C-1002', 'L10000002', 'Bob Stone');
 INSERT INTO addresses VALUES (1, 1, '1 High Street', 'London');
