@@ -15,8 +15,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"go.temporal.io/sdk/temporal"
 )
 
 // An export is one JSON object whose members are a system's tables, in
@@ -84,7 +82,7 @@ func addCSVs(z *zip.Writer, system, path, digest string) ([]string, error) {
 			}
 		}
 		if i == len(tables) {
-			return nil, temporal.NewNonRetryableApplicationError("it changed since it was written", "Tampered", nil)
+			return nil, tampered()
 		}
 		t := tables[i]
 		i++
@@ -105,7 +103,7 @@ func addCSVs(z *zip.Writer, system, path, digest string) ([]string, error) {
 			for k, v := range row {
 				j, ok := t.index[k]
 				if !ok {
-					return temporal.NewNonRetryableApplicationError("it changed since it was written", "Tampered", nil)
+					return tampered()
 				}
 				record[j] = cell(v)
 			}
@@ -160,7 +158,7 @@ func walkExport(path, digest string, table func(name string) (func(map[string]an
 		return err
 	}
 	if hex.EncodeToString(h.Sum(nil)) != digest {
-		return temporal.NewNonRetryableApplicationError("it changed since it was written", "Tampered", nil)
+		return tampered()
 	}
 	return nil
 }

@@ -202,9 +202,15 @@ func addZipFile(z *zip.Writer, name, path, digest string) error {
 		return err
 	}
 	if hex.EncodeToString(h.Sum(nil)) != digest {
-		return temporal.NewNonRetryableApplicationError("it changed since it was written", "Tampered", nil)
+		return tampered()
 	}
 	return nil
+}
+
+// tampered is the error of an export that no longer matches the digest
+// it was recorded with: permanent, since no retry can restore it.
+func tampered() error {
+	return temporal.NewNonRetryableApplicationError("it changed since it was written", "Tampered", nil)
 }
 
 func addZip(z *zip.Writer, name string, b []byte) error {
