@@ -14,7 +14,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 )
 
 // An export is one JSON object whose members are a system's tables, in
@@ -87,7 +86,7 @@ func addCSVs(z *zip.Writer, system, path, digest string) ([]string, error) {
 		t := tables[i]
 		i++
 		names = append(names, t.file)
-		entry, err := z.CreateHeader(&zip.FileHeader{Name: t.file, Method: zip.Deflate, Modified: time.Unix(0, 0).UTC()})
+		entry, err := zipEntry(z, t.file)
 		if err != nil {
 			return nil, err
 		}

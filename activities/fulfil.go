@@ -193,7 +193,7 @@ func addZipFile(z *zip.Writer, name, path, digest string) error {
 		return err
 	}
 	defer f.Close()
-	w, err := z.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: time.Unix(0, 0).UTC()})
+	w, err := zipEntry(z, name)
 	if err != nil {
 		return err
 	}
@@ -213,8 +213,14 @@ func tampered() error {
 	return temporal.NewNonRetryableApplicationError("it changed since it was written", "Tampered", nil)
 }
 
+// zipEntry opens a file in the package. Fixed timestamps keep the package
+// byte-identical across retries.
+func zipEntry(z *zip.Writer, name string) (io.Writer, error) {
+	return z.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: time.Unix(0, 0).UTC()})
+}
+
 func addZip(z *zip.Writer, name string, b []byte) error {
-	w, err := z.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: time.Unix(0, 0).UTC()})
+	w, err := zipEntry(z, name)
 	if err != nil {
 		return err
 	}

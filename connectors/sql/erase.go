@@ -483,18 +483,14 @@ func (e *erasure) children(ctx context.Context, tx *sqlx.Tx, t *table, r ref, ke
 	for i := range r.childCols {
 		join[i] = fmt.Sprintf("dsr_r.%s = dsr_t.%s", c.quote(r.childCols[i]), c.quote(r.parentCols[i]))
 	}
-	same := make([]string, len(r.child.Key))
-	for i, k := range r.child.Key {
-		same[i] = fmt.Sprintf("dsr_s.%s = dsr_r.%s", c.quote(k), c.quote(k))
-	}
 	// From the batch's rows to the rows pointing at them, and only then
 	// "is this row the subject's?", asked of each row by its key: as a
 	// plain condition on the child, the match's links were rebuilt for
 	// the subject's whole set of parents in every batch.
 	byKeys, keyArgs := c.byKeys(t, "dsr_t", keys)
-	q := tx.Rebind(fmt.Sprintf("SELECT %s FROM %s AS dsr_r WHERE EXISTS (SELECT 1 FROM %s AS dsr_t WHERE %s AND %s) AND EXISTS (SELECT 1 FROM %s AS dsr_s WHERE %s AND %s) ORDER BY %s",
+	q := tx.Rebind(fmt.Sprintf("SELECT %s FROM %s AS dsr_r WHERE EXISTS (SELECT 1 FROM %s AS dsr_t WHERE %s AND %s) AND %s ORDER BY %s",
 		qualify("dsr_r", c.quoteAll(r.child.Key)), c.quoteName(r.child.Name), c.quoteName(t.Name), strings.Join(join, " AND "), byKeys,
-		c.quoteName(r.child.Name), strings.Join(same, " AND "), where, qualify("dsr_r", c.quoteAll(r.child.Key))))
+		c.subjects(r.child, where), qualify("dsr_r", c.quoteAll(r.child.Key))))
 	out, err := selectKeys(ctx, tx, q, append(keyArgs, args...))
 	if err != nil {
 		return nil, fmt.Errorf("find the subject's rows of %s that point at %s: %w", r.child.Name, t.Name, err)

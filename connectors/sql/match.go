@@ -105,11 +105,7 @@ func (c *Connector) shared(t *table, subject []domain.Identity, remaining bool) 
 				// plain NOT (match) it rebuilt the subject's whole set of
 				// parent keys for every batch, which made large erasures
 				// quadratic. A match that is NULL is not the subject's.
-				same := make([]string, len(r.child.Key))
-				for i, k := range r.child.Key {
-					same[i] = fmt.Sprintf("dsr_s.%s = dsr_r.%s", c.quote(k), c.quote(k))
-				}
-				cond += fmt.Sprintf(" AND NOT EXISTS (SELECT 1 FROM %s AS dsr_s WHERE %s AND %s)", c.quoteName(r.child.Name), strings.Join(same, " AND "), where)
+				cond += " AND NOT " + c.subjects(r.child, where)
 				args = append(args, more...)
 			}
 		}
@@ -119,6 +115,18 @@ func (c *Connector) shared(t *table, subject []domain.Identity, remaining bool) 
 		return "", nil
 	}
 	return "(" + strings.Join(terms, " OR ") + ")", args
+}
+
+// subjects is the condition that the row dsr_r of t is the subject's, by
+// match, asked of that one row through its key (aliased dsr_s), so that a
+// database probes the match's links row by row instead of building them
+// for the subject's whole set of rows.
+func (c *Connector) subjects(t *table, match string) string {
+	same := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		same[i] = fmt.Sprintf("dsr_s.%s = dsr_r.%s", c.quote(k), c.quote(k))
+	}
+	return fmt.Sprintf("EXISTS (SELECT 1 FROM %s AS dsr_s WHERE %s AND %s)", c.quoteName(t.Name), strings.Join(same, " AND "), match)
 }
 
 // referenced is the condition, on rows of t aliased dsr_t, that a row
