@@ -83,6 +83,8 @@ func TestSettings(t *testing.T) {
 			[]string{"--trusted-proxies", "10.0.0.0/8, 192.168.1.1, 2001:db8::/48"}, nil},
 		{"callback give-up too short", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_EXPORT_DIR": dir},
 			[]string{"--callback-give-up", "5s"}, []string{`--callback-give-up (DSR_CALLBACK_GIVE_UP): "5s" must be a duration from 1m to 720h`}},
+		{"workflow cache that is not a size", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_EXPORT_DIR": dir},
+			[]string{"--workflow-cache", "0"}, []string{`--workflow-cache (DSR_WORKFLOW_CACHE): "0" is not a number of requests from 1 to 1000000`}},
 		{"a proxy that is not a network", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_EXPORT_DIR": dir},
 			[]string{"--trusted-proxies", "10.0.0.0/33"}, []string{`--trusted-proxies (DSR_TRUSTED_PROXIES): "10.0.0.0/33" is neither an address nor a network`}},
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,11 @@ type Settings struct {
 	// CallbackGiveUp is how long an OpenDSR callback is retried before it
 	// is given up (a duration such as 24h; default 24h).
 	CallbackGiveUp string
+	// WorkflowCache is how many requests the worker keeps in memory between
+	// their steps (default 1000). A request out of the cache is rebuilt
+	// from its history when it next moves, so a smaller cache trades CPU
+	// for memory; each cached request costs about 60 KB.
+	WorkflowCache string
 
 	masterKey []byte
 	fields    []field
@@ -89,10 +95,11 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		{"codec-origins", "DSR_CODEC_ORIGINS", &s.CodecOrigins, checkOrigins, false},
 		{"trusted-proxies", "DSR_TRUSTED_PROXIES", &s.TrustedProxies, checkNetworks, false},
 		{"callback-give-up", "DSR_CALLBACK_GIVE_UP", &s.CallbackGiveUp, checkGiveUp, false},
+		{"workflow-cache", "DSR_WORKFLOW_CACHE", &s.WorkflowCache, checkCacheSize, false},
 	}
 	defaults := map[string]string{
 		"temporal-address": "127.0.0.1:7233", "namespace": "dsr", "gateway-addr": "127.0.0.1:8080", "log-level": "info",
-		"callback-give-up": "24h",
+		"callback-give-up": "24h", "workflow-cache": "1000",
 	}
 	usage := map[string]string{
 		"temporal-address": "Temporal frontend host:port",
@@ -112,6 +119,7 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		"public-url":       "https URL at which controllers and Slack reach the gateway",
 		"codec-origins":    "Temporal Web UI origins (comma-separated, e.g. https://temporal-ui.example.com); serves /codec/ to auditors and admins",
 		"trusted-proxies":  "networks of the load balancers in front of the gateway (comma-separated CIDRs, e.g. 10.0.0.0/8); their X-Forwarded-For names the client",
+		"workflow-cache":   "how many requests the worker keeps in memory between their steps (about 60 KB each)",
 		"callback-give-up": "how long an OpenDSR callback is retried before it is given up (e.g. 24h, 72h)",
 	}
 	for _, f := range s.fields {
@@ -181,6 +189,24 @@ func (s *Settings) Validate() error {
 		errs = append(errs, errors.New("DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE): required: the base64 key that encrypts identities and workflow payloads (openssl rand -base64 32)"))
 	}
 	return errors.Join(errs...)
+}
+
+// CacheSize is the number of requests the worker keeps in memory; valid
+// after Validate succeeded.
+func (s *Settings) CacheSize() int {
+	n, err := strconv.Atoi(s.WorkflowCache)
+	if err != nil {
+		return 1000
+	}
+	return n
+}
+
+func checkCacheSize(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1_000_000 {
+		return fmt.Errorf("%q is not a number of requests from 1 to 1000000", v)
+	}
+	return nil
 }
 
 // MasterKey is the decoded key; valid after Validate succeeded.

@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"os"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
+	"google.golang.org/grpc"
 
 	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/keyring"
@@ -72,13 +74,17 @@ func Dial(ctx context.Context, o Options) (client.Client, error) {
 }
 
 // ClientOptions are what every client of the engine needs, wherever it
-// connects: the encrypting converters, and the interceptor that signs
-// every change as the actor its caller authenticated.
+// connects: the encrypting converters, the interceptor that signs every
+// change as the actor its caller authenticated, and the one that keeps a
+// start's request id across its retries (WithStartID).
 func ClientOptions(keys *keyring.Keyring) client.Options {
 	return client.Options{
 		DataConverter:    keys.DataConverter(),
 		FailureConverter: keys.FailureConverter(),
 		Interceptors:     []interceptor.ClientInterceptor{claims.Client(keys)},
+		ConnectionOptions: client.ConnectionOptions{
+			DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(stableStartID)},
+		},
 	}
 }
 
@@ -114,4 +120,24 @@ func NewLogger(level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+type startIDKey struct{}
+
+// WithStartID makes every StartWorkflowExecution call made with ctx carry
+// id as its request id. The SDK draws a new one for each ExecuteWorkflow,
+// so a start retried after a client-side timeout looked to the server like
+// a second start of an id already taken; with one id across the retries,
+// the server recognises its own earlier start and answers with that run.
+func WithStartID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, startIDKey{}, id)
+}
+
+func stableStartID(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if id, ok := ctx.Value(startIDKey{}).(string); ok && id != "" {
+		if r, ok := req.(*workflowservice.StartWorkflowExecutionRequest); ok {
+			r.RequestId = id
+		}
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
 }

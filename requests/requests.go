@@ -10,11 +10,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/dsrengine/dsr/connect"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -52,16 +56,32 @@ func Start(ctx context.Context, c client.Client, in workflows.RequestInput) (Sta
 		return Started{}, &domain.FieldError{Field: "carried", Reason: "is set only by a request's own workflow when it continues as new"}
 	}
 	wid := domain.WorkflowID(in.RequestID)
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       wid,
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		// Without this the SDK silently returns a running workflow of the same
-		// id, and Start could not tell "started" from "already there".
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    workflows.StartAttributes(in),
-	}, workflows.Request, in)
+	// The SDK gives each call at most 10 s, however long ctx allows. Under a
+	// burst the server may take longer and still start the workflow; the
+	// call is then sent again with the same request id, which the server
+	// recognises as the start it already made.
+	ctx = connect.WithStartID(ctx, uuid.NewString())
+	var run client.WorkflowRun
+	var err error
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		run, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:                       wid,
+			TaskQueue:                workflows.TaskQueue,
+			WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+			// Without this the SDK silently returns a running workflow of the same
+			// id, and Start could not tell "started" from "already there".
+			WorkflowExecutionErrorWhenAlreadyStarted: true,
+			TypedSearchAttributes:                    workflows.StartAttributes(in),
+		}, workflows.Request, in)
+		if !timedOut(err) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return existing(ctx, c, in)
@@ -74,6 +94,12 @@ func Start(ctx context.Context, c client.Client, in workflows.RequestInput) (Sta
 			ReceivedAt: in.ReceivedAt, DueAt: in.DueAt, OriginalDueAt: in.DueAt, IdentityVerified: in.IdentityVerified}}
 	v.DaysLeft = domain.DaysLeft(v.DueAt, time.Now())
 	return Started{View: v}, nil
+}
+
+// timedOut tells a call that ran out of the SDK's own per-call time.
+func timedOut(err error) bool {
+	var deadline *serviceerror.DeadlineExceeded
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &deadline) || status.Code(err) == codes.DeadlineExceeded
 }
 
 // existing answers a start of a request id Temporal already has, from
