@@ -47,6 +47,7 @@ type Store interface {
 	RecordRequest(ctx context.Context, keys records.Sealer, r records.Request, ids []domain.Identity, actor string) (records.Request, error)
 	RecordProvisional(ctx context.Context, r records.Request, actor string) (records.Request, error)
 	AttachSubject(ctx context.Context, keys records.Sealer, requestID string, ids []domain.Identity) error
+	SetContact(ctx context.Context, keys records.Sealer, requestID, email string) error
 	GetRequest(ctx context.Context, id string) (records.Request, error)
 	FindSubject(ctx context.Context, keys records.Sealer, ids []domain.Identity) (string, error)
 	OpenDuplicate(ctx context.Context, requestID string) (string, error)
@@ -151,7 +152,17 @@ func (a *Activities) RecordReceived(ctx context.Context, in RecordInput) error {
 	if errors.Is(err, records.ErrConflict) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "Conflict", err)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// The subject's notices go to the address the request was made with,
+	// verified or not: the verification code is one of them.
+	for _, id := range in.Identities {
+		if id.Kind == domain.Email {
+			return a.Store.SetContact(ctx, a.Keys, in.RequestID, id.Value)
+		}
+	}
+	return nil
 }
 
 // AdmitInput records a new request and says what else to settle at once.
@@ -242,6 +253,12 @@ func (a *Activities) Notify(ctx context.Context, n Notice) error {
 		var later *connectors.RetryLaterError
 		if errors.As(err, &later) {
 			return temporal.NewApplicationErrorWithOptions(err.Error(), "RateLimited", temporal.ApplicationErrorOptions{NextRetryDelay: later.After, Cause: err})
+		}
+		// A channel that refused for good (a mail server's 5xx, an invalid
+		// address): the timeline says so now, not after every retry.
+		var refused interface{ Permanent() bool }
+		if errors.As(err, &refused) && refused.Permanent() {
+			return temporal.NewNonRetryableApplicationError(err.Error(), "Refused", err)
 		}
 		return err
 	}

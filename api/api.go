@@ -23,6 +23,7 @@ import (
 
 	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/mail"
 	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
@@ -48,6 +49,10 @@ type Server struct {
 	// center's page sends its token in a header the check reads). Its
 	// error is shown to the sender.
 	Challenge func(r *http.Request) error
+	// DevMail, in dev mode only, lists the e-mails the in-process SMTP
+	// sink received, for the console's mail view: there is no mailbox to
+	// read a verification code in.
+	DevMail func() []mail.Received
 
 	limits limiter
 }
@@ -87,8 +92,24 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/audit/verify", []string{store.RoleAuditor, store.RoleAdmin}, s.verify},
 		{"GET /api/v1/metrics", readers, s.metrics},
 		{"GET /api/v1/inbox", staff, s.inbox},
+		{"GET /api/v1/dev/mail", steer, s.devMail},
 		{"GET /api/v1/me", staff, func(w http.ResponseWriter, r *http.Request, t store.Token) { reply(w, http.StatusOK, t) }},
 	}
+}
+
+// devMail lists the dev sink's messages, newest first; outside dev mode
+// there is no sink and the route answers 404.
+func (s *Server) devMail(w http.ResponseWriter, r *http.Request, _ store.Token) {
+	if s.DevMail == nil {
+		fail(w, http.StatusNotFound, "no mail sink: e-mails go to the SMTP server (dev mode only)")
+		return
+	}
+	msgs := s.DevMail()
+	slices.Reverse(msgs)
+	if msgs == nil {
+		msgs = []mail.Received{}
+	}
+	reply(w, http.StatusOK, msgs)
 }
 
 // Handler serves the API's routes and its OpenAPI document.

@@ -56,7 +56,7 @@ type Settings struct {
 	// WorkflowCache is how many requests the worker keeps in memory between
 	// their steps (default 1000). A request out of the cache is rebuilt
 	// from its history when it next moves, so a smaller cache trades CPU
-	// for memory; each cached request costs about 60 KB.
+	// for memory; each cached request costs about 80 KB.
 	WorkflowCache string
 
 	masterKey []byte
@@ -119,7 +119,7 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		"public-url":       "https URL at which controllers and Slack reach the gateway",
 		"codec-origins":    "Temporal Web UI origins (comma-separated, e.g. https://temporal-ui.example.com); serves /codec/ to auditors and admins",
 		"trusted-proxies":  "networks of the load balancers in front of the gateway (comma-separated CIDRs, e.g. 10.0.0.0/8); their X-Forwarded-For names the client",
-		"workflow-cache":   "how many requests the worker keeps in memory between their steps (about 60 KB each)",
+		"workflow-cache":   "how many requests the worker keeps in memory between their steps (about 80 KB each)",
 		"callback-give-up": "how long an OpenDSR callback is retried before it is given up (e.g. 24h, 72h)",
 	}
 	for _, f := range s.fields {

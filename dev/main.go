@@ -26,6 +26,7 @@ import (
 	"github.com/dsrengine/dsr/devserver"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/mail"
 	"github.com/dsrengine/dsr/opendsr"
 	"github.com/dsrengine/dsr/store"
 )
@@ -162,6 +163,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		// environment, the departments get their messages there.
 		Slack: config.Settings{SlackBotToken: os.Getenv("DSR_SLACK_BOT_TOKEN"), SlackSigningSecret: os.Getenv("DSR_SLACK_SIGNING_SECRET"),
 			SlackAppToken: os.Getenv("DSR_SLACK_APP_TOKEN")}}
+	// The subjects' e-mails go to an SMTP server in this process, read in
+	// the console's mail view, unless DSR_SMTP_HOST names a real one.
+	mc, smtpSet, err := mail.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	var sink *mail.Sink
+	if !smtpSet {
+		sink = &mail.Sink{}
+		if err := sink.Start("127.0.0.1:0"); err != nil {
+			return err
+		}
+		defer sink.Close()
+		host, port, _ := net.SplitHostPort(sink.Addr())
+		p, _ := strconv.Atoi(port)
+		mc = mail.Config{SMTP: mail.Settings{Host: host, Port: p, From: "Acme Privacy <privacy@acme.example>", TLS: "none"}, Lang: "en"}
+	}
+	setup.Mail = &mc
 	var saas string
 	if *configFile == "" {
 		acme, err := startAcme(ctx, filepath.Join(*dataDir, "acme"), dataMap, *ip)
@@ -181,12 +200,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer e.Close()
+	if sink != nil {
+		e.DevMail = sink.Messages
+	}
 	ln, err := e.Listen()
 	if err != nil {
 		return err
 	}
 	fmt.Fprint(out, banner(srv, *namespace, gatewayAddr, saas, *dataDir, customDataDir, dataMap.Path(), *temporalPort, tokenFile))
-	fmt.Fprintf(out, "API and console: http://%s/console (admin token in %s; more: go run ./dev tokens create --name N --role R)\n\n", gatewayAddr, tokenFile)
+	fmt.Fprintf(out, "API and console: http://%s/console (admin token in %s; more: go run ./dev tokens create --name N --role R)\n", gatewayAddr, tokenFile)
+	if sink != nil {
+		fmt.Fprintf(out, "E-mails to subjects: the console's mail view (an SMTP sink on %s; DSR_SMTP_HOST sends them for real)\n", sink.Addr())
+	}
+	fmt.Fprintln(out)
 	return e.Run(ctx, ln)
 }
 

@@ -146,6 +146,41 @@ func TestDevModeSurvivesRestart(t *testing.T) {
 	if got := strings.Join(found, " "); got != "billing:6 crm:3 marketing:3 newsletter-platform:5 support:1 web-analytics:3" || res.Package == "" {
 		t.Fatalf("demo access: %s, package %q", got, res.Package)
 	}
+
+	// Jane's e-mails went through SMTP to the sink, which the console's
+	// mail view reads through the API, with the dev admin token.
+	if !strings.Contains(banner, "E-mails to subjects: the console's mail view") {
+		t.Errorf("banner does not say where the e-mails go:\n%s", banner)
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:"+ports[2]+"/api/v1/dev/mail", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	mresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mresp.Body.Close()
+	var mails []struct {
+		To      []string `json:"to"`
+		Subject string   `json:"subject"`
+		Text    string   `json:"text"`
+	}
+	if err := json.NewDecoder(mresp.Body).Decode(&mails); err != nil || mresp.StatusCode != http.StatusOK {
+		t.Fatalf("mail view: %d %v", mresp.StatusCode, err)
+	}
+	var subjects []string
+	for _, m := range mails {
+		if strings.Join(m.To, ",") == "jane@example.com" {
+			subjects = append(subjects, m.Subject)
+		}
+	}
+	// Newest first.
+	if want := "Your access request is complete (DEV-ACC)|We received your access request (DEV-ACC)"; strings.Join(subjects, "|") != want {
+		t.Fatalf("Jane's e-mails: %q; want %q", subjects, want)
+	}
 }
 
 func TestDevModeRefusesBadFlags(t *testing.T) {

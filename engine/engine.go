@@ -28,6 +28,7 @@ import (
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/gateway"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/mail"
 	"github.com/dsrengine/dsr/opendsr"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/slackapp"
@@ -98,6 +99,10 @@ type Engine struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For the
 	// public form's rate limit believes.
 	TrustedProxies []*net.IPNet
+	// Mail, when configured, e-mails the subjects their notices.
+	Mail *mail.Notifier
+	// DevMail lists what dev mode's SMTP sink received, for the console.
+	DevMail func() []mail.Received
 	// Slack, when configured, delivers notices to the departments and takes
 	// their clicks; without it notices go to the log and the inbox only.
 	Slack *slackapp.App
@@ -120,9 +125,13 @@ type Engine struct {
 }
 
 // Activities builds the activity set. Every notice goes to the log and
-// the console's inbox, and to Slack where it is configured.
+// the console's inbox; the subject's by e-mail, and the departments' to
+// Slack, where they are configured.
 func (e *Engine) Activities() *activities.Activities {
 	notifiers := activities.Notifiers{activities.LogNotifier{Log: e.Log}, activities.InboxNotifier{Store: e.Store}}
+	if e.Mail != nil {
+		notifiers = append(notifiers, e.Mail)
+	}
 	if e.Slack != nil {
 		notifiers = append(notifiers, e.Slack)
 	}
@@ -161,7 +170,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 		every = 30 * time.Second
 	}
 	apiServer := &api.Server{Client: e.Client, Store: e.Store, Log: e.Log, ExportDir: e.ExportDir, TrustedProxies: e.TrustedProxies,
-		Codecs: requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}}
+		Codecs: requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}, DevMail: e.DevMail}
 	opts.API, opts.Console = apiServer.Handler(), console.Handler()
 	opts.Staff = apiServer.Require(struct{}{}, store.RoleAdmin, store.RoleAuditor)
 	if e.ExposeCodec {

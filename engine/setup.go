@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/connect"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/mail"
 	"github.com/dsrengine/dsr/opendsr"
 	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
@@ -47,6 +50,9 @@ type Setup struct {
 	LoopbackCallbacks bool
 	// CallbackGiveUp is how long an OpenDSR callback is retried (default 24 h).
 	CallbackGiveUp time.Duration
+	// Mail, when set, e-mails the subjects their notices; without it they
+	// stay in the console's inbox.
+	Mail *mail.Config
 }
 
 // Open brings the engine up from its setup: departments synced from the
@@ -101,12 +107,36 @@ func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 	if err := EnsureSearchAttributes(ctx, e.Client, opts.Namespace); err != nil {
 		return nil, err
 	}
+	if s.Mail != nil {
+		if e.Mail, err = NewMail(*s.Mail, s.Store, s.Keys, s.Log); err != nil {
+			return nil, err
+		}
+	} else {
+		s.Log.Warn("no SMTP server (DSR_SMTP_HOST): the subjects' notices stay in the console's inbox and reach no one")
+	}
 	if s.Slack.SlackBotToken != "" {
 		if e.Slack, err = slackapp.New(ctx, SlackConfig(&s.Slack, s.Map), s.Store, e.Client, s.Log); err != nil {
 			return nil, err
 		}
 	}
 	return e, nil
+}
+
+// NewMail builds the e-mail notifier from its settings.
+func NewMail(c mail.Config, st *store.Store, keys *keyring.Keyring, log *slog.Logger) (*mail.Notifier, error) {
+	var dir fs.FS
+	if c.Templates != "" {
+		dir = os.DirFS(c.Templates)
+	}
+	tpl, err := mail.LoadTemplates(dir, c.Lang)
+	if err != nil {
+		return nil, err
+	}
+	sender, err := mail.NewSMTP(c.SMTP)
+	if err != nil {
+		return nil, err
+	}
+	return &mail.Notifier{Store: st, Keys: keys, Sender: sender, Templates: tpl, Lang: c.Lang, Company: c.SMTP.Company(), Log: log}, nil
 }
 
 // Close disconnects what Open connected, newest first.
@@ -121,6 +151,9 @@ func (e *Engine) Close() {
 // returns every problem at once.
 func CheckSettings(s *config.Settings) error {
 	err := s.Validate()
+	if _, _, merr := mail.FromEnv(os.Getenv); merr != nil {
+		err = errors.Join(err, merr)
+	}
 	if s.SlackBotToken != "" || s.SlackSigningSecret != "" || s.SlackAppToken != "" {
 		err = errors.Join(err, SlackConfig(s, nil).Validate())
 	}

@@ -14,10 +14,13 @@ import (
 	"strings"
 	"syscall"
 
+	"go.temporal.io/sdk/worker"
+
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/connect"
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/mail"
 	"github.com/dsrengine/dsr/opendsr"
 	"github.com/dsrengine/dsr/store"
 )
@@ -66,6 +69,10 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	log := connect.NewLogger(s.LogLevel)
+	// The SDK's cache is the process's, and must be sized before the worker
+	// exists; its default (10,000 requests, about 600 MB) is more than a
+	// worker waiting on many sign-offs should hold.
+	worker.SetStickyWorkflowCacheSize(s.CacheSize())
 	dataMap, err := config.Load(s.ConfigFile)
 	if err != nil {
 		return err
@@ -84,6 +91,9 @@ func run(ctx context.Context, args []string) error {
 			TLSCA: s.TLSCA, TLSName: s.TLSServerName, APIKey: s.APIKey},
 		GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir, PublicURL: s.PublicURL,
 		ExposeCodec: s.CodecOrigins != "", CodecOrigins: s.Origins(), TrustedProxies: s.Proxies(), CallbackGiveUp: s.GiveUp()}
+	if mc, ok, _ := mail.FromEnv(os.Getenv); ok { // checked with the other settings
+		setup.Mail = &mc
+	}
 	if s.OpenDSRKeyFile != "" {
 		if setup.OpenDSR, err = opendsr.LoadSigner(s.OpenDSRKeyFile, s.OpenDSRCertFile); err != nil {
 			return err

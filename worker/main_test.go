@@ -29,7 +29,8 @@ import (
 )
 
 func clearEnv(t *testing.T) {
-	for _, k := range []string{"DATABASE_URL", "DSR_CONFIG", "DSR_MASTER_KEY", "DSR_MASTER_KEY_FILE", "DSR_TEMPORAL_ADDRESS", "DSR_NAMESPACE", "DSR_GATEWAY_ADDR", "DSR_EXPORT_DIR"} {
+	for _, k := range []string{"DATABASE_URL", "DSR_CONFIG", "DSR_MASTER_KEY", "DSR_MASTER_KEY_FILE", "DSR_TEMPORAL_ADDRESS", "DSR_NAMESPACE", "DSR_GATEWAY_ADDR", "DSR_EXPORT_DIR",
+		"DSR_SMTP_HOST", "DSR_SMTP_PORT", "DSR_SMTP_USERNAME", "DSR_SMTP_PASSWORD", "DSR_SMTP_FROM", "DSR_SMTP_TLS", "DSR_MAIL_LANG", "DSR_MAIL_TEMPLATES"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -99,6 +100,8 @@ func TestWorkerRefusesBadSettings(t *testing.T) {
 		{"nothing set", nil, nil, []string{"invalid settings", "--database-url (DATABASE_URL): required", "--config (DSR_CONFIG): required", "DSR_MASTER_KEY or --master-key-file"}},
 		{"stray argument", nil, []string{"serve"}, []string{`unexpected argument "serve"`}},
 		{"unknown flag", nil, []string{"--databse-url", "x"}, []string{"flag provided but not defined: -databse-url"}},
+		{"SMTP half set", []string{"DSR_SMTP_HOST=smtp.acme.example", "DSR_SMTP_TLS=none", "DSR_SMTP_USERNAME=engine"}, nil,
+			[]string{"invalid settings", "DSR_SMTP_TLS: none is allowed only for a server on this machine", "DSR_SMTP_FROM: required", "DSR_SMTP_USERNAME and DSR_SMTP_PASSWORD: give both or neither"}},
 		{"broken data map", []string{"DATABASE_URL=postgres://127.0.0.1:1/x", "DSR_CONFIG=" + badMap, "DSR_EXPORT_DIR=" + dir, key}, nil, []string{badMap + ":2: departments[0].approvers: at least one approver is required"}},
 	}
 	for _, tt := range tests {

@@ -40,6 +40,7 @@ async function signIn(token) {
   $("whoami").textContent = `${me.name} (${me.role}${me.departments ? ": " + me.departments.join(", ") : ""})`;
   $("new-request").classList.toggle("hidden", !["requester", "admin"].includes(me.role));
   await refresh();
+  if (["requester", "admin"].includes(me.role)) await refreshMail();
 }
 
 async function refresh() {
@@ -161,6 +162,33 @@ async function act(path, body, done) {
   $("detail-message").textContent = message;
 }
 
+// refreshMail shows dev mode's mail sink; outside dev mode the API
+// answers 404 and the section stays hidden.
+async function refreshMail() {
+  let list;
+  try {
+    list = await api("GET", "/api/v1/dev/mail");
+  } catch (e) {
+    return;
+  }
+  $("mail").classList.remove("hidden");
+  const body = $("mail-list");
+  body.textContent = "";
+  for (const m of list) {
+    const row = document.createElement("tr");
+    row.className = "row";
+    cell(row, new Date(m.at).toLocaleString());
+    cell(row, (m.to || []).join(", "));
+    cell(row, m.subject);
+    row.addEventListener("click", () => {
+      $("mail-text").textContent = `From: ${m.from}\nTo: ${(m.to || []).join(", ")}\nSubject: ${m.subject}\n\n${m.text}`;
+      $("mail-text").classList.remove("hidden");
+    });
+    body.appendChild(row);
+  }
+}
+
+$("mail-refresh").addEventListener("click", refreshMail);
 $("login-button").addEventListener("click", () => signIn($("token").value.trim()));
 $("refresh").addEventListener("click", refresh);
 $("filter-status").addEventListener("change", refresh);

@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +35,7 @@ import (
 	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/internal/testenv"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/mail"
 	"github.com/dsrengine/dsr/opendsr"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/slackapp"
@@ -87,6 +90,9 @@ type Options struct {
 	// Temporal overrides settings of the server's dynamic config, over
 	// dev mode's (make bench measures them).
 	Temporal dynamicconfig.StaticClient
+	// Mail, when set, is the SMTP server the subjects' notices are sent
+	// to, through the production client.
+	Mail *mail.Sink
 }
 
 // StartEngineWith is StartEngine with options.
@@ -115,6 +121,15 @@ func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 		ArchiveEvery: 200 * time.Millisecond}
 	if o.Slack != nil {
 		e.Slack = o.Slack(c)
+	}
+	if o.Mail != nil {
+		host, port, _ := net.SplitHostPort(o.Mail.Addr())
+		p, _ := strconv.Atoi(port)
+		e.Mail, err = engine.NewMail(mail.Config{SMTP: mail.Settings{Host: host, Port: p, From: "Acme Privacy <privacy@acme.example>", TLS: "none"}, Lang: "en"},
+			st, keys, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	e.OpenDSR = o.OpenDSR
 	e.LoopbackCallbacks = true // the tests' controllers listen on loopback
