@@ -53,8 +53,13 @@ type Server struct {
 	// sink received, for the console's mail view: there is no mailbox to
 	// read a verification code in.
 	DevMail func() []mail.Received
+	// Codes, when set, e-mails the privacy center's verification codes;
+	// Keys hashes them for the store.
+	Codes CodeSender
+	Keys  records.Sealer
 
-	limits limiter
+	limits limiter // the form's submissions
+	tries  limiter // the codes asked for and tried
 }
 
 type tokenKey struct{}
@@ -124,6 +129,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	// The privacy center's form: no token, rate limited, unverified.
 	mux.HandleFunc("POST /api/v1/public/requests", s.public)
+	mux.HandleFunc("POST /api/v1/public/requests/{id}/code", s.resendCode)
+	mux.HandleFunc("POST /api/v1/public/requests/{id}/verify", s.verifyCode)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no such operation: %s %s (see /api/v1/openapi.json)", r.Method, r.URL.Path)
 	})

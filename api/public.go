@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/workflows"
 )
 
 // PublicBody is what a data subject sends from the privacy center.
@@ -18,10 +19,14 @@ type PublicBody struct {
 	Declaration bool   `json:"declaration"` // "this request is about me"
 }
 
-// PublicReceipt is all the subject is told: the request's id and deadline.
+// PublicReceipt is all the subject is told: the request's id and
+// deadline, and how their identity will be verified.
 type PublicReceipt struct {
 	ID    string    `json:"id"`
 	DueAt time.Time `json:"due_at"`
+	// CodeSent says a one-time code went to the e-mail address given;
+	// otherwise the privacy team verifies the subject by hand.
+	CodeSent bool `json:"code_sent"`
 }
 
 // public takes a request from the privacy center. It starts unverified:
@@ -59,7 +64,7 @@ func (s *Server) public(w http.ResponseWriter, r *http.Request) {
 			start.Identities = append(start.Identities, id)
 		}
 	}
-	in, err := start.Input("privacy-center", time.Now())
+	in, err := start.Input(workflows.PrivacyCenter, time.Now())
 	if err != nil {
 		fail(w, http.StatusBadRequest, "%v", err)
 		return
@@ -70,5 +75,17 @@ func (s *Server) public(w http.ResponseWriter, r *http.Request) {
 	}
 	// Its own id and deadline, whatever else exists: an unverified request
 	// is checked for duplicates only once its sender is verified.
-	reply(w, http.StatusCreated, PublicReceipt{ID: in.RequestID, DueAt: in.DueAt})
+	sent := false
+	if s.Codes != nil && b.Email != "" {
+		// The request is recorded by its workflow's first step: wait for it,
+		// since the code is sent to the address kept with the record.
+		if _, err := requests.Admitted(r.Context(), s.Client, in.RequestID); err != nil {
+			s.Log.Error("verification code", "request", in.RequestID, "error", err)
+		} else if err := s.sendCode(r.Context(), in.RequestID); err != nil {
+			s.Log.Error("verification code", "request", in.RequestID, "error", err)
+		} else {
+			sent = true
+		}
+	}
+	reply(w, http.StatusCreated, PublicReceipt{ID: in.RequestID, DueAt: in.DueAt, CodeSent: sent})
 }

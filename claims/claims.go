@@ -35,9 +35,13 @@ const (
 	RoleAuditor    = "auditor"    // reads; changes nothing
 	RoleAdmin      = "admin"      // what requesters and auditors do
 	RoleController = "controller" // an OpenDSR controller: its own requests only
+	// RoleSubject is a data subject who proved the address of their own
+	// request with a one-time code. Only the gateway signs it, for that
+	// request and its verification alone; no token carries it.
+	RoleSubject = "subject"
 )
 
-// Roles lists every role.
+// Roles lists every role a token may have (not RoleSubject).
 var Roles = []string{RoleRequester, RoleApprover, RoleAuditor, RoleAdmin, RoleController}
 
 // MaxAge is how far a claim's time may be from the workflow's clock. A

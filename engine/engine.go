@@ -171,6 +171,10 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	}
 	apiServer := &api.Server{Client: e.Client, Store: e.Store, Log: e.Log, ExportDir: e.ExportDir, TrustedProxies: e.TrustedProxies,
 		Codecs: requests.Codecs{Data: e.Keys.DataConverter(), Failure: e.Keys.FailureConverter()}, DevMail: e.DevMail}
+	apiServer.Keys = e.Keys
+	if e.Mail != nil {
+		apiServer.Codes = e.Mail
+	}
 	opts.API, opts.Console = apiServer.Handler(), console.Handler()
 	opts.Staff = apiServer.Require(struct{}{}, store.RoleAdmin, store.RoleAuditor)
 	if e.ExposeCodec {

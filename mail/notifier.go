@@ -82,3 +82,26 @@ func (x *Notifier) Notify(ctx context.Context, n activities.Notice) error {
 	}
 	return x.Store.MarkMailSent(ctx, key, n.RequestID, n.Kind)
 }
+
+// SendCode e-mails a one-time code to the address a request was made with.
+// The code is in the message only: never in a notice, the inbox, a log or
+// a history.
+func (x *Notifier) SendCode(ctx context.Context, requestID, code string) error {
+	to, err := x.Store.Contact(ctx, x.Keys, requestID)
+	if err != nil {
+		return err
+	}
+	r, err := x.Store.GetRequest(ctx, requestID)
+	if err != nil {
+		return err
+	}
+	m, err := x.Templates.Render(x.Lang, Data{RequestID: requestID, Kind: "verification-code", Type: string(r.Type), Regulation: string(r.Regulation),
+		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, Code: code, Company: x.Company}, to)
+	if err != nil {
+		return err
+	}
+	if err := x.Sender.Send(ctx, m); err != nil {
+		return fmt.Errorf("e-mail the verification code: %w", err)
+	}
+	return nil
+}

@@ -101,6 +101,14 @@ func ConfirmConsent(ctx context.Context, c client.Client, requestID string, cf w
 	return update(ctx, c, requestID, workflows.UpdateConfirmConsent, cf, nil)
 }
 
+// Admitted waits until the request's workflow has recorded it and taken
+// its duplicate check, and says whether it duplicates an open request.
+func Admitted(ctx context.Context, c client.Client, requestID string) (workflows.Admission, error) {
+	var a workflows.Admission
+	err := update(ctx, c, requestID, workflows.UpdateAdmission, nil, &a)
+	return a, err
+}
+
 func update(ctx context.Context, c client.Client, requestID, name string, arg, result any) error {
 	if err := domain.ValidateRequestID(requestID); err != nil {
 		return err

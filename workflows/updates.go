@@ -120,7 +120,7 @@ func Claims(k claims.Keys) interceptor.WorkerInterceptor { return claims.Worker(
 // the departments whose approvers the data map lists them among; a
 // controller cancels only the requests it sent.
 var mayChange = map[string][]string{
-	UpdateVerifyIdentity:    {claims.RoleRequester, claims.RoleAdmin},
+	UpdateVerifyIdentity:    {claims.RoleRequester, claims.RoleAdmin, claims.RoleSubject},
 	UpdateExtend:            {claims.RoleRequester, claims.RoleAdmin},
 	UpdateCancel:            {claims.RoleRequester, claims.RoleAdmin, claims.RoleController},
 	UpdateDeny:              {claims.RoleRequester, claims.RoleAdmin},
@@ -131,6 +131,10 @@ var mayChange = map[string][]string{
 	UpdateReadTask:          {claims.RoleApprover, claims.RoleRequester, claims.RoleAdmin},
 	UpdateConfirmIdentities: {claims.RoleRequester, claims.RoleAdmin},
 }
+
+// PrivacyCenter is who a request from the public privacy center's form
+// was sent by (its RequestedBy).
+const PrivacyCenter = "privacy-center"
 
 // TypeHandingOver is the type of the error that refuses a change while the
 // request continues as new: the same change sent again reaches the next
@@ -156,6 +160,11 @@ func (l *lifecycle) claimFor(ctx workflow.Context, op string, names ...string) (
 	}
 	if c.Role == claims.RoleController && c.Name != l.in.RequestedBy {
 		return c, fmt.Errorf("%s: request %s was not sent by %s", op, l.in.RequestID, c.Name)
+	}
+	// A subject proves an address the privacy center sent a code to; a
+	// request staff or a controller started was not theirs to verify.
+	if c.Role == claims.RoleSubject && l.in.RequestedBy != PrivacyCenter {
+		return c, fmt.Errorf("%s: request %s was not made on the privacy center", op, l.in.RequestID)
 	}
 	for _, n := range names {
 		if n != "" && n != c.Name {

@@ -1,6 +1,36 @@
 "use strict";
-// The privacy center's form: it sends the request and shows the receipt,
-// and nothing else about the subject or their data.
+// The privacy center's form: it sends the request, shows the receipt and
+// takes the code e-mailed to the address given, and shows nothing else
+// about the subject or their data.
+let requestID = null;
+
+async function post(path, body) {
+  const resp = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
+  const data = await resp.json().catch(() => ({}));
+  return { ok: resp.ok, data };
+}
+
+function say(text, ok) {
+  const r = document.getElementById("verify-result");
+  r.textContent = text;
+  r.className = ok ? "ok" : "error";
+}
+
+document.getElementById("verify").addEventListener("click", async () => {
+  const { ok, data } = await post(`/api/v1/public/requests/${encodeURIComponent(requestID)}/verify`, { code: document.getElementById("code").value.trim() });
+  if (ok) {
+    say("Thank you: your address is confirmed, and we are working on your request. We will e-mail you the answer.", true);
+    document.getElementById("verify").disabled = true;
+    document.getElementById("resend").disabled = true;
+  } else {
+    say(data.error || "The code could not be checked.", false);
+  }
+});
+
+document.getElementById("resend").addEventListener("click", async () => {
+  const { ok, data } = await post(`/api/v1/public/requests/${encodeURIComponent(requestID)}/code`);
+  say(ok ? "A new code is on its way." : (data.error || "No new code could be sent."), ok);
+});
 document.getElementById("dsr").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const err = document.getElementById("form-error");
@@ -26,9 +56,12 @@ document.getElementById("dsr").addEventListener("submit", async (ev) => {
     receipt.textContent = "";
     const p = document.createElement("p");
     p.className = "ok";
-    p.textContent = `Your request ${data.id} was received. We will answer by ${due}. We may first ask you to confirm that it is yours.`;
+    p.textContent = `Your request ${data.id} was received. We will answer by ${due}. ` +
+      (data.code_sent ? "First, please confirm that the address is yours." : "We may first ask you to confirm that it is yours.");
     receipt.appendChild(p);
     receipt.classList.remove("hidden");
+    requestID = data.id;
+    document.getElementById("verify-section").classList.toggle("hidden", !data.code_sent);
     document.getElementById("form-section").classList.add("hidden");
   } catch (e) {
     err.textContent = "The request could not be sent: " + e;

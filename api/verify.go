@@ -1,0 +1,137 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/dsrengine/dsr/claims"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/records"
+	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/store"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// CodeSender e-mails a one-time code to the address a request was made
+// with (*mail.Notifier).
+type CodeSender interface {
+	SendCode(ctx context.Context, requestID, code string) error
+}
+
+// CodeValidity is how long a verification code may be used.
+const CodeValidity = 30 * time.Minute
+
+// VerifyMethod is how a request verified with a code says it was.
+const VerifyMethod = "one-time code sent to the e-mail address given on the privacy center"
+
+// CodeBody is what the subject enters.
+type CodeBody struct {
+	Code string `json:"code"`
+}
+
+// sendCode makes a new code for a request, keeps its keyed hash and
+// e-mails it.
+func (s *Server) sendCode(ctx context.Context, requestID string) error {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return err
+	}
+	code := fmt.Sprintf("%06d", n.Int64())
+	now := time.Now().UTC()
+	if err := s.Store.NewCode(ctx, requestID, s.Keys.Hash("verification-code:"+requestID, code), now, now.Add(CodeValidity)); err != nil {
+		return err
+	}
+	return s.Codes.SendCode(ctx, requestID, code)
+}
+
+// codeRequest is a privacy-center request still waiting for its subject's
+// verification: the only kind a code is sent or checked for.
+func (s *Server) codeRequest(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if s.Codes == nil {
+		fail(w, http.StatusNotFound, "this privacy center sends no codes: the privacy team will contact you to verify your identity")
+		return "", false
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		fail(w, http.StatusUnsupportedMediaType, "the form sends application/json")
+		return "", false
+	}
+	if why := s.tries.allow(clientOf(r, s.TrustedProxies), time.Now()); why != "" {
+		w.Header().Set("Retry-After", "60")
+		fail(w, http.StatusTooManyRequests, "%s; try again in a minute", why)
+		return "", false
+	}
+	id := r.PathValue("id")
+	// The same answer for a request that does not exist and for one this
+	// path may not touch: it tells nothing about other people's requests.
+	rec, err := s.Store.GetRequest(r.Context(), id)
+	var v requests.View
+	if err == nil && rec.RequestedBy == workflows.PrivacyCenter {
+		v, err = requests.Show(r.Context(), s.Client, id)
+	}
+	waiting := v.Status == domain.StatusReceived || v.Status == domain.StatusVerifying
+	if err != nil || rec.RequestedBy != workflows.PrivacyCenter || v.IdentityVerified || !waiting {
+		if err != nil && !errors.Is(err, requests.ErrNotFound) && !errors.Is(err, records.ErrNotFound) {
+			s.Log.Error("code request", "request", id, "error", err)
+		}
+		fail(w, http.StatusNotFound, "no request %s waits for a code", id)
+		return "", false
+	}
+	return id, true
+}
+
+// resendCode sends a new code, replacing the last.
+func (s *Server) resendCode(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.codeRequest(w, r)
+	if !ok {
+		return
+	}
+	if err := s.sendCode(r.Context(), id); err != nil {
+		s.codeFailed(w, id, err)
+		return
+	}
+	reply(w, http.StatusAccepted, map[string]string{"sent": "a new code was sent to the e-mail address given; it is valid for 30 minutes"})
+}
+
+// verifyCode checks the subject's code and, when it matches, verifies the
+// request with the subject's signed claim, for this request only.
+func (s *Server) verifyCode(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.codeRequest(w, r)
+	if !ok {
+		return
+	}
+	var b CodeBody
+	if !decode(w, r, &b) {
+		return
+	}
+	if err := s.Store.CheckCode(r.Context(), id, s.Keys.Hash("verification-code:"+id, b.Code), time.Now().UTC()); err != nil {
+		s.codeFailed(w, id, err)
+		return
+	}
+	subject := claims.As(r.Context(), claims.Actor{Name: "subject", Role: claims.RoleSubject, Channel: workflows.PrivacyCenter})
+	if err := requests.VerifyIdentity(subject, s.Client, id, workflows.Verification{Method: VerifyMethod}); err != nil {
+		failFor(w, err)
+		return
+	}
+	reply(w, http.StatusOK, map[string]bool{"verified": true})
+}
+
+func (s *Server) codeFailed(w http.ResponseWriter, id string, err error) {
+	switch {
+	case errors.Is(err, store.ErrCodeWrong):
+		fail(w, http.StatusBadRequest, "%v", err)
+	case errors.Is(err, store.ErrCodeExpired), errors.Is(err, store.ErrCodeUsedUp), errors.Is(err, store.ErrNoCode):
+		fail(w, http.StatusGone, "%v", err)
+	case errors.Is(err, store.ErrCodeTooSoon):
+		w.Header().Set("Retry-After", "60")
+		fail(w, http.StatusTooManyRequests, "%v", err)
+	default:
+		s.Log.Error("verification code", "request", id, "error", err)
+		fail(w, http.StatusInternalServerError, "the code could not be sent or checked; try again later")
+	}
+}

@@ -1,0 +1,147 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsrengine/dsr/claims"
+	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/internal/testengine"
+	"github.com/dsrengine/dsr/mail"
+	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/workflows"
+)
+
+// post sends JSON to the gateway and returns the status and the body.
+func post(t *testing.T, url string, body any) (int, string) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out bytes.Buffer
+	out.ReadFrom(resp.Body)
+	return resp.StatusCode, out.String()
+}
+
+var codeIn = regexp.MustCompile(`: (\d{6})$`)
+
+// lastCode is the code of the newest verification e-mail to an address.
+func lastCode(t *testing.T, sink *mail.Sink, to string) string {
+	t.Helper()
+	msgs := sink.Messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if m := codeIn.FindStringSubmatch(msgs[i].Subject); m != nil && slices.Contains(msgs[i].To, to) {
+			return m[1]
+		}
+	}
+	t.Fatalf("no code was e-mailed to %s", to)
+	return ""
+}
+
+// TestPrivacyCenterCodeVerifies: a request made on the privacy center
+// sends a one-time code to the address given; a wrong code is refused, the
+// right one verifies the request as the subject, for that request alone,
+// and the request goes on. Then the boundaries: the subject's claim on a
+// request staff started, or for another change, is refused; the code
+// endpoints know no request but the privacy center's own, still waiting;
+// and a client guessing is stopped.
+func TestPrivacyCenterCodeVerifies(t *testing.T) {
+	sink := &mail.Sink{}
+	if err := sink.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	st := openPostgres(t)
+	e := testengine.StartEngineWith(t, st, testengine.Options{Mail: sink})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	status, body := post(t, e.Gateway+"/api/v1/public/requests", map[string]any{"type": "access", "regulation": "gdpr", "email": "jane@example.com", "declaration": true})
+	var receipt struct {
+		ID       string `json:"id"`
+		CodeSent bool   `json:"code_sent"`
+	}
+	if err := json.Unmarshal([]byte(body), &receipt); status != http.StatusCreated || err != nil || !receipt.CodeSent {
+		t.Fatalf("public request: %d %s", status, body)
+	}
+	code := lastCode(t, sink, "jane@example.com")
+	verify := e.Gateway + "/api/v1/public/requests/" + receipt.ID + "/verify"
+
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	if status, body := post(t, verify, map[string]string{"code": wrong}); status != http.StatusBadRequest || !strings.Contains(body, "the code is not right") {
+		t.Fatalf("wrong code: %d %s", status, body)
+	}
+	if status, body := post(t, verify, map[string]string{"code": code}); status != http.StatusOK || !strings.Contains(body, `"verified": true`) {
+		t.Fatalf("right code: %d %s", status, body)
+	}
+	var res workflows.RequestState
+	if err := e.Client.GetWorkflow(ctx, domain.WorkflowID(receipt.ID), "").Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != domain.StatusCompleted || !res.IdentityVerified {
+		t.Fatalf("after the code: %s, verified %v", res.Status, res.IdentityVerified)
+	}
+	if !slices.ContainsFunc(res.Timeline, func(s workflows.StatusChange) bool {
+		return s.Actor == "subject" && strings.Contains(s.Note, "identity verified: one-time code sent to the e-mail address given")
+	}) {
+		t.Fatalf("the timeline does not record the subject's verification: %+v", res.Timeline)
+	}
+	// Used, and the request no longer waits.
+	if status, _ := post(t, verify, map[string]string{"code": code}); status != http.StatusNotFound {
+		t.Fatalf("the code again: %d", status)
+	}
+
+	// A request staff started: no code path reaches it, and a subject's
+	// claim on it is refused inside the workflow.
+	staff := input("STAFF-1", "bob@example.com")
+	staff.IdentityVerified = false
+	if _, err := requests.Start(ctx, e.Client, staff); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := requests.Admitted(ctx, e.Client, "STAFF-1"); err != nil {
+		t.Fatal(err)
+	}
+	subject := claims.As(ctx, claims.Actor{Name: "subject", Role: claims.RoleSubject, Channel: workflows.PrivacyCenter})
+	err := requests.VerifyIdentity(subject, e.Client, "STAFF-1", workflows.Verification{Method: "one-time code"})
+	if !errors.Is(err, requests.ErrRefused) || !strings.Contains(err.Error(), "was not made on the privacy center") {
+		t.Fatalf("a subject's claim on a staff request: %v", err)
+	}
+	// On a privacy-center request, a subject may verify and nothing else.
+	status, body = post(t, e.Gateway+"/api/v1/public/requests", map[string]any{"type": "erasure", "regulation": "gdpr", "email": "carol@example.com", "declaration": true})
+	if err := json.Unmarshal([]byte(body), &receipt); status != http.StatusCreated || err != nil {
+		t.Fatalf("public request: %d %s", status, body)
+	}
+	err = requests.Cancel(subject, e.Client, receipt.ID, workflows.Closure{Reason: "changed my mind"})
+	if !errors.Is(err, requests.ErrRefused) || !strings.Contains(err.Error(), "subject subject may not make this change") {
+		t.Fatalf("a subject cancels: %v", err)
+	}
+
+	// A new code at once is refused: the form cannot flood an inbox.
+	resend := e.Gateway + "/api/v1/public/requests/" + receipt.ID + "/code"
+	if status, body := post(t, resend, nil); status != http.StatusTooManyRequests || !strings.Contains(body, "a code was sent less than a minute ago") {
+		t.Fatalf("a new code at once: %d %s", status, body)
+	}
+	// The code endpoints know only the privacy center's own requests.
+	if status, body := post(t, e.Gateway+"/api/v1/public/requests/STAFF-1/verify", map[string]string{"code": "123456"}); status != http.StatusNotFound {
+		t.Errorf("a code for a staff request: %d %s", status, body)
+	}
+	// Guessing: a client's tries are counted across requests, five a
+	// minute; this is its sixth.
+	if status, body := post(t, e.Gateway+"/api/v1/public/requests/"+receipt.ID+"/verify", map[string]string{"code": "123456"}); status != http.StatusTooManyRequests {
+		t.Fatalf("a sixth try within the minute: %d %s", status, body)
+	}
+}
