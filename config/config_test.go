@@ -235,18 +235,21 @@ func TestReminders(t *testing.T) {
 	if p, err := f.ReminderPolicy(); err != nil || !p.Halfway || len(p.Before) != 2 || p.EscalateEvery != 24*time.Hour {
 		t.Fatalf("default policy = %+v, %v", p, err)
 	}
-	f, err = Parse("m.yaml", []byte(base+"reminders:\n  halfway: false\n  before: [10d, 36h]\n  escalate_every: 12h\n"))
+	f, err = Parse("m.yaml", []byte(base+"reminders:\n  halfway: false\n  before: [10d, 36h]\n  escalate_every: 12h\n  close_unverified_after: 14d\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, err := f.ReminderPolicy(); err != nil || p.Halfway || p.Before[0] != 240*time.Hour || p.Before[1] != 36*time.Hour || p.EscalateEvery != 12*time.Hour {
+	if p, err := f.ReminderPolicy(); err != nil || p.Halfway || p.Before[0] != 240*time.Hour || p.Before[1] != 36*time.Hour || p.EscalateEvery != 12*time.Hour ||
+		p.CloseUnverifiedAfter != 14*24*time.Hour {
 		t.Fatalf("policy = %+v, %v", p, err)
 	}
 	for yaml, want := range map[string]string{
-		"reminders:\n  before: [soon]\n  escalate_every: 1d\n": `m.yaml: reminders.before[0]: "soon" is not a duration`,
-		"reminders:\n  before: [1d]\n":                         "m.yaml: reminders.escalate_every: is missing",
-		"reminders:\n  escalate_every: 10m\n":                  "m.yaml: reminders.escalate_every: must be at least 1h",
-		"reminders:\n  before: [-2d]\n  escalate_every: 1d\n":  `reminders.before[0]: "-2d" is not a whole number of days`,
+		"reminders:\n  before: [soon]\n  escalate_every: 1d\n":                `m.yaml: reminders.before[0]: "soon" is not a duration`,
+		"reminders:\n  before: [1d]\n":                                        "m.yaml: reminders.escalate_every: is missing",
+		"reminders:\n  escalate_every: 10m\n":                                 "m.yaml: reminders.escalate_every: must be at least 1h",
+		"reminders:\n  before: [-2d]\n  escalate_every: 1d\n":                 `reminders.before[0]: "-2d" is not a whole number of days`,
+		"reminders:\n  escalate_every: 1d\n  close_unverified_after: 2h\n":    "m.yaml: reminders.close_unverified_after: must be at least 1d",
+		"reminders:\n  escalate_every: 1d\n  close_unverified_after: month\n": `reminders.close_unverified_after: "month" is not a duration`,
 	} {
 		if _, err := Parse("m.yaml", []byte(base+yaml)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err = %v, want %q", yaml, err, want)

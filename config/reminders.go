@@ -16,6 +16,9 @@ type Reminders struct {
 	Halfway       bool     `yaml:"halfway"`
 	Before        []string `yaml:"before"`
 	EscalateEvery string   `yaml:"escalate_every"`
+	// CloseUnverifiedAfter is how long after its receipt a request whose
+	// subject was not verified is closed (default 30d).
+	CloseUnverifiedAfter string `yaml:"close_unverified_after"`
 }
 
 func (f *File) validateReminders() error {
@@ -44,6 +47,11 @@ func (f *File) ReminderPolicy() (domain.ReminderPolicy, error) {
 		return p, fail("escalate_every", err)
 	}
 	p.EscalateEvery = every
+	if f.Reminders.CloseUnverifiedAfter != "" {
+		if p.CloseUnverifiedAfter, err = parseDuration(f.Reminders.CloseUnverifiedAfter); err != nil {
+			return p, fail("close_unverified_after", err)
+		}
+	}
 	if err := p.Validate(); err != nil {
 		var fe *domain.FieldError
 		if errors.As(err, &fe) {

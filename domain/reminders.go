@@ -14,6 +14,22 @@ type ReminderPolicy struct {
 	Before []time.Duration `json:"before"`
 	// EscalateEvery repeats the escalation after the deadline until the request ends.
 	EscalateEvery time.Duration `json:"escalate_every"`
+	// CloseUnverifiedAfter closes a request whose subject was not verified
+	// this long after its receipt, and tells the subject why (zero: 30
+	// days, DefaultCloseUnverified).
+	CloseUnverifiedAfter time.Duration `json:"close_unverified_after,omitempty"`
+}
+
+// DefaultCloseUnverified is how long a request waits for its subject's
+// verification unless the policy says otherwise.
+const DefaultCloseUnverified = 30 * 24 * time.Hour
+
+// UnverifiedAfter is how long a request waits for verification.
+func (p ReminderPolicy) UnverifiedAfter() time.Duration {
+	if p.CloseUnverifiedAfter <= 0 {
+		return DefaultCloseUnverified
+	}
+	return p.CloseUnverifiedAfter
 }
 
 // DefaultReminders: halfway, one week before, one day before; daily
@@ -24,6 +40,9 @@ func DefaultReminders() ReminderPolicy {
 
 // Validate refuses a policy that could never escalate or that reminds after the deadline.
 func (p ReminderPolicy) Validate() error {
+	if p.CloseUnverifiedAfter != 0 && p.CloseUnverifiedAfter < 24*time.Hour {
+		return &FieldError{Field: "reminders.close_unverified_after", Value: p.CloseUnverifiedAfter.String(), Reason: "must be at least 1d: a subject needs time to answer"}
+	}
 	if p.EscalateEvery < time.Hour {
 		return &FieldError{Field: "reminders.escalate_every", Value: p.EscalateEvery.String(), Reason: "must be at least 1h: an overdue request is escalated until it ends"}
 	}

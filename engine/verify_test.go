@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -76,6 +77,9 @@ func TestPrivacyCenterCodeVerifies(t *testing.T) {
 		t.Fatalf("public request: %d %s", status, body)
 	}
 	code := lastCode(t, sink, "jane@example.com")
+	// As a person would: the request waits for the code by the time it is
+	// typed in.
+	e.Await(t, receipt.ID, "waiting for identity verification", func(v requests.View) bool { return v.WaitingFor == "identity verification" })
 	verify := e.Gateway + "/api/v1/public/requests/" + receipt.ID + "/verify"
 
 	wrong := "000000"
@@ -99,6 +103,11 @@ func TestPrivacyCenterCodeVerifies(t *testing.T) {
 		return s.Actor == "subject" && strings.Contains(s.Note, "identity verified: one-time code sent to the e-mail address given")
 	}) {
 		t.Fatalf("the timeline does not record the subject's verification: %+v", res.Timeline)
+	}
+	// DSR_RECORD_CODE_HISTORY records it for the replay test: the wait for
+	// verification with its closing timer, cancelled by the subject's code.
+	if path := os.Getenv("DSR_RECORD_CODE_HISTORY"); path != "" {
+		testengine.RecordHistory(t, e.RawClient, domain.WorkflowID(receipt.ID), path)
 	}
 	// Used, and the request no longer waits.
 	if status, _ := post(t, verify, map[string]string{"code": code}); status != http.StatusNotFound {

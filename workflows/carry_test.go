@@ -143,7 +143,7 @@ func TestFourHundredDaysOfWaiting(t *testing.T) {
 	finance := c.update(400*day, workflows.UpdateDecide, "", approve("Finance", "cfo@acme.example"))
 	in := erasure("REQ-400")
 	in.IdentityVerified = false
-	res := c.run(in)
+	res := c.run(patient(in))
 
 	if res.Status != domain.StatusCompleted {
 		t.Fatalf("status %s after %d runs", res.Status, c.runs)

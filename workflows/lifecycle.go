@@ -184,6 +184,10 @@ func (l *lifecycle) duplicate(ctx workflow.Context) (bool, error) {
 	return dup != "", nil
 }
 
+// changeCloseUnverified guards the closing of a request whose subject was
+// not verified in time; requests that waited before it wait on.
+const changeCloseUnverified = "close-unverified"
+
 func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 	var a *activities.Activities
 	if err := l.admit(ctx); err != nil || l.closure != nil {
@@ -199,8 +203,29 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 			}
 		}
 		l.here, l.resume = place{Stage: stageVerification}, nil
-		if err := l.await(ctx, "identity verification", func() []string { return []string{ToCompliance} }, func() bool { return l.st.IdentityVerified }); err != nil {
+		verified := func() bool { return l.st.IdentityVerified }
+		expired, stop := false, func() {}
+		if workflow.GetVersion(ctx, changeCloseUnverified, workflow.DefaultVersion, 1) >= 1 {
+			// From the receipt, not from this run's start: a request that
+			// continued as new keeps its one deadline for verification.
+			closeAt := l.in.ReceivedAt.Add(l.policy.UnverifiedAfter())
+			var tctx workflow.Context
+			tctx, stop = workflow.WithCancel(ctx)
+			workflow.Go(tctx, func(g workflow.Context) {
+				if workflow.Sleep(g, max(closeAt.Sub(workflow.Now(g)), 0)) == nil {
+					expired = true
+				}
+			})
+			verified = func() bool { return l.st.IdentityVerified || expired }
+		}
+		err := l.await(ctx, "identity verification", func() []string { return []string{ToCompliance} }, verified)
+		stop()
+		if err != nil {
 			return *l.st, err
+		}
+		if expired && !l.st.IdentityVerified && l.closure == nil {
+			l.close(Closure{Actor: "engine", Reason: fmt.Sprintf("the identity of the person who asked was not verified within %d days of the request, so we cannot act on it; you may make a new request",
+				int(l.policy.UnverifiedAfter().Hours()/24))}, domain.StatusDenied)
 		}
 		if l.closure != nil {
 			return l.finish(ctx)

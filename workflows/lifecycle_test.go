@@ -31,6 +31,14 @@ func unverified(id string) workflows.RequestInput {
 	return in
 }
 
+// patient waits for its subject's verification for five years, not the
+// default 30 days: for the tests of what happens during a long wait.
+func patient(in workflows.RequestInput) workflows.RequestInput {
+	in.Reminders = domain.DefaultReminders()
+	in.Reminders.CloseUnverifiedAfter = 5 * 365 * day
+	return in
+}
+
 // update sends an update at a workflow time offset and records the outcome.
 type outcome struct {
 	rejected error
@@ -176,7 +184,7 @@ func TestRemindersThenEscalationUntilDenied(t *testing.T) {
 	e, st, _, sent := envWithNotices(t)
 	// Nobody verifies; compliance denies 2.5 days after the deadline.
 	deny := update(e, 31*day, workflows.UpdateDeny, workflows.Closure{Actor: "compliance:lead", Reason: "identity could not be verified"})
-	e.ExecuteWorkflow(workflows.Request, unverified("REQ-R"))
+	e.ExecuteWorkflow(workflows.Request, patient(unverified("REQ-R")))
 	res := result(t, e)
 	if !deny.done || deny.err != nil {
 		t.Fatalf("deny: %+v", deny)
@@ -209,7 +217,7 @@ func TestExtensionMovesDeadlineAndTellsSubject(t *testing.T) {
 	e, st, _, sent := envWithNotices(t)
 	ext := update(e, 10*day, workflows.UpdateExtend, workflows.ExtensionRequest{Actor: "compliance:alice", By: domain.Period{Months: 2}, Reason: "data held in 14 systems"})
 	update(e, 50*day, workflows.UpdateVerifyIdentity, workflows.Verification{Actor: "compliance:alice", Method: "ID document checked"})
-	e.ExecuteWorkflow(workflows.Request, unverified("REQ-X"))
+	e.ExecuteWorkflow(workflows.Request, patient(unverified("REQ-X")))
 	res := result(t, e)
 	if !ext.done || ext.err != nil || ext.rejected != nil {
 		t.Fatalf("extend: %+v", ext)
@@ -262,7 +270,7 @@ func TestRefusedChanges(t *testing.T) {
 			{day, workflows.UpdateExtend, extend(domain.Period{Days: 10}, "r")},
 			{2 * day, workflows.UpdateExtend, extend(domain.Period{Days: 10}, "again")}}, "allows 1 extension(s) and 1 already granted"},
 		{"extension without reason", unverified("C"), []call{{day, workflows.UpdateExtend, extend(domain.Period{Months: 1}, "")}}, "needs a reason"},
-		{"extension after the original deadline", unverified("D"), []call{{30 * day, workflows.UpdateExtend, extend(domain.Period{Months: 1}, "late")}}, "original deadline 28 February 2026 has passed"},
+		{"extension after the original deadline", patient(unverified("D")), []call{{30 * day, workflows.UpdateExtend, extend(domain.Period{Months: 1}, "late")}}, "original deadline 28 February 2026 has passed"},
 		{"verify without method", unverified("E"), []call{{day, workflows.UpdateVerifyIdentity, workflows.Verification{Actor: "c"}}}, "needs the method"},
 		{"verify twice", unverified("F"), []call{
 			{day, workflows.UpdateVerifyIdentity, workflows.Verification{Actor: "c", Method: "m"}},
@@ -368,7 +376,7 @@ func TestDataMapReminderPolicy(t *testing.T) {
 func TestBackDatedReceiptAlertsOnce(t *testing.T) {
 	e, st, keys, sent := envWithNotices(t)
 	e.RegisterActivity(&activities.Activities{Store: st, Keys: keys, Notifier: sent, ExportDir: t.TempDir(),
-		Reminders: domain.ReminderPolicy{Halfway: true, Before: []time.Duration{7 * day, day}, EscalateEvery: 7 * day}})
+		Reminders: domain.ReminderPolicy{Halfway: true, Before: []time.Duration{7 * day, day}, EscalateEvery: 7 * day, CloseUnverifiedAfter: 5 * 365 * day}})
 	in := unverified("REQ-OLD")
 	in.ReceivedAt = in.ReceivedAt.AddDate(-3, 0, 0)
 	in.DueAt = domain.DueAt(domain.GDPR, in.ReceivedAt)
