@@ -98,6 +98,7 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/metrics", readers, s.metrics},
 		{"GET /api/v1/inbox", staff, s.inbox},
 		{"GET /api/v1/dev/mail", steer, s.devMail},
+		{"GET /api/v1/suppression", []string{store.RoleSuppression, store.RoleAdmin}, s.suppression},
 		{"GET /api/v1/me", staff, func(w http.ResponseWriter, r *http.Request, t store.Token) { reply(w, http.StatusOK, t) }},
 	}
 }

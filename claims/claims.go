@@ -35,6 +35,10 @@ const (
 	RoleAuditor    = "auditor"    // reads; changes nothing
 	RoleAdmin      = "admin"      // what requesters and auditors do
 	RoleController = "controller" // an OpenDSR controller: its own requests only
+	// RoleSuppression is a company pipeline (a marketing import, a CRM
+	// sync) that asks whether an identity is on the suppression list, and
+	// nothing else.
+	RoleSuppression = "suppression"
 	// RoleSubject is a data subject who proved the address of their own
 	// request with a one-time code. Only the gateway signs it, for that
 	// request and its verification alone; no token carries it.
@@ -42,7 +46,7 @@ const (
 )
 
 // Roles lists every role a token may have (not RoleSubject).
-var Roles = []string{RoleRequester, RoleApprover, RoleAuditor, RoleAdmin, RoleController}
+var Roles = []string{RoleRequester, RoleApprover, RoleAuditor, RoleAdmin, RoleController, RoleSuppression}
 
 // MaxAge is how far a claim's time may be from the workflow's clock. A
 // claim is made just before its Update is sent, so only clock skew

@@ -168,27 +168,37 @@ func (s *Settings) Validate() error {
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key (DSR_TEMPORAL_TLS_CERT, DSR_TEMPORAL_TLS_KEY): give both or neither"))
 	}
-	switch env := os.Getenv("DSR_MASTER_KEY"); {
-	case env != "" && s.MasterKeyFile != "":
-		errs = append(errs, errors.New("DSR_MASTER_KEY and --master-key-file (DSR_MASTER_KEY_FILE): give one, not both"))
+	k, err := MasterKey(os.Getenv("DSR_MASTER_KEY"), s.MasterKeyFile)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.masterKey = k
+	return errors.Join(errs...)
+}
+
+// MasterKey reads the master key from DSR_MASTER_KEY's value (env) or
+// from a file, exactly one of them; the error names which is wrong.
+func MasterKey(env, file string) ([]byte, error) {
+	switch {
+	case env != "" && file != "":
+		return nil, errors.New("DSR_MASTER_KEY and --master-key-file (DSR_MASTER_KEY_FILE): give one, not both")
 	case env != "":
 		k, err := keyring.ParseMasterKey(env)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("DSR_MASTER_KEY: %w", err))
+			return nil, fmt.Errorf("DSR_MASTER_KEY: %w", err)
 		}
-		s.masterKey = k
-	case s.MasterKeyFile != "":
-		b, err := os.ReadFile(s.MasterKeyFile)
+		return k, nil
+	case file != "":
+		b, err := os.ReadFile(file)
 		if err == nil {
-			s.masterKey, err = keyring.ReadKey(s.MasterKeyFile, b)
+			var k []byte
+			if k, err = keyring.ReadKey(file, b); err == nil {
+				return k, nil
+			}
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--master-key-file (DSR_MASTER_KEY_FILE): %w", err))
-		}
-	default:
-		errs = append(errs, errors.New("DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE): required: the base64 key that encrypts identities and workflow payloads (openssl rand -base64 32)"))
+		return nil, fmt.Errorf("--master-key-file (DSR_MASTER_KEY_FILE): %w", err)
 	}
-	return errors.Join(errs...)
+	return nil, errors.New("DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE): required: the base64 key that encrypts identities and workflow payloads (openssl rand -base64 32)")
 }
 
 // CacheSize is the number of requests the worker keeps in memory; valid

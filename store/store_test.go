@@ -441,3 +441,21 @@ func TestKeyedAuditChain(t *testing.T) {
 		}
 	})
 }
+
+// TestSuppressionRoleToken: a pipeline's token can be made on both
+// stores, and a role no one defined cannot.
+func TestSuppressionRoleToken(t *testing.T) {
+	backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		tok, secret, err := s.CreateToken(ctx, store.NewToken{Name: "crm-sync", Role: store.RoleSuppression})
+		if err != nil || tok.Role != store.RoleSuppression {
+			t.Fatalf("%+v %v", tok, err)
+		}
+		if got, err := s.Authenticate(ctx, secret); err != nil || got.Role != store.RoleSuppression {
+			t.Fatalf("authenticate: %+v %v", got, err)
+		}
+		if _, _, err := s.CreateToken(ctx, store.NewToken{Name: "x", Role: "marketing"}); err == nil {
+			t.Fatal("a token with an unknown role")
+		}
+	})
+}

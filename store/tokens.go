@@ -27,6 +27,8 @@ const (
 	RoleAuditor    = claims.RoleAuditor    // reads; never exported data
 	RoleAdmin      = claims.RoleAdmin      // what requesters and auditors do
 	RoleController = claims.RoleController // an OpenDSR controller: its own requests, through OpenDSR only
+	// RoleSuppression checks the suppression list and does nothing else.
+	RoleSuppression = claims.RoleSuppression
 )
 
 // Roles lists the roles.

@@ -37,9 +37,33 @@ func main() {
 	}
 }
 
+// suppression checks an identity against the suppression list in the
+// store (DATABASE_URL), hashed with the master key.
+func suppression(ctx context.Context, args []string) error {
+	url := os.Getenv("DATABASE_URL")
+	if url == "" {
+		return fmt.Errorf("suppression: DATABASE_URL is required: the list lives in the engine's store")
+	}
+	master, err := config.MasterKey(os.Getenv("DSR_MASTER_KEY"), os.Getenv("DSR_MASTER_KEY_FILE"))
+	if err != nil {
+		return fmt.Errorf("suppression: %w", err)
+	}
+	keys, err := keyring.New(master)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return engine.Suppression(ctx, st, keys, args, os.Stdout)
+}
+
 // run validates the settings, connects and serves until ctx ends; with
 // "tokens …" it manages API tokens in the store (DATABASE_URL) instead,
-// and with "scan" it compares the SQL systems' schemas with the map.
+// with "suppression check" it checks the suppression list, and with
+// "scan" it compares the SQL systems' schemas with the map.
 func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "scan" {
 		return engine.ScanCommand(ctx, args[1:], os.Getenv("DSR_CONFIG"), config.Load, os.Getenv, os.Stdout)
@@ -55,6 +79,9 @@ func run(ctx context.Context, args []string) error {
 		}
 		defer st.Close()
 		return engine.Tokens(ctx, st, args[1:], os.Stdout)
+	}
+	if len(args) > 0 && args[0] == "suppression" {
+		return suppression(ctx, args[1:])
 	}
 	var s config.Settings
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
