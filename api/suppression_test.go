@@ -1,3 +1,8 @@
+//go:build !race
+
+// An end-to-end test on the real Temporal server: outside the race run,
+// as api_test.go explains.
+
 package api_test
 
 import (

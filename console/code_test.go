@@ -10,7 +10,6 @@ import (
 
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testengine"
-	"github.com/dsrengine/dsr/mail"
 	"github.com/dsrengine/dsr/store"
 )
 
@@ -20,11 +19,7 @@ import (
 // the request is verified as theirs.
 func TestPrivacyCenterCode(t *testing.T) {
 	ctx := browser(t)
-	sink := &mail.Sink{}
-	if err := sink.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
+	sink := testengine.MailSink(t)
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "dsr.db"))
 	if err != nil {
 		t.Fatal(err)

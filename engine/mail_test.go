@@ -29,11 +29,7 @@ import (
 // the denial with where to complain; each once, to the address the
 // request was made with, and none to a request made without one.
 func TestSubjectNoticesByEmail(t *testing.T) {
-	sink := &mail.Sink{}
-	if err := sink.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
+	sink := testengine.MailSink(t)
 	st := openPostgres(t)
 	e := testengine.StartEngineWith(t, st, testengine.Options{Mail: sink, Systems: []activities.System{{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance",
 		Purposes: []string{"invoicing"}}, Connector: &testengine.Table{Rows: 2}}}})
@@ -167,11 +163,7 @@ func TestSubjectNoticesByEmail(t *testing.T) {
 // activity retried after its first attempt reached the server would: one
 // e-mail.
 func TestMailSentOnceAcrossRetries(t *testing.T) {
-	sink := &mail.Sink{}
-	if err := sink.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
+	sink := testengine.MailSink(t)
 	st := openPostgres(t)
 	e := testengine.StartEngineWith(t, st, testengine.Options{Mail: sink})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -58,11 +58,7 @@ func lastCode(t *testing.T, sink *mail.Sink, to string) string {
 // endpoints know no request but the privacy center's own, still waiting;
 // and a client guessing is stopped.
 func TestPrivacyCenterCodeVerifies(t *testing.T) {
-	sink := &mail.Sink{}
-	if err := sink.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
+	sink := testengine.MailSink(t)
 	st := openPostgres(t)
 	e := testengine.StartEngineWith(t, st, testengine.Options{Mail: sink})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

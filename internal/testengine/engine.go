@@ -314,3 +314,15 @@ func Approver(ctx context.Context, name, channel string) context.Context {
 	}
 	return claims.As(ctx, claims.Actor{Name: name, Role: claims.RoleApprover, Channel: channel})
 }
+
+// MailSink starts an SMTP sink on loopback for the test: pass it as
+// Options.Mail and read what the subjects were sent.
+func MailSink(t testing.TB) *mail.Sink {
+	t.Helper()
+	s := &mail.Sink{}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
