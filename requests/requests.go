@@ -61,6 +61,14 @@ func Start(ctx context.Context, c client.Client, in workflows.RequestInput) (Sta
 	// call is then sent again with the same request id, which the server
 	// recognises as the start it already made.
 	ctx = connect.WithStartID(ctx, uuid.NewString())
+	if _, ok := ctx.Deadline(); !ok {
+		// A caller with no deadline of its own (a CLI, an HTTP handler) is
+		// answered within a minute, started or not, while the server is
+		// overloaded or away.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+	}
 	var run client.WorkflowRun
 	var err error
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
