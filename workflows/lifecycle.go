@@ -224,7 +224,7 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 			return *l.st, err
 		}
 		if expired && !l.st.IdentityVerified && l.closure == nil {
-			l.close(Closure{Actor: "engine", Reason: fmt.Sprintf("the identity of the person who asked was not verified within %d days of the request, so we cannot act on it; you may make a new request",
+			l.close(Closure{Actor: "engine", Reason: fmt.Sprintf("your identity was not verified within %d days of your request; you may make a new request",
 				int(l.policy.UnverifiedAfter().Hours()/24))}, domain.StatusDenied)
 		}
 		if l.closure != nil {
