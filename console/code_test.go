@@ -67,4 +67,20 @@ func TestPrivacyCenterCode(t *testing.T) {
 	if !v.IdentityVerified {
 		t.Fatalf("completed unverified: %+v", v)
 	}
+
+	// Compliance's console shows the mail view, as dev mode has it, and a
+	// message opens as text.
+	_, secret, err := st.CreateToken(context.Background(), store.NewToken{Name: "compliance", Role: store.RoleRequester})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx, chromedp.Navigate(e.Gateway+"/console/"), chromedp.SendKeys(chromedp.CSS("#token"), secret), chromedp.Click(chromedp.CSS("#login-button")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#mail-list", "Your code for request "+id)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#mail-list tr:last-child"))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#mail-text", "To: nora@example.com")
 }

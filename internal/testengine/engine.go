@@ -130,6 +130,7 @@ func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 		if err != nil {
 			t.Fatal(err)
 		}
+		e.DevMail = o.Mail.Messages // the console's mail view, as in dev mode
 	}
 	e.OpenDSR = o.OpenDSR
 	e.LoopbackCallbacks = true // the tests' controllers listen on loopback
