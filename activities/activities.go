@@ -48,6 +48,8 @@ type Store interface {
 	RecordProvisional(ctx context.Context, r records.Request, actor string) (records.Request, error)
 	AttachSubject(ctx context.Context, keys records.Sealer, requestID string, ids []domain.Identity) error
 	SetContact(ctx context.Context, keys records.Sealer, requestID, email string) error
+	SubjectIdentities(ctx context.Context, keys records.Sealer, subjectID string) ([]domain.Identity, error)
+	Suppressed(ctx context.Context, kind, valueHash string) (bool, error)
 	GetRequest(ctx context.Context, id string) (records.Request, error)
 	FindSubject(ctx context.Context, keys records.Sealer, ids []domain.Identity) (string, error)
 	OpenDuplicate(ctx context.Context, requestID string) (string, error)

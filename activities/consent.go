@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -23,13 +24,47 @@ type ConsentRecord struct {
 
 // RecordConsent appends to the subject's consent ledger. The entry is
 // keyed by request, purpose and state, so a retry does not append twice.
+// An opt-in from a person erased before (one of their identities is on
+// the suppression list) is allowed, since a person may come back, but it
+// is marked as a new consent after erasure and compliance is told.
 func (a *Activities) RecordConsent(ctx context.Context, in ConsentRecord) error {
 	r, err := a.Store.GetRequest(ctx, in.RequestID)
 	if err != nil {
 		return err
 	}
-	return a.Store.AppendConsent(ctx, records.ConsentEvent{SubjectID: r.SubjectID, Purpose: in.Purpose, State: in.State,
-		Channel: in.Channel, WordingVersion: in.WordingVersion, RequestID: in.RequestID, At: in.At})
+	e := records.ConsentEvent{SubjectID: r.SubjectID, Purpose: in.Purpose, State: in.State,
+		Channel: in.Channel, WordingVersion: in.WordingVersion, RequestID: in.RequestID, At: in.At}
+	if in.State == "pending" || in.State == "granted" {
+		if e.AfterErasure, err = a.erasedBefore(ctx, r.SubjectID); err != nil {
+			return err
+		}
+	}
+	if err := a.Store.AppendConsent(ctx, e); err != nil {
+		return err
+	}
+	if !e.AfterErasure || in.State != "granted" {
+		return nil
+	}
+	// One notice per request and purpose, whatever the retries.
+	return a.Notify(ctx, Notice{RequestID: in.RequestID, To: "compliance", Kind: "consent-after-erasure", Key: "consent-after-erasure/" + in.RequestID + "/" + in.Purpose,
+		Text: fmt.Sprintf("Request %s: an opt-in to %s from a person whose data was erased before (an identity of theirs is on the suppression list). "+
+			"It is recorded as a new consent after erasure; make sure it is theirs before their data is used again.", in.RequestID, in.Purpose)})
+}
+
+// erasedBefore tells whether any identity of the subject is on the
+// suppression list.
+func (a *Activities) erasedBefore(ctx context.Context, subjectID string) (bool, error) {
+	ids, err := a.Store.SubjectIdentities(ctx, a.Keys, subjectID)
+	if err != nil {
+		return false, err
+	}
+	for _, id := range ids {
+		ok, err := a.Store.Suppressed(ctx, string(id.Kind), a.Keys.Hash(string(id.Kind), id.Value))
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
 }
 
 // ConsentApply propagates a consent state to one system.

@@ -108,6 +108,9 @@ type ConsentEvent struct {
 	WordingVersion string    `db:"wording_version" json:"wording_version"`
 	RequestID      string    `db:"request_id" json:"request_id,omitempty"`
 	At             time.Time `db:"at" json:"at"`
+	// AfterErasure marks a consent given by a person the engine erased
+	// before (one of their identities is on the suppression list).
+	AfterErasure bool `db:"after_erasure" json:"after_erasure,omitempty"`
 }
 
 // Artifact is an exported file of an access request, kept by reference.

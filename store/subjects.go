@@ -29,12 +29,15 @@ func (s *Store) AppendConsent(ctx context.Context, e records.ConsentEvent) error
 				return nil
 			}
 		}
-		if _, err := tx.NamedExecContext(ctx, `INSERT INTO consent_ledger (subject_id, purpose, state, channel, wording_version, request_id, at)
-			VALUES (:subject_id, :purpose, :state, :channel, :wording_version, :request_id, :at)`, e); err != nil {
+		if _, err := tx.NamedExecContext(ctx, `INSERT INTO consent_ledger (subject_id, purpose, state, channel, wording_version, request_id, at, after_erasure)
+			VALUES (:subject_id, :purpose, :state, :channel, :wording_version, :request_id, :at, :after_erasure)`, e); err != nil {
 			return fmt.Errorf("consent ledger: %w", err)
 		}
-		return s.appendAudit(ctx, tx, records.AuditEntry{RequestID: e.RequestID, Actor: "engine", Action: "consent." + e.State,
-			Detail: map[string]any{"purpose": e.Purpose, "channel": e.Channel, "wording_version": e.WordingVersion}})
+		detail := map[string]any{"purpose": e.Purpose, "channel": e.Channel, "wording_version": e.WordingVersion}
+		if e.AfterErasure {
+			detail["after_erasure"] = true
+		}
+		return s.appendAudit(ctx, tx, records.AuditEntry{RequestID: e.RequestID, Actor: "engine", Action: "consent." + e.State, Detail: detail})
 	})
 }
 
