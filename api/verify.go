@@ -35,9 +35,18 @@ type CodeBody struct {
 	Code string `json:"code"`
 }
 
+// ErrNoAddress is a request with no e-mail address to send a code to.
+var ErrNoAddress = errors.New("the request has no e-mail address to send a code to: the privacy team will verify your identity")
+
 // sendCode makes a new code for a request, keeps its keyed hash and
-// e-mails it.
+// e-mails it; a request without an address gets no code, and no record
+// of one.
 func (s *Server) sendCode(ctx context.Context, requestID string) error {
+	if _, err := s.Store.Contact(ctx, s.Keys, requestID); errors.Is(err, records.ErrNotFound) {
+		return ErrNoAddress
+	} else if err != nil {
+		return err
+	}
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
 	if err != nil {
 		return err
@@ -127,6 +136,8 @@ func (s *Server) codeFailed(w http.ResponseWriter, id string, err error) {
 		fail(w, http.StatusBadRequest, "%v", err)
 	case errors.Is(err, store.ErrCodeExpired), errors.Is(err, store.ErrCodeUsedUp), errors.Is(err, store.ErrNoCode):
 		fail(w, http.StatusGone, "%v", err)
+	case errors.Is(err, ErrNoAddress):
+		fail(w, http.StatusNotFound, "%v", err)
 	case errors.Is(err, store.ErrCodeTooSoon):
 		w.Header().Set("Retry-After", "60")
 		fail(w, http.StatusTooManyRequests, "%v", err)

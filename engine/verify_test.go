@@ -73,6 +73,7 @@ func TestPrivacyCenterCodeVerifies(t *testing.T) {
 		t.Fatalf("public request: %d %s", status, body)
 	}
 	code := lastCode(t, sink, "jane@example.com")
+	janeID := receipt.ID
 	// As a person would: the request waits for the code by the time it is
 	// typed in.
 	e.Await(t, receipt.ID, "waiting for identity verification", func(v requests.View) bool { return v.WaitingFor == "identity verification" })
@@ -135,6 +136,31 @@ func TestPrivacyCenterCodeVerifies(t *testing.T) {
 		t.Fatalf("a subject cancels: %v", err)
 	}
 
+	// A privacy-center request made with a phone number only has no
+	// address: no code is issued, and none is recorded as if it were.
+	status, body = post(t, e.Gateway+"/api/v1/public/requests", map[string]any{"type": "access", "regulation": "gdpr", "phone": "+44 20 7946 0018", "declaration": true})
+	var phoneOnly struct {
+		ID       string `json:"id"`
+		CodeSent bool   `json:"code_sent"`
+	}
+	if err := json.Unmarshal([]byte(body), &phoneOnly); status != http.StatusCreated || err != nil || phoneOnly.CodeSent {
+		t.Fatalf("phone-only request: %d %s", status, body)
+	}
+	// Jane's code: issued once, its e-mail audited once the server took it.
+	janeLog, err := st.AuditLog(ctx, janeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trail []string
+	for _, a := range janeLog {
+		if strings.HasPrefix(a.Action, "verification.") || a.Action == "mail.sent" && strings.Contains(a.DetailRaw, "verification-code") {
+			trail = append(trail, a.Action)
+		}
+	}
+	if got := strings.Join(trail, " "); got != "verification.code_issued mail.sent verification.code_tried verification.code_tried" {
+		t.Fatalf("Jane's code trail: %s", got)
+	}
+
 	// A new code at once is refused: the form cannot flood an inbox.
 	resend := e.Gateway + "/api/v1/public/requests/" + receipt.ID + "/code"
 	if status, body := post(t, resend, nil); status != http.StatusTooManyRequests || !strings.Contains(body, "a code was sent less than a minute ago") {
@@ -148,5 +174,39 @@ func TestPrivacyCenterCodeVerifies(t *testing.T) {
 	// minute; this is its sixth.
 	if status, body := post(t, e.Gateway+"/api/v1/public/requests/"+receipt.ID+"/verify", map[string]string{"code": "123456"}); status != http.StatusTooManyRequests {
 		t.Fatalf("a sixth try within the minute: %d %s", status, body)
+	}
+}
+
+// TestNoCodeWithoutAddress: a privacy-center request made with a phone
+// number only asks for a code: there is nowhere to send it, so none is
+// issued and the audit log records none.
+func TestNoCodeWithoutAddress(t *testing.T) {
+	sink := testengine.MailSink(t)
+	st := openPostgres(t)
+	e := testengine.StartEngineWith(t, st, testengine.Options{Mail: sink})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	status, body := post(t, e.Gateway+"/api/v1/public/requests", map[string]any{"type": "access", "regulation": "gdpr", "phone": "+44 20 7946 0018", "declaration": true})
+	var receipt struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(body), &receipt); status != http.StatusCreated || err != nil {
+		t.Fatalf("public request: %d %s", status, body)
+	}
+	e.Await(t, receipt.ID, "waiting for identity verification", func(v requests.View) bool { return v.WaitingFor == "identity verification" })
+	if status, body := post(t, e.Gateway+"/api/v1/public/requests/"+receipt.ID+"/code", nil); status != http.StatusNotFound || !strings.Contains(body, "no e-mail address") {
+		t.Fatalf("a code for a phone-only request: %d %s", status, body)
+	}
+	log, err := st.AuditLog(ctx, receipt.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range log {
+		if strings.HasPrefix(a.Action, "verification.") {
+			t.Fatalf("audited %s for a code never sent", a.Action)
+		}
+	}
+	if n := len(sink.Messages()); n != 0 {
+		t.Fatalf("%d e-mails sent for a request without an address", n)
 	}
 }

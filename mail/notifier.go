@@ -100,8 +100,9 @@ func (x *Notifier) SendCode(ctx context.Context, requestID, code string) error {
 	if err != nil {
 		return err
 	}
+	m.Key = "verification-code/" + uuid.NewString()
 	if err := x.Sender.Send(ctx, m); err != nil {
 		return fmt.Errorf("e-mail the verification code: %w", err)
 	}
-	return nil
+	return x.Store.MarkMailSent(ctx, m.Key, requestID, "verification-code")
 }

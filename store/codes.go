@@ -28,7 +28,8 @@ var (
 )
 
 // NewCode keeps the keyed hash of a new code for a request, replacing any
-// earlier one, and audits that it was sent. A second code within a minute
+// earlier one, and audits that it was issued (its e-mail is audited as
+// mail.sent once the server took it). A second code within a minute
 // of the last is refused, so the form cannot be used to flood an inbox.
 func (s *Store) NewCode(ctx context.Context, requestID, codeHash string, sentAt, expiresAt time.Time) error {
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -47,7 +48,7 @@ func (s *Store) NewCode(ctx context.Context, requestID, codeHash string, sentAt,
 			requestID, codeHash, utc(expiresAt), utc(sentAt)); err != nil {
 			return fmt.Errorf("verification code of %s: %w", requestID, err)
 		}
-		return s.appendAudit(ctx, tx, records.AuditEntry{RequestID: requestID, Actor: "engine", Action: "verification.code_sent",
+		return s.appendAudit(ctx, tx, records.AuditEntry{RequestID: requestID, Actor: "engine", Action: "verification.code_issued",
 			Detail: map[string]any{"expires_at": utc(expiresAt)}})
 	})
 }
