@@ -20,8 +20,18 @@ import (
 	"github.com/dsrengine/dsr/mail"
 	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
+
+// mailEngine starts the engine on PostgreSQL with an SMTP sink for the
+// subjects' e-mails.
+func mailEngine(t *testing.T, systems ...activities.System) (*testengine.Engine, *store.Store, *mail.Sink) {
+	t.Helper()
+	sink := testengine.MailSink(t)
+	st := openPostgres(t)
+	return testengine.StartEngineWith(t, st, testengine.Options{Mail: sink, Systems: systems}), st, sink
+}
 
 // TestSubjectNoticesByEmail runs requests on the real server and store
 // with an SMTP server beside them, and reads what each subject received:
@@ -29,10 +39,8 @@ import (
 // the denial with where to complain; each once, to the address the
 // request was made with, and none to a request made without one.
 func TestSubjectNoticesByEmail(t *testing.T) {
-	sink := testengine.MailSink(t)
-	st := openPostgres(t)
-	e := testengine.StartEngineWith(t, st, testengine.Options{Mail: sink, Systems: []activities.System{{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance",
-		Purposes: []string{"invoicing"}}, Connector: &testengine.Table{Rows: 2}}}})
+	e, st, sink := mailEngine(t, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance",
+		Purposes: []string{"invoicing"}}, Connector: &testengine.Table{Rows: 2}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	alice := testengine.Compliance(ctx, "cli:alice")
@@ -163,9 +171,7 @@ func TestSubjectNoticesByEmail(t *testing.T) {
 // activity retried after its first attempt reached the server would: one
 // e-mail.
 func TestMailSentOnceAcrossRetries(t *testing.T) {
-	sink := testengine.MailSink(t)
-	st := openPostgres(t)
-	e := testengine.StartEngineWith(t, st, testengine.Options{Mail: sink})
+	e, st, sink := mailEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	in := input("ONCE-1", "jane@example.com")

@@ -25,9 +25,9 @@ func Suppression(ctx context.Context, st *store.Store, keys *keyring.Keyring, ar
 	fs := flag.NewFlagSet("suppression check", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	q := url.Values{}
-	for _, kind := range []string{"email", "phone", "customer_id"} {
-		fs.Func(map[string]string{"email": "email", "phone": "phone", "customer_id": "customer-id"}[kind], "the identity to check", func(v string) error {
-			q.Add(kind, v)
+	for _, f := range []struct{ flag, kind string }{{"email", "email"}, {"phone", "phone"}, {"customer-id", "customer_id"}} {
+		fs.Func(f.flag, "the identity to check", func(v string) error {
+			q.Add(f.kind, v)
 			return nil
 		})
 	}

@@ -58,9 +58,7 @@ func lastCode(t *testing.T, sink *mail.Sink, to string) string {
 // endpoints know no request but the privacy center's own, still waiting;
 // and a client guessing is stopped.
 func TestPrivacyCenterCodeVerifies(t *testing.T) {
-	sink := testengine.MailSink(t)
-	st := openPostgres(t)
-	e := testengine.StartEngineWith(t, st, testengine.Options{Mail: sink})
+	e, st, sink := mailEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -181,9 +179,7 @@ func TestPrivacyCenterCodeVerifies(t *testing.T) {
 // number only asks for a code: there is nowhere to send it, so none is
 // issued and the audit log records none.
 func TestNoCodeWithoutAddress(t *testing.T) {
-	sink := testengine.MailSink(t)
-	st := openPostgres(t)
-	e := testengine.StartEngineWith(t, st, testengine.Options{Mail: sink})
+	e, st, sink := mailEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	status, body := post(t, e.Gateway+"/api/v1/public/requests", map[string]any{"type": "access", "regulation": "gdpr", "phone": "+44 20 7946 0018", "declaration": true})

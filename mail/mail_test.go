@@ -11,6 +11,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	netmail "net/mail"
 	"strconv"
 	"strings"
 	"testing"
@@ -299,4 +300,23 @@ func certificate(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(parsed)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// TestSinkReadsBase64Parts: a client that sends its parts in base64,
+// folded over lines, is read as well as go-mail's quoted-printable.
+func TestSinkReadsBase64Parts(t *testing.T) {
+	raw := "Content-Type: multipart/alternative; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nWW91ciBjb2Rl\r\nIGlzIDEyMzQ1Ng==\r\n" +
+		"--b\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\nPHA+MTIzNDU2\r\nPC9wPg==\r\n--b--\r\n"
+	m, err := netmail.ReadMessage(strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Received
+	if err := readBody(m.Header, m.Body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Text != "Your code is 123456" || got.HTML != "<p>123456</p>" {
+		t.Fatalf("read %q and %q", got.Text, got.HTML)
+	}
 }

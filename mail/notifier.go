@@ -55,54 +55,49 @@ func (x *Notifier) Notify(ctx context.Context, n activities.Notice) error {
 	if sent, err := x.Store.MailSent(ctx, key); err != nil || sent {
 		return err
 	}
-	to, err := x.Store.Contact(ctx, x.Keys, n.RequestID)
-	if errors.Is(err, records.ErrNotFound) {
+	err := x.deliver(ctx, Data{RequestID: n.RequestID, Kind: n.Kind, Text: n.Text}, key)
+	if errors.Is(err, errNoAddress) {
 		x.Log.Warn("no e-mail address for the subject: the notice stays in the inbox", "request", n.RequestID, "kind", n.Kind)
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	r, err := x.Store.GetRequest(ctx, n.RequestID)
-	if err != nil {
-		return err
-	}
-	due := r.DueAt
-	if r.ExtendedDueAt != nil {
-		due = *r.ExtendedDueAt
-	}
-	m, err := x.Templates.Render(x.Lang, Data{RequestID: n.RequestID, Kind: n.Kind, Type: string(r.Type), Regulation: string(r.Regulation),
-		ReceivedAt: r.ReceivedAt, DueAt: due, Text: n.Text, Company: x.Company}, to)
-	if err != nil {
-		return err
-	}
-	m.Key = key
-	if err := x.Sender.Send(ctx, m); err != nil {
-		return fmt.Errorf("e-mail %s notice: %w", n.Kind, err)
-	}
-	return x.Store.MarkMailSent(ctx, key, n.RequestID, n.Kind)
+	return err
 }
 
 // SendCode e-mails a one-time code to the address a request was made with.
 // The code is in the message only: never in a notice, the inbox, a log or
 // a history.
 func (x *Notifier) SendCode(ctx context.Context, requestID, code string) error {
-	to, err := x.Store.Contact(ctx, x.Keys, requestID)
+	return x.deliver(ctx, Data{RequestID: requestID, Kind: "verification-code", Code: code}, "verification-code/"+uuid.NewString())
+}
+
+// errNoAddress is a request made without an e-mail address.
+var errNoAddress = errors.New("no e-mail address")
+
+// deliver renders d, completed with its request's facts, to the address
+// the request was made with, sends it and records the delivery under key.
+func (x *Notifier) deliver(ctx context.Context, d Data, key string) error {
+	to, err := x.Store.Contact(ctx, x.Keys, d.RequestID)
+	if errors.Is(err, records.ErrNotFound) {
+		return fmt.Errorf("%s: %w", d.RequestID, errNoAddress)
+	}
 	if err != nil {
 		return err
 	}
-	r, err := x.Store.GetRequest(ctx, requestID)
+	r, err := x.Store.GetRequest(ctx, d.RequestID)
 	if err != nil {
 		return err
 	}
-	m, err := x.Templates.Render(x.Lang, Data{RequestID: requestID, Kind: "verification-code", Type: string(r.Type), Regulation: string(r.Regulation),
-		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, Code: code, Company: x.Company}, to)
+	d.Type, d.Regulation, d.ReceivedAt, d.DueAt, d.Company = string(r.Type), string(r.Regulation), r.ReceivedAt, r.DueAt, x.Company
+	if r.ExtendedDueAt != nil {
+		d.DueAt = *r.ExtendedDueAt
+	}
+	m, err := x.Templates.Render(x.Lang, d, to)
 	if err != nil {
 		return err
 	}
-	m.Key = "verification-code/" + uuid.NewString()
+	m.Key = key
 	if err := x.Sender.Send(ctx, m); err != nil {
-		return fmt.Errorf("e-mail the verification code: %w", err)
+		return fmt.Errorf("e-mail the %s notice: %w", d.Kind, err)
 	}
-	return x.Store.MarkMailSent(ctx, m.Key, requestID, "verification-code")
+	return x.Store.MarkMailSent(ctx, key, d.RequestID, d.Kind)
 }

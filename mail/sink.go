@@ -230,7 +230,7 @@ func readBody(h header, body io.Reader, out *Received) error {
 	case "quoted-printable":
 		r = quotedprintable.NewReader(body)
 	case "base64":
-		r = base64Reader(body)
+		r = base64.NewDecoder(base64.StdEncoding, body) // it skips the line breaks
 	}
 	b, err := io.ReadAll(r)
 	if err != nil {
@@ -243,27 +243,4 @@ func readBody(h header, body io.Reader, out *Received) error {
 		out.Text = string(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")))
 	}
 	return nil
-}
-
-func base64Reader(r io.Reader) io.Reader {
-	return base64.NewDecoder(base64.StdEncoding, newlineStripper{r})
-}
-
-// newlineStripper drops the line breaks of a base64 body.
-type newlineStripper struct{ r io.Reader }
-
-func (n newlineStripper) Read(p []byte) (int, error) {
-	for {
-		k, err := n.r.Read(p)
-		j := 0
-		for _, c := range p[:k] {
-			if c != '\r' && c != '\n' {
-				p[j] = c
-				j++
-			}
-		}
-		if j > 0 || err != nil {
-			return j, err
-		}
-	}
 }

@@ -82,4 +82,3 @@ func TestVerificationWaitCountsFromTheReceiptAcrossRuns(t *testing.T) {
 		t.Fatalf("status %s after %d runs, closed %s after the receipt", res.Status, c.runs, last.At.Sub(in.ReceivedAt))
 	}
 }
-
