@@ -29,17 +29,20 @@ import (
 // each table's columns (their union, in the order first seen), the second
 // writes the rows under them. Each pass checks the export's digest.
 
-// csvTable is what the first pass learns of one table.
+// csvTable is what the first pass learns of one table, and what the
+// second keeps for the report: its first rows and how many there are.
 type csvTable struct {
 	name    string
 	file    string // the CSV's name in the package
 	columns []string
 	index   map[string]int
+	sample  [][]string // the first reportRows rows, as the report shows them
+	rows    int64
 }
 
 // addCSVs adds systems/<system>/<table>.csv for every table of the export
-// at path and returns their names in the package.
-func addCSVs(z *zip.Writer, system, path, digest string) ([]string, error) {
+// at path and returns the tables written.
+func addCSVs(z *zip.Writer, system, path, digest string) ([]*csvTable, error) {
 	var tables []*csvTable
 	files := map[string]bool{}
 	err := walkExport(path, digest, func(name string) (func(map[string]any) error, error) {
@@ -73,7 +76,6 @@ func addCSVs(z *zip.Writer, system, path, digest string) ([]string, error) {
 	}
 	i := 0
 	var w *csv.Writer
-	var names []string
 	err = walkExport(path, digest, func(string) (func(map[string]any) error, error) {
 		if w != nil {
 			if w.Flush(); w.Error() != nil {
@@ -85,7 +87,6 @@ func addCSVs(z *zip.Writer, system, path, digest string) ([]string, error) {
 		}
 		t := tables[i]
 		i++
-		names = append(names, t.file)
 		entry, err := zipEntry(z, t.file)
 		if err != nil {
 			return nil, err
@@ -106,6 +107,9 @@ func addCSVs(z *zip.Writer, system, path, digest string) ([]string, error) {
 				}
 				record[j] = cell(v)
 			}
+			if t.rows++; len(t.sample) < reportRows {
+				t.sample = append(t.sample, reportRow(t.columns, row))
+			}
 			return w.Write(record)
 		}, nil
 	})
@@ -114,9 +118,9 @@ func addCSVs(z *zip.Writer, system, path, digest string) ([]string, error) {
 	}
 	if w != nil {
 		w.Flush()
-		return names, w.Error()
+		return tables, w.Error()
 	}
-	return names, nil
+	return tables, nil
 }
 
 // walkExport streams the export at path, calling table for each table and

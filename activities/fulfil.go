@@ -111,6 +111,12 @@ type SystemSummary struct {
 	Recipients   []string `json:"recipients"` // [] says "shared with no one"
 	SoldOrShared bool     `json:"sold_or_shared"`
 	Retention    string   `json:"retention,omitempty"`
+	// Categories, Source, Transfers and AutomatedDecisions are the rest
+	// of what GDPR Art. 15(1)-(2) and 14(2) ask the answer to say.
+	Categories         []Category `json:"categories,omitempty"`
+	Source             string     `json:"source,omitempty"`
+	Transfers          []Transfer `json:"transfers,omitempty"`
+	AutomatedDecisions string     `json:"automated_decisions,omitempty"`
 	// Tables are the system's tables as CSV files in the package.
 	Tables []string `json:"tables,omitempty"`
 	Kept   string   `json:"kept_because,omitempty"`
@@ -150,20 +156,25 @@ func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (reco
 		// way: a package of gigabytes needs no more memory than a buffer.
 		// A changed export fails the whole package, which is then not kept.
 		// Each table goes in as CSV too, streamed the same way.
-		tables := map[string][]string{}
+		tables := map[string][]*csvTable{}
 		for _, art := range in.Artifacts {
 			src := strings.TrimPrefix(art.Location, "file://")
 			if err := addZipFile(z, "systems/"+art.System+".json", src, art.SHA256); err != nil {
 				return fmt.Errorf("export of %s: %w", art.System, err)
 			}
-			names, err := addCSVs(z, art.System, src, art.SHA256)
+			written, err := addCSVs(z, art.System, src, art.SHA256)
 			if err != nil {
 				return fmt.Errorf("export of %s as CSV: %w", art.System, err)
 			}
-			tables[art.System] = names
+			tables[art.System] = written
 		}
 		for i := range in.Systems {
-			in.Systems[i].Tables = tables[in.Systems[i].System]
+			for _, t := range tables[in.Systems[i].System] {
+				in.Systems[i].Tables = append(in.Systems[i].Tables, t.file)
+			}
+		}
+		if err := addReport(z, in, tables); err != nil {
+			return fmt.Errorf("report: %w", err)
 		}
 		manifest, err := json.MarshalIndent(map[string]any{
 			"request_id": in.RequestID, "type": in.Type, "regulation": in.Regulation, "systems": in.Systems,

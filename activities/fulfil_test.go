@@ -68,7 +68,7 @@ func TestPackageStreamsAndRefusesAChangedExport(t *testing.T) {
 		}
 	}
 	z.Close()
-	if strings.Join(names, " ") != "systems/crm.json systems/crm/customers.csv manifest.json" {
+	if strings.Join(names, " ") != "systems/crm.json systems/crm/customers.csv report.html manifest.json" {
 		t.Fatalf("package holds %v", names)
 	}
 

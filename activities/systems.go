@@ -31,11 +31,30 @@ type SystemRef struct {
 	Recipients   []string `json:"recipients,omitempty"`
 	SoldOrShared bool     `json:"sold_or_shared,omitempty"`
 	Retention    string   `json:"retention,omitempty"`
+	// Categories are the kinds of data held, each with its fields.
+	Categories         []Category `json:"categories,omitempty"`
+	Source             string     `json:"source,omitempty"`
+	Transfers          []Transfer `json:"transfers,omitempty"`
+	AutomatedDecisions string     `json:"automated_decisions,omitempty"`
 	// Manual is set for a system without an API: people do the work.
 	Manual *ManualTask `json:"manual,omitempty"`
 	// Links is set when the system can name the subject's other identities
 	// (its connector has link fields): only then is it searched for them.
 	Links bool `json:"links,omitempty"`
+}
+
+// Category is one kind of data a system holds and the fields that hold it
+// (none where the map names no field).
+type Category struct {
+	Name   string   `json:"name"`
+	Fields []string `json:"fields,omitempty"`
+}
+
+// Transfer is one destination outside the subject's region and how the
+// transfer is protected.
+type Transfer struct {
+	To        string `json:"to"`
+	Safeguard string `json:"safeguard"`
 }
 
 // declaresLinks says whether a connector can name the subject's other

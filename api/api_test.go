@@ -146,8 +146,9 @@ func TestAPIRolesAndOperations(t *testing.T) {
 	e.WaitFor(t, "API-2", domain.StatusCompleted)
 	auditor.expect("GET", "/api/v1/requests/API-2/package", nil, 403, "may not")
 	code, pkg := requester.do("GET", "/api/v1/requests/API-2/package", nil)
-	// billing was erased by API-1, so the package holds the manifest only.
-	if zr, err := zip.NewReader(strings.NewReader(pkg), int64(len(pkg))); code != 200 || err != nil || zr.File[0].Name != "manifest.json" {
+	// billing was erased by API-1, so the package holds the report and
+	// the manifest only.
+	if zr, err := zip.NewReader(strings.NewReader(pkg), int64(len(pkg))); code != 200 || err != nil || len(zr.File) != 2 || zr.File[0].Name != "report.html" || zr.File[1].Name != "manifest.json" {
 		t.Fatalf("package: %d, %v", code, err)
 	}
 	requester.expect("GET", "/api/v1/requests/API-1/package", nil, 404, "has no package")

@@ -58,11 +58,31 @@ type System struct {
 	Recipients   []string `yaml:"recipients"`
 	SoldOrShared bool     `yaml:"sold_or_shared"`
 	Retention    string   `yaml:"retention"`
+	// Categories are the kinds of data the system holds where its fields
+	// are not listed (a Redis store, a manual system); the categories of
+	// listed fields (tables, objects) are added to them.
+	Categories []string `yaml:"categories"`
+	// Source says where the data came from when not from the subject
+	// (GDPR Art. 14(2)(f)); empty means the subject gave it.
+	Source string `yaml:"source"`
+	// Transfers are the countries outside the subject's own region the
+	// data goes to, with the safeguard of each (GDPR Art. 15(2), 46).
+	Transfers []Transfer `yaml:"transfers"`
+	// AutomatedDecisions describes decisions made by automated means alone
+	// from this data, their logic and consequences (GDPR Art. 22);
+	// empty means there are none.
+	AutomatedDecisions string `yaml:"automated_decisions"`
 	// SignOffFor lists kinds besides erasure that need the department's sign-off.
 	SignOffFor []string `yaml:"signoff_for"`
 	Tables     []Table  `yaml:"tables"`
 
 	line int
+}
+
+// Transfer is one destination outside the subject's region.
+type Transfer struct {
+	To        string `yaml:"to"`        // the recipient and country
+	Safeguard string `yaml:"safeguard"` // adequacy decision, standard contractual clauses, …
 }
 
 // SQLSettings say how to connect; the DSN itself stays in the environment.

@@ -56,6 +56,19 @@ func (f *File) validateSystems(departments map[string]int) error {
 		if len(s.Purposes) == 0 || strings.TrimSpace(s.LegalBasis) == "" || strings.TrimSpace(s.Retention) == "" {
 			return fail("", "purposes, legal_basis and retention are required: the access package tells the subject why the data is held and for how long")
 		}
+		for j, c := range s.Categories {
+			if !purpose.MatchString(c) {
+				return fail(fmt.Sprintf(".categories[%d]", j), "%q must be a category name of lower-case letters, digits, '_' or '-'", c)
+			}
+		}
+		for j, t := range s.Transfers {
+			switch {
+			case strings.TrimSpace(t.To) == "":
+				return fail(fmt.Sprintf(".transfers[%d].to", j), "is missing: the recipient and the country the data goes to")
+			case strings.TrimSpace(t.Safeguard) == "":
+				return fail(fmt.Sprintf(".transfers[%d].safeguard", j), "is missing: the subject is told how the transfer is protected (an adequacy decision, standard contractual clauses, binding corporate rules)")
+			}
+		}
 		for j, k := range s.SignOffFor {
 			if t, err := domain.ParseRequestType(k); err != nil || string(t) != k {
 				return fail(fmt.Sprintf(".signoff_for[%d]", j), "%q must be one of %s", k, "access, portability, opt_in, withdrawal")
@@ -402,4 +415,35 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// FieldCategories maps each data category the system holds to the fields
+// that hold it, as the data map declares them (tables' and objects'
+// fields, and the system's own categories, which name no field).
+func (s System) FieldCategories() map[string][]string {
+	out := map[string][]string{}
+	add := func(fields map[string][]string) {
+		for field, cats := range fields {
+			for _, c := range cats {
+				if !slices.Contains(out[c], field) {
+					out[c] = append(out[c], field)
+				}
+			}
+		}
+	}
+	for _, t := range s.Tables {
+		add(t.Fields)
+	}
+	for _, o := range s.Objects {
+		add(o.Fields)
+	}
+	for _, c := range s.Categories {
+		if _, ok := out[c]; !ok {
+			out[c] = nil
+		}
+	}
+	for c := range out {
+		slices.Sort(out[c])
+	}
+	return out
 }

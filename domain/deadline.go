@@ -160,3 +160,31 @@ func DaysLeft(due, now time.Time) int {
 	b := time.Date(due.Year(), due.Month(), due.Day(), 0, 0, 0, 0, time.UTC)
 	return int(b.Sub(a).Hours() / 24)
 }
+
+// Law names the regulation as a subject reads it.
+func (r Regulation) Law() string {
+	switch r {
+	case GDPR:
+		return "the GDPR"
+	case UKGDPR:
+		return "the UK GDPR"
+	case CCPA:
+		return "the CCPA (as amended by the CPRA)"
+	case LGPD:
+		return "the LGPD"
+	}
+	return string(r)
+}
+
+// Authority says where a subject may complain under the regulation.
+func (r Regulation) Authority() string {
+	switch r {
+	case UKGDPR:
+		return "the Information Commissioner's Office (ico.org.uk)"
+	case CCPA:
+		return "the California Privacy Protection Agency (cppa.ca.gov) or the California Attorney General (oag.ca.gov/privacy)"
+	case LGPD:
+		return "the Autoridade Nacional de Proteção de Dados (ANPD, gov.br/anpd)"
+	}
+	return "the data protection supervisory authority of the EU country where you live, work or where you think your rights were infringed (Art. 77 GDPR)"
+}

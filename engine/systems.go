@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"go.temporal.io/sdk/activity"
 
@@ -40,7 +42,15 @@ func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string
 		sys := activities.System{SystemRef: activities.SystemRef{
 			Name: s.Name, Department: s.Department, SignOffFor: kinds, Purposes: s.Purposes, LegalBasis: s.LegalBasis,
 			Recipients: s.Recipients, SoldOrShared: s.SoldOrShared, Retention: s.Retention,
+			Source: s.Source, AutomatedDecisions: s.AutomatedDecisions,
 		}}
+		cats := s.FieldCategories()
+		for _, name := range slices.Sorted(maps.Keys(cats)) {
+			sys.Categories = append(sys.Categories, activities.Category{Name: name, Fields: cats[name]})
+		}
+		for _, t := range s.Transfers {
+			sys.Transfers = append(sys.Transfers, activities.Transfer{To: t.To, Safeguard: t.Safeguard})
+		}
 		if s.Manual != nil {
 			// People do the work; there is nothing to connect to.
 			sys.Manual = &activities.ManualTask{Location: s.Manual.Location, Instructions: s.Manual.Instructions}

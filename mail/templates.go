@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/dsrengine/dsr/domain"
 )
 
 //go:embed templates
@@ -152,30 +154,6 @@ func (t *Templates) Render(lang string, d Data, to string) (Message, error) {
 	return Message{To: to, Subject: strings.TrimSpace(subject), Text: strings.TrimLeft(body, "\n"), HTML: html.String(), Lang: lang}, nil
 }
 
-// law names a regulation as the subject reads it.
-func law(reg string) string {
-	switch reg {
-	case "gdpr":
-		return "the GDPR"
-	case "uk_gdpr":
-		return "the UK GDPR"
-	case "ccpa":
-		return "the CCPA (as amended by the CPRA)"
-	case "lgpd":
-		return "the LGPD"
-	}
-	return reg
-}
-
-// authority says where a subject may complain under reg.
-func authority(reg string) string {
-	switch reg {
-	case "uk_gdpr":
-		return "the Information Commissioner's Office (ico.org.uk)"
-	case "ccpa":
-		return "the California Privacy Protection Agency (cppa.ca.gov) or the California Attorney General (oag.ca.gov/privacy)"
-	case "lgpd":
-		return "the Autoridade Nacional de Proteção de Dados (ANPD, gov.br/anpd)"
-	}
-	return "the data protection supervisory authority of the EU country where you live, work or where you think your rights were infringed (Art. 77 GDPR)"
-}
+// law and authority read a regulation's name as the templates receive it.
+func law(reg string) string       { return domain.Regulation(reg).Law() }
+func authority(reg string) string { return domain.Regulation(reg).Authority() }

@@ -103,7 +103,8 @@ func (l *lifecycle) export(ctx workflow.Context) error {
 		}
 		ref := l.systemRef(p.System)
 		sum := activities.SystemSummary{System: p.System, Department: p.Department, Records: p.Found, Purposes: ref.Purposes,
-			LegalBasis: ref.LegalBasis, Recipients: ref.Recipients, SoldOrShared: ref.SoldOrShared, Retention: ref.Retention}
+			LegalBasis: ref.LegalBasis, Recipients: ref.Recipients, SoldOrShared: ref.SoldOrShared, Retention: ref.Retention,
+			Categories: ref.Categories, Source: ref.Source, Transfers: ref.Transfers, AutomatedDecisions: ref.AutomatedDecisions}
 		if art, ok := l.artifacts[p.System]; ok {
 			sum.File = "systems/" + p.System + ".json"
 			in.Artifacts = append(in.Artifacts, art)
