@@ -35,6 +35,9 @@ type Activities struct {
 	ExportDir string
 	// Reminders is the data map's reminder policy; zero means the default.
 	Reminders domain.ReminderPolicy
+	// Packages is how long and how often a package may be downloaded;
+	// zero means the default.
+	Packages domain.PackagePolicy
 	// AuditAnchor reads the audit chain's newest anchor, kept in Temporal
 	// outside the store; nil, or Seq 0, when there is none.
 	AuditAnchor func(ctx context.Context) (records.AuditHead, error)
@@ -60,6 +63,7 @@ type Store interface {
 	AppendConsent(ctx context.Context, e records.ConsentEvent) error
 	ConsentHistory(ctx context.Context, subjectID string) ([]records.ConsentEvent, error)
 	AddArtifact(ctx context.Context, a records.Artifact) error
+	OfferDownload(ctx context.Context, requestID string, expiresAt time.Time, maxUses int) error
 	Suppress(ctx context.Context, kind, valueHash, reason, requestID string) error
 	ErasureBaseline(ctx context.Context, requestID, system string, counts map[string]int64) (map[string]int64, error)
 	AppendAudit(ctx context.Context, e records.AuditEntry) error

@@ -193,7 +193,14 @@ func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (reco
 	}
 	art := records.Artifact{ID: in.RequestID + "/package", RequestID: in.RequestID, System: "", Format: "zip",
 		Location: "file://" + path, SHA256: sum, SizeBytes: size}
-	return art, a.Store.AddArtifact(ctx, art)
+	if err := a.Store.AddArtifact(ctx, art); err != nil {
+		return records.Artifact{}, err
+	}
+	policy := a.Packages
+	if policy.Downloads == 0 {
+		policy = domain.DefaultPackages()
+	}
+	return art, a.Store.OfferDownload(ctx, in.RequestID, time.Now().Add(policy.ExpireAfter), policy.Downloads)
 }
 
 // addZipFile streams a file into the zip and checks it against the

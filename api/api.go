@@ -132,6 +132,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/public/requests", s.public)
 	mux.HandleFunc("POST /api/v1/public/requests/{id}/code", s.resendCode)
 	mux.HandleFunc("POST /api/v1/public/requests/{id}/verify", s.verifyCode)
+	mux.HandleFunc("GET /api/v1/public/requests/{id}/status", s.portalStatus)
+	mux.HandleFunc("GET /api/v1/public/requests/{id}/package", s.portalPackage)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no such operation: %s %s (see /api/v1/openapi.json)", r.Method, r.URL.Path)
 	})

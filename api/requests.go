@@ -256,6 +256,18 @@ func (s *Server) pkg(w http.ResponseWriter, r *http.Request, t store.Token) {
 // (a requester here, the request's own controller over OpenDSR), from the
 // export directory only, and audits the download first.
 func (s *Server) ServePackage(w http.ResponseWriter, r *http.Request, id, actor string) {
+	s.servePackage(w, r, id, func() error {
+		err := s.Store.AppendAudit(r.Context(), records.AuditEntry{RequestID: id, Actor: actor, Action: "package.downloaded"})
+		if err != nil {
+			fail(w, http.StatusServiceUnavailable, "cannot audit the download now, so it is not made")
+		}
+		return err
+	})
+}
+
+// servePackage streams a request's package once take, which records the
+// download (and answers the caller itself when it refuses), allows it.
+func (s *Server) servePackage(w http.ResponseWriter, r *http.Request, id string, take func() error) {
 	v, err := requests.Show(r.Context(), s.Client, id)
 	if err != nil {
 		failFor(w, err)
@@ -277,8 +289,7 @@ func (s *Server) ServePackage(w http.ResponseWriter, r *http.Request, id, actor 
 		return
 	}
 	defer f.Close()
-	if err := s.Store.AppendAudit(r.Context(), records.AuditEntry{RequestID: id, Actor: actor, Action: "package.downloaded"}); err != nil {
-		fail(w, http.StatusServiceUnavailable, "cannot audit the download now, so it is not made")
+	if take() != nil {
 		return
 	}
 	w.Header().Set("Content-Type", "application/zip")

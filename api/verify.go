@@ -59,44 +59,50 @@ func (s *Server) sendCode(ctx context.Context, requestID string) error {
 	return s.Codes.SendCode(ctx, requestID, code)
 }
 
-// codeRequest is a privacy-center request still waiting for its subject's
-// verification: the only kind a code is sent or checked for.
-func (s *Server) codeRequest(w http.ResponseWriter, r *http.Request) (string, bool) {
+// codeRequest is the request a code is sent or checked for: any request
+// made with an e-mail address, since the code goes to that address only.
+// It also says whether the code verifies the request: only a
+// privacy-center request still waiting for its subject is verified so.
+func (s *Server) codeRequest(w http.ResponseWriter, r *http.Request) (id string, verifies, verified, ok bool) {
 	if s.Codes == nil {
 		fail(w, http.StatusNotFound, "this privacy center sends no codes: the privacy team will contact you to verify your identity")
-		return "", false
+		return "", false, false, false
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		fail(w, http.StatusUnsupportedMediaType, "the form sends application/json")
-		return "", false
+		return "", false, false, false
 	}
 	if why := s.tries.allow(clientOf(r, s.TrustedProxies), time.Now()); why != "" {
 		w.Header().Set("Retry-After", "60")
 		fail(w, http.StatusTooManyRequests, "%s; try again in a minute", why)
-		return "", false
+		return "", false, false, false
 	}
-	id := r.PathValue("id")
-	// The same answer for a request that does not exist and for one this
-	// path may not touch: it tells nothing about other people's requests.
-	rec, err := s.Store.GetRequest(r.Context(), id)
+	id = r.PathValue("id")
+	// The same answer for a request that does not exist and for one with
+	// no address: it tells nothing about other people's requests.
 	var v requests.View
-	if err == nil && rec.RequestedBy == workflows.PrivacyCenter {
+	rec, err := s.Store.GetRequest(r.Context(), id)
+	if err == nil {
+		_, err = s.Store.Contact(r.Context(), s.Keys, id)
+	}
+	if err == nil {
 		v, err = requests.Show(r.Context(), s.Client, id)
 	}
-	waiting := v.Status == domain.StatusReceived || v.Status == domain.StatusVerifying
-	if err != nil || rec.RequestedBy != workflows.PrivacyCenter || v.IdentityVerified || !waiting {
-		if err != nil && !errors.Is(err, requests.ErrNotFound) && !errors.Is(err, records.ErrNotFound) {
+	if err != nil {
+		if !errors.Is(err, requests.ErrNotFound) && !errors.Is(err, records.ErrNotFound) {
 			s.Log.Error("code request", "request", id, "error", err)
 		}
-		fail(w, http.StatusNotFound, "no request %s waits for a code", id)
-		return "", false
+		fail(w, http.StatusNotFound, "no request %s can be reached with a code: check the request number in our e-mail", id)
+		return "", false, false, false
 	}
-	return id, true
+	waiting := v.Status == domain.StatusReceived || v.Status == domain.StatusVerifying
+	verifies = rec.RequestedBy == workflows.PrivacyCenter && !v.IdentityVerified && waiting
+	return id, verifies, v.IdentityVerified, true
 }
 
 // resendCode sends a new code, replacing the last.
 func (s *Server) resendCode(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.codeRequest(w, r)
+	id, _, _, ok := s.codeRequest(w, r)
 	if !ok {
 		return
 	}
@@ -107,10 +113,12 @@ func (s *Server) resendCode(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusAccepted, map[string]string{"sent": "a new code was sent to the e-mail address given; it is valid for 30 minutes"})
 }
 
-// verifyCode checks the subject's code and, when it matches, verifies the
-// request with the subject's signed claim, for this request only.
+// verifyCode checks the subject's code. When it matches, it verifies a
+// privacy-center request still waiting for that, with the subject's
+// signed claim for this request only, and opens a portal session in which
+// the subject follows the request and downloads its answer.
 func (s *Server) verifyCode(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.codeRequest(w, r)
+	id, verifies, verified, ok := s.codeRequest(w, r)
 	if !ok {
 		return
 	}
@@ -122,12 +130,15 @@ func (s *Server) verifyCode(w http.ResponseWriter, r *http.Request) {
 		s.codeFailed(w, id, err)
 		return
 	}
-	subject := claims.As(r.Context(), claims.Actor{Name: "subject", Role: claims.RoleSubject, Channel: workflows.PrivacyCenter})
-	if err := requests.VerifyIdentity(subject, s.Client, id, workflows.Verification{Method: VerifyMethod}); err != nil {
-		failFor(w, err)
-		return
+	if verifies {
+		subject := claims.As(r.Context(), claims.Actor{Name: "subject", Role: claims.RoleSubject, Channel: workflows.PrivacyCenter})
+		if err := requests.VerifyIdentity(subject, s.Client, id, workflows.Verification{Method: VerifyMethod}); err != nil {
+			failFor(w, err)
+			return
+		}
+		verified = true
 	}
-	reply(w, http.StatusOK, map[string]bool{"verified": true})
+	s.openSession(w, r, id, verified)
 }
 
 func (s *Server) codeFailed(w http.ResponseWriter, id string, err error) {

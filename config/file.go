@@ -28,6 +28,9 @@ type File struct {
 	// Reminders sets when requests remind and escalate; absent means the
 	// defaults (halfway, 7 days and 1 day before, daily escalation).
 	Reminders *Reminders `yaml:"reminders"`
+	// Packages says how long and how often an access package may be
+	// downloaded; absent means 30 days and 5 downloads.
+	Packages *Packages `yaml:"packages"`
 	// Compliance is where compliance's notices and escalations go in Slack.
 	Compliance *Compliance `yaml:"compliance"`
 	// IdentityKinds are the map's own kinds of identifier (a loyalty
@@ -396,6 +399,9 @@ func (f *File) validate() error {
 		return err
 	}
 	if err := f.validateReminders(); err != nil {
+		return err
+	}
+	if _, err := f.PackagePolicy(); err != nil {
 		return err
 	}
 	return f.validateSystems(seen)

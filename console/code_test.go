@@ -2,12 +2,17 @@ package console_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/store"
@@ -83,4 +88,85 @@ func TestPrivacyCenterCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, "#mail-text", "To: nora@example.com")
+}
+
+// TestSubjectPortalInChromium: the subject requests their data on the
+// privacy center, confirms with the e-mailed code, follows the request to
+// its page, downloads the package, and is refused once the link is used
+// up and once it expired; a fresh code opens the page again in a new tab.
+func TestSubjectPortalInChromium(t *testing.T) {
+	ctx := browser(t)
+	sink := testengine.MailSink(t)
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e := testengine.StartEngineWith(t, st, testengine.Options{Mail: sink, Packages: domain.PackagePolicy{ExpireAfter: 24 * time.Hour, Downloads: 1},
+		Systems: []activities.System{{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"invoicing"}},
+			Connector: &testengine.Table{Rows: 2}}}})
+	codeFor := func(to string) string {
+		msgs := sink.Messages()
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if c := regexp.MustCompile(`: (\d{6})$`).FindStringSubmatch(msgs[i].Subject); c != nil && msgs[i].To[0] == to {
+				return c[1]
+			}
+		}
+		t.Fatalf("no code e-mailed to %s", to)
+		return ""
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(e.Gateway+"/privacy"),
+		chromedp.SetValue(chromedp.CSS("#type"), "access"),
+		chromedp.SendKeys(chromedp.CSS("#email"), "omar@example.com"),
+		chromedp.Click(chromedp.CSS("#declaration")),
+		chromedp.Click(chromedp.CSS("#submit")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#receipt", "please confirm that the address is yours")
+	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`requestID`))
+	if err != nil || id == "" {
+		t.Fatalf("request id: %q %v", id, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#code"), codeFor("omar@example.com")), chromedp.Click(chromedp.CSS("#verify"))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#verify-result", "your address is confirmed")
+	v := e.WaitFor(t, id, domain.StatusCompleted)
+	info, err := os.Stat(strings.TrimPrefix(v.Package, "file://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The code just entered opens the request's page: no second code.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#follow"))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#status-stage", "completed")
+	waitText(t, ctx, "#package-info", "You can download it 1 more time")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#download"))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#download-result", fmt.Sprintf("Downloaded (%d bytes)", info.Size()))
+	waitText(t, ctx, "#package-info", "downloaded as many times as allowed")
+	if disabled, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("download").disabled`)); !disabled {
+		t.Fatal("the download button stays enabled after the last download")
+	}
+
+	// Another tab, later: the page needs a fresh code, and then says the
+	// link expired once the package was purged.
+	if err := st.MarkPurged(context.Background(), id, "expired", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`sessionStorage.clear()`),
+		chromedp.Navigate(e.Gateway+"/privacy/status?request="+id), chromedp.Click(chromedp.CSS("#send-code")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#open-result", "A code is on its way")
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#code"), codeFor("omar@example.com")), chromedp.Click(chromedp.CSS("#open"))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#package-info", "the download link has expired")
 }

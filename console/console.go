@@ -13,7 +13,7 @@ import (
 //go:embed static
 var static embed.FS
 
-// Handler serves /privacy and /console/.
+// Handler serves /privacy, the subject's /privacy/status and /console/.
 func Handler() http.Handler {
 	files, _ := fs.Sub(static, "static")
 	mux := http.NewServeMux()
@@ -30,6 +30,7 @@ func Handler() http.Handler {
 		}
 	}
 	mux.HandleFunc("GET /privacy", page("privacy.html"))
+	mux.HandleFunc("GET /privacy/status", page("status.html"))
 	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/console/", http.StatusFound) })
 	mux.HandleFunc("GET /console/{$}", page("console.html"))
 	assets := http.StripPrefix("/console/", http.FileServerFS(files))

@@ -252,3 +252,16 @@ func JoinNames[T ~string](items []T) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// PackagePolicy says how long an access package stays downloadable, and
+// how many times: after that the link is refused and the package, with
+// the exports it was made from, is deleted.
+type PackagePolicy struct {
+	ExpireAfter time.Duration `json:"expire_after"`
+	Downloads   int           `json:"downloads"`
+}
+
+// DefaultPackages keeps a package 30 days for 5 downloads.
+func DefaultPackages() PackagePolicy {
+	return PackagePolicy{ExpireAfter: 30 * 24 * time.Hour, Downloads: 5}
+}

@@ -92,6 +92,8 @@ type Engine struct {
 	ExportDir string
 	// Reminders is the data map's reminder policy.
 	Reminders domain.ReminderPolicy
+	// Packages is the data map's download policy for access packages.
+	Packages domain.PackagePolicy
 	// ExposeCodec serves the payload codec to the Web UI at CodecOrigins;
 	// dev mode only, on loopback.
 	ExposeCodec  bool
@@ -135,7 +137,7 @@ func (e *Engine) Activities() *activities.Activities {
 	if e.Slack != nil {
 		notifiers = append(notifiers, e.Slack)
 	}
-	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: notifiers, Systems: e.Systems, ExportDir: e.ExportDir, Reminders: e.Reminders,
+	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: notifiers, Systems: e.Systems, ExportDir: e.ExportDir, Reminders: e.Reminders, Packages: e.Packages,
 		AuditAnchor: e.auditAnchor}
 }
 
@@ -151,6 +153,13 @@ func (e *Engine) Listen() (net.Listener, error) {
 
 // Run runs the worker and the gateway until ctx ends or one of them fails.
 func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
+	public := e.PublicURL
+	if public == "" {
+		public = "http://" + ln.Addr().String()
+	}
+	if e.Mail != nil && e.Mail.Portal == "" {
+		e.Mail.Portal = public
+	}
 	w := NewWorker(e.Client, e.Activities(), e.Keys)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -181,10 +190,6 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 		opts.Codec, opts.CodecOrigins = apiServer.Codec(e.Keys.DisplayCodec()), e.CodecOrigins
 	}
 	if e.OpenDSR != nil {
-		public := e.PublicURL
-		if public == "" {
-			public = "http://" + ln.Addr().String()
-		}
 		u, _ := url.Parse(public)
 		o := &opendsr.Server{Client: e.Client, Store: e.Store, Signer: e.OpenDSR, Domain: u.Hostname(), BaseURL: public, Log: e.Log,
 			AllowLoopback: e.LoopbackCallbacks, Package: apiServer.ServePackage, GiveUpAfter: e.CallbackGiveUp}

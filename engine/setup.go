@@ -79,6 +79,9 @@ func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 	if e.Reminders, err = s.Map.ReminderPolicy(); err != nil {
 		return nil, err
 	}
+	if e.Packages, err = s.Map.PackagePolicy(); err != nil {
+		return nil, err
+	}
 	kinds, err := s.Map.CustomKinds()
 	if err != nil {
 		return nil, err

@@ -57,7 +57,7 @@ func Handler(o Options) http.Handler {
 		mux.Handle("/api/", o.API)
 	}
 	if o.Console != nil {
-		for _, p := range []string{"/privacy", "/console", "/console/"} {
+		for _, p := range []string{"/privacy", "/privacy/status", "/console", "/console/"} {
 			mux.Handle(p, o.Console)
 		}
 	}

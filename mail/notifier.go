@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -36,7 +38,19 @@ type Notifier struct {
 	// Lang is the language notices are written in; Company signs them.
 	Lang    string
 	Company string
-	Log     *slog.Logger
+	// Portal is the privacy center's address (the gateway's public URL):
+	// notices link to the page where the subject follows the request.
+	Portal string
+	Log    *slog.Logger
+}
+
+// portalLink is where the subject follows a request and downloads its
+// answer, after a code sent to their address.
+func (x *Notifier) portalLink(requestID string) string {
+	if x.Portal == "" {
+		return ""
+	}
+	return strings.TrimSuffix(x.Portal, "/") + "/privacy/status?request=" + url.QueryEscape(requestID)
 }
 
 // Notify sends n when it is the subject's. A delivery the server accepted
@@ -88,6 +102,7 @@ func (x *Notifier) deliver(ctx context.Context, d Data, key string) error {
 		return err
 	}
 	d.Type, d.Regulation, d.ReceivedAt, d.DueAt, d.Company = string(r.Type), string(r.Regulation), r.ReceivedAt, r.DueAt, x.Company
+	d.Link = x.portalLink(d.RequestID)
 	if r.ExtendedDueAt != nil {
 		d.DueAt = *r.ExtendedDueAt
 	}

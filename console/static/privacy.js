@@ -22,6 +22,12 @@ document.getElementById("verify").addEventListener("click", async () => {
     say("Thank you: your address is confirmed, and we are working on your request. We will e-mail you the answer.", true);
     document.getElementById("verify").disabled = true;
     document.getElementById("resend").disabled = true;
+    // The code just entered opens the request's page in this tab, with
+    // no second code.
+    sessionStorage.setItem("dsr-portal:" + requestID, data.session);
+    const follow = document.getElementById("follow");
+    follow.href = "/privacy/status?request=" + encodeURIComponent(requestID);
+    follow.classList.remove("hidden");
   } else {
     say(data.error || "The code could not be checked.", false);
   }

@@ -93,6 +93,8 @@ type Options struct {
 	// Mail, when set, is the SMTP server the subjects' notices are sent
 	// to, through the production client.
 	Mail *mail.Sink
+	// Packages is the download policy of access packages; zero is the default.
+	Packages domain.PackagePolicy
 }
 
 // StartEngineWith is StartEngine with options.
@@ -118,7 +120,7 @@ func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 		t.Fatal(err)
 	}
 	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: quiet, GatewayAddr: "127.0.0.1:0", Systems: systems, ExportDir: t.TempDir(),
-		ArchiveEvery: 200 * time.Millisecond}
+		ArchiveEvery: 200 * time.Millisecond, Packages: o.Packages}
 	if o.Slack != nil {
 		e.Slack = o.Slack(c)
 	}
