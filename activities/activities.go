@@ -64,6 +64,7 @@ type Store interface {
 	ConsentHistory(ctx context.Context, subjectID string) ([]records.ConsentEvent, error)
 	AddArtifact(ctx context.Context, a records.Artifact) error
 	OfferDownload(ctx context.Context, requestID string, expiresAt time.Time, maxUses int) error
+	RequestKey(ctx context.Context, keys records.Sealer, requestID string) ([]byte, error)
 	Suppress(ctx context.Context, kind, valueHash, reason, requestID string) error
 	ErasureBaseline(ctx context.Context, requestID, system string, counts map[string]int64) (map[string]int64, error)
 	AppendAudit(ctx context.Context, e records.AuditEntry) error

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 )
@@ -42,10 +41,10 @@ type csvTable struct {
 
 // addCSVs adds systems/<system>/<table>.csv for every table of the export
 // at path and returns the tables written.
-func addCSVs(z *zip.Writer, system, path, digest string) ([]*csvTable, error) {
+func addCSVs(z *zip.Writer, system, path, digest string, key []byte) ([]*csvTable, error) {
 	var tables []*csvTable
 	files := map[string]bool{}
-	err := walkExport(path, digest, func(name string) (func(map[string]any) error, error) {
+	err := walkExport(path, digest, key, func(name string) (func(map[string]any) error, error) {
 		t := &csvTable{name: name, index: map[string]int{}}
 		base := safeName(name)
 		t.file = "systems/" + safeName(system) + "/" + base + ".csv"
@@ -76,7 +75,7 @@ func addCSVs(z *zip.Writer, system, path, digest string) ([]*csvTable, error) {
 	}
 	i := 0
 	var w *csv.Writer
-	err = walkExport(path, digest, func(string) (func(map[string]any) error, error) {
+	err = walkExport(path, digest, key, func(string) (func(map[string]any) error, error) {
 		if w != nil {
 			if w.Flush(); w.Error() != nil {
 				return nil, w.Error()
@@ -126,8 +125,8 @@ func addCSVs(z *zip.Writer, system, path, digest string) ([]*csvTable, error) {
 // walkExport streams the export at path, calling table for each table and
 // the function it returns for each of that table's rows, and checks that
 // the bytes read are those the export was recorded with.
-func walkExport(path, digest string, table func(name string) (func(map[string]any) error, error)) error {
-	f, err := os.Open(path)
+func walkExport(path, digest string, key []byte, table func(name string) (func(map[string]any) error, error)) error {
+	f, err := openFile(path, key)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/records"
 )
 
@@ -49,10 +50,14 @@ func (a *Activities) Export(ctx context.Context, in SystemInput) (Exported, erro
 	if err != nil {
 		return Exported{}, err
 	}
+	key, err := a.fileKey(ctx, in.RequestID)
+	if err != nil {
+		return Exported{}, err
+	}
 	path := filepath.Join(dir, in.System+".json")
 	var res connectors.Result
 	defer keepAlive(ctx, "exporting "+in.System)()
-	sum, size, err := writeAtomically(path, func(w io.Writer) error {
+	sum, size, err := writeAtomically(path, key, func(w io.Writer) error {
 		var err error
 		res, err = sys.Connector.Export(ctx, in.Identities, w)
 		return err
@@ -149,8 +154,12 @@ func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (reco
 			in.Systems[i].Recipients = []string{}
 		}
 	}
+	key, err := a.fileKey(ctx, in.RequestID)
+	if err != nil {
+		return records.Artifact{}, err
+	}
 	path := filepath.Join(dir, "package.zip")
-	sum, size, err := writeAtomically(path, func(w io.Writer) error {
+	sum, size, err := writeAtomically(path, key, func(w io.Writer) error {
 		z := zip.NewWriter(w)
 		// Each export is copied into the zip as a stream, hashed on the
 		// way: a package of gigabytes needs no more memory than a buffer.
@@ -159,12 +168,12 @@ func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (reco
 		tables := map[string][]*csvTable{}
 		for _, art := range in.Artifacts {
 			src := strings.TrimPrefix(art.Location, "file://")
-			if err := addZipFile(z, "systems/"+art.System+".json", src, art.SHA256); err != nil {
-				return fmt.Errorf("export of %s: %w", art.System, err)
+			if err := addZipFile(z, "systems/"+art.System+".json", src, art.SHA256, key); err != nil {
+				return fmt.Errorf("export of %s: %w", art.System, corrupt(err))
 			}
-			written, err := addCSVs(z, art.System, src, art.SHA256)
+			written, err := addCSVs(z, art.System, src, art.SHA256, key)
 			if err != nil {
-				return fmt.Errorf("export of %s as CSV: %w", art.System, err)
+				return fmt.Errorf("export of %s as CSV: %w", art.System, corrupt(err))
 			}
 			tables[art.System] = written
 		}
@@ -205,8 +214,8 @@ func (a *Activities) AssemblePackage(ctx context.Context, in PackageInput) (reco
 
 // addZipFile streams a file into the zip and checks it against the
 // digest it was recorded with.
-func addZipFile(z *zip.Writer, name, path, digest string) error {
-	f, err := os.Open(path)
+func addZipFile(z *zip.Writer, name, path, digest string, key []byte) error {
+	f, err := openFile(path, key)
 	if err != nil {
 		return err
 	}
@@ -223,6 +232,14 @@ func addZipFile(z *zip.Writer, name, path, digest string) error {
 		return tampered()
 	}
 	return nil
+}
+
+// corrupt makes an export that no longer decrypts a tampered one.
+func corrupt(err error) error {
+	if errors.Is(err, keyring.ErrCorrupt) || errors.Is(err, keyring.ErrNotEncrypted) {
+		return tampered()
+	}
+	return err
 }
 
 // tampered is the error of an export that no longer matches the digest
@@ -359,17 +376,28 @@ func (a *Activities) requestDir(requestID string) (string, error) {
 }
 
 // writeAtomically writes through a temporary file and renames it, so a
-// crash never leaves a half-written export in place; it returns the
-// file's SHA-256 and size.
-func writeAtomically(path string, write func(io.Writer) error) (string, int64, error) {
+// crash never leaves a half-written file in place. The file is encrypted
+// under key (keyring's chunked format, bound to the file's name); it
+// returns the SHA-256 and size of what was written before encryption,
+// which is what the evidence and the package check.
+func writeAtomically(path string, key []byte, write func(io.Writer) error) (string, int64, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return "", 0, err
 	}
 	defer os.Remove(tmp.Name())
+	enc, err := keyring.NewFileWriter(tmp, key, filepath.Base(path))
+	if err != nil {
+		tmp.Close()
+		return "", 0, err
+	}
 	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(tmp, h)}
+	cw := &countWriter{w: io.MultiWriter(enc, h)}
 	if err := write(cw); err != nil {
+		tmp.Close()
+		return "", 0, err
+	}
+	if err := enc.Close(); err != nil {
 		tmp.Close()
 		return "", 0, err
 	}
@@ -384,6 +412,33 @@ func writeAtomically(path string, write func(io.Writer) error) (string, int64, e
 		return "", 0, err
 	}
 	return hex.EncodeToString(h.Sum(nil)), cw.n, nil
+}
+
+// openFile reads a file writeAtomically wrote.
+func openFile(path string, key []byte) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := keyring.NewFileReader(f, key, filepath.Base(path))
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{r, f}, nil
+}
+
+// fileKey is the key of a request's files. A subject whose key was
+// destroyed (erased) has none, and no retry brings it back.
+func (a *Activities) fileKey(ctx context.Context, requestID string) ([]byte, error) {
+	key, err := a.Store.RequestKey(ctx, a.Keys, requestID)
+	if errors.Is(err, records.ErrKeyDestroyed) {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "KeyDestroyed", err)
+	}
+	return key, err
 }
 
 type countWriter struct {

@@ -1,7 +1,7 @@
 package activities_test
 
 import (
-	"archive/zip"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
@@ -35,7 +35,7 @@ func TestPackageStreamsAndRefusesAChangedExport(t *testing.T) {
 	}
 	defer st.Close()
 	dir := t.TempDir()
-	a := &activities.Activities{Store: st, ExportDir: dir}
+	a := &activities.Activities{Store: st, Keys: testKeys, ExportDir: dir}
 	for _, id := range []string{"PKG-1", "PKG-2"} {
 		received := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 		if _, err := st.RecordProvisional(context.Background(), records.Request{ID: id, Type: domain.Access, Regulation: domain.GDPR, Status: domain.StatusReceived,
@@ -45,9 +45,7 @@ func TestPackageStreamsAndRefusesAChangedExport(t *testing.T) {
 	}
 	export := filepath.Join(t.TempDir(), "crm.json")
 	body := `{"customers": {"rows": [` + strings.Repeat(`{"id": 1},`, 100000) + `{"id": 2}]}}`
-	if err := os.WriteFile(export, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeExport(t, st, "PKG-1", export, body)
 	sum := sha256.Sum256([]byte(body))
 	art := records.Artifact{ID: "PKG-1/crm", RequestID: "PKG-1", System: "crm", Format: "json", Location: "file://" + export, SHA256: hex.EncodeToString(sum[:])}
 	in := activities.PackageInput{RequestID: "PKG-1", Type: domain.Access, Regulation: domain.GDPR,
@@ -56,10 +54,7 @@ func TestPackageStreamsAndRefusesAChangedExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, err := zip.OpenReader(strings.TrimPrefix(pkg.Location, "file://"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	z := openPackage(t, st, "PKG-1", pkg.Location)
 	var names []string
 	for _, f := range z.File {
 		names = append(names, f.Name)
@@ -67,20 +62,25 @@ func TestPackageStreamsAndRefusesAChangedExport(t *testing.T) {
 			t.Fatalf("the export in the package has %d bytes, want %d", f.UncompressedSize64, len(body))
 		}
 	}
-	z.Close()
 	if strings.Join(names, " ") != "systems/crm.json systems/crm/customers.csv report.html manifest.json" {
 		t.Fatalf("package holds %v", names)
 	}
 
-	// Someone edits the export on disk.
-	if err := os.WriteFile(export, []byte(strings.Replace(body, `"id": 2`, `"id": 3`, 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// Someone with the key edits the export on disk; someone without it
+	// flips a byte, or puts another request's export in its place.
 	in.RequestID, in.Artifacts[0].RequestID = "PKG-2", "PKG-2"
-	_, err = a.AssemblePackage(context.Background(), in)
-	var app *temporal.ApplicationError
-	if !errors.As(err, &app) || app.Type() != "Tampered" || !app.NonRetryable() || !strings.Contains(err.Error(), "export of crm: it changed since it was written") {
-		t.Fatalf("a changed export: %v", err)
+	encrypted, _ := os.ReadFile(export)
+	for name, change := range map[string]func(){
+		"edited with the key":    func() { writeExport(t, st, "PKG-2", export, strings.Replace(body, `"id": 2`, `"id": 3`, 1)) },
+		"a byte flipped":         func() { b := bytes.Clone(encrypted); b[len(b)/2] ^= 1; os.WriteFile(export, b, 0o600) },
+		"another request's file": func() { os.WriteFile(export, encrypted, 0o600) },
+	} {
+		change()
+		_, err = a.AssemblePackage(context.Background(), in)
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || app.Type() != "Tampered" || !app.NonRetryable() || !strings.Contains(err.Error(), "export of crm: it changed since it was written") {
+			t.Fatalf("%s: %v", name, err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "PKG-2", "package.zip")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a package was left behind: %v", err)
@@ -102,7 +102,7 @@ func TestPackageCarriesEachTableAsCSV(t *testing.T) {
 		ReceivedAt: received, DueAt: domain.DueAt(domain.GDPR, received), WorkflowID: domain.WorkflowID("CSV-1")}, "cli:test"); err != nil {
 		t.Fatal(err)
 	}
-	a := &activities.Activities{Store: st, ExportDir: t.TempDir()}
+	a := &activities.Activities{Store: st, Keys: testKeys, ExportDir: t.TempDir()}
 	exports := map[string]string{
 		"shop": `{"customers": {"categories": {"email": ["contact"]}, "undeclared_columns": ["notes"], "rows": [
 			{"email": "jane@example.com", "id": 1, "notes": "=HYPERLINK(\"http://evil.example\")"},
@@ -117,9 +117,7 @@ func TestPackageCarriesEachTableAsCSV(t *testing.T) {
 	in := activities.PackageInput{RequestID: "CSV-1", Type: domain.Portability, Regulation: domain.GDPR}
 	for _, system := range []string{"cache", "mail", "odd", "shop", "text"} {
 		path := filepath.Join(t.TempDir(), system+".json")
-		if err := os.WriteFile(path, []byte(exports[system]), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeExport(t, st, "CSV-1", path, exports[system])
 		sum := sha256.Sum256([]byte(exports[system]))
 		in.Artifacts = append(in.Artifacts, records.Artifact{ID: "CSV-1/" + system, RequestID: "CSV-1", System: system, Format: "json",
 			Location: "file://" + path, SHA256: hex.EncodeToString(sum[:])})
@@ -129,11 +127,7 @@ func TestPackageCarriesEachTableAsCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, err := zip.OpenReader(strings.TrimPrefix(pkg.Location, "file://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z.Close()
+	z := openPackage(t, st, "CSV-1", pkg.Location)
 	read := func(name string) string {
 		f, err := z.Open(name)
 		if err != nil {

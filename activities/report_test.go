@@ -49,9 +49,7 @@ func reportPackage(t *testing.T, reg domain.Regulation, rows int) string {
 	}
 	b.WriteString(`]}}`)
 	export := filepath.Join(t.TempDir(), "crm.json")
-	if err := os.WriteFile(export, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeExport(t, st, "REP-1", export, b.String())
 	sum := sha256.Sum256([]byte(b.String()))
 	in := activities.PackageInput{RequestID: "REP-1", Type: domain.Access, Regulation: reg,
 		Systems: []activities.SystemSummary{{
@@ -64,11 +62,11 @@ func reportPackage(t *testing.T, reg domain.Regulation, rows int) string {
 			AutomatedDecisions: "a credit limit is set from the credit score; a low score lowers the limit",
 		}},
 		Artifacts: []records.Artifact{{ID: "REP-1/crm", RequestID: "REP-1", System: "crm", Format: "json", Location: "file://" + export, SHA256: hex.EncodeToString(sum[:])}}}
-	pkg, err := (&activities.Activities{Store: st, ExportDir: t.TempDir()}).AssemblePackage(context.Background(), in)
+	pkg, err := (&activities.Activities{Store: st, Keys: testKeys, ExportDir: t.TempDir()}).AssemblePackage(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testenv.Unzip(t, pkg.Location)["report.html"]
+	return testenv.Unzip(t, pkg.Location, st, testKeys)["report.html"]
 }
 
 // TestReportHoldsEveryArticle15Item: report.html says, for a system that

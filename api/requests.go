@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/store"
@@ -289,12 +290,30 @@ func (s *Server) servePackage(w http.ResponseWriter, r *http.Request, id string,
 		return
 	}
 	defer f.Close()
+	key, err := s.Store.ExistingRequestKey(r.Context(), s.Keys, id)
+	if errors.Is(err, store.ErrKeyDestroyed) {
+		fail(w, http.StatusGone, "the package of %s can no longer be read: its subject was erased", id)
+		return
+	}
+	var pkg io.Reader
+	if err == nil {
+		pkg, err = keyring.NewFileReader(f, key, filepath.Base(path))
+	}
+	if err != nil {
+		s.Log.Error("package", "request", id, "error", err)
+		fail(w, http.StatusInternalServerError, "the package of %s cannot be opened", id)
+		return
+	}
 	if take() != nil {
 		return
 	}
 	w.Header().Set("Content-Type", "application/zip")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-package.zip"`, id))
-	io.Copy(w, f)
+	if _, err := io.Copy(w, pkg); err != nil {
+		// The status is sent: the download ends short, and the zip is
+		// refused by whatever opens it.
+		s.Log.Error("package cut short", "request", id, "error", err)
+	}
 }
 
 // packagePath is the file a package location names, confined to the

@@ -418,7 +418,11 @@ func benchExport(b *testing.B) {
 		Status: domain.StatusReceived, ReceivedAt: received, DueAt: domain.DueAt(domain.GDPR, received), WorkflowID: domain.WorkflowID("EXPORT-1")}, "bench"); err != nil {
 		b.Fatal(err)
 	}
-	a := &activities.Activities{Store: st, ExportDir: b.TempDir(),
+	keys, err := keyring.New(testenv.TestKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := &activities.Activities{Store: st, Keys: keys, ExportDir: b.TempDir(),
 		Systems: []activities.System{{SystemRef: activities.SystemRef{Name: "events", Department: "Product"}, Connector: c}}}
 	runtime.GC()
 	before := rss()

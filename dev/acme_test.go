@@ -136,7 +136,7 @@ func runAcme(t *testing.T, driver string) {
 			t.Errorf("access found %d records in %s, want %d (all: %v)", found[sys], sys, n, found)
 		}
 	}
-	files := testenv.Unzip(t, res.Package)
+	files := testenv.Unzip(t, res.Package, st, e.Keys)
 	var manifest struct {
 		Systems []struct {
 			System     string   `json:"system"`

@@ -81,7 +81,7 @@ func (e *Engine) archiveClosed(ctx context.Context, since time.Time) (time.Time,
 				return since, err
 			}
 			id, _ := domain.RequestIDOf(wid)
-			if err := e.Store.ArchiveHistory(ctx, store.History{WorkflowID: wid, RunID: rid, RequestID: id, ClosedAt: closed, JSON: b}); err != nil {
+			if err := e.Store.ArchiveHistory(ctx, e.Keys, store.History{WorkflowID: wid, RunID: rid, RequestID: id, ClosedAt: closed, JSON: b}); err != nil {
 				return since, err
 			}
 		}

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -190,8 +191,13 @@ func TestRequestEndToEnd(t *testing.T) {
 		return err == nil, fmt.Sprintf("history never archived: %v", err)
 	})
 	live, _ := protojson.Marshal(testengine.History(t, e.RawClient, started.WorkflowID))
-	if string(archived.JSON) != string(live) || archived.RunID == "" || len(archived.SHA256) != 64 {
-		t.Fatalf("archived history differs from Temporal's (%d vs %d bytes)", len(archived.JSON), len(live))
+	// Sealed under the subject's key: not readable from the row itself.
+	if !archived.Sealed || bytes.Contains(archived.JSON, []byte(`"eventId"`)) {
+		t.Fatal("the archived history is kept in the clear")
+	}
+	opened, err := st.OpenHistory(ctx, e.Keys, archived)
+	if err != nil || string(opened) != string(live) || archived.RunID == "" || len(archived.SHA256) != 64 {
+		t.Fatalf("archived history differs from Temporal's (%d vs %d bytes): %v", len(opened), len(live), err)
 	}
 
 	if path := os.Getenv("DSR_RECORD_HISTORY"); path != "" {

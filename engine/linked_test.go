@@ -1,13 +1,13 @@
 package engine_test
 
 import (
-	"archive/zip"
 	"context"
 	"encoding/json"
-	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +17,9 @@ import (
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
+	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
+	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
 
@@ -191,7 +193,7 @@ func TestLinksReachOnlyTheSubject(t *testing.T) {
 	if acc.Status != domain.StatusCompleted {
 		t.Fatalf("access: %+v", acc)
 	}
-	pkg := packageText(t, acc.Package)
+	pkg := packageText(t, e.Store, e.Keys, acc.Package)
 	for _, want := range []string{"boots", "gloves", "C-1", "jane@work.example"} {
 		if !strings.Contains(pkg, want) {
 			t.Errorf("the access package lacks Jane's %q", want)
@@ -257,21 +259,12 @@ func TestLinksReachOnlyTheSubject(t *testing.T) {
 }
 
 // packageText is every file of an access package, concatenated.
-func packageText(t *testing.T, location string) string {
+func packageText(t *testing.T, st *store.Store, keys records.Sealer, location string) string {
 	t.Helper()
-	zr, err := zip.OpenReader(strings.TrimPrefix(location, "file://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zr.Close()
+	files := testenv.Unzip(t, location, st, keys)
 	var b strings.Builder
-	for _, f := range zr.File {
-		r, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(&b, r)
-		r.Close()
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		b.WriteString(files[name])
 	}
 	return b.String()
 }

@@ -38,6 +38,9 @@ type Keyring struct {
 	// auditKey keys the audit log's hash chain.
 	auditKey []byte
 	keyID    string
+	// wrap wraps the subjects' data keys: derived from the master key
+	// unless a wrapping key of its own is set, which can then be rotated.
+	*Wrapper
 }
 
 // New builds a keyring from a 32-byte master key.
@@ -55,7 +58,12 @@ func New(master []byte) (*Keyring, error) {
 		return nil, err
 	}
 	id := sha256.Sum256(payloadKey)
+	wrap, err := NewWrapper(derive(master, "dsr/wrapping-key/v1"))
+	if err != nil {
+		return nil, err
+	}
 	return &Keyring{
+		Wrapper:      wrap,
 		seal:         seal,
 		payload:      payload,
 		hashKey:      derive(master, "dsr/identity-hash/v1"),
@@ -123,6 +131,17 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
+}
+
+// UseWrapKey makes a wrapping key of its own wrap the subjects' data keys
+// (DSR_WRAP_KEY_FILE), so that it can be rotated.
+func (k *Keyring) UseWrapKey(key []byte) error {
+	w, err := NewWrapper(key)
+	if err != nil {
+		return err
+	}
+	k.Wrapper = w
+	return nil
 }
 
 // KeyID names the payload key without revealing it, for rotation.

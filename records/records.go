@@ -38,6 +38,11 @@ type Sealer interface {
 	Seal(plaintext, ad []byte) ([]byte, error)
 	Open(ciphertext, ad []byte) ([]byte, error)
 	Hash(kind, value string) string
+	// Wrap and Unwrap protect subjects' data keys; WrapKeyID names the
+	// wrapping key.
+	Wrap(subjectID string, dataKey []byte) ([]byte, error)
+	Unwrap(subjectID string, wrapped []byte) ([]byte, error)
+	WrapKeyID() string
 }
 
 // Request is a data-subject request as the store keeps it.
@@ -128,3 +133,7 @@ type Artifact struct {
 
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
+
+// ErrKeyDestroyed is a subject whose data key was destroyed when their
+// erasure completed: what was kept under it is unreadable for good.
+var ErrKeyDestroyed = errors.New("the subject's data key was destroyed after their erasure: this data can no longer be read")

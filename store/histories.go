@@ -21,19 +21,67 @@ type History struct {
 	JSON       []byte    `db:"history"`
 	SHA256     string    `db:"sha256"`
 	ArchivedAt time.Time `db:"archived_at"`
+	// Sealed says JSON is sealed under the subject's data key (see
+	// ArchiveHistory and OpenHistory).
+	Sealed bool `db:"sealed"`
 }
 
-// ArchiveHistory keeps a closed workflow's history; archiving it again
-// keeps the first copy.
-func (s *Store) ArchiveHistory(ctx context.Context, h History) error {
+// ArchiveHistory keeps a closed workflow's history, sealed under its
+// subject's data key, with the SHA-256 of the history itself; archiving it
+// again keeps the first copy. Once the subject's key was destroyed only
+// the digest is kept: the history would be personal data nobody can read.
+func (s *Store) ArchiveHistory(ctx context.Context, keys records.Sealer, h History) error {
 	sum := sha256.Sum256(h.JSON)
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO histories (workflow_id, run_id, request_id, closed_at, history, sha256, archived_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workflow_id, run_id) DO NOTHING`),
-		h.WorkflowID, h.RunID, h.RequestID, utc(h.ClosedAt), h.JSON, hex.EncodeToString(sum[:]), now())
+	body, sealed := h.JSON, false
+	if r, err := s.GetRequest(ctx, h.RequestID); err == nil {
+		data, err := s.subjectData(ctx, s.db, keys, r.SubjectID, ensureKey)
+		switch {
+		case errors.Is(err, ErrKeyDestroyed):
+			body, sealed = []byte{}, true
+		case err != nil:
+			return fmt.Errorf("archive history of %s: %w", h.WorkflowID, err)
+		default:
+			if body, err = data.Seal(h.JSON, historyAD(h)); err != nil {
+				return err
+			}
+			sealed = true
+		}
+	} else if !errors.Is(err, records.ErrNotFound) {
+		return fmt.Errorf("archive history of %s: %w", h.WorkflowID, err)
+	}
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO histories (workflow_id, run_id, request_id, closed_at, history, sha256, archived_at, sealed)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workflow_id, run_id) DO NOTHING`),
+		h.WorkflowID, h.RunID, h.RequestID, utc(h.ClosedAt), body, hex.EncodeToString(sum[:]), now(), sealed)
 	if err != nil {
 		return fmt.Errorf("archive history of %s: %w", h.WorkflowID, err)
 	}
 	return nil
+}
+
+func historyAD(h History) []byte { return []byte("history:" + h.WorkflowID + ":" + h.RunID) }
+
+// OpenHistory is an archived history's JSON, opened with its subject's
+// key and checked against its digest; ErrKeyDestroyed once the subject
+// was erased.
+func (s *Store) OpenHistory(ctx context.Context, keys records.Sealer, h History) ([]byte, error) {
+	body := h.JSON
+	if h.Sealed {
+		r, err := s.GetRequest(ctx, h.RequestID)
+		if err != nil {
+			return nil, err
+		}
+		data, err := s.subjectData(ctx, s.db, keys, r.SubjectID, readKey)
+		if err != nil {
+			return nil, fmt.Errorf("history of %s: %w", h.RequestID, err)
+		}
+		if body, err = data.Open(h.JSON, historyAD(h)); err != nil {
+			return nil, fmt.Errorf("history of %s: %w", h.RequestID, err)
+		}
+	}
+	if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != h.SHA256 {
+		return nil, fmt.Errorf("history of %s: it does not match its digest", h.RequestID)
+	}
+	return body, nil
 }
 
 // Archived reports whether a run's history is kept.

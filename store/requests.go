@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/metrics"
 
 	"github.com/dsrengine/dsr/records"
@@ -136,35 +137,69 @@ func (s *Store) subjectFor(ctx context.Context, tx *sqlx.Tx, keys records.Sealer
 			return "", err
 		}
 	}
+	data, err := s.subjectData(ctx, tx, keys, subject, renewKey)
+	if err != nil {
+		return "", err
+	}
 	for i, id := range ids {
-		sealed, err := keys.Seal([]byte(id.Value), []byte(id.Kind))
+		sealed, err := data.Seal([]byte(id.Value), identityAD(subject, id.Kind))
 		if err != nil {
 			return "", err
 		}
-		if _, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO subject_identities (subject_id, kind, value_hash, value_sealed, added_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, value_hash) DO NOTHING`), subject, id.Kind, hashes[i], sealed, t); err != nil {
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO subject_identities (subject_id, kind, value_hash, value_sealed, added_at, sealed_with)
+			VALUES (?, ?, ?, ?, ?, 'subject') ON CONFLICT (kind, value_hash) DO NOTHING`), subject, id.Kind, hashes[i], sealed, t); err != nil {
 			return "", err
 		}
 	}
 	return subject, nil
 }
 
+// identityAD binds a sealed identity to its subject and kind.
+func identityAD(subject string, kind domain.IdentityKind) []byte {
+	return []byte("identity:" + subject + ":" + string(kind))
+}
+
+// subjectData seals under a subject's data key.
+func (s *Store) subjectData(ctx context.Context, q queryer, keys records.Sealer, subject string, use keyUse) (*keyring.Data, error) {
+	key, err := s.subjectKey(ctx, q, keys, subject, use)
+	if err != nil {
+		return nil, err
+	}
+	return keyring.NewData(key)
+}
+
 // SubjectIdentities opens the sealed identities of a subject.
 func (s *Store) SubjectIdentities(ctx context.Context, keys records.Sealer, subjectID string) ([]domain.Identity, error) {
 	var rows []struct {
-		Kind   domain.IdentityKind `db:"kind"`
-		Sealed []byte              `db:"value_sealed"`
+		Kind       domain.IdentityKind `db:"kind"`
+		Sealed     []byte              `db:"value_sealed"`
+		SealedWith string              `db:"sealed_with"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT kind, value_sealed FROM subject_identities WHERE subject_id = ? ORDER BY kind, added_at`), subjectID); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT kind, value_sealed, sealed_with FROM subject_identities WHERE subject_id = ? ORDER BY kind, added_at`), subjectID); err != nil {
 		return nil, fmt.Errorf("subject identities: %w", err)
 	}
-	out := make([]domain.Identity, len(rows))
-	for i, r := range rows {
-		v, err := keys.Open(r.Sealed, []byte(r.Kind))
+	var data *keyring.Data
+	var out []domain.Identity
+	for _, r := range rows {
+		var v []byte
+		var err error
+		switch r.SealedWith {
+		case "shredded": // erased: only the hash is left
+			continue
+		case "subject":
+			if data == nil {
+				if data, err = s.subjectData(ctx, s.db, keys, subjectID, readKey); err != nil {
+					return nil, fmt.Errorf("subject identities: %w", err)
+				}
+			}
+			v, err = data.Open(r.Sealed, identityAD(subjectID, r.Kind))
+		default: // sealed before subjects had keys
+			v, err = keys.Open(r.Sealed, []byte(r.Kind))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("subject identities: %s: %w", r.Kind, err)
 		}
-		out[i] = domain.Identity{Kind: r.Kind, Value: string(v)}
+		out = append(out, domain.Identity{Kind: r.Kind, Value: string(v)})
 	}
 	return out, nil
 }

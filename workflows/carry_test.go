@@ -376,7 +376,7 @@ func TestAccessResumesLinksRetriesAndTasks(t *testing.T) {
 	if !slices.Equal(l.searched[len(l.searched)-1:], []int{2}) || l.searched[0] != 1 {
 		t.Fatalf("searches: %v", l.searched)
 	}
-	files := testenv.Unzip(t, res.Package)
+	files := testenv.Unzip(t, res.Package, st, keys)
 	if files["systems/crm.json"] != `{"rows":4}` {
 		t.Fatalf("package files: %v", files)
 	}

@@ -75,7 +75,7 @@ func TestAccessPackageOpensTheLid(t *testing.T) {
 	update(e, day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
 	e.ExecuteWorkflow(workflows.Request, input("REQ-PKG"))
 	res := result(t, e)
-	files := testenv.Unzip(t, res.Package)
+	files := testenv.Unzip(t, res.Package, st, testKeys)
 	if files["systems/crm.json"] != `{"rows":3}` || files["systems/billing.json"] != `{"rows":2}` {
 		t.Fatalf("package files: %v", files)
 	}
@@ -122,7 +122,7 @@ func exportsOf(c *tableConnector) int {
 // identities, nothing is exported before they are confirmed.
 func TestAccessExportsAtDiscoveryWhereNothingWaits(t *testing.T) {
 	t.Run("no links", func(t *testing.T) {
-		e, _, _, sys := envWithSystems(t)
+		e, st, _, sys := envWithSystems(t)
 		var before [2]int
 		e.RegisterDelayedCallback(func() { before = [2]int{exportsOf(sys.billing), exportsOf(sys.crm)} }, day/2)
 		update(e, day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
@@ -134,7 +134,7 @@ func TestAccessExportsAtDiscoveryWhereNothingWaits(t *testing.T) {
 		if exportsOf(sys.billing) != 1 || exportsOf(sys.crm) != 1 || exportsOf(sys.analytics) != 0 {
 			t.Fatalf("exports: billing %d crm %d analytics %d", exportsOf(sys.billing), exportsOf(sys.crm), exportsOf(sys.analytics))
 		}
-		files := testenv.Unzip(t, res.Package)
+		files := testenv.Unzip(t, res.Package, st, testKeys)
 		if files["systems/crm.json"] != `{"rows":3}` || files["systems/billing.json"] != `{"rows":2}` {
 			t.Fatalf("package files: %v", files)
 		}
@@ -147,7 +147,7 @@ func TestAccessExportsAtDiscoveryWhereNothingWaits(t *testing.T) {
 	t.Run("retried", func(t *testing.T) {
 		// billing's step fails until fixed; the operator's retry discovers
 		// and exports it again, once.
-		e, _, _, sys := envWithSystems(t)
+		e, st, _, sys := envWithSystems(t)
 		sys.billing.failing = errors.New("connection refused")
 		e.RegisterDelayedCallback(sys.billing.fix, 2*day)
 		update(e, 3*day, workflows.UpdateRetry, workflows.Retry{Actor: "ops:bob"})
@@ -157,7 +157,7 @@ func TestAccessExportsAtDiscoveryWhereNothingWaits(t *testing.T) {
 		if res.Status != domain.StatusCompleted || exportsOf(sys.billing) != 1 || exportsOf(sys.crm) != 1 {
 			t.Fatalf("status %s; exports: billing %d crm %d", res.Status, exportsOf(sys.billing), exportsOf(sys.crm))
 		}
-		if files := testenv.Unzip(t, res.Package); files["systems/billing.json"] != `{"rows":2}` {
+		if files := testenv.Unzip(t, res.Package, st, testKeys); files["systems/billing.json"] != `{"rows":2}` {
 			t.Fatalf("package files: %v", files)
 		}
 		attention := false

@@ -130,7 +130,7 @@ func TestManualSystemKeptUnderLegalHold(t *testing.T) {
 }
 
 func TestAccessPackageNamesTheManualSystem(t *testing.T) {
-	e, _, _, _ := envWithSystems(t, paper)
+	e, st, _, _ := envWithSystems(t, paper)
 	update(e, day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
 	access := workflows.TaskCompletion{System: "paper", Outcome: "done", Records: 3, Note: "3 scans sent by registered post", Approver: "controller@acme.example", Via: "cli:test"}
 	update(e, 2*day, workflows.UpdateCompleteTask, access)
@@ -139,7 +139,7 @@ func TestAccessPackageNamesTheManualSystem(t *testing.T) {
 	if res.Status != domain.StatusCompleted || res.Package == "" || res.Tasks[0].Work != "access" {
 		t.Fatalf("result: %+v", res)
 	}
-	manifest := testenv.Unzip(t, res.Package)["manifest.json"]
+	manifest := testenv.Unzip(t, res.Package, st, testKeys)["manifest.json"]
 	if !strings.Contains(manifest, `"system": "paper"`) || !strings.Contains(manifest, "3 scans sent by registered post") {
 		t.Fatalf("manifest lacks the manual system: %s", manifest)
 	}

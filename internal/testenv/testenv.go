@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/records"
 )
 
 // TestKey is the fixed master key of tests, so recorded histories replay.
@@ -193,14 +195,38 @@ func Chromium(t testing.TB) string {
 	return path
 }
 
+// FileKeys finds the key of a request's files.
+type FileKeys interface {
+	ExistingRequestKey(ctx context.Context, keys records.Sealer, requestID string) ([]byte, error)
+}
+
 // Unzip reads an access package (a file:// location) into name → content.
-func Unzip(t testing.TB, location string) map[string]string {
+// The package is encrypted under its request's key, which keys finds
+// (*store.Store, with the engine's keyring as sealer).
+func Unzip(t testing.TB, location string, keys FileKeys, sealer records.Sealer) map[string]string {
 	t.Helper()
-	z, err := zip.OpenReader(strings.TrimPrefix(location, "file://"))
+	path := strings.TrimPrefix(location, "file://")
+	key, err := keys.ExistingRequestKey(context.Background(), sealer, filepath.Base(filepath.Dir(path)))
 	if err != nil {
 		t.Fatalf("package %q: %v", location, err)
 	}
-	defer z.Close()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("package %q: %v", location, err)
+	}
+	defer f.Close()
+	r, err := keyring.NewFileReader(f, key, filepath.Base(path))
+	if err != nil {
+		t.Fatalf("package %q: %v", location, err)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("package %q: %v", location, err)
+	}
+	z, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("package %q: %v", location, err)
+	}
 	files := map[string]string{}
 	for _, f := range z.File {
 		r, err := f.Open()
