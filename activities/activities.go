@@ -38,6 +38,9 @@ type Activities struct {
 	// Packages is how long and how often a package may be downloaded;
 	// zero means the default.
 	Packages domain.PackagePolicy
+	// EvidenceHold is how long an erased subject's data key is kept after
+	// the erasure completes (the data map's erasure.evidence_hold).
+	EvidenceHold time.Duration
 	// AuditAnchor reads the audit chain's newest anchor, kept in Temporal
 	// outside the store; nil, or Seq 0, when there is none.
 	AuditAnchor func(ctx context.Context) (records.AuditHead, error)
@@ -65,6 +68,9 @@ type Store interface {
 	AddArtifact(ctx context.Context, a records.Artifact) error
 	OfferDownload(ctx context.Context, requestID string, expiresAt time.Time, maxUses int) error
 	RequestKey(ctx context.Context, keys records.Sealer, requestID string) ([]byte, error)
+	SubjectRequests(ctx context.Context, subjectID string) ([]string, error)
+	MarkPurged(ctx context.Context, requestID, why string, now time.Time) error
+	DestroySubjectKey(ctx context.Context, subjectID, requestID string) error
 	Suppress(ctx context.Context, kind, valueHash, reason, requestID string) error
 	ErasureBaseline(ctx context.Context, requestID, system string, counts map[string]int64) (map[string]int64, error)
 	AppendAudit(ctx context.Context, e records.AuditEntry) error

@@ -366,3 +366,44 @@ systems:
 		})
 	}
 }
+
+// TestPackagesAndErasure: the download policy and the evidence hold have
+// defaults, take durations and counts within bounds, and name the file,
+// line and field when wrong.
+func TestPackagesAndErasure(t *testing.T) {
+	base := "departments: []\n"
+	f, err := Parse("m.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := f.PackagePolicy(); err != nil || p.ExpireAfter != 30*24*time.Hour || p.Downloads != 5 {
+		t.Fatalf("default packages = %+v, %v", p, err)
+	}
+	if h, err := f.EvidenceHold(); err != nil || h != 0 {
+		t.Fatalf("default hold = %v, %v", h, err)
+	}
+	f, err = Parse("m.yaml", []byte(base+"packages: {expire_after: 7d, downloads: 2}\nerasure: {evidence_hold: 30d}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := f.PackagePolicy(); p.ExpireAfter != 7*24*time.Hour || p.Downloads != 2 {
+		t.Fatalf("packages = %+v", p)
+	}
+	if h, _ := f.EvidenceHold(); h != 30*24*time.Hour {
+		t.Fatalf("hold = %v", h)
+	}
+	for yaml, want := range map[string]string{
+		"packages:\n  expire_after: 10m\n":   `m.yaml:3: packages.expire_after: "10m" must be between 1h and 365d`,
+		"packages:\n  expire_after: 400d\n":  `packages.expire_after: "400d" must be between 1h and 365d`,
+		"packages:\n  expire_after: soon\n":  `packages.expire_after: "soon" is not a duration`,
+		"packages:\n  downloads: 1000\n":     `m.yaml:3: packages.downloads: 1000 must be between 1 and 100`,
+		"packages:\n  downloads: many\n":     `downloads`,
+		"erasure:\n  evidence_hold: 10y\n":   `m.yaml:3: erasure.evidence_hold: "10y" is not a duration`,
+		"erasure:\n  evidence_hold: 3000d\n": `erasure.evidence_hold: "3000d" is longer than 6 years`,
+		"erasure:\n  hold_evidence: 30d\n":   `unknown field "hold_evidence"`,
+	} {
+		if _, err := Parse("m.yaml", []byte(base+yaml)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", yaml, err, want)
+		}
+	}
+}

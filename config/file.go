@@ -31,6 +31,9 @@ type File struct {
 	// Packages says how long and how often an access package may be
 	// downloaded; absent means 30 days and 5 downloads.
 	Packages *Packages `yaml:"packages"`
+	// Erasure sets the evidence hold before an erased subject's key is
+	// destroyed; absent means none.
+	Erasure *Erasure `yaml:"erasure"`
 	// Compliance is where compliance's notices and escalations go in Slack.
 	Compliance *Compliance `yaml:"compliance"`
 	// IdentityKinds are the map's own kinds of identifier (a loyalty
@@ -402,6 +405,9 @@ func (f *File) validate() error {
 		return err
 	}
 	if _, err := f.PackagePolicy(); err != nil {
+		return err
+	}
+	if _, err := f.EvidenceHold(); err != nil {
 		return err
 	}
 	return f.validateSystems(seen)

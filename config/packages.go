@@ -47,3 +47,33 @@ func (f *File) PackagePolicy() (domain.PackagePolicy, error) {
 	}
 	return p, nil
 }
+
+// Erasure is what happens after an erasure completes:
+//
+//	erasure: {evidence_hold: 30d}
+type Erasure struct {
+	// EvidenceHold is how long the engine keeps what it holds of an erased
+	// subject (readable, for an auditor or a dispute) before destroying
+	// the subject's data key; absent means no hold.
+	EvidenceHold string `yaml:"evidence_hold"`
+}
+
+// EvidenceHold is the hold the map sets, or none.
+func (f *File) EvidenceHold() (time.Duration, error) {
+	if f.Erasure == nil || f.Erasure.EvidenceHold == "" {
+		return 0, nil
+	}
+	fail := func(msg string) error {
+		return &Error{File: f.path, Line: f.lineOf("erasure.evidence_hold", 0), Field: "erasure.evidence_hold", Msg: msg}
+	}
+	d, err := parseDuration(f.Erasure.EvidenceHold)
+	if err != nil {
+		return 0, fail(err.Error())
+	}
+	if d > maxEvidenceHold {
+		return 0, fail(fmt.Sprintf("%q is longer than 6 years: erased people's data is not kept for ever", f.Erasure.EvidenceHold))
+	}
+	return d, nil
+}
+
+const maxEvidenceHold = 6 * 366 * 24 * time.Hour

@@ -30,9 +30,12 @@ type Settings struct {
 	DatabaseURL     string
 	ConfigFile      string
 	MasterKeyFile   string
-	GatewayAddr     string
-	ExportDir       string
-	LogLevel        string
+	// WrapKeyFile is the key that wraps the subjects' data keys, when it is
+	// not derived from the master key: it can be rotated (worker keys rotate).
+	WrapKeyFile string
+	GatewayAddr string
+	ExportDir   string
+	LogLevel    string
 	// Slack, all optional: without a bot token notices go to the log and
 	// the console's inbox only.
 	SlackBotToken      string
@@ -83,6 +86,7 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		{"database-url", "DATABASE_URL", &s.DatabaseURL, checkDatabaseURL, false},
 		{"config", "DSR_CONFIG", &s.ConfigFile, checkFile, false},
 		{"master-key-file", "DSR_MASTER_KEY_FILE", &s.MasterKeyFile, checkFile, false},
+		{"wrap-key-file", "DSR_WRAP_KEY_FILE", &s.WrapKeyFile, checkWrapKey, false},
 		{"gateway-addr", "DSR_GATEWAY_ADDR", &s.GatewayAddr, checkHostPort, false},
 		{"export-dir", "DSR_EXPORT_DIR", &s.ExportDir, checkDir, false},
 		{"log-level", "DSR_LOG_LEVEL", &s.LogLevel, checkLogLevel, false},
@@ -111,6 +115,7 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		"database-url":     "engine store: postgres://user:pass@host/db (required)",
 		"config":           "data map YAML file (required)",
 		"master-key-file":  "file holding the base64 master key; or set DSR_MASTER_KEY",
+		"wrap-key-file":    "file holding the base64 key that wraps the subjects' data keys (rotate with: worker keys rotate --from OLD); default: derived from the master key",
 		"gateway-addr":     "host:port of the HTTP gateway",
 		"export-dir":       "directory for access exports and packages, kept by reference (required)",
 		"log-level":        "debug, info, warn or error",
@@ -221,6 +226,39 @@ func checkCacheSize(v string) error {
 
 // MasterKey is the decoded key; valid after Validate succeeded.
 func (s *Settings) MasterKey() []byte { return s.masterKey }
+
+// Keyring is the engine's keyring: the master key's, with the wrapping
+// key of DSR_WRAP_KEY_FILE when set. Valid after Validate succeeded.
+func (s *Settings) Keyring() (*keyring.Keyring, error) {
+	return NewKeyring(s.masterKey, s.WrapKeyFile)
+}
+
+// NewKeyring builds the keyring from the master key and, when wrapFile is
+// set, the wrapping key in that file.
+func NewKeyring(master []byte, wrapFile string) (*keyring.Keyring, error) {
+	k, err := keyring.New(master)
+	if err != nil || wrapFile == "" {
+		return k, err
+	}
+	b, err := os.ReadFile(wrapFile)
+	if err != nil {
+		return nil, fmt.Errorf("--wrap-key-file (DSR_WRAP_KEY_FILE): %w", err)
+	}
+	wrap, err := keyring.ReadKey(wrapFile, b)
+	if err != nil {
+		return nil, fmt.Errorf("--wrap-key-file (DSR_WRAP_KEY_FILE): %w", err)
+	}
+	return k, k.UseWrapKey(wrap)
+}
+
+func checkWrapKey(v string) error {
+	b, err := os.ReadFile(v)
+	if err != nil {
+		return err
+	}
+	_, err = keyring.ReadKey(v, b)
+	return err
+}
 
 func checkHostPort(v string) error {
 	_, port, err := net.SplitHostPort(v)

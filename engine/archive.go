@@ -21,13 +21,17 @@ import (
 )
 
 // archive copies the history of every closed request workflow into the
-// store, so that the evidence outlives Temporal's retention. It looks
-// again every `every`; a copy is made once per run.
+// store, so that the evidence outlives Temporal's retention, and deletes
+// the packages whose download expired. It looks again every `every`; a
+// copy is made once per run.
 func (e *Engine) archive(ctx context.Context, every time.Duration) {
 	var since time.Time
 	for {
 		if err := e.AnchorAudit(ctx); err != nil && ctx.Err() == nil {
 			e.Log.Warn("anchor the audit chain", "error", err)
+		}
+		if _, err := e.PurgeExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			e.Log.Warn("purge expired packages", "error", err)
 		}
 		next, err := e.archiveClosed(ctx, since)
 		if err != nil && ctx.Err() == nil {

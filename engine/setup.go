@@ -82,6 +82,9 @@ func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 	if e.Packages, err = s.Map.PackagePolicy(); err != nil {
 		return nil, err
 	}
+	if e.EvidenceHold, err = s.Map.EvidenceHold(); err != nil {
+		return nil, err
+	}
 	kinds, err := s.Map.CustomKinds()
 	if err != nil {
 		return nil, err

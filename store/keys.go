@@ -173,3 +173,13 @@ func (s *Store) RewrapSubjectKeys(ctx context.Context, from, to records.Sealer) 
 	return n, s.AppendAudit(ctx, records.AuditEntry{Actor: "engine", Action: "keys.rewrapped",
 		Detail: map[string]any{"from": from.WrapKeyID(), "to": to.WrapKeyID(), "keys": n}})
 }
+
+// SubjectRequests lists a subject's requests, oldest first.
+func (s *Store) SubjectRequests(ctx context.Context, subjectID string) ([]string, error) {
+	var ids []string
+	err := s.db.SelectContext(ctx, &ids, s.db.Rebind(`SELECT id FROM requests WHERE subject_id = ? ORDER BY received_at, id`), subjectID)
+	if err != nil {
+		return nil, fmt.Errorf("requests of %s: %w", subjectID, err)
+	}
+	return ids, nil
+}

@@ -60,6 +60,29 @@ func suppression(ctx context.Context, args []string) error {
 	return engine.Suppression(ctx, st, keys, args, os.Stdout)
 }
 
+// keys rotates the wrapping key of the subjects' data keys in the store
+// (DATABASE_URL): the new key is DSR_WRAP_KEY_FILE's.
+func keys(ctx context.Context, args []string) error {
+	url := os.Getenv("DATABASE_URL")
+	if url == "" {
+		return fmt.Errorf("keys: DATABASE_URL is required: the subjects' keys live in the engine's store")
+	}
+	master, err := config.MasterKey(os.Getenv("DSR_MASTER_KEY"), os.Getenv("DSR_MASTER_KEY_FILE"))
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	ring, err := config.NewKeyring(master, os.Getenv("DSR_WRAP_KEY_FILE"))
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return engine.Keys(ctx, st, ring, master, args, os.Stdout)
+}
+
 // run validates the settings, connects and serves until ctx ends; with
 // "tokens …" it manages API tokens in the store (DATABASE_URL) instead,
 // with "suppression check" it checks the suppression list, and with
@@ -83,6 +106,9 @@ func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "suppression" {
 		return suppression(ctx, args[1:])
 	}
+	if len(args) > 0 && args[0] == "keys" {
+		return keys(ctx, args[1:])
+	}
 	var s config.Settings
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	s.Bind(fs)
@@ -104,7 +130,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	keys, err := keyring.New(s.MasterKey())
+	keys, err := s.Keyring()
 	if err != nil {
 		return err
 	}

@@ -292,6 +292,11 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 	if err := advance(ctx, l.st, domain.StatusCompleted, "engine", "answer sent"); err != nil {
 		return *l.st, err
 	}
+	if l.in.Type == domain.Erasure && workflow.GetVersion(ctx, changeCryptoShred, workflow.DefaultVersion, 1) == 1 {
+		if err := l.shred(ctx); err != nil {
+			return *l.st, err
+		}
+	}
 	return l.done(ctx)
 }
 

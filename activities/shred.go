@@ -1,0 +1,80 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dsrengine/dsr/domain"
+)
+
+// PurgeInput names the erasure whose subject's files go.
+type PurgeInput struct {
+	RequestID string `json:"request_id"`
+}
+
+// PurgeSubjectExports deletes every export and package the engine made of
+// the erasure's subject, for any of their requests, and records each purge
+// in the audit log. Deleting again finds nothing and records nothing.
+func (a *Activities) PurgeSubjectExports(ctx context.Context, in PurgeInput) (int, error) {
+	r, err := a.Store.GetRequest(ctx, in.RequestID)
+	if err != nil {
+		return 0, err
+	}
+	ids, err := a.Store.SubjectRequests(ctx, r.SubjectID)
+	if err != nil {
+		return 0, err
+	}
+	purged := 0
+	for _, id := range ids {
+		gone, err := a.purgeFiles(id)
+		if err != nil {
+			return purged, err
+		}
+		if !gone {
+			continue
+		}
+		purged++
+		if err := a.Store.MarkPurged(ctx, id, "erased by "+in.RequestID, time.Now()); err != nil {
+			return purged, err
+		}
+	}
+	return purged, nil
+}
+
+// purgeFiles deletes a request's files; it says whether there were any.
+func (a *Activities) purgeFiles(requestID string) (bool, error) {
+	if a.ExportDir == "" || domain.ValidateRequestID(requestID) != nil {
+		return false, nil
+	}
+	dir := filepath.Join(a.ExportDir, requestID)
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		return false, nil
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return false, fmt.Errorf("purge the files of %s: %w", requestID, err)
+	}
+	return true, nil
+}
+
+// HoldEvidence gives a completed erasure the data map's evidence hold, so
+// that the hold in force when it completed is in its history.
+func (a *Activities) HoldEvidence(ctx context.Context) (time.Duration, error) {
+	return a.EvidenceHold, nil
+}
+
+// Shred destroys the erasure's subject's data key: their sealed identities,
+// archived histories and any file left become unreadable for good, while
+// the keyed hashes (suppression), counts and the audit chain stay.
+func (a *Activities) Shred(ctx context.Context, in PurgeInput) error {
+	r, err := a.Store.GetRequest(ctx, in.RequestID)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.DestroySubjectKey(ctx, r.SubjectID, in.RequestID); err != nil {
+		return fmt.Errorf("shred the subject of %s: %w", in.RequestID, err)
+	}
+	return nil
+}
