@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,6 +182,62 @@ func TestDevModeSurvivesRestart(t *testing.T) {
 	// Newest first.
 	if want := "Your access request is complete (DEV-ACC)|We received your access request (DEV-ACC)"; strings.Join(subjects, "|") != want {
 		t.Fatalf("Jane's e-mails: %q; want %q", subjects, want)
+	}
+
+	// Jane follows the answer's link: a code to her address opens the
+	// portal, where she downloads the package and reads report.html.
+	gateway := "http://127.0.0.1:" + ports[2]
+	if link := gateway + "/privacy/status?request=DEV-ACC"; !strings.Contains(mails[0].Text, "Download your answer: "+link) {
+		t.Fatalf("the answer does not link to %s:\n%s", link, mails[0].Text)
+	}
+	portal := gateway + "/api/v1/public/requests/DEV-ACC/"
+	if r, err := http.Post(portal+"code", "application/json", strings.NewReader("{}")); err != nil || r.StatusCode != http.StatusAccepted {
+		t.Fatalf("code: %v %v", r, err)
+	}
+	var code string
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
+		r, err := http.DefaultClient.Do(req.Clone(ctx))
+		if err != nil {
+			return false, err.Error()
+		}
+		defer r.Body.Close()
+		json.NewDecoder(r.Body).Decode(&mails)
+		m := regexp.MustCompile(`code for request DEV-ACC: (\d{6})$`).FindStringSubmatch(mails[0].Subject)
+		if m != nil {
+			code = m[1]
+		}
+		return m != nil, "no code e-mailed to Jane: " + mails[0].Subject
+	})
+	r, err := http.Post(portal+"verify", "application/json", strings.NewReader(`{"code": "`+code+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session struct {
+		Session string `json:"session"`
+	}
+	json.NewDecoder(r.Body).Decode(&session)
+	r.Body.Close()
+	dl, _ := http.NewRequest("GET", portal+"package", nil)
+	dl.Header.Set("Authorization", "Bearer "+session.Session)
+	pr, err := http.DefaultClient.Do(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zipped, _ := io.ReadAll(pr.Body)
+	pr.Body.Close()
+	z, err := zip.NewReader(bytes.NewReader(zipped), int64(len(zipped)))
+	if pr.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("download: %d %v", pr.StatusCode, err)
+	}
+	f, err := z.Open("report.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, _ := io.ReadAll(f)
+	for _, want := range []string{"The personal data we hold about you", "Harbour Road", "Mailwave Inc., United States", "Your rights and how to complain"} {
+		if !strings.Contains(string(report), want) {
+			t.Errorf("Jane's report.html lacks %q", want)
+		}
 	}
 }
 
