@@ -38,9 +38,9 @@ type Activities struct {
 	// Packages is how long and how often a package may be downloaded;
 	// zero means the default.
 	Packages domain.PackagePolicy
-	// EvidenceHold is how long an erased subject's data key is kept after
-	// the erasure completes (the data map's erasure.evidence_hold).
-	EvidenceHold time.Duration
+	// Aftercare is the data map's erasure policy: the resurrection checks
+	// and the evidence hold; zero means neither.
+	Aftercare domain.Aftercare
 	// AuditAnchor reads the audit chain's newest anchor, kept in Temporal
 	// outside the store; nil, or Seq 0, when there is none.
 	AuditAnchor func(ctx context.Context) (records.AuditHead, error)

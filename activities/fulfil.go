@@ -29,6 +29,10 @@ type SystemInput struct {
 	RequestID  string            `json:"request_id"`
 	System     string            `json:"system"`
 	Identities []domain.Identity `json:"identities"`
+	// Pass names an erasure again after the first (data found again by
+	// the aftercare): it keeps a baseline of its own, so its counts are
+	// its own.
+	Pass string `json:"pass,omitempty"`
 }
 
 // Exported is one system's export: the counts and where the file is. The
@@ -279,7 +283,11 @@ func (a *Activities) Erase(ctx context.Context, in SystemInput) (connectors.Resu
 	if err != nil {
 		return connectors.Result{}, connectorError("erase in "+in.System, err)
 	}
-	baseline, err := a.Store.ErasureBaseline(ctx, in.RequestID, in.System, erasable(left))
+	key := in.RequestID
+	if in.Pass != "" {
+		key += "/" + in.Pass
+	}
+	baseline, err := a.Store.ErasureBaseline(ctx, key, in.System, erasable(left))
 	if err != nil {
 		return connectors.Result{}, err
 	}

@@ -59,10 +59,11 @@ func (a *Activities) purgeFiles(requestID string) (bool, error) {
 	return true, nil
 }
 
-// HoldEvidence gives a completed erasure the data map's evidence hold, so
-// that the hold in force when it completed is in its history.
-func (a *Activities) HoldEvidence(ctx context.Context) (time.Duration, error) {
-	return a.EvidenceHold, nil
+// HoldEvidence gives a completed erasure the data map's aftercare (the
+// resurrection checks and the evidence hold), so that the policy in force
+// when it completed is in its history.
+func (a *Activities) HoldEvidence(ctx context.Context) (domain.Aftercare, error) {
+	return a.Aftercare, nil
 }
 
 // Shred destroys the erasure's subject's data key: their sealed identities,

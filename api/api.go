@@ -88,6 +88,7 @@ func (s *Server) routes() []route {
 		{"POST /api/v1/requests/{id}/cancel", steer, s.change},
 		{"POST /api/v1/requests/{id}/deny", steer, s.change},
 		{"POST /api/v1/requests/{id}/retry", steer, s.change},
+		{"POST /api/v1/requests/{id}/erase-again", steer, s.change},
 		{"POST /api/v1/requests/{id}/confirm", steer, s.change},
 		{"POST /api/v1/requests/{id}/identities", steer, s.change},
 		{"POST /api/v1/requests/{id}/decisions", decider, s.decide},

@@ -174,6 +174,8 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, t store.Token) {
 		err = requests.Deny(r.Context(), s.Client, id, workflows.Closure{Reason: b.Reason})
 	case "retry":
 		err = requests.Retry(r.Context(), s.Client, id, workflows.Retry{})
+	case "erase-again":
+		err = requests.EraseAgain(r.Context(), s.Client, id, workflows.EraseAgain{})
 	case "confirm":
 		err = requests.ConfirmConsent(r.Context(), s.Client, id, workflows.Confirmation{Channel: b.Via})
 	case "identities":

@@ -379,18 +379,22 @@ func TestPackagesAndErasure(t *testing.T) {
 	if p, err := f.PackagePolicy(); err != nil || p.ExpireAfter != 30*24*time.Hour || p.Downloads != 5 {
 		t.Fatalf("default packages = %+v, %v", p, err)
 	}
-	if h, err := f.EvidenceHold(); err != nil || h != 0 {
-		t.Fatalf("default hold = %v, %v", h, err)
+	if a, err := f.Aftercare(); err != nil || a.Hold != 30*24*time.Hour || len(a.Checks) != 2 || a.Checks[0] != 7*24*time.Hour || a.Checks[1] != 30*24*time.Hour {
+		t.Fatalf("default aftercare = %+v, %v", a, err)
 	}
-	f, err = Parse("m.yaml", []byte(base+"packages: {expire_after: 7d, downloads: 2}\nerasure: {evidence_hold: 30d}\n"))
+	f, err = Parse("m.yaml", []byte(base+"packages: {expire_after: 7d, downloads: 2}\nerasure: {evidence_hold: 60d, resurrection_checks: [1d, 60d]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p, _ := f.PackagePolicy(); p.ExpireAfter != 7*24*time.Hour || p.Downloads != 2 {
 		t.Fatalf("packages = %+v", p)
 	}
-	if h, _ := f.EvidenceHold(); h != 30*24*time.Hour {
-		t.Fatalf("hold = %v", h)
+	if a, _ := f.Aftercare(); a.Hold != 60*24*time.Hour || len(a.Checks) != 2 || a.Checks[0] != 24*time.Hour {
+		t.Fatalf("aftercare = %+v", a)
+	}
+	f, _ = Parse("m.yaml", []byte(base+"erasure: {evidence_hold: \"0\", resurrection_checks: []}\n"))
+	if a, err := f.Aftercare(); err != nil || a.Hold != 0 || len(a.Checks) != 0 {
+		t.Fatalf("no hold, no checks = %+v, %v", a, err)
 	}
 	for yaml, want := range map[string]string{
 		"packages:\n  expire_after: 10m\n":   `m.yaml:3: packages.expire_after: "10m" must be between 1h and 365d`,

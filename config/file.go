@@ -32,7 +32,8 @@ type File struct {
 	// downloaded; absent means 30 days and 5 downloads.
 	Packages *Packages `yaml:"packages"`
 	// Erasure sets the evidence hold before an erased subject's key is
-	// destroyed; absent means none.
+	// destroyed and the resurrection checks within it; absent means the
+	// defaults (30 days; checks at 7 and 30 days).
 	Erasure *Erasure `yaml:"erasure"`
 	// Compliance is where compliance's notices and escalations go in Slack.
 	Compliance *Compliance `yaml:"compliance"`
@@ -407,7 +408,7 @@ func (f *File) validate() error {
 	if _, err := f.PackagePolicy(); err != nil {
 		return err
 	}
-	if _, err := f.EvidenceHold(); err != nil {
+	if _, err := f.Aftercare(); err != nil {
 		return err
 	}
 	return f.validateSystems(seen)

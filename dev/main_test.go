@@ -57,9 +57,12 @@ func TestDevModeSurvivesRestart(t *testing.T) {
 	if _, err := requests.Start(ctx, c, in); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.GetWorkflow(ctx, "dsr-DEV-1", "").Get(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
+	// The erasure completes, then stays open for its aftercare (the demo
+	// map's default: checks at 7 and 30 days, the key destroyed at 30).
+	testenv.Eventually(t, testenv.Wait, func() (bool, string) {
+		v, err := requests.Show(ctx, c, "DEV-1")
+		return err == nil && v.Status == domain.StatusCompleted, fmt.Sprintf("DEV-1 never completed: %+v, %v", v, err)
+	})
 	ns, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "dsr"})
 	if err != nil {
 		t.Fatal(err)

@@ -265,3 +265,18 @@ type PackagePolicy struct {
 func DefaultPackages() PackagePolicy {
 	return PackagePolicy{ExpireAfter: 30 * 24 * time.Hour, Downloads: 5}
 }
+
+// Aftercare is what follows a completed erasure: discovery runs again on
+// the erased systems at each check (counted from the completion), to find
+// data that came back from a backup restore or an import; then, once the
+// evidence hold has passed, the subject's data key is destroyed.
+type Aftercare struct {
+	Hold   time.Duration   `json:"hold"`
+	Checks []time.Duration `json:"checks,omitempty"`
+}
+
+// DefaultAftercare holds the evidence 30 days and checks 7 and 30 days
+// after the erasure.
+func DefaultAftercare() Aftercare {
+	return Aftercare{Hold: 30 * 24 * time.Hour, Checks: []time.Duration{7 * 24 * time.Hour, 30 * 24 * time.Hour}}
+}

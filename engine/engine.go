@@ -94,8 +94,9 @@ type Engine struct {
 	Reminders domain.ReminderPolicy
 	// Packages is the data map's download policy for access packages.
 	Packages domain.PackagePolicy
-	// EvidenceHold is how long an erased subject's key outlives the erasure.
-	EvidenceHold time.Duration
+	// Aftercare is what follows an erasure: the resurrection checks, and
+	// the evidence hold before the subject's key is destroyed.
+	Aftercare domain.Aftercare
 	// ExposeCodec serves the payload codec to the Web UI at CodecOrigins;
 	// dev mode only, on loopback.
 	ExposeCodec  bool
@@ -139,7 +140,7 @@ func (e *Engine) Activities() *activities.Activities {
 	if e.Slack != nil {
 		notifiers = append(notifiers, e.Slack)
 	}
-	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: notifiers, Systems: e.Systems, ExportDir: e.ExportDir, Reminders: e.Reminders, Packages: e.Packages, EvidenceHold: e.EvidenceHold,
+	return &activities.Activities{Store: e.Store, Keys: e.Keys, Notifier: notifiers, Systems: e.Systems, ExportDir: e.ExportDir, Reminders: e.Reminders, Packages: e.Packages, Aftercare: e.Aftercare,
 		AuditAnchor: e.auditAnchor}
 }
 

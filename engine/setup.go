@@ -82,7 +82,7 @@ func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 	if e.Packages, err = s.Map.PackagePolicy(); err != nil {
 		return nil, err
 	}
-	if e.EvidenceHold, err = s.Map.EvidenceHold(); err != nil {
+	if e.Aftercare, err = s.Map.Aftercare(); err != nil {
 		return nil, err
 	}
 	kinds, err := s.Map.CustomKinds()

@@ -270,6 +270,10 @@ func describeUpdate(name string, args *commonpb.Payloads, decode func(*commonpb.
 		var r workflows.Retry
 		ok = decode(args, &r)
 		return "retry", r.Author(r.Actor), "operator resumed the failed systems", ok
+	case workflows.UpdateEraseAgain:
+		var r workflows.EraseAgain
+		ok = decode(args, &r)
+		return "erase again", r.Author(r.Actor), "compliance erased again the data found after the erasure", ok
 	case workflows.UpdateConfirmConsent:
 		var c workflows.Confirmation
 		ok = decode(args, &c)

@@ -83,6 +83,12 @@ func Retry(ctx context.Context, c client.Client, requestID string, r workflows.R
 	return update(ctx, c, requestID, workflows.UpdateRetry, r, nil)
 }
 
+// EraseAgain erases again the systems where a completed erasure's
+// resurrection check found the subject's data again.
+func EraseAgain(ctx context.Context, c client.Client, requestID string, r workflows.EraseAgain) error {
+	return update(ctx, c, requestID, workflows.UpdateEraseAgain, r, nil)
+}
+
 // Consents returns a subject's current consent per purpose, from the
 // ledger, through a short audited workflow.
 func Consents(ctx context.Context, c client.Client, in workflows.ConsentLookupInput) ([]activities.ConsentState, error) {

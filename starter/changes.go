@@ -20,7 +20,7 @@ import (
 // checked first, so a mistyped command never reaches the server.
 
 func (c *cli) changeCmds() []*cobra.Command {
-	return []*cobra.Command{c.verifyCmd(), c.extendCmd(), c.cancelCmd(), c.denyCmd(), c.decideCmd(), c.retryCmd(), c.confirmCmd(), c.completeCmd(),
+	return []*cobra.Command{c.verifyCmd(), c.extendCmd(), c.cancelCmd(), c.denyCmd(), c.decideCmd(), c.retryCmd(), c.eraseAgainCmd(), c.confirmCmd(), c.completeCmd(),
 		c.confirmIdentitiesCmd()}
 }
 
@@ -180,6 +180,13 @@ func (c *cli) retryCmd() *cobra.Command {
 	return c.update("retry REQUEST-ID", "resume a request after fixing a system that kept failing", nil,
 		func(ctx context.Context, cl client.Client, id string) (string, error) {
 			return "Request resumed", requests.Retry(ctx, cl, id, workflows.Retry{})
+		})
+}
+
+func (c *cli) eraseAgainCmd() *cobra.Command {
+	return c.update("erase-again REQUEST-ID", "erase again what an erasure's resurrection check found back in its systems (a backup restored, an import)", nil,
+		func(ctx context.Context, cl client.Client, id string) (string, error) {
+			return "Erasing again; the timeline says what was erased and verified", requests.EraseAgain(ctx, cl, id, workflows.EraseAgain{})
 		})
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -180,29 +179,6 @@ func (l *lifecycle) erase(ctx workflow.Context) error {
 		l.note(ctx, fmt.Sprintf("deleted the engine's exports of this person from %d earlier requests", purged))
 	}
 	return nil
-}
-
-// changeCryptoShred guards the purge of an erased subject's exports and
-// the destruction of their data key; erasures that ran before keep none.
-const changeCryptoShred = "crypto-shred"
-
-// shred destroys a completed erasure's subject's data key once the data
-// map's evidence hold has passed: what the engine kept of the person
-// (identities, archived histories) becomes unreadable, while the counts,
-// hashes, decisions and audit chain stay.
-func (l *lifecycle) shred(ctx workflow.Context) error {
-	var a *activities.Activities
-	opts := workflow.WithActivityOptions(ctx, storeActivity)
-	var hold time.Duration
-	if err := workflow.ExecuteActivity(opts, a.HoldEvidence).Get(ctx, &hold); err != nil {
-		return fmt.Errorf("evidence hold: %w", err)
-	}
-	if hold > 0 {
-		if err := workflow.Sleep(ctx, hold); err != nil {
-			return err
-		}
-	}
-	return workflow.ExecuteActivity(opts, a.Shred, activities.PurgeInput{RequestID: l.in.RequestID}).Get(ctx, nil)
 }
 
 // undeclared names the exported columns the data map does not classify:

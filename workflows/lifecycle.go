@@ -69,6 +69,13 @@ type lifecycle struct {
 	// is how the subject confirmed.
 	awaitingConfirmation bool
 	confirmedVia         string
+	// resurrected are the erased systems where the aftercare's checks found
+	// the subject's data again; eraseAgain is set by compliance's
+	// erase-again, eraseAgainBy is who, passes counts the erasures again.
+	resurrected  []string
+	eraseAgain   bool
+	eraseAgainBy string
+	passes       int
 	// retryRequested is set by an operator's retry; retriedBy is who.
 	retryRequested bool
 	retriedBy      string

@@ -87,6 +87,16 @@ type Retry struct {
 	Actor string `json:"actor"`
 }
 
+// UpdateEraseAgain erases again, during a completed erasure's aftercare,
+// the systems where a resurrection check found the subject's data again.
+const UpdateEraseAgain = "erase-again"
+
+// EraseAgain says who asked.
+type EraseAgain struct {
+	claims.Signed
+	Actor string `json:"actor"`
+}
+
 // UpdateConfirmConsent is the subject's confirmation of a double opt-in.
 const UpdateConfirmConsent = "confirm-consent"
 
@@ -125,6 +135,7 @@ var mayChange = map[string][]string{
 	UpdateCancel:            {claims.RoleRequester, claims.RoleAdmin, claims.RoleController},
 	UpdateDeny:              {claims.RoleRequester, claims.RoleAdmin},
 	UpdateRetry:             {claims.RoleRequester, claims.RoleAdmin},
+	UpdateEraseAgain:        {claims.RoleRequester, claims.RoleAdmin},
 	UpdateConfirmConsent:    {claims.RoleRequester, claims.RoleAdmin},
 	UpdateDecide:            {claims.RoleApprover, claims.RoleAdmin},
 	UpdateCompleteTask:      {claims.RoleApprover, claims.RoleAdmin},
@@ -192,6 +203,7 @@ func (l *lifecycle) register(ctx workflow.Context) error {
 		{UpdateDeny, func(ctx workflow.Context, c Closure) error { l.accepted(ctx); return l.close(c, domain.StatusDenied) }, l.validateClosure(UpdateDeny)},
 		{UpdateDecide, l.decide, l.validateDecide},
 		{UpdateRetry, l.retry, l.validateRetry},
+		{UpdateEraseAgain, l.eraseAgainNow, l.validateEraseAgain},
 		{UpdateConfirmConsent, l.confirm, l.validateConfirm},
 		{UpdateCompleteTask, l.completeTask, l.validateCompleteTask},
 		{UpdateReadTask, l.readTask, l.validateReadTask},
@@ -405,6 +417,26 @@ func (l *lifecycle) validateRetry(ctx workflow.Context, r Retry) error {
 func (l *lifecycle) retry(ctx workflow.Context, r Retry) error {
 	l.accepted(ctx)
 	l.retryRequested, l.retriedBy = true, r.NameOr(r.Actor)
+	return nil
+}
+
+// validateEraseAgain accepts compliance's erase-again only while the
+// aftercare has found data again and not yet been asked; the request is
+// completed by then, so this is the one change it takes.
+func (l *lifecycle) validateEraseAgain(ctx workflow.Context, r EraseAgain) error {
+	if l.legacy || l.in.Type != domain.Erasure || len(l.resurrected) == 0 {
+		return fmt.Errorf("request %s has no data found again after its erasure to erase", l.in.RequestID)
+	}
+	if l.eraseAgain {
+		return fmt.Errorf("request %s is already erasing again", l.in.RequestID)
+	}
+	_, err := l.claimFor(ctx, UpdateEraseAgain, r.Actor)
+	return err
+}
+
+func (l *lifecycle) eraseAgainNow(ctx workflow.Context, r EraseAgain) error {
+	l.accepted(ctx)
+	l.eraseAgain, l.eraseAgainBy = true, r.NameOr(r.Actor)
 	return nil
 }
 
