@@ -48,15 +48,30 @@ func (l *lifecycle) shred(ctx workflow.Context) error {
 	if err := workflow.ExecuteActivity(opts, a.Shred, activities.PurgeInput{RequestID: l.in.RequestID}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("destroy the subject's key: %w", err)
 	}
+	// Found at the last check: the request stays open, and compliance is
+	// reminded weekly, until it is erased again. (Not l.await: its
+	// hand-over to a new run resumes a stage, and this is past them all.)
 	for len(l.resurrected) > 0 {
-		what := "compliance's erase-again of " + strings.Join(l.resurrected, ", ")
-		if err := l.await(ctx, what, func() []string { return []string{ToCompliance} }, func() bool { return l.eraseAgain }); err != nil {
+		l.st.WaitingFor = "compliance's erase-again of " + strings.Join(l.resurrected, ", ")
+		asked, err := workflow.AwaitWithTimeout(ctx, resurrectionReminder, func() bool { return l.eraseAgain })
+		if err != nil {
 			return err
 		}
-		l.erasePass(ctx)
+		if asked {
+			l.erasePass(ctx)
+			continue
+		}
+		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: ToCompliance, Kind: "resurrected",
+			Text: fmt.Sprintf("Request %s: the subject's data found again after the erasure is still in %s. Erase it again with: starter erase-again %s",
+				l.in.RequestID, strings.Join(l.resurrected, ", "), l.in.RequestID)})
 	}
+	l.st.WaitingFor = ""
 	return nil
 }
+
+// resurrectionReminder is how often compliance is reminded of data found
+// again that nobody erased yet.
+const resurrectionReminder = 7 * 24 * time.Hour
 
 // holdUntil waits until t, erasing again whenever compliance asks.
 func (l *lifecycle) holdUntil(ctx workflow.Context, t time.Time) error {

@@ -130,3 +130,48 @@ func TestResurrectionCheck(t *testing.T) {
 		t.Fatalf("after the hold: %v", err)
 	}
 }
+
+// TestResurrectionAtTheLastCheck: data found by the last check keeps the
+// request open after the key is destroyed (the identities are in the
+// workflow), reminds compliance weekly, and closes once erased again.
+func TestResurrectionAtTheLastCheck(t *testing.T) {
+	acts, sys := systemsActivities(t)
+	acts.Aftercare = domain.DefaultAftercare()
+	e := newEnv(testKeys)
+	e.RegisterActivity(acts)
+	sent := acts.Notifier.(*notices)
+	st := acts.Store.(*store.Store)
+	update(e, day, workflows.UpdateDecide, approve("Sales", "sales.lead@acme.example"))
+	update(e, day, workflows.UpdateDecide, approve("Finance", "cfo@acme.example"))
+	e.RegisterDelayedCallback(func() {
+		sys.billing.mu.Lock()
+		sys.billing.rows = 1
+		sys.billing.mu.Unlock()
+	}, 20*day)
+	var keyAtCheck error
+	e.RegisterDelayedCallback(func() {
+		_, keyAtCheck = st.ExistingRequestKey(context.Background(), testKeys, "REQ-LAST")
+	}, 35*day)
+	again := update(e, 40*day, workflows.UpdateEraseAgain, workflows.EraseAgain{})
+	e.ExecuteWorkflow(workflows.Request, erasure("REQ-LAST"))
+	res := result(t, e)
+	if again.rejected != nil || again.err != nil {
+		t.Fatalf("erase-again: %v %v", again.rejected, again.err)
+	}
+	if !errors.Is(keyAtCheck, store.ErrKeyDestroyed) {
+		t.Fatalf("the key was not destroyed at the end of the hold: %v", keyAtCheck)
+	}
+	var told []string
+	for _, k := range sent.kinds() {
+		if strings.HasSuffix(k, ":resurrected") {
+			told = append(told, k)
+		}
+	}
+	// Found at 30 days (compliance, Finance), reminded at 37.
+	if got := strings.Join(told, " "); got != "compliance:resurrected Finance:resurrected compliance:resurrected" {
+		t.Fatalf("told: %s", got)
+	}
+	if last := res.Timeline[len(res.Timeline)-1].Note; last != "billing: erased again at cli:test's request: deleted 1 in main; verified" || res.WaitingFor != "" {
+		t.Fatalf("ended with %q, waiting for %q", last, res.WaitingFor)
+	}
+}
