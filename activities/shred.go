@@ -46,10 +46,16 @@ func (a *Activities) PurgeSubjectExports(ctx context.Context, in PurgeInput) (in
 
 // purgeFiles deletes a request's files; it says whether there were any.
 func (a *Activities) purgeFiles(requestID string) (bool, error) {
-	if a.ExportDir == "" || domain.ValidateRequestID(requestID) != nil {
+	return PurgeFiles(a.ExportDir, requestID)
+}
+
+// PurgeFiles deletes the files (exports, package) of a request under the
+// export directory; it says whether there were any.
+func PurgeFiles(exportDir, requestID string) (bool, error) {
+	if exportDir == "" || domain.ValidateRequestID(requestID) != nil {
 		return false, nil
 	}
-	dir := filepath.Join(a.ExportDir, requestID)
+	dir := filepath.Join(exportDir, requestID)
 	if _, err := os.Stat(dir); os.IsNotExist(err) {
 		return false, nil
 	}

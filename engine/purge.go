@@ -2,12 +2,9 @@ package engine
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/dsrengine/dsr/domain"
+	"github.com/dsrengine/dsr/activities"
 )
 
 // PurgeExpired deletes the files of every request whose package expired
@@ -22,10 +19,8 @@ func (e *Engine) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 			return n, err
 		}
 		for _, id := range ids {
-			if e.ExportDir != "" && domain.ValidateRequestID(id) == nil {
-				if err := os.RemoveAll(filepath.Join(e.ExportDir, id)); err != nil {
-					return n, fmt.Errorf("purge the files of %s: %w", id, err)
-				}
+			if _, err := activities.PurgeFiles(e.ExportDir, id); err != nil {
+				return n, err
 			}
 			if err := e.Store.MarkPurged(ctx, id, "expired", now); err != nil {
 				return n, err

@@ -40,19 +40,7 @@ func main() {
 // suppression checks an identity against the suppression list in the
 // store (DATABASE_URL), hashed with the master key.
 func suppression(ctx context.Context, args []string) error {
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		return fmt.Errorf("suppression: DATABASE_URL is required: the list lives in the engine's store")
-	}
-	master, err := config.MasterKey(os.Getenv("DSR_MASTER_KEY"), os.Getenv("DSR_MASTER_KEY_FILE"))
-	if err != nil {
-		return fmt.Errorf("suppression: %w", err)
-	}
-	keys, err := keyring.New(master)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, url)
+	st, keys, _, err := openStore(ctx, "suppression", "the list lives in the engine's store")
 	if err != nil {
 		return err
 	}
@@ -63,24 +51,34 @@ func suppression(ctx context.Context, args []string) error {
 // keys rotates the wrapping key of the subjects' data keys in the store
 // (DATABASE_URL): the new key is DSR_WRAP_KEY_FILE's.
 func keys(ctx context.Context, args []string) error {
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		return fmt.Errorf("keys: DATABASE_URL is required: the subjects' keys live in the engine's store")
-	}
-	master, err := config.MasterKey(os.Getenv("DSR_MASTER_KEY"), os.Getenv("DSR_MASTER_KEY_FILE"))
-	if err != nil {
-		return fmt.Errorf("keys: %w", err)
-	}
-	ring, err := config.NewKeyring(master, os.Getenv("DSR_WRAP_KEY_FILE"))
-	if err != nil {
-		return fmt.Errorf("keys: %w", err)
-	}
-	st, err := store.Open(ctx, url)
+	st, ring, master, err := openStore(ctx, "keys", "the subjects' keys live in the engine's store")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	return engine.Keys(ctx, st, ring, master, args, os.Stdout)
+}
+
+// openStore opens the store and the keyring for a command that needs no
+// other setting: DATABASE_URL, the master key and DSR_WRAP_KEY_FILE.
+func openStore(ctx context.Context, cmd, why string) (*store.Store, *keyring.Keyring, []byte, error) {
+	url := os.Getenv("DATABASE_URL")
+	if url == "" {
+		return nil, nil, nil, fmt.Errorf("%s: DATABASE_URL is required: %s", cmd, why)
+	}
+	master, err := config.MasterKey(os.Getenv("DSR_MASTER_KEY"), os.Getenv("DSR_MASTER_KEY_FILE"))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	ring, err := config.NewKeyring(master, os.Getenv("DSR_WRAP_KEY_FILE"))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, ring, master, nil
 }
 
 // run validates the settings, connects and serves until ctx ends; with
