@@ -116,10 +116,57 @@ func addCSVs(z *zip.Writer, system, path, digest string, key []byte) ([]*csvTabl
 		return nil, err
 	}
 	if w != nil {
-		w.Flush()
-		return tables, w.Error()
+		if w.Flush(); w.Error() != nil {
+			return nil, w.Error()
+		}
 	}
-	return tables, nil
+	return tables, addTableJSON(z, path, digest, key, tables)
+}
+
+// addTableJSON adds systems/<system>/<table>.json beside each CSV: the
+// table's rows as a JSON array, structured as the system gave them. It
+// streams the export once more, a row at a time.
+func addTableJSON(z *zip.Writer, path, digest string, key []byte, tables []*csvTable) error {
+	i := 0
+	var entry io.Writer
+	end := func() error {
+		if entry == nil {
+			return nil
+		}
+		_, err := io.WriteString(entry, "]\n")
+		return err
+	}
+	err := walkExport(path, digest, key, func(string) (func(map[string]any) error, error) {
+		if err := end(); err != nil {
+			return nil, err
+		}
+		if i == len(tables) {
+			return nil, tampered()
+		}
+		t := tables[i]
+		i++
+		var err error
+		if entry, err = zipEntry(z, strings.TrimSuffix(t.file, ".csv")+".json"); err != nil {
+			return nil, err
+		}
+		if _, err := io.WriteString(entry, "["); err != nil {
+			return nil, err
+		}
+		enc := json.NewEncoder(entry)
+		enc.SetEscapeHTML(false)
+		sep := "\n"
+		return func(row map[string]any) error {
+			if _, err := io.WriteString(entry, sep); err != nil {
+				return err
+			}
+			sep = ","
+			return enc.Encode(row) // ends the row with a line break
+		}, nil
+	})
+	if err != nil {
+		return err
+	}
+	return end()
 }
 
 // walkExport streams the export at path, calling table for each table and

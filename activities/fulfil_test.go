@@ -62,7 +62,7 @@ func TestPackageStreamsAndRefusesAChangedExport(t *testing.T) {
 			t.Fatalf("the export in the package has %d bytes, want %d", f.UncompressedSize64, len(body))
 		}
 	}
-	if strings.Join(names, " ") != "systems/crm.json systems/crm/customers.csv report.html manifest.json" {
+	if strings.Join(names, " ") != "systems/crm.json systems/crm/customers.csv systems/crm/customers.json report.html manifest.json" {
 		t.Fatalf("package holds %v", names)
 	}
 
@@ -152,6 +152,21 @@ func TestPackageCarriesEachTableAsCSV(t *testing.T) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s:\n got %q\nwant %q", name, got, want)
+		}
+	}
+	// Each table as JSON too, structured as the system gave it.
+	for name, want := range map[string]string{
+		"systems/shop/customers.json": `[{"email":"jane@example.com","id":1,"notes":"=HYPERLINK(\"http://evil.example\")"},{"email":"jane@example.com","extra":{"a":1},"id":2,"notes":null}]`,
+		"systems/shop/orders.json":    `[]`,
+		"systems/mail/contacts.json":  `[{"id":"c1","tags":["a","b"]},{"id":"c2","name":"Jane, \"JJ\""}]`,
+	} {
+		var rows any
+		if err := json.Unmarshal([]byte(read(name)), &rows); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, _ := json.Marshal(rows)
+		if string(got) != want {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
 		}
 	}
 	if read("systems/odd.json") != exports["odd"] || read("systems/text.json") != exports["text"] {
