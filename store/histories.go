@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/dsrengine/dsr/records"
 )
 
@@ -28,16 +30,21 @@ type History struct {
 
 // ArchiveHistory keeps a closed workflow's history, sealed under its
 // subject's data key, with the SHA-256 of the history itself; archiving it
-// again keeps the first copy. Once the subject's key was destroyed only
+// again keeps the first copy. A run closed while its request was not
+// verified yet is kept as the server gave it (payloads encrypted by the
+// codec) until the request joins its subject (AttachSubject). Once the subject's key was destroyed only
 // the digest is kept: the history would be personal data nobody can read.
 func (s *Store) ArchiveHistory(ctx context.Context, keys records.Sealer, h History) error {
 	sum := sha256.Sum256(h.JSON)
 	body, sealed := h.JSON, false
 	if r, err := s.GetRequest(ctx, h.RequestID); err == nil {
-		data, err := s.subjectData(ctx, s.db, keys, r.SubjectID, ensureKey)
+		// A request not verified yet has a provisional subject, with no key:
+		// its history is sealed when the request joins its subject.
+		data, err := s.subjectData(ctx, s.db, keys, r.SubjectID, readKey)
 		switch {
 		case errors.Is(err, ErrKeyDestroyed):
 			body, sealed = []byte{}, true
+		case errors.Is(err, records.ErrNotFound):
 		case err != nil:
 			return fmt.Errorf("archive history of %s: %w", h.WorkflowID, err)
 		default:
@@ -99,4 +106,31 @@ func (s *Store) LatestHistory(ctx context.Context, requestID string) (History, e
 		return h, fmt.Errorf("%w: no archived history of %s", records.ErrNotFound, requestID)
 	}
 	return h, err
+}
+
+// sealHistories seals a request's histories kept before it had a subject
+// with a key, under its subject's key, in tx.
+func (s *Store) sealHistories(ctx context.Context, tx *sqlx.Tx, keys records.Sealer, requestID, subject string) error {
+	var plain []History
+	if err := tx.SelectContext(ctx, &plain, s.db.Rebind(`SELECT * FROM histories WHERE request_id = ? AND sealed = FALSE`), requestID); err != nil {
+		return fmt.Errorf("seal the histories of %s: %w", requestID, err)
+	}
+	if len(plain) == 0 {
+		return nil
+	}
+	data, err := s.subjectData(ctx, tx, keys, subject, readKey)
+	if err != nil {
+		return fmt.Errorf("seal the histories of %s: %w", requestID, err)
+	}
+	for _, h := range plain {
+		body, err := data.Seal(h.JSON, historyAD(h))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE histories SET history = ?, sealed = TRUE WHERE workflow_id = ? AND run_id = ? AND sealed = FALSE`),
+			body, h.WorkflowID, h.RunID); err != nil {
+			return fmt.Errorf("seal the histories of %s: %w", requestID, err)
+		}
+	}
+	return nil
 }

@@ -65,6 +65,10 @@ func (s *Store) AttachSubject(ctx context.Context, keys records.Sealer, requestI
 		if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE requests SET subject_id = ?, updated_at = ? WHERE id = ?`), subject, now(), requestID); err != nil {
 			return fmt.Errorf("attach subject of %s: %w", requestID, err)
 		}
+		// Runs archived while the request was provisional join the subject's key.
+		if err := s.sealHistories(ctx, tx, keys, requestID, subject); err != nil {
+			return fmt.Errorf("attach subject of %s: %w", requestID, err)
+		}
 		// The provisional subject held this request alone, and no identity.
 		_, err = tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM subjects WHERE id = ?
 			AND NOT EXISTS (SELECT 1 FROM requests WHERE subject_id = ?) AND NOT EXISTS (SELECT 1 FROM subject_identities WHERE subject_id = ?)`),
