@@ -100,6 +100,8 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/inbox", staff, s.inbox},
 		{"GET /api/v1/dev/mail", steer, s.devMail},
 		{"GET /api/v1/suppression", []string{store.RoleSuppression, store.RoleAdmin}, s.suppression},
+		{"GET /api/v1/gpc/visitors/{visitor}", []string{store.RoleSuppression, store.RoleAdmin}, s.gpcVisitor},
+		{"POST /api/v1/gpc/visitors", []string{store.RoleSuppression, store.RoleAdmin}, s.gpcRelay},
 		{"GET /api/v1/me", staff, func(w http.ResponseWriter, r *http.Request, t store.Token) { reply(w, http.StatusOK, t) }},
 	}
 }
@@ -133,6 +135,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/public/requests", s.public)
 	mux.HandleFunc("POST /api/v1/public/requests/{id}/code", s.resendCode)
 	mux.HandleFunc("POST /api/v1/public/requests/{id}/verify", s.verifyCode)
+	mux.HandleFunc("POST /api/v1/public/gpc", s.gpcSignal)
 	mux.HandleFunc("GET /api/v1/public/requests/{id}/status", s.portalStatus)
 	mux.HandleFunc("GET /api/v1/public/requests/{id}/package", s.portalPackage)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
