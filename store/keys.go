@@ -75,14 +75,23 @@ func (s *Store) subjectKey(ctx context.Context, q queryer, keys records.Sealer, 
 		return nil, err
 	}
 	// A destroyed key's row is reused: the destruction stays in the audit
-	// log; the key that comes now is a new one.
+	// log; the key that comes now is a new one. A live key is never
+	// replaced: two requests of one person made at once (or two exports
+	// in parallel) both read no key, and the second to write keeps the
+	// first one's, read back below, or what it sealed would not open.
 	_, err = q.ExecContext(ctx, s.db.Rebind(`INSERT INTO subject_keys (subject_id, wrapped, wrap_key_id, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (subject_id) DO UPDATE SET wrapped = excluded.wrapped, wrap_key_id = excluded.wrap_key_id,
-		created_at = excluded.created_at, destroyed_at = NULL`), subjectID, wrapped, keys.WrapKeyID(), now())
+		created_at = excluded.created_at, destroyed_at = NULL WHERE subject_keys.wrapped IS NULL`), subjectID, wrapped, keys.WrapKeyID(), now())
 	if err != nil {
 		return nil, fmt.Errorf("subject key of %s: %w", subjectID, err)
 	}
-	return key, nil
+	if err := q.GetContext(ctx, &row, s.db.Rebind(`SELECT wrapped, wrap_key_id FROM subject_keys WHERE subject_id = ?`), subjectID); err != nil {
+		return nil, fmt.Errorf("subject key of %s: %w", subjectID, err)
+	}
+	if row.WrapKeyID != keys.WrapKeyID() {
+		return nil, fmt.Errorf("subject key of %s: wrapped by key %s, this engine's wrapping key is %s: run worker keys rotate", subjectID, row.WrapKeyID, keys.WrapKeyID())
+	}
+	return keys.Unwrap(subjectID, row.Wrapped)
 }
 
 // RequestKey is the key of a request's files, derived from its subject's

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +46,42 @@ func TestHistoriesJoinTheSubjectsKey(t *testing.T) {
 		}
 		if _, err := s.OpenHistory(ctx, k, h); !errors.Is(err, store.ErrKeyDestroyed) {
 			t.Fatalf("after the shred: %v", err)
+		}
+	})
+}
+
+// TestOneKeyPerSubject: many callers asking at once for the key of a
+// subject that has none all get the same key, so nothing sealed by one of
+// them fails to open for the others.
+func TestOneKeyPerSubject(t *testing.T) {
+	backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		k := keys(t)
+		if _, err := s.RecordProvisional(ctx, newRequest("RACE-1", domain.Access), "privacy-center"); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := s.GetRequest(ctx, "RACE-1")
+		got := make(chan string, 8)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				key, err := s.SubjectKey(ctx, k, r.SubjectID)
+				if err != nil {
+					t.Error(err)
+				}
+				got <- string(key)
+			})
+		}
+		wg.Wait()
+		close(got)
+		first := ""
+		for key := range got {
+			if first == "" {
+				first = key
+			}
+			if key != first || len(key) != 32 {
+				t.Fatal("callers at once got different keys for one subject")
+			}
 		}
 	})
 }
