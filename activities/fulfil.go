@@ -429,6 +429,16 @@ func openFile(path string, key []byte) (io.ReadCloser, error) {
 		return nil, err
 	}
 	r, err := keyring.NewFileReader(f, key, filepath.Base(path))
+	if errors.Is(err, keyring.ErrNotEncrypted) {
+		// Written before files were encrypted (a request in flight across
+		// the upgrade): read as it is. Every reader checks the digest the
+		// export was recorded with, which still refuses a changed file.
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	}
 	if err != nil {
 		f.Close()
 		return nil, err

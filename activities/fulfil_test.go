@@ -66,6 +66,16 @@ func TestPackageStreamsAndRefusesAChangedExport(t *testing.T) {
 		t.Fatalf("package holds %v", names)
 	}
 
+	// An export written before files were encrypted (a request in flight
+	// across the upgrade) is read as it is, checked against its digest.
+	if err := os.WriteFile(export, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AssemblePackage(context.Background(), in); err != nil {
+		t.Fatalf("a plain export from before the upgrade: %v", err)
+	}
+	writeExport(t, st, "PKG-1", export, body)
+
 	// Someone with the key edits the export on disk; someone without it
 	// flips a byte, or puts another request's export in its place.
 	in.RequestID, in.Artifacts[0].RequestID = "PKG-2", "PKG-2"
@@ -74,6 +84,7 @@ func TestPackageStreamsAndRefusesAChangedExport(t *testing.T) {
 		"edited with the key":    func() { writeExport(t, st, "PKG-2", export, strings.Replace(body, `"id": 2`, `"id": 3`, 1)) },
 		"a byte flipped":         func() { b := bytes.Clone(encrypted); b[len(b)/2] ^= 1; os.WriteFile(export, b, 0o600) },
 		"another request's file": func() { os.WriteFile(export, encrypted, 0o600) },
+		"changed in plain text":  func() { os.WriteFile(export, []byte(strings.Replace(body, `"id": 2`, `"id": 3`, 1)), 0o600) },
 	} {
 		change()
 		_, err = a.AssemblePackage(context.Background(), in)

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -301,6 +303,11 @@ func (s *Server) servePackage(w http.ResponseWriter, r *http.Request, id string,
 	if err == nil {
 		pkg, err = keyring.NewFileReader(f, key, filepath.Base(path))
 	}
+	if errors.Is(err, keyring.ErrNotEncrypted) {
+		// Written before packages were encrypted: served as it is if it is
+		// still the package that was recorded.
+		pkg, err = s.legacyPackage(r, id, f)
+	}
 	if err != nil {
 		s.Log.Error("package", "request", id, "error", err)
 		fail(w, http.StatusInternalServerError, "the package of %s cannot be opened", id)
@@ -316,6 +323,33 @@ func (s *Server) servePackage(w http.ResponseWriter, r *http.Request, id string,
 		// refused by whatever opens it.
 		s.Log.Error("package cut short", "request", id, "error", err)
 	}
+}
+
+// legacyPackage is a package kept in plain text from before packages were
+// encrypted, checked against the digest recorded when it was written.
+func (s *Server) legacyPackage(r *http.Request, id string, f *os.File) (io.Reader, error) {
+	arts, err := s.Store.Artifacts(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	want := ""
+	for _, a := range arts {
+		if a.Format == "zip" {
+			want = a.SHA256
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	if want == "" || hex.EncodeToString(h.Sum(nil)) != want {
+		return nil, fmt.Errorf("the plain package of %s does not match the digest recorded when it was written", id)
+	}
+	_, err = f.Seek(0, io.SeekStart)
+	return f, err
 }
 
 // packagePath is the file a package location names, confined to the

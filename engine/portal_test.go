@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -109,8 +110,18 @@ func TestSubjectPortal(t *testing.T) {
 	if strings.Contains(string(b), "jane@example.com") || strings.Contains(string(b), "billing") {
 		t.Fatalf("the status tells more than the state of the request: %s", b)
 	}
+	pkgPath := strings.TrimPrefix(done.Package, "file://")
+	var lastPackage []byte
 	for i := range 2 {
+		if i == 1 {
+			// As a package written before packages were encrypted: kept in
+			// plain text, and served if it is still the one recorded.
+			if err := os.WriteFile(pkgPath, lastPackage, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 		code, pkg := get(t, api+jane+"/package", session)
+		lastPackage = pkg
 		z, err := zip.NewReader(bytes.NewReader(pkg), int64(len(pkg)))
 		if code != http.StatusOK || err != nil {
 			t.Fatalf("download %d: %d %v", i+1, code, err)
@@ -123,6 +134,16 @@ func TestSubjectPortal(t *testing.T) {
 	}
 	if code, b := get(t, api+jane+"/package", session); code != http.StatusGone || !strings.Contains(string(b), "downloaded as many times as allowed") {
 		t.Fatalf("a third download: %d %s", code, b)
+	}
+	// A plain package changed on disk is never served.
+	if err := os.WriteFile(pkgPath, append(lastPackage, 'x'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, b := get(t, api+jane+"/package", session); code != http.StatusInternalServerError || !strings.Contains(string(b), "cannot be opened") {
+		t.Fatalf("a changed plain package: %d %s", code, b)
+	}
+	if err := os.WriteFile(pkgPath, lastPackage, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	code, b = get(t, api+jane+"/status", session)
 	if json.Unmarshal(b, &view); view.Package == nil || view.Package.Available || view.Package.DownloadsLeft != 0 {
