@@ -34,13 +34,7 @@ const (
 // SubjectKey is a subject's data key, made on first use; a destroyed key
 // is ErrKeyDestroyed.
 func (s *Store) SubjectKey(ctx context.Context, keys records.Sealer, subjectID string) ([]byte, error) {
-	var key []byte
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		key, err = s.subjectKey(ctx, tx, keys, subjectID, ensureKey)
-		return err
-	})
-	return key, err
+	return s.subjectKey(ctx, s.db, keys, subjectID, ensureKey)
 }
 
 // subjectKey reads (and, as use says, makes) a subject's data key in q. A
@@ -52,13 +46,13 @@ func (s *Store) subjectKey(ctx context.Context, q queryer, keys records.Sealer, 
 		Wrapped   []byte `db:"wrapped"`
 		WrapKeyID string `db:"wrap_key_id"`
 	}
-	err := q.GetContext(ctx, &row, s.db.Rebind(`SELECT wrapped, wrap_key_id FROM subject_keys WHERE subject_id = ?`), subjectID)
+	read := func() error {
+		return q.GetContext(ctx, &row, s.db.Rebind(`SELECT wrapped, wrap_key_id FROM subject_keys WHERE subject_id = ?`), subjectID)
+	}
+	err := read()
 	switch {
 	case err == nil && row.Wrapped != nil:
-		if row.WrapKeyID != keys.WrapKeyID() {
-			return nil, fmt.Errorf("subject key of %s: wrapped by key %s, this engine's wrapping key is %s: run worker keys rotate", subjectID, row.WrapKeyID, keys.WrapKeyID())
-		}
-		return keys.Unwrap(subjectID, row.Wrapped)
+		return s.unwrap(keys, subjectID, row.Wrapped, row.WrapKeyID)
 	case err == nil && use != renewKey:
 		return nil, ErrKeyDestroyed
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
@@ -82,41 +76,43 @@ func (s *Store) subjectKey(ctx context.Context, q queryer, keys records.Sealer, 
 	_, err = q.ExecContext(ctx, s.db.Rebind(`INSERT INTO subject_keys (subject_id, wrapped, wrap_key_id, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (subject_id) DO UPDATE SET wrapped = excluded.wrapped, wrap_key_id = excluded.wrap_key_id,
 		created_at = excluded.created_at, destroyed_at = NULL WHERE subject_keys.wrapped IS NULL`), subjectID, wrapped, keys.WrapKeyID(), now())
+	if err == nil {
+		err = read()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("subject key of %s: %w", subjectID, err)
 	}
-	if err := q.GetContext(ctx, &row, s.db.Rebind(`SELECT wrapped, wrap_key_id FROM subject_keys WHERE subject_id = ?`), subjectID); err != nil {
-		return nil, fmt.Errorf("subject key of %s: %w", subjectID, err)
+	return s.unwrap(keys, subjectID, row.Wrapped, row.WrapKeyID)
+}
+
+// unwrap opens a stored data key, which must be wrapped by this engine's
+// wrapping key.
+func (s *Store) unwrap(keys records.Sealer, subjectID string, wrapped []byte, wrapKeyID string) ([]byte, error) {
+	if wrapKeyID != keys.WrapKeyID() {
+		return nil, fmt.Errorf("subject key of %s: wrapped by key %s, this engine's wrapping key is %s: run worker keys rotate", subjectID, wrapKeyID, keys.WrapKeyID())
 	}
-	if row.WrapKeyID != keys.WrapKeyID() {
-		return nil, fmt.Errorf("subject key of %s: wrapped by key %s, this engine's wrapping key is %s: run worker keys rotate", subjectID, row.WrapKeyID, keys.WrapKeyID())
-	}
-	return keys.Unwrap(subjectID, row.Wrapped)
+	return keys.Unwrap(subjectID, wrapped)
 }
 
 // RequestKey is the key of a request's files, derived from its subject's
 // data key (made on first use).
 func (s *Store) RequestKey(ctx context.Context, keys records.Sealer, requestID string) ([]byte, error) {
-	r, err := s.GetRequest(ctx, requestID)
-	if err != nil {
-		return nil, err
-	}
-	key, err := s.SubjectKey(ctx, keys, r.SubjectID)
-	if err != nil {
-		return nil, err
-	}
-	return keyring.RequestKey(key, requestID), nil
+	return s.requestKey(ctx, keys, requestID, ensureKey)
 }
 
 // ExistingRequestKey is RequestKey for reading: it makes no key, so a
 // subject whose key was destroyed gets ErrKeyDestroyed, not a new key that
 // opens nothing.
 func (s *Store) ExistingRequestKey(ctx context.Context, keys records.Sealer, requestID string) ([]byte, error) {
+	return s.requestKey(ctx, keys, requestID, readKey)
+}
+
+func (s *Store) requestKey(ctx context.Context, keys records.Sealer, requestID string, use keyUse) ([]byte, error) {
 	r, err := s.GetRequest(ctx, requestID)
 	if err != nil {
 		return nil, err
 	}
-	key, err := s.subjectKey(ctx, s.db, keys, r.SubjectID, readKey)
+	key, err := s.subjectKey(ctx, s.db, keys, r.SubjectID, use)
 	if err != nil {
 		return nil, err
 	}
