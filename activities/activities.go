@@ -70,6 +70,7 @@ type Store interface {
 	RequestKey(ctx context.Context, keys records.Sealer, requestID string) ([]byte, error)
 	SubjectRequests(ctx context.Context, subjectID string) ([]string, error)
 	MarkPurged(ctx context.Context, requestID, why string, now time.Time) error
+	PurgedFor(ctx context.Context, subjectID, why string) (int, error)
 	DestroySubjectKey(ctx context.Context, subjectID, requestID string) error
 	Suppress(ctx context.Context, kind, valueHash, reason, requestID string) error
 	ErasureBaseline(ctx context.Context, requestID, system string, counts map[string]int64) (map[string]int64, error)

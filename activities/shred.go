@@ -17,7 +17,9 @@ type PurgeInput struct {
 
 // PurgeSubjectExports deletes every export and package the engine made of
 // the erasure's subject, for any of their requests, and records each purge
-// in the audit log. Deleting again finds nothing and records nothing.
+// in the audit log, before deleting: a retry after a crash deletes what is
+// left, records nothing twice, and counts every request purged for this
+// erasure, in this attempt or an earlier one.
 func (a *Activities) PurgeSubjectExports(ctx context.Context, in PurgeInput) (int, error) {
 	r, err := a.Store.GetRequest(ctx, in.RequestID)
 	if err != nil {
@@ -27,36 +29,37 @@ func (a *Activities) PurgeSubjectExports(ctx context.Context, in PurgeInput) (in
 	if err != nil {
 		return 0, err
 	}
-	purged := 0
+	why := "erased by " + in.RequestID
 	for _, id := range ids {
-		gone, err := a.purgeFiles(id)
-		if err != nil {
-			return purged, err
-		}
-		if !gone {
+		if _, ok := filesOf(a.ExportDir, id); !ok {
 			continue
 		}
-		purged++
-		if err := a.Store.MarkPurged(ctx, id, "erased by "+in.RequestID, time.Now()); err != nil {
-			return purged, err
+		if err := a.Store.MarkPurged(ctx, id, why, time.Now()); err != nil {
+			return 0, err
+		}
+		if _, err := PurgeFiles(a.ExportDir, id); err != nil {
+			return 0, err
 		}
 	}
-	return purged, nil
+	return a.Store.PurgedFor(ctx, r.SubjectID, why)
 }
 
-// purgeFiles deletes a request's files; it says whether there were any.
-func (a *Activities) purgeFiles(requestID string) (bool, error) {
-	return PurgeFiles(a.ExportDir, requestID)
+// filesOf is the folder of a request's files under the export directory,
+// if there is one.
+func filesOf(exportDir, requestID string) (string, bool) {
+	if exportDir == "" || domain.ValidateRequestID(requestID) != nil {
+		return "", false
+	}
+	dir := filepath.Join(exportDir, requestID)
+	_, err := os.Stat(dir)
+	return dir, !os.IsNotExist(err)
 }
 
 // PurgeFiles deletes the files (exports, package) of a request under the
 // export directory; it says whether there were any.
 func PurgeFiles(exportDir, requestID string) (bool, error) {
-	if exportDir == "" || domain.ValidateRequestID(requestID) != nil {
-		return false, nil
-	}
-	dir := filepath.Join(exportDir, requestID)
-	if _, err := os.Stat(dir); os.IsNotExist(err) {
+	dir, ok := filesOf(exportDir, requestID)
+	if !ok {
 		return false, nil
 	}
 	if err := os.RemoveAll(dir); err != nil {

@@ -27,6 +27,7 @@ type Download struct {
 	MaxUses   int        `db:"max_uses"`
 	Uses      int        `db:"uses"`
 	PurgedAt  *time.Time `db:"purged_at"`
+	PurgedWhy string     `db:"purged_why"`
 }
 
 // OfferDownload makes a request's package downloadable until expiresAt,
@@ -44,7 +45,7 @@ func (s *Store) OfferDownload(ctx context.Context, requestID string, expiresAt t
 // GetDownload reads a request's offer.
 func (s *Store) GetDownload(ctx context.Context, requestID string) (Download, error) {
 	var d Download
-	err := s.db.GetContext(ctx, &d, s.db.Rebind(`SELECT request_id, expires_at, max_uses, uses, purged_at FROM package_downloads WHERE request_id = ?`), requestID)
+	err := s.db.GetContext(ctx, &d, s.db.Rebind(`SELECT request_id, expires_at, max_uses, uses, purged_at, purged_why FROM package_downloads WHERE request_id = ?`), requestID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, ErrNoDownload
 	}
@@ -65,7 +66,7 @@ func (s *Store) TakeDownload(ctx context.Context, requestID, actor string, now t
 			WHERE request_id = ? AND uses < max_uses AND expires_at > ? AND purged_at IS NULL RETURNING uses`), requestID, utc(now))
 		if errors.Is(err, sql.ErrNoRows) {
 			var d Download
-			err := tx.GetContext(ctx, &d, s.db.Rebind(`SELECT request_id, expires_at, max_uses, uses, purged_at FROM package_downloads WHERE request_id = ?`), requestID)
+			err := tx.GetContext(ctx, &d, s.db.Rebind(`SELECT request_id, expires_at, max_uses, uses, purged_at, purged_why FROM package_downloads WHERE request_id = ?`), requestID)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				return ErrNoDownload
@@ -104,7 +105,7 @@ func (s *Store) MarkPurged(ctx context.Context, requestID, why string, now time.
 			ON CONFLICT (request_id) DO NOTHING`), requestID, utc(now)); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE package_downloads SET purged_at = ? WHERE request_id = ? AND purged_at IS NULL`), utc(now), requestID)
+		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE package_downloads SET purged_at = ?, purged_why = ? WHERE request_id = ? AND purged_at IS NULL`), utc(now), why, requestID)
 		if err != nil {
 			return fmt.Errorf("purge the exports of %s: %w", requestID, err)
 		}
@@ -114,6 +115,17 @@ func (s *Store) MarkPurged(ctx context.Context, requestID, why string, now time.
 		return s.appendAudit(ctx, tx, records.AuditEntry{RequestID: requestID, Actor: "engine", Action: "exports.purged",
 			Detail: map[string]any{"why": why}})
 	})
+}
+
+// PurgedFor counts a subject's requests whose files were purged for why.
+func (s *Store) PurgedFor(ctx context.Context, subjectID, why string) (int, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, s.db.Rebind(`SELECT COUNT(*) FROM package_downloads d JOIN requests r ON r.id = d.request_id
+		WHERE r.subject_id = ? AND d.purged_why = ?`), subjectID, why)
+	if err != nil {
+		return 0, fmt.Errorf("purged files of %s: %w", subjectID, err)
+	}
+	return n, nil
 }
 
 // OpenSession keeps the keyed hash of a portal session for one request.
