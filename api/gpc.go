@@ -14,6 +14,15 @@ import (
 // cookie's value): opaque, of a bounded size.
 var visitorID = regexp.MustCompile(`^[A-Za-z0-9._:-]{8,128}$`)
 
+// validVisitor refuses an identifier that is not one, saying what one is.
+func validVisitor(w http.ResponseWriter, v string) bool {
+	if !visitorID.MatchString(v) {
+		fail(w, http.StatusBadRequest, "visitor: must be the site's visitor identifier, 8-128 letters, digits, '.', '_', ':' or '-'")
+		return false
+	}
+	return true
+}
+
 // GPCBody names the visitor whose browser sent the signal.
 type GPCBody struct {
 	Visitor string `json:"visitor"`
@@ -60,8 +69,7 @@ func (s *Server) recordGPC(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &b) {
 		return
 	}
-	if !visitorID.MatchString(b.Visitor) {
-		fail(w, http.StatusBadRequest, "visitor: must be the site's visitor identifier, 8-128 letters, digits, '.', '_', ':' or '-'")
+	if !validVisitor(w, b.Visitor) {
 		return
 	}
 	if _, err := s.Store.RecordGPC(r.Context(), s.gpcHash(b.Visitor), time.Now()); err != nil {
@@ -75,8 +83,7 @@ func (s *Server) recordGPC(w http.ResponseWriter, r *http.Request) {
 // audited by whom and with what answer, never the identifier.
 func (s *Server) gpcVisitor(w http.ResponseWriter, r *http.Request, t store.Token) {
 	visitor := r.PathValue("visitor")
-	if !visitorID.MatchString(visitor) {
-		fail(w, http.StatusBadRequest, "visitor: must be the site's visitor identifier, 8-128 letters, digits, '.', '_', ':' or '-'")
+	if !validVisitor(w, visitor) {
 		return
 	}
 	out, err := s.Store.GPCOptedOut(r.Context(), s.gpcHash(visitor))
