@@ -422,23 +422,16 @@ func writeAtomically(path string, key []byte, write func(io.Writer) error) (stri
 	return hex.EncodeToString(h.Sum(nil)), cw.n, nil
 }
 
-// openFile reads a file writeAtomically wrote.
+// openFile reads a file writeAtomically wrote. One written before files
+// were encrypted (a request in flight across the upgrade) is read as it is:
+// every reader checks the digest the export was recorded with, which still
+// refuses a changed file.
 func openFile(path string, key []byte) (io.ReadCloser, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	r, err := keyring.NewFileReader(f, key, filepath.Base(path))
-	if errors.Is(err, keyring.ErrNotEncrypted) {
-		// Written before files were encrypted (a request in flight across
-		// the upgrade): read as it is. Every reader checks the digest the
-		// export was recorded with, which still refuses a changed file.
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			f.Close()
-			return nil, err
-		}
-		return f, nil
-	}
+	r, _, err := keyring.OpenFile(f, key)
 	if err != nil {
 		f.Close()
 		return nil, err

@@ -300,10 +300,11 @@ func (s *Server) servePackage(w http.ResponseWriter, r *http.Request, id string,
 		return
 	}
 	var pkg io.Reader
+	var plain bool
 	if err == nil {
-		pkg, err = keyring.NewFileReader(f, key, filepath.Base(path))
+		pkg, plain, err = keyring.OpenFile(f, key)
 	}
-	if errors.Is(err, keyring.ErrNotEncrypted) {
+	if err == nil && plain {
 		// Written before packages were encrypted: served as it is if it is
 		// still the package that was recorded.
 		pkg, err = s.legacyPackage(r, id, f)
@@ -337,9 +338,6 @@ func (s *Server) legacyPackage(r *http.Request, id string, f *os.File) (io.Reade
 		if a.Format == "zip" {
 			want = a.SHA256
 		}
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 )
 
 // Files at rest (exports, packages) are encrypted as a stream of chunks,
@@ -170,4 +172,16 @@ func (f *FileReader) next() error {
 	f.n++
 	f.plain, f.done = plain, last
 	return nil
+}
+
+// OpenFile reads f, written by FileWriter under key, or as it is when it
+// is a plain file from before files were encrypted (plain is then true, and
+// the caller checks it against the digest recorded when it was written).
+func OpenFile(f *os.File, key []byte) (r io.Reader, plain bool, err error) {
+	r, err = NewFileReader(f, key, filepath.Base(f.Name()))
+	if errors.Is(err, ErrNotEncrypted) {
+		_, err = f.Seek(0, io.SeekStart)
+		return f, true, err
+	}
+	return r, false, err
 }
