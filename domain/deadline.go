@@ -36,13 +36,20 @@ func ParseRegulation(s string) (Regulation, error) {
 }
 
 // Period is a legal time span. Months are calendar months, never 30 days.
+// Business days are US business days (see AddBusinessDays); a period is
+// counted in them or in calendar terms, never both.
 type Period struct {
-	Months int `json:"months,omitempty"`
-	Days   int `json:"days,omitempty"`
+	Months       int `json:"months,omitempty"`
+	Days         int `json:"days,omitempty"`
+	BusinessDays int `json:"business_days,omitempty"`
 }
 
 func (p Period) String() string {
 	switch {
+	case p.BusinessDays == 1:
+		return "1 business day"
+	case p.BusinessDays != 0:
+		return fmt.Sprintf("%d business days", p.BusinessDays)
 	case p.Months != 0 && p.Days != 0:
 		return fmt.Sprintf("%d months %d days", p.Months, p.Days)
 	case p.Months == 1:
@@ -56,7 +63,9 @@ func (p Period) String() string {
 	}
 }
 
-func (p Period) add(q Period) Period { return Period{p.Months + q.Months, p.Days + q.Days} }
+func (p Period) add(q Period) Period {
+	return Period{p.Months + q.Months, p.Days + q.Days, p.BusinessDays + q.BusinessDays}
+}
 
 // Rules are a regulation's response deadline and how far it may be extended.
 type Rules struct {
@@ -86,6 +95,9 @@ func (r Regulation) Rules() Rules {
 // the target month lacks lands on that month's last day (31 January plus one
 // month is 28 or 29 February), as in Regulation (EEC, Euratom) No 1182/71.
 func addPeriod(t time.Time, p Period) time.Time {
+	if p.BusinessDays != 0 {
+		return AddBusinessDays(t, p.BusinessDays)
+	}
 	y, m, d := t.Date()
 	target := time.Date(y, m+time.Month(p.Months), 1, 0, 0, 0, 0, t.Location())
 	if last := daysIn(target.Year(), target.Month()); d > last {
@@ -105,10 +117,26 @@ func endOfDay(t time.Time) time.Time {
 	return time.Date(y, m, d, 23, 59, 59, 0, t.Location())
 }
 
-// DueAt is the response deadline for a request received at received, counted
-// in received's time zone.
+// RulesFor gives the deadline rules of one kind of request: the
+// regulation's, except where a right has its own. The CCPA regulations
+// give 15 business days, with no extension, to honour an opt-out of sale
+// or sharing (§7026(f)) and a limit of sensitive data (§7027(g)).
+func RulesFor(t RequestType, reg Regulation) Rules {
+	if reg == CCPA && (t == OptOut || t == LimitSensitive) {
+		return Rules{Response: Period{BusinessDays: 15}}
+	}
+	return reg.Rules()
+}
+
+// DueAt is the response deadline under a regulation's general rule for a
+// request received at received, counted in received's time zone.
 func DueAt(reg Regulation, received time.Time) time.Time {
 	return endOfDay(addPeriod(received, reg.Rules().Response))
+}
+
+// DueFor is the response deadline of a request of kind t (see RulesFor).
+func DueFor(t RequestType, reg Regulation, received time.Time) time.Time {
+	return endOfDay(addPeriod(received, RulesFor(t, reg).Response))
 }
 
 // Extension is one extension already granted.
@@ -122,11 +150,19 @@ type Extension struct {
 // counted from receipt (one month plus two is three months from receipt), so
 // the clamping at month ends never shortens the subject's or the company's time.
 func ExtendedDueAt(reg Regulation, received time.Time, granted []Extension, by Period) (time.Time, error) {
-	rules := reg.Rules()
+	return ExtendedDueFor(Access, reg, received, granted, by)
+}
+
+// ExtendedDueFor is ExtendedDueAt for a request of kind t (see RulesFor).
+func ExtendedDueFor(t RequestType, reg Regulation, received time.Time, granted []Extension, by Period) (time.Time, error) {
+	rules := RulesFor(t, reg)
 	if rules.MaxExtensions == 0 {
+		if rules.Response.BusinessDays != 0 {
+			return time.Time{}, &FieldError{Field: "extension", Reason: fmt.Sprintf("%s does not allow extending the deadline of %s (%s)", reg, t, rules.Response)}
+		}
 		return time.Time{}, &FieldError{Field: "extension", Reason: fmt.Sprintf("%s does not allow extending the deadline", reg)}
 	}
-	if by.Months < 0 || by.Days < 0 || by == (Period{}) {
+	if by.Months < 0 || by.Days < 0 || by.BusinessDays != 0 || by == (Period{}) {
 		return time.Time{}, &FieldError{Field: "extension", Value: by.String(), Reason: "must be a positive period"}
 	}
 	if (by.Months != 0 && rules.MaxExtension.Months == 0) || (by.Days != 0 && rules.MaxExtension.Days == 0) {

@@ -30,10 +30,25 @@ const (
 	Erasure     RequestType = "erasure"
 	OptIn       RequestType = "opt_in"
 	Withdrawal  RequestType = "withdrawal"
+	// Rectification corrects inaccurate data (GDPR Art. 16, CCPA
+	// §1798.106, LGPD Art. 18(III)).
+	Rectification RequestType = "rectification"
+	// Restriction marks the data as not to be processed for some purposes
+	// until lifted (GDPR Art. 18, LGPD Art. 18(IV) blocking).
+	Restriction RequestType = "restriction"
+	// Objection objects to processing: to direct marketing absolutely, to
+	// other processing on grounds the departments weigh (GDPR Art. 21).
+	Objection RequestType = "objection"
+	// OptOut opts out of the sale and sharing of personal information
+	// (CCPA §1798.120), as the Global Privacy Control signal does.
+	OptOut RequestType = "opt_out"
+	// LimitSensitive limits the use of sensitive personal information
+	// (CCPA §1798.121).
+	LimitSensitive RequestType = "limit_sensitive"
 )
 
 // RequestTypes lists every kind in a fixed order, for help texts and validation.
-var RequestTypes = []RequestType{Access, Portability, Erasure, OptIn, Withdrawal}
+var RequestTypes = []RequestType{Access, Portability, Erasure, OptIn, Withdrawal, Rectification, Restriction, Objection, OptOut, LimitSensitive}
 
 // ParseRequestType accepts the canonical names and the spellings people type
 // ("opt-in", "consent-withdrawal").
@@ -44,6 +59,16 @@ func ParseRequestType(s string) (RequestType, error) {
 		norm = string(OptIn)
 	case "consent_withdrawal", "withdraw":
 		norm = string(Withdrawal)
+	case "correction", "correct", "rectify":
+		norm = string(Rectification)
+	case "restrict", "blocking", "block":
+		norm = string(Restriction)
+	case "object":
+		norm = string(Objection)
+	case "do_not_sell", "do_not_sell_or_share", "optout":
+		norm = string(OptOut)
+	case "limit", "limit_sensitive_use", "limit_use":
+		norm = string(LimitSensitive)
 	}
 	for _, t := range RequestTypes {
 		if string(t) == norm {
@@ -128,6 +153,10 @@ type Request struct {
 	Reminders ReminderPolicy `json:"reminders,omitzero"`
 	// Consent is the change an opt-in or withdrawal asks for, with its evidence.
 	Consent *ConsentChange `json:"consent,omitempty"`
+	// Corrections are what a rectification asks to change.
+	Corrections []Correction `json:"corrections,omitempty"`
+	// Scope is what a restriction, objection, opt-out or limit applies to.
+	Scope *Scope `json:"scope,omitempty"`
 	// Carried is the state a request's workflow hands to its next run when
 	// its history grows long (continue-as-new). Only the workflow sets it:
 	// a start that carries it is refused, and so is a run that was not
@@ -178,7 +207,7 @@ func (r Request) Validate() error {
 	}
 	// Compared as calendar dates in the receipt's zone: a serialized time keeps
 	// its offset but not its zone rules, so instants may differ by a DST hour.
-	want := DueAt(r.Regulation, r.ReceivedAt).Format(time.DateOnly)
+	want := DueFor(r.Type, r.Regulation, r.ReceivedAt).Format(time.DateOnly)
 	if got := r.DueAt.In(r.ReceivedAt.Location()).Format(time.DateOnly); got != want {
 		return &FieldError{Field: "due_at", Value: got, Reason: fmt.Sprintf("does not match %s for a request received %s (want %s)", r.Regulation, r.ReceivedAt.Format(time.DateOnly), want)}
 	}
@@ -189,6 +218,9 @@ func (r Request) Validate() error {
 		if err := r.Reminders.Validate(); err != nil {
 			return err
 		}
+	}
+	if err := r.validateRight(); err != nil {
+		return err
 	}
 	switch {
 	case (r.Type == OptIn || r.Type == Withdrawal) && r.Consent == nil:

@@ -108,7 +108,7 @@ func newInput(f Form, names Names, now time.Time) (workflows.RequestInput, error
 		return workflows.RequestInput{}, err
 	}
 	in := workflows.RequestInput{
-		RequestID: id, Type: t, Regulation: reg, Identities: ids, ReceivedAt: at, DueAt: domain.DueAt(reg, at),
+		RequestID: id, Type: t, Regulation: reg, Identities: ids, ReceivedAt: at, DueAt: domain.DueFor(t, reg, at),
 		RequestedBy: f.RequestedBy, IdentityVerified: f.IdentityVerified, Consent: f.Consent,
 	}
 	return in, in.Validate()

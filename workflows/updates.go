@@ -278,7 +278,7 @@ func (l *lifecycle) validateExtend(ctx workflow.Context, e ExtensionRequest) err
 	if now := workflow.Now(ctx); now.After(l.st.OriginalDueAt) {
 		return fmt.Errorf("the original deadline %s has passed: an extension must be decided and told to the subject before it", day(l.st.OriginalDueAt))
 	}
-	_, err := domain.ExtendedDueAt(l.in.Regulation, l.in.ReceivedAt, l.st.Extensions, e.By)
+	_, err := domain.ExtendedDueFor(l.in.Type, l.in.Regulation, l.in.ReceivedAt, l.st.Extensions, e.By)
 	return err
 }
 
@@ -290,7 +290,7 @@ func (l *lifecycle) extend(ctx workflow.Context, e ExtensionRequest) (time.Time,
 	if err := workflow.Await(ctx, func() bool { return l.recorded }); err != nil {
 		return time.Time{}, err
 	}
-	due, err := domain.ExtendedDueAt(l.in.Regulation, l.in.ReceivedAt, l.st.Extensions, e.By)
+	due, err := domain.ExtendedDueFor(l.in.Type, l.in.Regulation, l.in.ReceivedAt, l.st.Extensions, e.By)
 	if err != nil {
 		return time.Time{}, err
 	}
