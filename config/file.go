@@ -40,6 +40,11 @@ type File struct {
 	// IdentityKinds are the map's own kinds of identifier (a loyalty
 	// number), besides email, phone and customer_id.
 	IdentityKinds []domain.KindSpec `yaml:"identity_kinds"`
+	// PurposeKinds says which purposes are marketing (an objection to
+	// direct marketing withdraws them), sale or sharing (an opt-out of
+	// sale and sharing withdraws them) and sensitive (a limit of sensitive
+	// data withdraws them): kind to purposes.
+	PurposeKinds map[string][]string `yaml:"purpose_kinds"`
 
 	path string
 	root *yaml.Node
@@ -137,6 +142,13 @@ type Table struct {
 	LegalHold string `yaml:"legal_hold"`
 	// Consent maps purposes to the boolean column that records consent.
 	Consent map[string]string `yaml:"consent"`
+	// Restriction maps purposes to the boolean column that records that
+	// the subject restricted (or, upheld, objected to) processing for the
+	// purpose; "all" names a column that stops every purpose.
+	Restriction map[string]string `yaml:"restriction"`
+	// Correct maps the fields a rectification may correct, by the name a
+	// request gives them ("email", "name"), to their column.
+	Correct map[string]string `yaml:"correct"`
 	// Via are the links that reach this table from another one, each
 	// written child.column -> parent.column, this table on either side:
 	// "orders.customer_id -> customers.id" (this table holds the key) or
@@ -411,7 +423,10 @@ func (f *File) validate() error {
 	if _, err := f.Aftercare(); err != nil {
 		return err
 	}
-	return f.validateSystems(seen)
+	if err := f.validateSystems(seen); err != nil {
+		return err
+	}
+	return f.validatePurposeKinds()
 }
 
 // Line is where the system starts in the file, for errors found when the

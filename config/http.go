@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	httpconn "github.com/dsrengine/dsr/connectors/http"
+	"github.com/dsrengine/dsr/domain"
 )
 
 // HTTPSettings say where a SaaS API is and how to authenticate; every
@@ -124,6 +125,22 @@ func (f *File) validateHTTP(s System, fail func(string, string, ...any) error) e
 				return fail(of+".consent."+p, "purpose %q is not among the system's purposes", p)
 			}
 			if err := checkCall(o.Consent[p], "consent", true, fail, of+".consent."+p); err != nil {
+				return err
+			}
+		}
+		for _, p := range sortedKeys(o.Restriction) {
+			if p != domain.AllPurposes && !slices.Contains(s.Purposes, p) {
+				return fail(of+".restriction."+p, "purpose %q is not among the system's purposes (or all)", p)
+			}
+			if err := checkCall(o.Restriction[p], "restriction", true, fail, of+".restriction."+p); err != nil {
+				return err
+			}
+		}
+		for _, field := range sortedKeys(o.Correct) {
+			if !purpose.MatchString(field) {
+				return fail(of+".correct."+field, "%q must be a field name of lower-case letters, digits, '_' or '-', as requests name it", field)
+			}
+			if err := checkCall(o.Correct[field], "correct", true, fail, of+".correct."+field); err != nil {
 				return err
 			}
 		}

@@ -70,8 +70,11 @@ func (f *File) validateSystems(departments map[string]int) error {
 			}
 		}
 		for j, k := range s.SignOffFor {
-			if t, err := domain.ParseRequestType(k); err != nil || string(t) != k {
-				return fail(fmt.Sprintf(".signoff_for[%d]", j), "%q must be one of %s", k, "access, portability, opt_in, withdrawal")
+			// Erasure, rectification and an objection on other grounds
+			// always need the department; an opt-out, a limit and an
+			// objection to direct marketing never wait for one.
+			if !slices.Contains(optionalSignOff, domain.RequestType(k)) {
+				return fail(fmt.Sprintf(".signoff_for[%d]", j), "%q must be one of %s", k, domain.JoinNames(optionalSignOff))
 			}
 		}
 		if other := foreignSettings(s); other != "" {
@@ -246,7 +249,113 @@ func (f *File) validateTable(t Table, tf string, s System, tables map[string]boo
 			return err
 		}
 	}
+	if (len(t.Restriction) > 0 || len(t.Correct) > 0) && len(t.Identity) == 0 {
+		return fail(tf+".identity", "table %q declares restriction or correct but no identity column: only rows that are the subject's by their own identity are changed, since a row reached through a link may be another person's too", t.Name)
+	}
+	for _, p := range sortedKeys(t.Restriction) {
+		if p != domain.AllPurposes && !slices.Contains(s.Purposes, p) {
+			return fail(tf+".restriction."+p, "purpose %q is not among the system's purposes (or all)", p)
+		}
+		if err := plain(tf+".restriction."+p, t.Restriction[p]); err != nil {
+			return err
+		}
+	}
+	for _, field := range sortedKeys(t.Correct) {
+		if !purpose.MatchString(field) {
+			return fail(tf+".correct."+field, "%q must be a field name of lower-case letters, digits, '_' or '-', as requests name it", field)
+		}
+		col := t.Correct[field]
+		if err := plain(tf+".correct."+field, col); err != nil {
+			return err
+		}
+		if slices.Contains(t.PrimaryKey, col) || slices.ContainsFunc(childCols, func(c string) bool { return strings.EqualFold(c, col) }) {
+			return fail(tf+".correct."+field, "%q is a key or link column: correcting it would move the row's other data to another record", col)
+		}
+	}
 	return nil
+}
+
+// optionalSignOff are the request types a system may ask its department
+// to sign off.
+var optionalSignOff = []domain.RequestType{domain.Access, domain.Portability, domain.OptIn, domain.Withdrawal, domain.Restriction}
+
+// purposeKinds are the kinds of purpose the rights act on.
+var purposeKinds = []string{"marketing", "sale", "sharing", "sensitive"}
+
+// validatePurposeKinds checks purpose_kinds against the systems: every
+// purpose named is one some system declares, every system that sells or
+// shares names a sale or sharing purpose (else an opt-out could not reach
+// it), and every system with an API records consent to its purposes of a
+// kind, since the rights withdraw them there.
+func (f *File) validatePurposeKinds() error {
+	declared := map[string]bool{}
+	for _, s := range f.Systems {
+		for _, p := range s.Purposes {
+			declared[p] = true
+		}
+	}
+	for _, kind := range sortedKeys(f.PurposeKinds) {
+		field := "purpose_kinds." + kind
+		fail := func(format string, args ...any) error {
+			return &Error{File: f.path, Line: f.lineOf(field, 0), Field: field, Msg: fmt.Sprintf(format, args...)}
+		}
+		if !slices.Contains(purposeKinds, kind) {
+			return fail("%q must be one of %s", kind, strings.Join(purposeKinds, ", "))
+		}
+		for _, p := range f.PurposeKinds[kind] {
+			if !declared[p] {
+				return fail("%q is not a purpose of any system", p)
+			}
+		}
+	}
+	for i, s := range f.Systems {
+		field := fmt.Sprintf("systems[%d]", i)
+		kinds := f.KindsOf(s.Purposes)
+		if s.SoldOrShared && !slices.ContainsFunc(s.Purposes, func(p string) bool {
+			return slices.Contains(kinds[p], "sale") || slices.Contains(kinds[p], "sharing")
+		}) {
+			return &Error{File: f.path, Line: f.lineOf(field+".sold_or_shared", s.line), Field: field + ".sold_or_shared",
+				Msg: "a system that sells or shares data lists the purpose it does so for, and purpose_kinds names it sale or sharing: an opt-out of sale and sharing withdraws that purpose here"}
+		}
+		if s.Connector == "manual" {
+			continue // a person does it, from the task's instructions
+		}
+		for _, p := range s.Purposes {
+			if len(kinds[p]) == 0 || recordsConsent(s, p) {
+				continue
+			}
+			return &Error{File: f.path, Line: f.lineOf(field+".purposes", s.line), Field: field + ".purposes",
+				Msg: fmt.Sprintf("purpose %q is %s, so a right withdraws it, but no table or object of this system records consent to it (consent: {%s: column})", p, strings.Join(kinds[p], " and "), p)}
+		}
+	}
+	return nil
+}
+
+// KindsOf gives each purpose's kinds (marketing, sale, sharing, sensitive).
+func (f *File) KindsOf(purposes []string) map[string][]string {
+	out := map[string][]string{}
+	for _, kind := range purposeKinds {
+		for _, p := range f.PurposeKinds[kind] {
+			if slices.Contains(purposes, p) {
+				out[p] = append(out[p], kind)
+			}
+		}
+	}
+	return out
+}
+
+func recordsConsent(s System, purpose string) bool {
+	for _, t := range s.Tables {
+		if _, ok := t.Consent[purpose]; ok {
+			return true
+		}
+	}
+	for _, o := range s.Objects {
+		if _, ok := o.Consent[purpose]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // validateStrategies checks erase_fields or shared; in the list form each

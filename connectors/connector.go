@@ -43,6 +43,32 @@ type Linker interface {
 	Linked(ctx context.Context, subject []domain.Identity) ([]Link, error)
 }
 
+// Corrector is a connector that can apply a rectification to the fields
+// the data map declares correctable. Correct with DryRun counts the
+// subject's records whose field differs from value (ActionDiffers);
+// without, it writes value there (ActionCorrected), and a record that
+// already holds it is not written again.
+type Corrector interface {
+	Correctable() []string
+	Correct(ctx context.Context, subject []domain.Identity, field, value string, opts EraseOptions) (Result, error)
+}
+
+// Restricter is a connector that records a restriction of processing
+// (GDPR Art. 18) for purposes, through the flags the data map declares:
+// set by a restriction, cleared when it is lifted.
+type Restricter interface {
+	Restricts() []string
+	Restrict(ctx context.Context, subject []domain.Identity, purposes []string, restricted bool) (Result, error)
+}
+
+// Actions of the rights that change records without erasing them.
+const (
+	ActionDiffers    = "differs"
+	ActionCorrected  = "corrected"
+	ActionRestricted = "restricted"
+	ActionLifted     = "restriction lifted"
+)
+
 // Link is an identity found in the subject's records, and where.
 type Link struct {
 	Identity domain.Identity `json:"identity"`

@@ -179,7 +179,7 @@ func openSQL(ctx context.Context, s config.System, getenv func(string) string, k
 // and hmac become an update of each erase field with that strategy.
 func SQLTable(t config.Table) dsrsql.Table {
 	out := dsrsql.Table{Name: t.Name, Key: t.PrimaryKey, Identity: map[domain.IdentityKind][]string{}, Erase: t.Erase,
-		LegalHold: t.LegalHold, Consent: t.Consent, Categories: t.Fields}
+		LegalHold: t.LegalHold, Consent: t.Consent, Restriction: t.Restriction, Correct: t.Correct, Categories: t.Fields}
 	for kind, cols := range t.Identity {
 		out.Identity[domain.IdentityKind(kind)] = cols
 	}

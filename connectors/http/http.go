@@ -51,6 +51,12 @@ type Object struct {
 	LegalHold    string `yaml:"legal_hold"`
 	// Consent maps purposes to the call that records consent to them.
 	Consent map[string]Call `yaml:"consent"`
+	// Correct maps the fields a rectification names to the call that
+	// writes one, with {value} for the new value.
+	Correct map[string]Call `yaml:"correct"`
+	// Restriction maps purposes ("all" for every one) to the call that
+	// records the subject's restriction of them, with {restricted}.
+	Restriction map[string]Call `yaml:"restriction"`
 	// Links maps identity kinds to the record fields (dotted paths) that
 	// the data map trusts for linking the subject's other identities.
 	Links map[string]string `yaml:"links"`

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dsrengine/dsr/connectors"
@@ -245,4 +247,107 @@ func (c *Connector) await(ctx context.Context, op string, job Job, created any, 
 			return err
 		}
 	}
+}
+
+// Correctable lists the fields this system can correct, sorted.
+func (c *Connector) Correctable() []string {
+	var out []string
+	for _, o := range c.objects {
+		for f := range o.Correct {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Correct writes the new value through each object's call for the field,
+// once per record of the subject. An API that is told the value it holds
+// changes nothing, so a retry is safe. A dry run reports the subject's
+// records the call would write ("differs"): whether each one holds the
+// value already is the API's to know, so all are counted.
+func (c *Connector) Correct(ctx context.Context, subject []domain.Identity, field, value string, opts connectors.EraseOptions) (connectors.Result, error) {
+	ctx = c.withBudget(ctx)
+	var res connectors.Result
+	declared := false
+	for i, o := range c.objects {
+		call, ok := o.Correct[field]
+		if !ok {
+			continue
+		}
+		declared = true
+		recs, err := c.find(ctx, i, subject)
+		if err != nil {
+			return res, err
+		}
+		if opts.DryRun {
+			res.Records = append(res.Records, connectors.Record{Location: o.Name, Action: connectors.ActionDiffers, Count: int64(len(recs)), Fields: []string{field}})
+			continue
+		}
+		n, err := c.each(ctx, o.Name+" correct "+field, call, recs, func(r found) vars {
+			return vars{identity: r.identity, record: r.record, field: field, newValue: value}
+		})
+		if err != nil {
+			return res, err
+		}
+		res.Records = append(res.Records, connectors.Record{Location: o.Name, Action: connectors.ActionCorrected, Count: n, Fields: []string{field}})
+	}
+	if !declared {
+		return res, fmt.Errorf("%w: no object of this system declares %q correctable", connectors.ErrBadConfig, field)
+	}
+	return res, nil
+}
+
+// Restricts lists the purposes this system records restriction of, sorted.
+func (c *Connector) Restricts() []string {
+	var out []string
+	for _, o := range c.objects {
+		for p := range o.Restriction {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Restrict records (or lifts) the subject's restriction through each
+// object's call for the purposes named, once per record and purpose.
+func (c *Connector) Restrict(ctx context.Context, subject []domain.Identity, purposes []string, restricted bool) (connectors.Result, error) {
+	ctx = c.withBudget(ctx)
+	var res connectors.Result
+	action := connectors.ActionRestricted
+	if !restricted {
+		action = connectors.ActionLifted
+	}
+	for i, o := range c.objects {
+		var recs []found
+		looked := false
+		for _, p := range slices.Sorted(maps.Keys(o.Restriction)) {
+			if p != domain.AllPurposes && !slices.Contains(purposes, domain.AllPurposes) && !slices.Contains(purposes, p) {
+				continue
+			}
+			if !looked {
+				var err error
+				if recs, err = c.find(ctx, i, subject); err != nil {
+					return res, err
+				}
+				looked = true
+			}
+			n, err := c.each(ctx, o.Name+" restriction", o.Restriction[p], recs, func(r found) vars {
+				return vars{identity: r.identity, record: r.record, purpose: p, restricted: restricted}
+			})
+			if err != nil {
+				return res, err
+			}
+			res.Records = append(res.Records, connectors.Record{Location: o.Name, Action: action, Count: n, Fields: []string{p}})
+		}
+	}
+	if len(res.Records) == 0 {
+		return res, fmt.Errorf("%w: no object of this system records restriction of %s", connectors.ErrBadConfig, strings.Join(purposes, ", "))
+	}
+	return res, nil
 }

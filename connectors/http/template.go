@@ -47,6 +47,10 @@ func allowed(name, scope string) error {
 		return nil
 	case (name == "purpose" || name == "granted") && scope == "consent":
 		return nil
+	case (name == "field" || name == "value") && scope == "correct":
+		return nil
+	case (name == "purpose" || name == "restricted") && scope == "restriction":
+		return nil
 	case name == "job.id" && scope == "job":
 		return nil
 	}
@@ -56,6 +60,10 @@ func allowed(name, scope string) error {
 		known += ", {record.<field>}"
 	case "consent":
 		known += ", {record.<field>}, {purpose}, {granted}"
+	case "correct":
+		known += ", {record.<field>}, {field}, {value}"
+	case "restriction":
+		known += ", {record.<field>}, {purpose}, {restricted}"
 	case "job":
 		known += ", {record.<field>}, {job.id}"
 	}
@@ -117,6 +125,10 @@ type vars struct {
 	purpose  string
 	granted  bool
 	jobID    any
+	// field and newValue are a correction's; restricted a restriction's.
+	field      string
+	newValue   string
+	restricted bool
 }
 
 func (v vars) value(name string) (any, error) {
@@ -127,6 +139,12 @@ func (v vars) value(name string) (any, error) {
 		return v.purpose, nil
 	case name == "granted":
 		return v.granted, nil
+	case name == "field":
+		return v.field, nil
+	case name == "value":
+		return v.newValue, nil
+	case name == "restricted":
+		return v.restricted, nil
 	case name == "job.id":
 		return v.jobID, nil
 	case strings.HasPrefix(name, "record."):

@@ -233,6 +233,9 @@ func (c *Connector) undeclared(t *table) []string {
 	for _, col := range t.Consent {
 		known[strings.ToLower(col)] = true
 	}
+	for _, col := range t.Restriction {
+		known[strings.ToLower(col)] = true
+	}
 	for _, e := range t.Via {
 		known[strings.ToLower(e.ChildColumn)], known[strings.ToLower(e.ParentColumn)] = true, true
 	}

@@ -47,6 +47,11 @@ type Table struct {
 	// it is never deleted. With no Shared fields it is kept as it is.
 	Shared  []Field
 	Consent map[string]string
+	// Restriction maps purposes ("all" for every one) to the boolean
+	// column that records the subject's restriction of them.
+	Restriction map[string]string
+	// Correct maps the fields a rectification names to their column.
+	Correct map[string]string
 	// Via are the links that reach this table from the subject's rows of
 	// another table, in either direction.
 	Via []Edge
@@ -436,6 +441,12 @@ func usedColumns(t Table, isSelf func(name string) bool) []string {
 	}
 	for _, p := range sortedPurposes(t) {
 		cols = append(cols, t.Consent[p])
+	}
+	for _, p := range sortedKeys(t.Restriction) {
+		cols = append(cols, t.Restriction[p])
+	}
+	for _, f := range sortedKeys(t.Correct) {
+		cols = append(cols, t.Correct[f])
 	}
 	for _, e := range t.Via {
 		if isSelf(e.Child) {
