@@ -73,6 +73,7 @@ type Store interface {
 	PurgedFor(ctx context.Context, subjectID, why string) (int, error)
 	DestroySubjectKey(ctx context.Context, subjectID, requestID string) error
 	Suppress(ctx context.Context, kind, valueHash, reason, requestID string) error
+	SuppressFor(ctx context.Context, scope, kind, valueHash, reason, requestID string) error
 	ErasureBaseline(ctx context.Context, requestID, system string, counts map[string]int64) (map[string]int64, error)
 	AppendAudit(ctx context.Context, e records.AuditEntry) error
 	AuditLog(ctx context.Context, requestID string) ([]records.AuditEntry, error)

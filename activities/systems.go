@@ -41,6 +41,25 @@ type SystemRef struct {
 	// Links is set when the system can name the subject's other identities
 	// (its connector has link fields): only then is it searched for them.
 	Links bool `json:"links,omitempty"`
+	// PurposeKinds gives the purposes of a kind their kinds (marketing,
+	// sale, sharing, sensitive), as the data map's purpose_kinds says.
+	PurposeKinds map[string][]string `json:"purpose_kinds,omitempty"`
+	// Correctable are the fields a rectification can correct here, and
+	// Restricts the purposes ("all") whose restriction the system records.
+	Correctable []string `json:"correctable,omitempty"`
+	Restricts   []string `json:"restricts,omitempty"`
+}
+
+// PurposesOf lists the system's purposes of any of the kinds, in the
+// system's order.
+func (s SystemRef) PurposesOf(kinds ...string) []string {
+	var out []string
+	for _, p := range s.Purposes {
+		if slices.ContainsFunc(s.PurposeKinds[p], func(k string) bool { return slices.Contains(kinds, k) }) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Category is one kind of data a system holds and the fields that hold it
@@ -90,6 +109,12 @@ func (a *Activities) ListSystems(ctx context.Context) ([]SystemRef, error) {
 	for _, s := range a.Systems {
 		ref := s.SystemRef
 		ref.Links = s.Connector != nil && declaresLinks(s.Connector)
+		if c, ok := s.Connector.(connectors.Corrector); ok {
+			ref.Correctable = c.Correctable()
+		}
+		if r, ok := s.Connector.(connectors.Restricter); ok {
+			ref.Restricts = r.Restricts()
+		}
 		out = append(out, ref)
 	}
 	slices.SortFunc(out, func(x, y SystemRef) int {

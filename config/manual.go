@@ -16,7 +16,7 @@ type ManualSettings struct {
 	Instructions map[string]string `yaml:"instructions"`
 }
 
-var manualWork = []string{"access", "erasure", "consent"}
+var manualWork = []string{"access", "erasure", "consent", "rectification", "restriction"}
 
 func (f *File) validateManual(s System, fail func(string, string, ...any) error) error {
 	m := s.Manual
@@ -25,7 +25,7 @@ func (f *File) validateManual(s System, fail func(string, string, ...any) error)
 	}
 	for _, k := range sortedKeys(m.Instructions) {
 		if !slices.Contains(manualWork, k) {
-			return fail(".manual.instructions."+k, "unknown kind of work; use access, erasure or consent")
+			return fail(".manual.instructions."+k, "unknown kind of work; use access, erasure, consent, rectification or restriction")
 		}
 	}
 	for _, k := range manualWork[:2] {

@@ -48,8 +48,13 @@ type Linker interface {
 // subject's records whose field differs from value (ActionDiffers);
 // without, it writes value there (ActionCorrected), and a record that
 // already holds it is not written again.
+//
+// IdentityOf says which identity kind a field's column holds, if it is an
+// identity column: correcting it changes how the subject's records are
+// found, so the engine corrects such fields last.
 type Corrector interface {
 	Correctable() []string
+	IdentityOf(field string) (domain.IdentityKind, bool)
 	Correct(ctx context.Context, subject []domain.Identity, field, value string, opts EraseOptions) (Result, error)
 }
 

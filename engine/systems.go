@@ -42,7 +42,7 @@ func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string
 		sys := activities.System{SystemRef: activities.SystemRef{
 			Name: s.Name, Department: s.Department, SignOffFor: kinds, Purposes: s.Purposes, LegalBasis: s.LegalBasis,
 			Recipients: s.Recipients, SoldOrShared: s.SoldOrShared, Retention: s.Retention,
-			Source: s.Source, AutomatedDecisions: s.AutomatedDecisions,
+			Source: s.Source, AutomatedDecisions: s.AutomatedDecisions, PurposeKinds: f.KindsOf(s.Purposes),
 		}}
 		cats := s.FieldCategories()
 		for _, name := range slices.Sorted(maps.Keys(cats)) {

@@ -79,17 +79,37 @@ func (s *Store) Artifacts(ctx context.Context, requestID string) ([]records.Arti
 // Suppress adds an identity's keyed hash to the suppression list; adding it
 // twice keeps the first entry.
 func (s *Store) Suppress(ctx context.Context, kind, valueHash, reason, requestID string) error {
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO suppression_list (kind, value_hash, reason, request_id, added_at)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, value_hash) DO NOTHING`), kind, valueHash, reason, requestID, now())
+	return s.SuppressFor(ctx, SuppressAll, kind, valueHash, reason, requestID)
+}
+
+// Suppression scopes: an erased person is suppressed for everything; one
+// who objected to direct marketing for marketing only.
+const (
+	SuppressAll       = "all"
+	SuppressMarketing = "marketing"
+)
+
+// SuppressFor puts an identity's keyed hash on the list for a scope.
+func (s *Store) SuppressFor(ctx context.Context, scope, kind, valueHash, reason, requestID string) error {
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO suppression_list (kind, value_hash, scope, reason, request_id, added_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, value_hash, scope) DO NOTHING`), kind, valueHash, scope, reason, requestID, now())
 	if err != nil {
 		return fmt.Errorf("suppress: %w", err)
 	}
 	return nil
 }
 
-// Suppressed reports whether an identity's keyed hash is on the list.
+// Suppressed reports whether an identity's keyed hash is on the list
+// for everything: the person was erased.
 func (s *Store) Suppressed(ctx context.Context, kind, valueHash string) (bool, error) {
+	return s.SuppressedFor(ctx, SuppressAll, kind, valueHash)
+}
+
+// SuppressedFor reports whether an identity may not be used for scope:
+// suppressed for it, or for everything.
+func (s *Store) SuppressedFor(ctx context.Context, scope, kind, valueHash string) (bool, error) {
 	var n int
-	err := s.db.GetContext(ctx, &n, s.db.Rebind(`SELECT COUNT(*) FROM suppression_list WHERE kind = ? AND value_hash = ?`), kind, valueHash)
+	err := s.db.GetContext(ctx, &n, s.db.Rebind(`SELECT COUNT(*) FROM suppression_list WHERE kind = ? AND value_hash = ? AND scope IN (?, ?)`),
+		kind, valueHash, SuppressAll, scope)
 	return n > 0, err
 }

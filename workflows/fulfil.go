@@ -30,6 +30,9 @@ func (l *lifecycle) fulfil(ctx workflow.Context) error {
 		}
 		return l.erase(ctx)
 	}
+	if isRight(l.in.Type) {
+		return l.fulfilRight(ctx)
+	}
 	if err := l.startFulfilment(ctx, "consent "+l.in.Consent.Purpose, false); err != nil {
 		return err
 	}

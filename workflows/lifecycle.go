@@ -196,12 +196,26 @@ func (l *lifecycle) duplicate(ctx workflow.Context) (bool, error) {
 const changeCloseUnverified = "close-unverified"
 
 func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
-	var a *activities.Activities
 	if err := l.admit(ctx); err != nil || l.closure != nil {
 		if err != nil {
 			return *l.st, err
 		}
 		return l.finish(ctx)
+	}
+	if !l.st.IdentityVerified && !l.resuming() && (l.in.Type == domain.OptOut || l.in.Type == domain.LimitSensitive) {
+		// The CCPA regulations forbid asking for verification of an
+		// opt-out or a limit (§7026(d), §7027(e)): the identities given
+		// only say whose records to act on.
+		l.st.IdentityVerified = true
+		l.note(ctx, "no identity verification: the CCPA requires none for "+string(l.in.Type))
+		if l.provisional {
+			if dup, err := l.attach(ctx); err != nil || dup {
+				if err != nil {
+					return *l.st, err
+				}
+				return l.finish(ctx)
+			}
+		}
 	}
 	if !l.st.IdentityVerified {
 		if !l.resuming() {
@@ -238,12 +252,7 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 			return l.finish(ctx)
 		}
 		if l.provisional {
-			err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.AttachSubject,
-				activities.AttachInput{RequestID: l.in.RequestID, Identities: l.in.Identities}).Get(ctx, nil)
-			if err != nil {
-				return *l.st, fmt.Errorf("attach the verified subject: %w", err)
-			}
-			if dup, err := l.duplicate(ctx); err != nil || dup {
+			if dup, err := l.attach(ctx); err != nil || dup {
 				if err != nil {
 					return *l.st, err
 				}
@@ -284,6 +293,8 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 		answer = fmt.Sprintf("Your consent to %s is now %s in every system that uses it.", l.in.Consent.Purpose, l.st.Consent)
 	case l.st.Package != "":
 		answer = "Your data and what we do with it are ready for you to download."
+	case isRight(l.in.Type):
+		answer = l.rightAnswer()
 	}
 	var kept []string
 	for _, p := range l.st.Systems {
@@ -291,7 +302,7 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 			kept = append(kept, fmt.Sprintf("%s (%s)", p.System, p.Basis))
 		}
 	}
-	if len(kept) > 0 {
+	if len(kept) > 0 && !isRight(l.in.Type) {
 		answer += " We keep data we are legally required to keep: " + strings.Join(kept, "; ") + "."
 	}
 	l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: ToSubject, Kind: "answer", Text: answer})
@@ -305,6 +316,18 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 		}
 	}
 	return l.done(ctx)
+}
+
+// attach joins a provisional request to its subject, now known, and
+// checks it for duplicates; it says whether it is one.
+func (l *lifecycle) attach(ctx workflow.Context) (bool, error) {
+	var a *activities.Activities
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.AttachSubject,
+		activities.AttachInput{RequestID: l.in.RequestID, Identities: l.in.Identities}).Get(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("attach the verified subject: %w", err)
+	}
+	return l.duplicate(ctx)
 }
 
 // await blocks until cond holds or the request is closed, sending the

@@ -33,7 +33,7 @@ func (l *lifecycle) signOff(ctx workflow.Context) error {
 func (l *lifecycle) askSignOff(ctx workflow.Context) (bool, error) {
 	for _, p := range l.st.Systems {
 		ref := l.systemRef(p.System)
-		if p.Found > 0 && ref.NeedsSignOff(l.in.Type) && !slices.Contains(l.st.PendingDepartments, p.Department) {
+		if p.Found > 0 && l.needsSignOff(ref) && !slices.Contains(l.st.PendingDepartments, p.Department) {
 			l.st.PendingDepartments = append(l.st.PendingDepartments, p.Department)
 		}
 	}
@@ -60,7 +60,7 @@ func (l *lifecycle) askSignOff(ctx workflow.Context) (bool, error) {
 			}
 		}
 		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: d, Kind: "signoff", Facts: facts,
-			Text: fmt.Sprintf("Request %s (%s under %s, due %s) needs %s's sign-off for: %s.", l.in.RequestID, l.in.Type, l.in.Regulation, day(l.st.DueAt), d, strings.Join(l.systemsOf(d), ", "))})
+			Text: fmt.Sprintf("Request %s (%s under %s, due %s) needs %s's sign-off for: %s.", l.in.RequestID, l.in.Type, l.in.Regulation, day(l.st.DueAt), d, strings.Join(l.systemsOf(d), ", ")) + l.signOffAsks()})
 	}
 	return true, nil
 }
@@ -92,4 +92,23 @@ func (l *lifecycle) systemsOf(department string) []string {
 		}
 	}
 	return out
+}
+
+// signOffAsks says what a new right asks the departments to decide: the
+// fields to correct (never their values, which are personal data), or the
+// purposes objected to and on what grounds.
+func (l *lifecycle) signOffAsks() string {
+	switch {
+	case l.in.Type == domain.Rectification:
+		var fields []string
+		for _, c := range l.in.Corrections {
+			fields = append(fields, c.Field)
+		}
+		return " The subject asks to correct: " + strings.Join(fields, ", ") + ". Approve to apply the corrections, or object with the reason (for example, the data is accurate). The new values are personal data and are not in this notice."
+	case l.in.Type == domain.Objection && l.in.Scope != nil:
+		return " The subject objects to: " + strings.Join(l.in.Scope.Purposes, ", ") + ". Approve to stop that processing, or object with the compelling legitimate grounds that override the subject's interests."
+	case l.in.Type == domain.Restriction:
+		return " The subject asks to restrict: " + strings.Join(l.in.Scope.Purposes, ", ") + "."
+	}
+	return ""
 }

@@ -65,6 +65,8 @@ type TaskView struct {
 	RequestID  string             `json:"request_id"`
 	Type       domain.RequestType `json:"type"`
 	Identities []domain.Identity  `json:"identities"`
+	// Corrections are a rectification's fields and new values.
+	Corrections []domain.Correction `json:"corrections,omitempty"`
 }
 
 // manualWork is the kind of work a request asks of manual systems.
@@ -74,8 +76,45 @@ func (l *lifecycle) manualWork() string {
 		return "access"
 	case domain.Erasure:
 		return "erasure"
+	case domain.Rectification:
+		return "rectification"
+	case domain.Restriction:
+		return "restriction"
+	case domain.Objection:
+		if !l.in.Scope.DirectMarketing {
+			return "restriction"
+		}
 	}
 	return "consent"
+}
+
+// manualScope says what a manual system's task covers for the request,
+// and whether the system has a part in it at all.
+func (l *lifecycle) manualScope(s activities.SystemRef, work string) (string, bool) {
+	switch {
+	case l.in.Consent != nil:
+		if !slices.Contains(s.Purposes, l.in.Consent.Purpose) {
+			return "", false
+		}
+		return fmt.Sprintf("purpose %s: consent %s", l.in.Consent.Purpose, map[bool]string{true: "granted", false: "withdrawn"}[l.in.Type == domain.OptIn]), true
+	case work == "consent":
+		ps := s.PurposesOf(l.withdrawnKinds()...)
+		return "withdraw: " + strings.Join(ps, ", "), len(ps) > 0
+	case work == "rectification":
+		var fields []string
+		for _, c := range l.in.Corrections {
+			fields = append(fields, c.Field)
+		}
+		return "correct: " + strings.Join(fields, ", ") + " (the new values are in starter task)", true
+	case work == "restriction":
+		ps := l.namedPurposesOf(s)
+		verb := "restrict"
+		if l.in.Scope.Lift {
+			verb = "lift the restriction of"
+		}
+		return verb + ": " + strings.Join(ps, ", "), len(ps) > 0
+	}
+	return "", true
 }
 
 // openTasks gives each manual system its task and tells its department.
@@ -87,12 +126,13 @@ func (l *lifecycle) openTasks(ctx workflow.Context) error {
 		if s.Manual == nil || s.Manual.Instructions[work] == "" {
 			continue
 		}
-		if work == "consent" && !slices.Contains(s.Purposes, l.in.Consent.Purpose) {
+		scope, ok := l.manualScope(s, work)
+		if !ok {
 			continue
 		}
 		instructions := s.Manual.Instructions[work]
-		if work == "consent" {
-			instructions = fmt.Sprintf("%s (purpose %s: consent %s)", instructions, l.in.Consent.Purpose, map[bool]string{true: "granted", false: "withdrawn"}[l.in.Type == domain.OptIn])
+		if scope != "" {
+			instructions = fmt.Sprintf("%s (%s)", instructions, scope)
 		}
 		l.st.Tasks = append(l.st.Tasks, Task{System: s.Name, Department: s.Department, Work: work, Location: s.Manual.Location, Instructions: instructions})
 		if !slices.Contains(deps, s.Department) {
@@ -191,5 +231,5 @@ func (l *lifecycle) readTask(ctx workflow.Context, r TaskRead) (TaskView, error)
 	if err != nil {
 		return TaskView{}, fmt.Errorf("record the read: %w", err)
 	}
-	return TaskView{Task: *t, RequestID: l.in.RequestID, Type: l.in.Type, Identities: l.ids}, nil
+	return TaskView{Task: *t, RequestID: l.in.RequestID, Type: l.in.Type, Identities: l.ids, Corrections: l.in.Corrections}, nil
 }

@@ -263,6 +263,11 @@ func (c *Connector) Correctable() []string {
 	return out
 }
 
+// IdentityOf: an API's lookups search by their own parameters, and the
+// map does not say which record field a lookup matches, so no correctable
+// field is known to be one.
+func (c *Connector) IdentityOf(string) (domain.IdentityKind, bool) { return "", false }
+
 // Correct writes the new value through each object's call for the field,
 // once per record of the subject. An API that is told the value it holds
 // changes nothing, so a retry is safe. A dry run reports the subject's

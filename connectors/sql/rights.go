@@ -48,6 +48,23 @@ func (c *Connector) Correctable() []string {
 	return out
 }
 
+// IdentityOf says which identity kind the field's column holds in any
+// table that declares it correctable.
+func (c *Connector) IdentityOf(field string) (domain.IdentityKind, bool) {
+	for _, t := range c.tables {
+		col, ok := t.Correct[field]
+		if !ok {
+			continue
+		}
+		for _, kind := range kinds(t.Table) {
+			if slices.ContainsFunc(t.Identity[kind], func(c string) bool { return strings.EqualFold(c, col) }) {
+				return kind, true
+			}
+		}
+	}
+	return "", false
+}
+
 // Correct sets the field's column to value on the subject's rows of every
 // table that declares the field correctable. With DryRun it changes
 // nothing and counts the rows whose value differs ("differs"). A row that

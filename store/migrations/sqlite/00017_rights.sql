@@ -31,7 +31,36 @@ DROP TABLE requests_copy;
 CREATE INDEX requests_status_due ON requests (status, due_at);
 CREATE INDEX requests_subject ON requests (subject_id, type);
 
+-- An objection to direct marketing suppresses the subject for marketing
+-- only: an erased person is suppressed for everything ('all'), and only
+-- they block a re-import.
+CREATE TABLE suppression_list_new (
+    kind        TEXT NOT NULL,
+    value_hash  TEXT NOT NULL,
+    scope       TEXT NOT NULL DEFAULT 'all' CHECK (scope IN ('all', 'marketing')),
+    reason      TEXT NOT NULL,
+    request_id  TEXT,
+    added_at    TIMESTAMP NOT NULL,
+    PRIMARY KEY (kind, value_hash, scope)
+);
+INSERT INTO suppression_list_new (kind, value_hash, scope, reason, request_id, added_at)
+    SELECT kind, value_hash, 'all', reason, request_id, added_at FROM suppression_list;
+DROP TABLE suppression_list;
+ALTER TABLE suppression_list_new RENAME TO suppression_list;
+
 -- +goose Down
+CREATE TABLE suppression_list_old (
+    kind        TEXT NOT NULL,
+    value_hash  TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    request_id  TEXT,
+    added_at    TIMESTAMP NOT NULL,
+    PRIMARY KEY (kind, value_hash)
+);
+INSERT INTO suppression_list_old SELECT kind, value_hash, reason, request_id, added_at FROM suppression_list WHERE scope = 'all';
+DROP TABLE suppression_list;
+ALTER TABLE suppression_list_old RENAME TO suppression_list;
+
 PRAGMA defer_foreign_keys = ON;
 CREATE TABLE requests_copy AS SELECT * FROM requests WHERE type IN ('access', 'portability', 'erasure', 'opt_in', 'withdrawal');
 DROP TABLE requests;
