@@ -115,6 +115,8 @@ type KeyPattern struct {
 	LegalHold string `yaml:"legal_hold"`
 	// Links maps identity kinds to the hash fields trusted for linking.
 	Links map[string]string `yaml:"links"`
+	// Correct maps the fields a rectification names to hash fields.
+	Correct map[string]string `yaml:"correct"`
 }
 
 // Table is one table of an SQL system.

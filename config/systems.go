@@ -317,6 +317,12 @@ func (f *File) validatePurposeKinds() error {
 			return &Error{File: f.path, Line: f.lineOf(field+".sold_or_shared", s.line), Field: field + ".sold_or_shared",
 				Msg: "a system that sells or shares data lists the purpose it does so for, and purpose_kinds names it sale or sharing: an opt-out of sale and sharing withdraws that purpose here"}
 		}
+		for _, p := range s.Purposes {
+			if !s.SoldOrShared && (slices.Contains(kinds[p], "sale") || slices.Contains(kinds[p], "sharing")) {
+				return &Error{File: f.path, Line: f.lineOf(field+".sold_or_shared", s.line), Field: field + ".sold_or_shared",
+					Msg: fmt.Sprintf("purpose %q is %s, so this system sells or shares data: say sold_or_shared: true, which the access report tells the subject", p, strings.Join(kinds[p], " and "))}
+			}
+		}
 		if s.Connector == "manual" {
 			continue // a person does it, from the task's instructions
 		}
@@ -451,6 +457,14 @@ func (f *File) validateRedis(s System, fail func(string, string, ...any) error) 
 			}
 			if strings.TrimSpace(k.Links[kind]) == "" {
 				return fail(kf+".links."+kind, "names the hash field that holds the %s", kind)
+			}
+		}
+		for _, field := range sortedKeys(k.Correct) {
+			if !purpose.MatchString(field) {
+				return fail(kf+".correct."+field, "%q must be a field name of lower-case letters, digits, '_' or '-', as requests name it", field)
+			}
+			if strings.TrimSpace(k.Correct[field]) == "" {
+				return fail(kf+".correct."+field, "names the hash field that holds the %s", field)
 			}
 		}
 		switch k.Erase {

@@ -141,7 +141,7 @@ func openRedis(ctx context.Context, s config.System, getenv func(string) string)
 	}
 	patterns := make([]dsrredis.Pattern, len(s.Keys))
 	for j, k := range s.Keys {
-		patterns[j] = dsrredis.Pattern{Pattern: k.Pattern, Erase: k.Erase, LegalHold: k.LegalHold, Links: map[domain.IdentityKind]string{}}
+		patterns[j] = dsrredis.Pattern{Pattern: k.Pattern, Erase: k.Erase, LegalHold: k.LegalHold, Links: map[domain.IdentityKind]string{}, Correct: k.Correct}
 		for kind, field := range k.Links {
 			patterns[j].Links[domain.IdentityKind(kind)] = field
 		}

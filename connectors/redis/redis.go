@@ -27,6 +27,9 @@ type Pattern struct {
 	// Links maps identity kinds to the hash fields that the data map trusts
 	// for linking (the customer number a session was opened for).
 	Links map[domain.IdentityKind]string
+	// Correct maps the fields a rectification names to the hash field
+	// that holds them in the pattern's hash keys.
+	Correct map[string]string
 }
 
 // Connector reaches one Redis database.
@@ -256,4 +259,76 @@ func (c *Connector) Linked(ctx context.Context, subject []domain.Identity) ([]co
 // nothing silently would be a false answer.
 func (c *Connector) ApplyConsent(context.Context, []domain.Identity, string, bool) (connectors.Result, error) {
 	return connectors.Result{}, fmt.Errorf("%w: a redis system does not record consent; do not list the purpose for it", connectors.ErrBadConfig)
+}
+
+// Correctable lists the fields this system can correct, sorted.
+func (c *Connector) Correctable() []string {
+	var out []string
+	for _, p := range c.patterns {
+		for f := range p.Correct {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// IdentityOf: a key is found by the identity in its name, never by a hash
+// field, so correcting a field never changes how keys are found.
+func (c *Connector) IdentityOf(string) (domain.IdentityKind, bool) { return "", false }
+
+// Correct writes the new value into the field's hash field of each of the
+// subject's hash keys that holds another value; a key of another type, or
+// a hash without the field, is left as it is (the cache holds no such
+// value). With DryRun it counts the hashes whose field differs.
+func (c *Connector) Correct(ctx context.Context, subject []domain.Identity, field, value string, opts connectors.EraseOptions) (connectors.Result, error) {
+	var res connectors.Result
+	declared := false
+	for _, p := range c.patterns {
+		hf, ok := p.Correct[field]
+		if !ok {
+			continue
+		}
+		declared = true
+		keys, err := c.keys(ctx, p, subject)
+		if err != nil {
+			return res, err
+		}
+		var n int64
+		for _, key := range keys {
+			typ, err := c.rdb.Type(ctx, key).Result()
+			if err != nil {
+				return res, fmt.Errorf("correct %s in %s: %w", field, p.Pattern, err)
+			}
+			if typ != "hash" {
+				continue
+			}
+			old, err := c.rdb.HGet(ctx, key, hf).Result()
+			if errors.Is(err, goredis.Nil) || err == nil && old == value {
+				continue
+			}
+			if err != nil {
+				return res, fmt.Errorf("correct %s in %s: %w", field, p.Pattern, err)
+			}
+			if !opts.DryRun {
+				// HSET leaves the key's time to live as it was: the
+				// correction does not make a cache entry live longer.
+				if err := c.rdb.HSet(ctx, key, hf, value).Err(); err != nil {
+					return res, fmt.Errorf("correct %s in %s: %w", field, p.Pattern, err)
+				}
+			}
+			n++
+		}
+		action := connectors.ActionCorrected
+		if opts.DryRun {
+			action = connectors.ActionDiffers
+		}
+		res.Records = append(res.Records, connectors.Record{Location: p.Pattern, Action: action, Count: n, Fields: []string{hf}})
+	}
+	if !declared {
+		return res, fmt.Errorf("%w: no key pattern of this system declares %q correctable", connectors.ErrBadConfig, field)
+	}
+	return res, nil
 }

@@ -117,3 +117,41 @@ func TestRedisHostileIdentities(t *testing.T) {
 		}
 	}
 }
+
+// A correction writes the hash field of the subject's hashes only, once:
+// a retry writes nothing, and another person's hash is left alone.
+func TestCorrect(t *testing.T) {
+	ctx := context.Background()
+	url, prefix := testenv.RedisPrefix(t)
+	rdb := testenv.RedisClient(t, url)
+	rdb.HSet(ctx, prefix+"profile:C-1001", "name", "Jane Doe", "tier", "gold")
+	rdb.HSet(ctx, prefix+"profile:C-1002", "name", "Bob", "tier", "silver")
+	rdb.HSet(ctx, prefix+"profile:C-1003", "tier", "bronze") // no name field: nothing to correct
+	c, err := dsrredis.Open(ctx, url, []dsrredis.Pattern{{Pattern: prefix + "profile:{customer_id}", Erase: "delete", Correct: map[string]string{"name": "name"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	jane := []domain.Identity{{Kind: domain.CustomerID, Value: "C-1001"}}
+	if dry, err := c.Correct(ctx, jane, "name", "Jane Smith", connectors.EraseOptions{DryRun: true}); err != nil || counts(dry, prefix) != "profile:{customer_id}:differs:1" {
+		t.Fatalf("dry run: %s, %v", counts(dry, prefix), err)
+	}
+	if res, err := c.Correct(ctx, jane, "name", "Jane Smith", connectors.EraseOptions{}); err != nil || counts(res, prefix) != "profile:{customer_id}:corrected:1" {
+		t.Fatalf("correct: %s, %v", counts(res, prefix), err)
+	}
+	if res, err := c.Correct(ctx, jane, "name", "Jane Smith", connectors.EraseOptions{}); err != nil || counts(res, prefix) != "profile:{customer_id}:corrected:0" {
+		t.Fatalf("a retry wrote again: %s, %v", counts(res, prefix), err)
+	}
+	if got := rdb.HGet(ctx, prefix+"profile:C-1001", "name").Val(); got != "Jane Smith" {
+		t.Fatalf("Jane's name: %q", got)
+	}
+	if got := rdb.HGet(ctx, prefix+"profile:C-1002", "name").Val(); got != "Bob" {
+		t.Fatalf("Bob's name: %q", got)
+	}
+	if res, err := c.Correct(ctx, []domain.Identity{{Kind: domain.CustomerID, Value: "C-1003"}}, "name", "X", connectors.EraseOptions{}); err != nil || counts(res, prefix) != "profile:{customer_id}:corrected:0" {
+		t.Fatalf("a hash without the field: %s, %v", counts(res, prefix), err)
+	}
+	if _, err := c.Correct(ctx, jane, "email", "x@example.com", connectors.EraseOptions{}); !errors.Is(err, connectors.ErrBadConfig) {
+		t.Fatalf("a field no pattern declares: %v", err)
+	}
+}
