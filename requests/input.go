@@ -27,6 +27,10 @@ type Form struct {
 	RequestedBy      string
 	IdentityVerified bool
 	Consent          *domain.ConsentChange
+	// Corrections are a rectification's; Scope is what a restriction,
+	// objection, opt-out or limit covers.
+	Corrections []domain.Correction
+	Scope       *domain.Scope
 }
 
 // FormIdentity is one identity as given, with the kind it was given as.
@@ -110,6 +114,7 @@ func newInput(f Form, names Names, now time.Time) (workflows.RequestInput, error
 	in := workflows.RequestInput{
 		RequestID: id, Type: t, Regulation: reg, Identities: ids, ReceivedAt: at, DueAt: domain.DueFor(t, reg, at),
 		RequestedBy: f.RequestedBy, IdentityVerified: f.IdentityVerified, Consent: f.Consent,
+		Corrections: f.Corrections, Scope: f.Scope,
 	}
 	return in, in.Validate()
 }

@@ -246,6 +246,34 @@ func TestStarterConsent(t *testing.T) {
 	}
 }
 
+// TestStarterOptOutAndObjection: an opt-out from starter needs no
+// verification and reaches the system that shares data; an objection to
+// direct marketing withdraws the marketing purpose. Neither waits for a
+// department.
+func TestStarterOptOutAndObjection(t *testing.T) {
+	ads := &testengine.Table{Rows: 1, Consent: map[string]bool{"ad-audiences": true, "newsletter": true}}
+	support := &testengine.Table{Rows: 1}
+	s := newStarterEnv(t,
+		activities.System{SystemRef: activities.SystemRef{Name: "ads", Department: "Finance", Purposes: []string{"newsletter", "ad-audiences"}, SoldOrShared: true,
+			PurposeKinds: map[string][]string{"newsletter": {"marketing"}, "ad-audiences": {"sharing"}}}, Connector: ads},
+		activities.System{SystemRef: activities.SystemRef{Name: "support", Department: "Finance", Purposes: []string{"support"}}, Connector: support})
+	if code, _, errs := s.run("start", "--type", "do-not-sell", "--regulation", "ccpa", "--email", "nina@example.com", "--channel", "phone", "--id", "OUT-1"); code != exitOK {
+		t.Fatalf("opt-out: exit %d: %s", code, errs)
+	}
+	out := waitStatus(t, s, "OUT-1", "completed")
+	if ads.Consent["ad-audiences"] || !ads.Consent["newsletter"] || support.Consent != nil {
+		t.Fatalf("opt-out reached: ads %v, support %v\n%s", ads.Consent, support.Consent, out)
+	}
+	if code, _, errs := s.run("start", "--type", "objection", "--regulation", "gdpr", "--email", "nina@example.com", "--identity-verified",
+		"--direct-marketing", "--channel", "e-mail", "--id", "OBJ-1"); code != exitOK {
+		t.Fatalf("objection: exit %d: %s", code, errs)
+	}
+	waitStatus(t, s, "OBJ-1", "completed")
+	if ads.Consent["newsletter"] {
+		t.Fatalf("the objection did not withdraw the newsletter: %v", ads.Consent)
+	}
+}
+
 // waitStatus polls show until the request has the status; it returns the
 // output. Only what that status implies may be asserted on it.
 func waitStatus(t *testing.T, s *starterEnv, id, status string) string {
@@ -281,9 +309,9 @@ func TestStarterRefusesBadInput(t *testing.T) {
 	}{
 		{"no command", []string{}, "Usage:"},
 		{"unknown command", []string{"launch"}, `unknown command "launch"`},
-		{"no type", []string{"start", "--regulation", "gdpr", "--email", "a@b.co"}, "--type: is required (access, portability, erasure, opt_in, withdrawal)"},
+		{"no type", []string{"start", "--regulation", "gdpr", "--email", "a@b.co"}, "--type: is required (access, portability, erasure, opt_in, withdrawal, rectification, restriction, objection, opt_out, limit_sensitive)"},
 		{"no regulation", []string{"start", "--type", "access", "--email", "a@b.co"}, "--regulation: is required (gdpr"},
-		{"bad type", []string{"start", "--type", "delete", "--regulation", "gdpr", "--email", "a@b.co"}, `--type "delete": must be one of access, portability, erasure, opt_in, withdrawal`},
+		{"bad type", []string{"start", "--type", "delete", "--regulation", "gdpr", "--email", "a@b.co"}, `--type "delete": must be one of access, portability, erasure, opt_in, withdrawal, rectification`},
 		{"bad regulation", []string{"start", "--type", "access", "--regulation", "hipaa", "--email", "a@b.co"}, `--regulation "hipaa": must be one of gdpr`},
 		{"no identity", []string{"start", "--type", "access", "--regulation", "gdpr"}, "--email, --phone, --customer-id or --identity: at least one is required"},
 		{"identity without kind", with("--identity", "L00000001", "--config", "x.yaml"), `--identity "L00000001": write KIND=VALUE`},
@@ -316,6 +344,16 @@ func TestStarterRefusesBadInput(t *testing.T) {
 		{"metrics dates", []string{"metrics", "--from", "last year"}, "--from and --to are dates"},
 		{"list status", []string{"list", "--status", "lost"}, `status "lost": not a request status`},
 		{"consent without identity", []string{"consent"}, "--email, --phone, --customer-id or --identity: at least one is required"},
+		{"rectification without corrections", []string{"start", "--type", "correction", "--regulation", "gdpr", "--email", "a@b.co"}, "--correct: a rectification names at least one field"},
+		{"correction without value", []string{"start", "--type", "rectification", "--regulation", "gdpr", "--email", "a@b.co", "--correct", "name"}, "--correct: write FIELD=VALUE"},
+		{"evidence without correction", []string{"start", "--type", "rectification", "--regulation", "gdpr", "--email", "a@b.co", "--correct", "name=Jane", "--evidence", "email=a letter"}, "--evidence email=…: no --correct email=…"},
+		{"corrections on an access", with("--correct", "name=Jane"), "--correct: only a rectification carries corrections"},
+		{"opt-out under the GDPR", []string{"start", "--type", "opt-out", "--regulation", "gdpr", "--email", "a@b.co", "--channel", "web form"}, `--type "opt_out": is a right under the CCPA, not gdpr`},
+		{"opt-out without channel", []string{"start", "--type", "opt-out", "--regulation", "ccpa", "--email", "a@b.co"}, "--channel: is required"},
+		{"restriction without grounds", []string{"start", "--type", "restriction", "--regulation", "gdpr", "--email", "a@b.co", "--purpose", "newsletter"}, "--grounds: a restriction says why"},
+		{"objection with neither", []string{"start", "--type", "objection", "--regulation", "uk_gdpr", "--email", "a@b.co"}, "--purpose: an objection on other grounds names the purposes"},
+		{"grounds on an erasure", []string{"start", "--type", "erasure", "--regulation", "gdpr", "--email", "a@b.co", "--grounds", "x"}, "--purpose, --grounds, --direct-marketing or --channel: only a restriction, objection, opt-out or limit carries a scope"},
+		{"two purposes on an opt-in", []string{"start", "--type", "opt-in", "--regulation", "gdpr", "--email", "a@b.co", "--purpose", "a", "--purpose", "b"}, "--purpose: an opt-in or withdrawal is for one purpose"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

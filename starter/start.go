@@ -23,6 +23,8 @@ var flagNames = requests.Names{
 		"requested_by": "--requested-by", "consent": "--purpose, --channel and --wording",
 		"consent.purpose": "--purpose", "consent.channel": "--channel", "consent.wording_version": "--wording",
 		"consent.double_opt_in": "--double-opt-in",
+		"corrections": "--correct", "scope": "--purpose, --grounds, --direct-marketing or --channel", "scope.purposes": "--purpose",
+		"scope.grounds": "--grounds", "scope.channel": "--channel", "scope.lift": "--lift", "scope.direct_marketing": "--direct-marketing",
 	},
 	Identity: func(_ int, kind string) string {
 		if slices.Contains(domain.IdentityKinds, domain.IdentityKind(kind)) {
@@ -95,6 +97,7 @@ func (c *cli) startCmd() *cobra.Command {
 	var ids identityFlags
 	var dataMap string
 	var consent domain.ConsentChange
+	var r rightFlags
 	cmd := &cobra.Command{
 		Use:   "start --type TYPE --regulation REG (--email E | --phone P | --customer-id C)... [flags]",
 		Short: "start a request (the same --id never starts two)",
@@ -102,7 +105,15 @@ func (c *cli) startCmd() *cobra.Command {
 --identity-verified says compliance checked the subject beforehand.
 
 Opt-in and withdrawal also take --purpose, --channel and --wording (the
-evidence), and opt-in may ask for --double-opt-in.`,
+evidence), and opt-in may ask for --double-opt-in.
+
+A rectification takes --correct FIELD=VALUE for each field to correct (as
+the data map's correct: names it), with --evidence FIELD=TEXT where the
+subject showed something. A restriction takes --purpose (repeatable, or
+all) and --grounds, or --lift to end it. An objection takes
+--direct-marketing, or --purpose and --grounds. An opt-out (of sale and
+sharing) and a limit (of sensitive data), both under the CCPA, take
+--channel.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, o := range ids.others {
@@ -119,8 +130,8 @@ evidence), and opt-in may ask for --double-opt-in.`,
 			if f.RequestedBy == "" {
 				f.RequestedBy = actor()
 			}
-			if consent != (domain.ConsentChange{}) {
-				f.Consent = &consent
+			if err := r.apply(&f, &consent); err != nil {
+				return err
 			}
 			in, err := requests.NewInput(f, flagNames, time.Now())
 			if err != nil {
@@ -147,7 +158,7 @@ evidence), and opt-in may ask for --double-opt-in.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.Type, "type", "", "request type: access, portability, erasure, opt_in, withdrawal (required)")
+	fl.StringVar(&f.Type, "type", "", "request type: "+domain.JoinNames(domain.RequestTypes)+" (required)")
 	fl.StringVar(&f.Regulation, "regulation", "", "gdpr, uk_gdpr, ccpa or lgpd (required)")
 	ids.bind(cmd)
 	ids.bindOthers(cmd, &dataMap)
@@ -156,9 +167,71 @@ evidence), and opt-in may ask for --double-opt-in.`,
 	fl.StringVar(&f.ID, "id", "", "request id, e.g. your ticket number (default: generated); the same id never starts two requests")
 	fl.StringVar(&f.RequestedBy, "requested-by", "", "who starts the request, for the audit trail (default: cli:$USER)")
 	fl.BoolVar(&f.IdentityVerified, "identity-verified", false, "compliance has already verified the subject's identity; otherwise the request waits for `starter verify`")
-	fl.StringVar(&consent.Purpose, "purpose", "", "opt-in/withdrawal: the purpose, as named in the data map (e.g. newsletter)")
-	fl.StringVar(&consent.Channel, "channel", "", "opt-in/withdrawal: where the subject gave or withdrew consent (e.g. \"web form\")")
+	fl.StringArrayVar(&r.purposes, "purpose", nil, "opt-in/withdrawal: the purpose, as named in the data map (e.g. newsletter); restriction/objection: each purpose (repeatable; all restricts every one)")
+	fl.StringVar(&consent.Channel, "channel", "", "opt-in/withdrawal/objection/opt-out/limit: where the subject asked (e.g. \"web form\")")
+	fl.StringArrayVar(&r.corrections, "correct", nil, "rectification: FIELD=VALUE, a field to correct and its new value (repeatable)")
+	fl.StringArrayVar(&r.evidence, "evidence", nil, "rectification: FIELD=TEXT, what the subject showed for a correction (repeatable)")
+	fl.StringVar(&r.grounds, "grounds", "", "restriction: why (e.g. \"accuracy contested\"); objection: the subject's particular situation")
+	fl.BoolVar(&r.lift, "lift", false, "restriction: lift the subject's restriction of the purposes")
+	fl.BoolVar(&r.directMarketing, "direct-marketing", false, "objection: to direct marketing, which is absolute")
 	fl.StringVar(&consent.WordingVersion, "wording", "", "opt-in/withdrawal: version of the text the subject saw (e.g. newsletter-v3)")
 	fl.BoolVar(&consent.DoubleOptIn, "double-opt-in", false, "opt-in: the subject must confirm (starter confirm) within 7 days")
 	return cmd
+}
+
+// rightFlags are the flags of the request types beyond access, erasure
+// and consent.
+type rightFlags struct {
+	purposes, corrections, evidence []string
+	grounds                         string
+	lift, directMarketing           bool
+}
+
+// apply puts the flags into the form as the type asks: a consent change,
+// corrections or a scope. Flags of another type are left in, so that the
+// request's check names them.
+func (r rightFlags) apply(f *requests.Form, consent *domain.ConsentChange) error {
+	t, _ := domain.ParseRequestType(f.Type)
+	switch t {
+	case domain.OptIn, domain.Withdrawal:
+		if len(r.purposes) > 1 {
+			return usage("--purpose: an opt-in or withdrawal is for one purpose; start one request per purpose")
+		}
+		if len(r.purposes) == 1 {
+			consent.Purpose = r.purposes[0]
+		}
+	case domain.Restriction, domain.Objection, domain.OptOut, domain.LimitSensitive:
+		f.Scope = &domain.Scope{Purposes: r.purposes, Grounds: r.grounds, Lift: r.lift, DirectMarketing: r.directMarketing, Channel: consent.Channel}
+		consent.Channel = ""
+	default:
+		if r.grounds != "" || r.lift || r.directMarketing {
+			f.Scope = &domain.Scope{Grounds: r.grounds, Lift: r.lift, DirectMarketing: r.directMarketing} // refused by the check, by name
+		}
+		if len(r.purposes) > 0 {
+			consent.Purpose = strings.Join(r.purposes, ",")
+		}
+	}
+	if *consent != (domain.ConsentChange{}) {
+		f.Consent = consent
+	}
+	evidence := map[string]string{}
+	for _, e := range r.evidence {
+		field, text, ok := strings.Cut(e, "=")
+		if !ok {
+			return usage("--evidence %q: write FIELD=TEXT, e.g. email=\"mail sent from the new address\"", e)
+		}
+		evidence[field] = text
+	}
+	for _, c := range r.corrections {
+		field, value, ok := strings.Cut(c, "=")
+		if !ok {
+			return usage("--correct: write FIELD=VALUE, e.g. name=\"Jane Smith\" (the value is not shown here)")
+		}
+		f.Corrections = append(f.Corrections, domain.Correction{Field: field, Value: value, Evidence: evidence[field]})
+		delete(evidence, field)
+	}
+	for field := range evidence {
+		return usage("--evidence %s=…: no --correct %s=… to go with it", field, field)
+	}
+	return nil
 }
