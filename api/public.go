@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -18,6 +19,14 @@ type PublicBody struct {
 	Phone       string `json:"phone"`
 	CustomerID  string `json:"customer_id"`
 	Declaration bool   `json:"declaration"` // "this request is about me"
+	// Corrections are a rectification's fields and new values.
+	Corrections []domain.Correction `json:"corrections"`
+	// Purposes, Grounds, Lift and DirectMarketing are a restriction's or
+	// an objection's (see domain.Scope).
+	Purposes        []string `json:"purposes"`
+	Grounds         string   `json:"grounds"`
+	Lift            bool     `json:"lift"`
+	DirectMarketing bool     `json:"direct_marketing"`
 }
 
 // PublicReceipt is all the subject is told: the request's id and
@@ -28,7 +37,19 @@ type PublicReceipt struct {
 	// CodeSent says a one-time code went to the e-mail address given;
 	// otherwise the privacy team verifies the subject by hand.
 	CodeSent bool `json:"code_sent"`
+	// NoVerification says the request needs none: the CCPA forbids asking
+	// for it before an opt-out or a limit.
+	NoVerification bool `json:"no_verification,omitempty"`
+	// OptOut is the opt-out of sale and sharing that the browser's Global
+	// Privacy Control signal started, besides the request itself.
+	OptOut string `json:"opt_out,omitempty"`
 }
+
+// Channels of the privacy center's requests, for the evidence.
+const (
+	channelPrivacyCenter = "privacy center"
+	channelGPC           = "Global Privacy Control"
+)
 
 // public takes a request from the privacy center. It starts unverified:
 // compliance verifies the subject before anything is read or erased. The
@@ -59,19 +80,58 @@ func (s *Server) public(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "declaration: confirm that the request is about you")
 		return
 	}
-	start := StartBody{Type: b.Type, Regulation: b.Regulation}
+	gpc := r.Header.Get("Sec-GPC") == "1"
+	start := StartBody{Type: b.Type, Regulation: b.Regulation, Corrections: b.Corrections}
 	for _, id := range []IdentityBody{{"email", b.Email}, {"phone", b.Phone}, {"customer_id", b.CustomerID}} {
 		if id.Value != "" {
 			start.Identities = append(start.Identities, id)
 		}
 	}
-	in, err := start.Input(workflows.PrivacyCenter, time.Now())
+	t, _ := domain.ParseRequestType(b.Type)
+	if scoped := t == domain.Restriction || t == domain.Objection || t == domain.OptOut || t == domain.LimitSensitive; scoped ||
+		len(b.Purposes) > 0 || b.Grounds != "" || b.Lift || b.DirectMarketing {
+		start.Scope = &domain.Scope{Purposes: b.Purposes, Grounds: b.Grounds, Lift: b.Lift, DirectMarketing: b.DirectMarketing}
+		if t == domain.OptOut || t == domain.LimitSensitive || t == domain.Objection {
+			start.Scope.Channel = channelPrivacyCenter
+			if gpc && t == domain.OptOut {
+				start.Scope.Channel = channelGPC
+			}
+		}
+	}
+	now := time.Now()
+	in, err := start.Input(workflows.PrivacyCenter, now)
 	if err != nil {
 		fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	// The browser's Global Privacy Control signal is an opt-out of sale
+	// and sharing (CCPA regulations §7025): with the identities the form
+	// gave, it starts one besides the request, unless the request is one.
+	var optOut workflows.RequestInput
+	if gpc && in.Type != domain.OptOut {
+		o := StartBody{Type: string(domain.OptOut), Regulation: string(domain.CCPA), Identities: start.Identities,
+			Scope: &domain.Scope{Channel: channelGPC}}
+		if optOut, err = o.Input(workflows.PrivacyCenter, now); err != nil {
+			fail(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+	}
 	if _, err := requests.Start(r.Context(), s.Client, in); err != nil {
 		failFor(w, err)
+		return
+	}
+	receipt := PublicReceipt{ID: in.RequestID, DueAt: in.DueAt, NoVerification: in.Type == domain.OptOut || in.Type == domain.LimitSensitive}
+	if optOut.RequestID != "" {
+		if _, err := requests.Start(r.Context(), s.Client, optOut); err != nil {
+			// The request itself stands; the signal is kept against the
+			// visitor by the GPC endpoint, and the next visit sends it again.
+			s.Log.Error("opt-out from Global Privacy Control", "request", in.RequestID, "error", err)
+		} else {
+			receipt.OptOut = optOut.RequestID
+		}
+	}
+	if receipt.NoVerification {
+		reply(w, http.StatusCreated, receipt)
 		return
 	}
 	// Its own id and deadline, whatever else exists: an unverified request
@@ -92,5 +152,6 @@ func (s *Server) public(w http.ResponseWriter, r *http.Request) {
 			sent = true
 		}
 	}
-	reply(w, http.StatusCreated, PublicReceipt{ID: in.RequestID, DueAt: in.DueAt, CodeSent: sent})
+	receipt.CodeSent = sent
+	reply(w, http.StatusCreated, receipt)
 }

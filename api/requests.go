@@ -35,6 +35,10 @@ type StartBody struct {
 	TimeZone         string                `json:"time_zone"`
 	IdentityVerified bool                  `json:"identity_verified"`
 	Consent          *domain.ConsentChange `json:"consent"`
+	// Corrections are a rectification's fields and new values; Scope is
+	// what a restriction, objection, opt-out or limit covers.
+	Corrections []domain.Correction `json:"corrections"`
+	Scope       *domain.Scope       `json:"scope"`
 }
 
 // IdentityBody is one of the subject's identities.
@@ -47,7 +51,7 @@ type IdentityBody struct {
 // name the JSON field.
 func (b StartBody) Input(requestedBy string, now time.Time) (workflows.RequestInput, error) {
 	f := requests.Form{ID: b.ID, Type: b.Type, Regulation: b.Regulation, Received: b.ReceivedAt, TimeZone: b.TimeZone,
-		RequestedBy: requestedBy, IdentityVerified: b.IdentityVerified, Consent: b.Consent}
+		RequestedBy: requestedBy, IdentityVerified: b.IdentityVerified, Consent: b.Consent, Corrections: b.Corrections, Scope: b.Scope}
 	for _, id := range b.Identities {
 		f.Identities = append(f.Identities, requests.FormIdentity{Kind: id.Kind, Value: id.Value})
 	}
