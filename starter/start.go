@@ -23,7 +23,7 @@ var flagNames = requests.Names{
 		"requested_by": "--requested-by", "consent": "--purpose, --channel and --wording",
 		"consent.purpose": "--purpose", "consent.channel": "--channel", "consent.wording_version": "--wording",
 		"consent.double_opt_in": "--double-opt-in",
-		"corrections": "--correct", "scope": "--purpose, --grounds, --direct-marketing or --channel", "scope.purposes": "--purpose",
+		"corrections":           "--correct", "scope": "--purpose, --grounds, --direct-marketing or --channel", "scope.purposes": "--purpose",
 		"scope.grounds": "--grounds", "scope.channel": "--channel", "scope.lift": "--lift", "scope.direct_marketing": "--direct-marketing",
 	},
 	Identity: func(_ int, kind string) string {

@@ -245,12 +245,29 @@ $("evidence").addEventListener("click", async () => {
   cell(chain, ev.audit_chain.problems.length ? `BROKEN: ${ev.audit_chain.problems.length} problems` : `intact (${ev.audit_chain.entries} entries)`);
   body.appendChild(chain);
 });
+// A new request shows the fields its kind carries.
+const scoped = ["restriction", "objection", "opt_out", "limit_sensitive"];
+function showNewFields() {
+  $("new-correction").classList.toggle("hidden", $("new-type").value !== "rectification");
+  $("new-scope").classList.toggle("hidden", !scoped.includes($("new-type").value));
+}
+$("new-type").addEventListener("change", showNewFields);
+showNewFields();
 $("new-start").addEventListener("click", async () => {
+  const body = {
+    type: $("new-type").value, regulation: $("new-regulation").value, identity_verified: $("new-verified").checked,
+    identities: [{ kind: "email", value: $("new-email").value.trim() }],
+  };
+  if (body.type === "rectification") {
+    body.corrections = [{ field: $("new-field").value.trim(), value: $("new-value").value.trim() }];
+  }
+  if (scoped.includes(body.type)) {
+    const purposes = $("new-purposes").value.split(",").map((p) => p.trim()).filter((p) => p);
+    body.scope = { purposes, grounds: $("new-grounds").value.trim(), direct_marketing: $("new-marketing").checked,
+      lift: $("new-lift").checked, channel: body.type === "restriction" ? "" : $("new-channel").value.trim() };
+  }
   try {
-    const r = await api("POST", "/api/v1/requests", {
-      type: $("new-type").value, regulation: $("new-regulation").value, identity_verified: $("new-verified").checked,
-      identities: [{ kind: "email", value: $("new-email").value.trim() }],
-    });
+    const r = await api("POST", "/api/v1/requests", body);
     $("new-result").textContent = `Started ${r.id}.`;
     await refresh();
   } catch (e) {

@@ -37,6 +37,15 @@ document.getElementById("resend").addEventListener("click", async () => {
   const { ok, data } = await post(`/api/v1/public/requests/${encodeURIComponent(requestID)}/code`);
   say(ok ? "A new code is on its way." : (data.error || "No new code could be sent."), ok);
 });
+// Each kind of request shows the fields it needs.
+const typeSelect = document.getElementById("type");
+function showFields() {
+  document.getElementById("correction").classList.toggle("hidden", typeSelect.value !== "rectification");
+  document.getElementById("grounds-row").classList.toggle("hidden", typeSelect.value !== "restriction");
+}
+typeSelect.addEventListener("change", showFields);
+showFields();
+
 document.getElementById("dsr").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const err = document.getElementById("form-error");
@@ -48,6 +57,18 @@ document.getElementById("dsr").addEventListener("submit", async (ev) => {
     customer_id: document.getElementById("customer_id").value.trim(),
     declaration: document.getElementById("declaration").checked,
   };
+  switch (body.type) {
+  case "rectification":
+    body.corrections = [{ field: document.getElementById("field").value, value: document.getElementById("value").value.trim() }];
+    break;
+  case "restriction":
+    body.purposes = ["all"];
+    body.grounds = document.getElementById("grounds").value.trim();
+    break;
+  case "objection":
+    body.direct_marketing = true;
+    break;
+  }
   try {
     const resp = await fetch("/api/v1/public/requests", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
@@ -63,8 +84,14 @@ document.getElementById("dsr").addEventListener("submit", async (ev) => {
     const p = document.createElement("p");
     p.className = "ok";
     p.textContent = `Your request ${data.id} was received. We will answer by ${due}. ` +
-      (data.code_sent ? "First, please confirm that the address is yours." : "We may first ask you to confirm that it is yours.");
+      (data.no_verification ? "It needs no confirmation." :
+        data.code_sent ? "First, please confirm that the address is yours." : "We may first ask you to confirm that it is yours.");
     receipt.appendChild(p);
+    if (data.opt_out) {
+      const gpc = document.createElement("p");
+      gpc.textContent = `Your browser asks sites not to sell or share your data (Global Privacy Control), so we also opted you out: request ${data.opt_out}.`;
+      receipt.appendChild(gpc);
+    }
     receipt.classList.remove("hidden");
     requestID = data.id;
     document.getElementById("verify-section").classList.toggle("hidden", !data.code_sent);
