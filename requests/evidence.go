@@ -317,6 +317,10 @@ var (
 	actSuppress        = activityName((*activities.Activities).Suppress)
 	actRecordConsent   = activityName((*activities.Activities).RecordConsent)
 	actRecordExtension = activityName((*activities.Activities).RecordExtension)
+	actCorrectAll      = activityName((*activities.Activities).CorrectAll)
+	actRestrict        = activityName((*activities.Activities).Restrict)
+	actWithdraw        = activityName((*activities.Activities).WithdrawPurposes)
+	actSuppressMarket  = activityName((*activities.Activities).SuppressMarketing)
 )
 
 // step is one entry an activity adds to the evidence.
@@ -382,6 +386,23 @@ func describeActivity(name string, input, result *commonpb.Payloads, decode func
 		return "notice", "engine", fmt.Sprintf("%s notice to %s", n.Kind, n.To), ok
 	case actSuppress:
 		return "suppressed", "engine", "the subject's identities (keyed hashes) added to the suppression list", true
+	case actSuppressMarket:
+		return "suppressed", "engine", "the subject's identities (keyed hashes) added to the suppression list for marketing", true
+	case actCorrectAll:
+		// Counts and field names only: the new values are personal data.
+		var in activities.CorrectAllInput
+		var r connectors.Result
+		ok = decode(input, &in) && decode(result, &r)
+		what = "corrected"
+		if in.DryRun {
+			what = "correction verified"
+		}
+		return what, "engine", fmt.Sprintf("%s: %s", sys.System, counts(r)), ok
+	case actRestrict, actWithdraw:
+		var r connectors.Result
+		ok = decode(result, &r)
+		what = map[string]string{actRestrict: "restriction", actWithdraw: "purposes withdrawn"}[name]
+		return what, "engine", fmt.Sprintf("%s: %s", sys.System, counts(r)), ok
 	case actRecordConsent:
 		var c activities.ConsentRecord
 		ok = decode(input, &c)

@@ -55,8 +55,8 @@ func TestEvidenceOfEveryStep(t *testing.T) {
 	if err := st.SyncDepartments(context.Background(), []records.Department{{Name: "Finance", Approvers: []string{"controller@acme.example"}}}); err != nil {
 		t.Fatal(err)
 	}
-	e := testengine.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"newsletter"}},
-		Connector: &testengine.Table{Rows: 2}})
+	e := testengine.StartEngine(t, st, activities.System{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance", Purposes: []string{"newsletter"},
+		PurposeKinds: map[string][]string{"newsletter": {"marketing"}}}, Connector: &testengine.Table{Rows: 2}})
 	ctx := context.Background()
 
 	erasure := newInput(t, "EV-ERASE", domain.Erasure, false, nil)
@@ -130,6 +130,35 @@ func TestEvidenceOfEveryStep(t *testing.T) {
 		"status | engine | fulfilling",
 		"consent recorded | engine | newsletter: granted via web form (wording newsletter-v3)",
 		"consent applied | engine | billing: updated 0 in consent",
+		"status | engine | answering",
+		"notice | engine | answer notice to subject",
+		"status | engine | completed",
+		"closed | engine | workflow completed: completed",
+	})
+
+	// An objection to direct marketing: the ledger, the suppression for
+	// marketing and the withdrawal, with no sign-off.
+	objection, err := requests.NewInput(requests.Form{ID: "EV-OBJ", Type: "objection", Regulation: "gdpr", RequestedBy: "cli:alice", IdentityVerified: true,
+		Scope: &domain.Scope{DirectMarketing: true, Channel: "e-mail"}, Identities: []requests.FormIdentity{{Kind: "email", Value: "ruth@example.com"}}}, requests.Names{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := requests.Start(ctx, e.Client, objection); err != nil {
+		t.Fatal(err)
+	}
+	if res := e.Closed(t, "EV-OBJ"); res.Status != domain.StatusCompleted {
+		t.Fatalf("objection ended %s", res.Status)
+	}
+	checkEvidence(t, evidenceLines(t, e, "EV-OBJ"), []string{
+		"received | cli:alice | objection request under gdpr, received " + objection.ReceivedAt.Format(time.RFC3339) + ", due " + objection.DueAt.Format("2006-01-02") + "; 1 identities; identity verified before the start",
+		"status | cli:alice | received",
+		"notice | engine | receipt notice to subject",
+		"status | engine | discovery",
+		"discovered | engine | billing: found 0 in rows",
+		"status | engine | fulfilling",
+		"consent recorded | engine | newsletter: withdrawn via e-mail (wording objection)",
+		"suppressed | engine | the subject's identities (keyed hashes) added to the suppression list for marketing",
+		"purposes withdrawn | engine | billing: updated (newsletter) 0 in consent",
 		"status | engine | answering",
 		"notice | engine | answer notice to subject",
 		"status | engine | completed",
