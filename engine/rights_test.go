@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +225,14 @@ func TestRightsOnRealDatabases(t *testing.T) {
 			r, _ = st.GetRequest(ctx, "OUT-1")
 			if c, err := st.CurrentConsent(ctx, r.SubjectID, "ad-audiences"); err != nil || c.State != "withdrawn" || c.Channel != "Global Privacy Control" {
 				t.Fatalf("Max's ledger: %+v, %v", c, err)
+			}
+
+			// DSR_RECORD_RIGHTS_HISTORIES (a folder) records each right's run
+			// for the replay test.
+			if dir := os.Getenv("DSR_RECORD_RIGHTS_HISTORIES"); dir != "" && db.driver == "postgres" {
+				for id, name := range map[string]string{"FIX-1": "rectification", "RES-1": "restriction", "OBJ-1": "objection-marketing", "OUT-1": "opt-out-unverified"} {
+					testengine.RecordHistory(t, e.RawClient, domain.WorkflowID(id), filepath.Join(dir, "request-v13-"+name+".json"))
+				}
 			}
 
 			// Bob's rows are as they were.
