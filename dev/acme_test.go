@@ -238,6 +238,78 @@ func runAcme(t *testing.T, driver string) {
 	if strings.Join(left, ",") != "mw-201,mw-301" || len(saas.Events()) != 1 {
 		t.Errorf("Mailwave after erasure: contacts %v, %d events", left, len(saas.Events()))
 	}
+
+	runAcmeRights(t, e, count, saas)
+}
+
+// runAcmeRights has Bob exercise each of the new rights on the demo
+// company: every one runs to the end, and changes what it should and
+// nothing else.
+func runAcmeRights(t *testing.T, e *testengine.Engine, count func(system, query string) int, saas *mailwave.Server) {
+	bob := func(id string, kind domain.RequestType, reg domain.Regulation) workflows.RequestInput {
+		email, _ := domain.NewIdentity(domain.Email, "bob@example.com")
+		received := time.Now().Add(-time.Hour)
+		return workflows.RequestInput{RequestID: id, Type: kind, Regulation: reg, Identities: []domain.Identity{email},
+			ReceivedAt: received, DueAt: domain.DueFor(kind, reg, received), RequestedBy: "cli:test", IdentityVerified: true}
+	}
+	decide := func(dep, who, basis string) workflows.Decision {
+		if basis == "" {
+			return workflows.Decision{Department: dep, Decision: "approve", Approver: who, Via: "cli:test"}
+		}
+		return workflows.Decision{Department: dep, Decision: "object", Approver: who, LegalBasis: basis, Via: "cli:test"}
+	}
+	check := func(what, system, query string, want int) {
+		t.Helper()
+		if got := count(system, query); got != want {
+			t.Errorf("%s: %s: %s = %d, want %d", what, system, query, got, want)
+		}
+	}
+
+	// An opt-out of sale and sharing: the marketing system's sharing flag,
+	// and nothing in the newsletter platform, which does not share.
+	out := bob("BOB-OUT", domain.OptOut, domain.CCPA)
+	out.Scope = &domain.Scope{Channel: "Global Privacy Control"}
+	e.RunLinked(t, out, []int{1})
+	check("opt-out", "marketing", `SELECT COUNT(*) FROM subscriptions WHERE email = 'bob@example.com' AND share_consent = FALSE AND newsletter_consent = TRUE`, 1)
+
+	// An objection to direct marketing: the newsletter in both systems.
+	obj := bob("BOB-OBJ", domain.Objection, domain.GDPR)
+	obj.Scope = &domain.Scope{DirectMarketing: true, Channel: "e-mail"}
+	e.RunLinked(t, obj, []int{1})
+	check("objection", "marketing", `SELECT COUNT(*) FROM subscriptions WHERE email = 'bob@example.com' AND newsletter_consent = FALSE`, 1)
+	for _, c := range saas.Contacts() {
+		if c.ID == "mw-201" && c.Lists["newsletter"] {
+			t.Errorf("objection: Mailwave still sends Bob the newsletter: %+v", c.Lists)
+		}
+	}
+
+	// A restriction of every purpose, then its lifting.
+	res := bob("BOB-RES", domain.Restriction, domain.GDPR)
+	res.Scope = &domain.Scope{Purposes: []string{domain.AllPurposes}, Grounds: "accuracy contested"}
+	state := e.RunLinked(t, res, []int{1})
+	check("restriction", "crm", `SELECT COUNT(*) FROM customers WHERE email = 'bob@example.com' AND restricted = TRUE`, 1)
+	if !strings.Contains(fmt.Sprint(state.Timeline), "billing holds the subject's data for order-fulfilment, accounting but records no restriction; Finance is told") {
+		t.Errorf("restriction: the timeline does not say where no flag is declared: %+v", state.Timeline)
+	}
+	lift := bob("BOB-LIFT", domain.Restriction, domain.GDPR)
+	lift.Scope = &domain.Scope{Purposes: []string{domain.AllPurposes}, Lift: true}
+	e.RunLinked(t, lift, []int{1})
+	check("lift", "crm", `SELECT COUNT(*) FROM customers WHERE restricted = TRUE`, 0)
+
+	// A correction of Bob's address, refused by Support with its reason.
+	fix := bob("BOB-FIX", domain.Rectification, domain.GDPR)
+	fix.Corrections = []domain.Correction{{Field: "email", Value: "bob.stone@example.com"}}
+	state = e.RunLinked(t, fix, []int{1}, decide("Analytics", "analytics.lead@acme.example", ""), decide("Marketing", "marketing.lead@acme.example", ""),
+		decide("Sales", "sales.lead@acme.example", ""), decide("Support", "support.lead@acme.example", "a ticket keeps the address it was written from"))
+	check("correction", "crm", `SELECT COUNT(*) FROM customers WHERE email = 'bob.stone@example.com' AND customer_no = 'C-1002'`, 1)
+	check("correction", "marketing", `SELECT COUNT(*) FROM subscriptions WHERE email = 'bob.stone@example.com'`, 1)
+	check("correction", "web-analytics", `SELECT COUNT(*) FROM page_views WHERE visitor_email = 'bob.stone@example.com'`, 1)
+	check("refused correction", "support", `SELECT COUNT(*) FROM tickets WHERE email = 'bob@example.com'`, 1)
+	for _, p := range state.Systems {
+		if p.System == "support" && (!p.Exempt || p.Done != "") {
+			t.Errorf("support corrected although it refused: %+v", p)
+		}
+	}
 }
 
 // mustKeys is the test keyring, for the map's hmac strategies.
@@ -247,4 +319,36 @@ func mustKeys(t *testing.T) *keyring.Keyring {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// A data folder seeded before the restriction flag and the consent to
+// sharing existed gets them at start, and keeps its rows.
+func TestOldDemoDataIsUpgraded(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	old := map[string]string{
+		"crm":       "CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT);\nINSERT INTO customers VALUES (1, 'jane@example.com')",
+		"marketing": "CREATE TABLE subscriptions (id INTEGER PRIMARY KEY, email TEXT);\nINSERT INTO subscriptions VALUES (1, 'jane@example.com')",
+	}
+	for system, script := range old {
+		path := filepath.Join(dir, system+".db")
+		if err := runScript(ctx, "sqlite", "file:"+path, script); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the second start finds the column there
+			if _, err := seedSQLite(ctx, path, system); err != nil {
+				t.Fatalf("%s: %v", system, err)
+			}
+		}
+		db, err := sqlx.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		q := map[string]string{"crm": `SELECT COUNT(*) FROM customers WHERE restricted = FALSE`, "marketing": `SELECT COUNT(*) FROM subscriptions WHERE share_consent = TRUE`}[system]
+		var n int
+		if err := db.Get(&n, q); err != nil || n != 1 {
+			t.Fatalf("%s after the upgrade: %d, %v", system, n, err)
+		}
+	}
 }

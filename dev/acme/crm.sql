@@ -11,3 +11,4 @@ INSERT INTO customers VALUES (2, 'bob@example.com', NULL, '+442079460000', 'C-10
 INSERT INTO addresses VALUES (1, 1, '1 High Street', 'London');
 INSERT INTO addresses VALUES (2, 1, '5 Harbour Road', 'Brighton');
 INSERT INTO addresses VALUES (3, 2, '9 Mill Lane', 'Leeds');
+ALTER TABLE customers ADD COLUMN restricted BOOLEAN NOT NULL DEFAULT FALSE;

@@ -7,3 +7,4 @@ INSERT INTO subscriptions VALUES (2, 'bob@example.com', 'weekly', TRUE);
 INSERT INTO campaign_clicks VALUES (1, 'jane@example.com', 'spring-sale', '2026-03-02T10:00:00Z');
 INSERT INTO campaign_clicks VALUES (2, 'jane@example.com', 'summer-sale', '2026-06-20T18:30:00Z');
 INSERT INTO campaign_clicks VALUES (3, 'bob@example.com', 'spring-sale', '2026-03-03T09:00:00Z');
+ALTER TABLE subscriptions ADD COLUMN share_consent BOOLEAN NOT NULL DEFAULT TRUE;
