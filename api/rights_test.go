@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,6 +19,11 @@ import (
 	"github.com/dsrengine/dsr/store"
 )
 
+// formsSent counts the forms sent, so that each browser (a loopback
+// source address of its own) stays within the form's limit of five a
+// minute per address.
+var formsSent int
+
 // postForm sends the privacy center's form, with the Global Privacy
 // Control header when gpc is not empty.
 func postForm(t *testing.T, base string, body map[string]any, gpc string) (int, map[string]any, string) {
@@ -28,7 +34,11 @@ func postForm(t *testing.T, base string, body map[string]any, gpc string) (int, 
 	if gpc != "" {
 		req.Header.Set("Sec-GPC", gpc)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	formsSent++
+	src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(10+formsSent/5))}
+	browser := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: src}).DialContext}}
+	defer browser.CloseIdleConnections()
+	resp, err := browser.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +101,29 @@ func TestRightsThroughTheAPI(t *testing.T) {
 	code, _, raw = postForm(t, e.Gateway, map[string]any{"type": "opt-out", "regulation": "gdpr", "email": "xia@example.com", "declaration": true}, "")
 	if code != 400 || !strings.Contains(raw, "is a right under the CCPA") {
 		t.Fatalf("an opt-out under the GDPR: %d %s", code, raw)
+	}
+
+	// Only an opt-out and a limit skip verification: a correction or an
+	// objection from the form waits for the subject's code, whatever the
+	// browser says.
+	for _, form := range []map[string]any{
+		{"type": "rectification", "regulation": "gdpr", "email": "zed@example.com", "declaration": true, "corrections": []map[string]string{{"field": "name", "value": "Zed"}}},
+		{"type": "objection", "regulation": "gdpr", "email": "zed@example.com", "declaration": true, "direct_marketing": true},
+		{"type": "opt-out", "regulation": "ccpa", "email": "zed@example.com", "declaration": true, "identity_verified": true},
+	} {
+		code, receipt, raw := postForm(t, e.Gateway, form, "")
+		if form["identity_verified"] != nil {
+			if code != 400 || !strings.Contains(raw, "identity_verified") {
+				t.Fatalf("the form claimed a verification: %d %s", code, raw)
+			}
+			continue
+		}
+		if code != 201 || receipt["no_verification"] == true {
+			t.Fatalf("%s from the form: %d %s", form["type"], code, raw)
+		}
+		if v := e.WaitFor(t, receipt["id"].(string), domain.StatusVerifying); v.IdentityVerified {
+			t.Fatalf("%s from the form was verified without a code: %+v", form["type"], v.RequestState)
+		}
 	}
 
 	// A rectification through the API, with its corrections.

@@ -183,6 +183,25 @@ func TestRightsOnRealDatabases(t *testing.T) {
 				t.Fatalf("Kim's restriction is not lifted: %s", got)
 			}
 
+			// Objections on other grounds go to the departments: refused for
+			// Kim, with the reason; upheld for Max, whose processing stops.
+			kimObj := request("OBJ-2", "kim@example.com", domain.Objection, domain.GDPR)
+			kimObj.Scope = &domain.Scope{Purposes: []string{"customer-relationship"}, Grounds: "I no longer wish to be profiled"}
+			res = e.Run(t, kimObj, workflows.Decision{Department: "Sales", Decision: "object", Approver: "sales.lead@acme.example",
+				LegalBasis: "compelling legitimate grounds: the open contract needs it", Via: "cli:test"})
+			if got := query(`SELECT CASE WHEN restricted THEN 'yes' ELSE 'no' END FROM customers WHERE id = 3`); got != "no" {
+				t.Fatalf("a refused objection restricted Kim: %s", got)
+			}
+			if a := lastNotice(t, st, "OBJ-2", "subject", "answer"); !strings.Contains(a, "Refused: crm (compelling legitimate grounds: the open contract needs it)") {
+				t.Fatalf("the refused objection's answer: %s", a)
+			}
+			maxObj := request("OBJ-3", "max@example.com", domain.Objection, domain.GDPR)
+			maxObj.Scope = &domain.Scope{Purposes: []string{"customer-relationship"}, Grounds: "I moved abroad"}
+			e.Run(t, maxObj, workflows.Decision{Department: "Sales", Decision: "approve", Approver: "sales.lead@acme.example", Via: "cli:test"})
+			if got := query(`SELECT CASE WHEN restricted THEN 'yes' ELSE 'no' END FROM customers WHERE id = 5`); got != "yes" {
+				t.Fatalf("an upheld objection did not stop Max's processing: %s", got)
+			}
+
 			// Objection to direct marketing: no sign-off, every marketing
 			// purpose withdrawn, suppressed for marketing only.
 			lee := request("OBJ-1", "lee@example.com", domain.Objection, domain.UKGDPR)
