@@ -435,6 +435,32 @@ func TestStarterManualTask(t *testing.T) {
 	}
 }
 
+// TestStarterManualCorrection: a paper archive corrects by hand; its
+// task shows the new value with whom it is about, and nothing else does.
+func TestStarterManualCorrection(t *testing.T) {
+	paper := activities.System{SystemRef: activities.SystemRef{Name: "paper", Department: "Finance",
+		Manual: &activities.ManualTask{Location: "cabinet B", Instructions: map[string]string{"access": "scan", "erasure": "shred",
+			"rectification": "correct the contract's cover page"}}}}
+	s := newStarterEnv(t, paper)
+	if code, _, errs := s.run("start", "--type", "correction", "--regulation", "gdpr", "--email", "olga@example.com", "--identity-verified", "--id", "FIX-1",
+		"--correct", "name=Olga Smith", "--evidence", "name=marriage certificate"); code != exitOK {
+		t.Fatalf("start: exit %d: %s", code, errs)
+	}
+	out := waitShow(t, s, "FIX-1", "the open task", func(out string) bool { return regexp.MustCompile(`paper +Finance .*manual task open`).MatchString(out) })
+	if strings.Contains(out, "Olga Smith") {
+		t.Fatalf("show repeats the new value:\n%s", out)
+	}
+	code, out, errs := s.run("task", "FIX-1", "--system", "paper")
+	if code != exitOK || !regexp.MustCompile(`Correct name to +Olga Smith \(evidence: marriage certificate\)`).MatchString(out) ||
+		!strings.Contains(out, "correct the contract's cover page (correct: name") {
+		t.Fatalf("task: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, errs := s.run("complete", "FIX-1", "--system", "paper", "--as", "controller@acme.example", "--records", "1", "--note", "cover page corrected"); code != exitOK {
+		t.Fatalf("complete: exit %d: %s", code, errs)
+	}
+	waitStatus(t, s, "FIX-1", "completed")
+}
+
 // TestStarterRecords: list and filter, watch, the evidence pack in JSON
 // and HTML, the audit chain's check (and its failure after tampering),
 // the metrics report and the package.

@@ -239,6 +239,13 @@ func (c *cli) taskCmd() *cobra.Command {
 				fmt.Fprintf(tw, "System\t%s (%s)\n", t.System, t.Department)
 				fmt.Fprintf(tw, "Where\t%s\n", t.Location)
 				fmt.Fprintf(tw, "What to do\t%s\n", t.Instructions)
+				for _, c := range t.Corrections {
+					line := c.Value
+					if c.Evidence != "" {
+						line += " (evidence: " + c.Evidence + ")"
+					}
+					fmt.Fprintf(tw, "Correct %s to\t%s\n", c.Field, line)
+				}
 				for _, i := range t.Identities {
 					fmt.Fprintf(tw, "Subject's %s\t%s\n", i.Kind, i.Value)
 				}
