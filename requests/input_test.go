@@ -25,7 +25,7 @@ func TestNewInput(t *testing.T) {
 		edit  func(*Form)
 		want  string
 	}{
-		{"no type", cli, func(f *Form) { f.Type = "" }, "--type: is required (access, portability, erasure, opt_in, withdrawal)"},
+		{"no type", cli, func(f *Form) { f.Type = "" }, "--type: is required (access, portability, erasure, opt_in, withdrawal, rectification, restriction, objection, opt_out, limit_sensitive)"},
 		{"bad type", api, func(f *Form) { f.Type = "delete" }, `type "delete": must be one of`},
 		{"bad regulation", cli, func(f *Form) { f.Regulation = "hipaa" }, `regulation "hipaa": must be one of gdpr`},
 		{"no identity", cli, func(f *Form) { f.Identities = nil }, "--email or --phone: at least one is required"},
