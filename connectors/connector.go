@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/dsrengine/dsr/domain"
@@ -64,6 +65,21 @@ type Corrector interface {
 type Restricter interface {
 	Restricts() []string
 	Restrict(ctx context.Context, subject []domain.Identity, purposes []string, restricted bool) (Result, error)
+}
+
+// KeysOf is the sorted union of the maps' keys: the fields a connector's
+// tables or objects declare correctable, the purposes they restrict.
+func KeysOf[V any](ms ...map[string]V) []string {
+	var out []string
+	for _, m := range ms {
+		for k := range m {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Actions of the rights that change records without erasing them.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/connectors"
 	"github.com/dsrengine/dsr/domain"
@@ -128,6 +129,33 @@ systems:
         erase: delete
 `
 
+// openMap loads a data map, declares its identity kinds and connects its
+// systems, all to the database at dsn; they are closed when the test ends.
+func openMap(t *testing.T, name, yaml, dsn string) (*config.File, []activities.System) {
+	t.Helper()
+	m, err := config.Parse(name, []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds, err := m.CustomKinds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := domain.DeclareKinds(kinds); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := keyring.New(testenv.TestKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	systems, closeSystems, err := engine.OpenSystems(context.Background(), m, func(string) string { return dsn }, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeSystems)
+	return m, systems
+}
+
 // shopKeys is each table's key, for the snapshots.
 var shopKeys = map[string]string{"addresses": "id", "customers": "id", "cards": "id", "orders": "id", "order_items": "order_id, line_no",
 	"logins": "id", "EXT.visits": "id", "members": "member_no"}
@@ -162,26 +190,7 @@ func TestDataMapOnARealSchema(t *testing.T) {
 				}
 			}
 			yaml := strings.ReplaceAll(strings.ReplaceAll(shopMap, "DRIVER", db.driver), "EXT.", ext+".")
-			m, err := config.Parse("shop.yaml", []byte(yaml))
-			if err != nil {
-				t.Fatal(err)
-			}
-			kinds, err := m.CustomKinds()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := domain.DeclareKinds(kinds); err != nil {
-				t.Fatal(err)
-			}
-			keys, err := keyring.New(testenv.TestKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			systems, closeSystems, err := engine.OpenSystems(ctx, m, func(string) string { return db.dsn }, keys)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer closeSystems()
+			_, systems := openMap(t, "shop.yaml", yaml, db.dsn)
 			shop, loyalty := systems[0].Connector, systems[1].Connector
 			tables := func() map[string]map[string]string {
 				out := map[string]map[string]string{}

@@ -8,12 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/domain"
-	"github.com/dsrengine/dsr/engine"
 	"github.com/dsrengine/dsr/internal/testengine"
 	"github.com/dsrengine/dsr/internal/testenv"
-	"github.com/dsrengine/dsr/keyring"
 	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -100,19 +97,7 @@ func TestRightsOnRealDatabases(t *testing.T) {
 		t.Run(db.driver, func(t *testing.T) {
 			ctx := context.Background()
 			conn := exec(t, db.driver, db.dsn, rightsSchema...)
-			m, err := config.Parse("rights.yaml", []byte(strings.ReplaceAll(rightsMap, "DRIVER", db.driver)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			keys, err := keyring.New(testenv.TestKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			systems, closeSystems, err := engine.OpenSystems(ctx, m, func(string) string { return db.dsn }, keys)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer closeSystems()
+			m, systems := openMap(t, "rights.yaml", strings.ReplaceAll(rightsMap, "DRIVER", db.driver), db.dsn)
 			st := openPostgres(t)
 			if err := st.SyncDepartments(ctx, m.StoreDepartments()); err != nil {
 				t.Fatal(err)

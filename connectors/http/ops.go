@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -251,16 +250,11 @@ func (c *Connector) await(ctx context.Context, op string, job Job, created any, 
 
 // Correctable lists the fields this system can correct, sorted.
 func (c *Connector) Correctable() []string {
-	var out []string
+	var ms []map[string]Call
 	for _, o := range c.objects {
-		for f := range o.Correct {
-			if !slices.Contains(out, f) {
-				out = append(out, f)
-			}
-		}
+		ms = append(ms, o.Correct)
 	}
-	slices.Sort(out)
-	return out
+	return connectors.KeysOf(ms...)
 }
 
 // IdentityOf: an API's lookups search by their own parameters, and the
@@ -307,16 +301,11 @@ func (c *Connector) Correct(ctx context.Context, subject []domain.Identity, fiel
 
 // Restricts lists the purposes this system records restriction of, sorted.
 func (c *Connector) Restricts() []string {
-	var out []string
+	var ms []map[string]Call
 	for _, o := range c.objects {
-		for p := range o.Restriction {
-			if !slices.Contains(out, p) {
-				out = append(out, p)
-			}
-		}
+		ms = append(ms, o.Restriction)
 	}
-	slices.Sort(out)
-	return out
+	return connectors.KeysOf(ms...)
 }
 
 // Restrict records (or lifts) the subject's restriction through each
@@ -331,7 +320,7 @@ func (c *Connector) Restrict(ctx context.Context, subject []domain.Identity, pur
 	for i, o := range c.objects {
 		var recs []found
 		looked := false
-		for _, p := range slices.Sorted(maps.Keys(o.Restriction)) {
+		for _, p := range connectors.KeysOf(o.Restriction) {
 			if p != domain.AllPurposes && !slices.Contains(purposes, domain.AllPurposes) && !slices.Contains(purposes, p) {
 				continue
 			}

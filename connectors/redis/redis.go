@@ -263,16 +263,11 @@ func (c *Connector) ApplyConsent(context.Context, []domain.Identity, string, boo
 
 // Correctable lists the fields this system can correct, sorted.
 func (c *Connector) Correctable() []string {
-	var out []string
+	var ms []map[string]string
 	for _, p := range c.patterns {
-		for f := range p.Correct {
-			if !slices.Contains(out, f) {
-				out = append(out, f)
-			}
-		}
+		ms = append(ms, p.Correct)
 	}
-	slices.Sort(out)
-	return out
+	return connectors.KeysOf(ms...)
 }
 
 // IdentityOf: a key is found by the identity in its name, never by a hash

@@ -20,10 +20,9 @@ func (c *Connector) match(t *table, subject []domain.Identity) (string, []any, b
 	return c.matchDepth(t, subject, 0)
 }
 
-func (c *Connector) matchDepth(t *table, subject []domain.Identity, depth int) (string, []any, bool) {
-	if depth > len(c.tables) {
-		return "", nil, false // links cannot cycle (the map is checked); this only bounds a mistake
-	}
+// identityTerms are the conditions that a row of t holds one of the
+// subject's identities in its own identity columns.
+func (c *Connector) identityTerms(t *table, subject []domain.Identity) ([]string, []any) {
 	var terms []string
 	var args []any
 	for _, kind := range kinds(t.Table) {
@@ -37,6 +36,14 @@ func (c *Connector) matchDepth(t *table, subject []domain.Identity, depth int) (
 			}
 		}
 	}
+	return terms, args
+}
+
+func (c *Connector) matchDepth(t *table, subject []domain.Identity, depth int) (string, []any, bool) {
+	if depth > len(c.tables) {
+		return "", nil, false // links cannot cycle (the map is checked); this only bounds a mistake
+	}
+	terms, args := c.identityTerms(t, subject)
 	for _, e := range t.Via {
 		var other *table
 		var mine, theirs string

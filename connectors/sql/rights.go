@@ -15,19 +15,7 @@ import (
 // rows: a row reached through a link (an address) may be another
 // person's as well, and changing it would change theirs.
 func (c *Connector) own(t *table, subject []domain.Identity) (string, []any, bool) {
-	var terms []string
-	var args []any
-	for _, kind := range kinds(t.Table) {
-		for _, id := range subject {
-			if id.Kind != kind {
-				continue
-			}
-			for _, col := range t.Identity[kind] {
-				terms = append(terms, c.quote(col)+" = ?")
-				args = append(args, id.Value)
-			}
-		}
-	}
+	terms, args := c.identityTerms(t, subject)
 	if len(terms) == 0 {
 		return "", nil, false
 	}
@@ -36,16 +24,11 @@ func (c *Connector) own(t *table, subject []domain.Identity) (string, []any, boo
 
 // Correctable lists the fields this system can correct, sorted.
 func (c *Connector) Correctable() []string {
-	var out []string
+	var ms []map[string]string
 	for _, t := range c.tables {
-		for f := range t.Correct {
-			if !slices.Contains(out, f) {
-				out = append(out, f)
-			}
-		}
+		ms = append(ms, t.Correct)
 	}
-	slices.Sort(out)
-	return out
+	return connectors.KeysOf(ms...)
 }
 
 // IdentityOf says which identity kind the field's column holds in any
@@ -115,16 +98,11 @@ func (c *Connector) correct(ctx context.Context, subject []domain.Identity, fiel
 // Restricts lists the purposes this system records restriction of
 // ("all" for a column that stops every purpose), sorted.
 func (c *Connector) Restricts() []string {
-	var out []string
+	var ms []map[string]string
 	for _, t := range c.tables {
-		for p := range t.Restriction {
-			if !slices.Contains(out, p) {
-				out = append(out, p)
-			}
-		}
+		ms = append(ms, t.Restriction)
 	}
-	slices.Sort(out)
-	return out
+	return connectors.KeysOf(ms...)
 }
 
 // Restrict sets (or, lifting, clears) the restriction columns of the
@@ -144,7 +122,7 @@ func (c *Connector) restrict(ctx context.Context, subject []domain.Identity, pur
 	}
 	for _, t := range c.tables {
 		var cols []string
-		for _, p := range sortedKeys(t.Restriction) {
+		for _, p := range connectors.KeysOf(t.Restriction) {
 			if slices.Contains(purposes, domain.AllPurposes) || p == domain.AllPurposes || slices.Contains(purposes, p) {
 				if col := t.Restriction[p]; !slices.Contains(cols, col) {
 					cols = append(cols, col)
@@ -190,13 +168,4 @@ func hasRestriction(tables []*table, purposes []string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

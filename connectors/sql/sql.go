@@ -442,10 +442,10 @@ func usedColumns(t Table, isSelf func(name string) bool) []string {
 	for _, p := range sortedPurposes(t) {
 		cols = append(cols, t.Consent[p])
 	}
-	for _, p := range sortedKeys(t.Restriction) {
+	for _, p := range connectors.KeysOf(t.Restriction) {
 		cols = append(cols, t.Restriction[p])
 	}
-	for _, f := range sortedKeys(t.Correct) {
+	for _, f := range connectors.KeysOf(t.Correct) {
 		cols = append(cols, t.Correct[f])
 	}
 	for _, e := range t.Via {
