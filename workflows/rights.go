@@ -119,7 +119,14 @@ func (l *lifecycle) withdrawKinds(ctx workflow.Context, kinds []string) error {
 		}
 	}
 	if !l.resuming() {
-		for _, p := range purposes {
+		// A map with no purpose of the kinds sells, shares or uses nothing
+		// of them today: the ledger records the kinds themselves, so the
+		// subject's choice holds when a purpose of that kind is added.
+		recorded := purposes
+		if len(recorded) == 0 {
+			recorded = kinds
+		}
+		for _, p := range recorded {
 			err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, storeActivity), a.RecordConsent, activities.ConsentRecord{
 				RequestID: l.in.RequestID, Purpose: p, State: "withdrawn", Channel: l.in.Scope.Channel, WordingVersion: string(l.in.Type),
 				At: workflow.Now(ctx).UTC()}).Get(ctx, nil)
