@@ -216,3 +216,77 @@ func (*linking) Linked(_ context.Context, ids []domain.Identity) ([]connectors.L
 	}
 	return []connectors.Link{{Identity: c, Location: "customers.customer_no"}}, nil
 }
+
+// TestPrivacyCenterRights: in real Chromium, the form shows a correction's
+// fields only for a correction, sends it to wait for the subject's code,
+// and takes an opt-out of sale and sharing that needs no confirmation.
+func TestPrivacyCenterRights(t *testing.T) {
+	ctx := browser(t)
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "dsr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e := testengine.StartEngine(t, st)
+	visible := func(id string) bool {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.getElementById("`+id+`").classList.contains("hidden")`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	choose := func(kind string) {
+		t.Helper()
+		err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#type"), kind),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("type").dispatchEvent(new Event("change"))`))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.Gateway+"/privacy")); err != nil {
+		t.Fatal(err)
+	}
+	if visible("correction") || visible("grounds-row") {
+		t.Fatal("an access request shows a correction's or a restriction's fields")
+	}
+	choose("rectification")
+	if !visible("correction") || visible("grounds-row") {
+		t.Fatal("a correction does not show its fields")
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#field"), "name"),
+		chromedp.SendKeys(chromedp.CSS("#value"), "Nora Smith"),
+		chromedp.SendKeys(chromedp.CSS("#email"), "nora@example.com"),
+		chromedp.Click(chromedp.CSS("#declaration")),
+		chromedp.Click(chromedp.CSS("#submit")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	receipt := waitText(t, ctx, "#receipt", "was received. We will answer by")
+	id := strings.Fields(strings.TrimPrefix(receipt, "Your request "))[0]
+	if v := e.WaitFor(t, id, domain.StatusVerifying); v.Type != domain.Rectification {
+		t.Fatalf("the correction from the form: %+v", v.RequestState)
+	}
+
+	err = chromedp.Do(ctx, chromedp.Navigate(e.Gateway+"/privacy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	choose("opt_out")
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#regulation"), "ccpa"),
+		chromedp.SendKeys(chromedp.CSS("#email"), "nora@example.com"),
+		chromedp.Click(chromedp.CSS("#declaration")),
+		chromedp.Click(chromedp.CSS("#submit")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	receipt = waitText(t, ctx, "#receipt", "It needs no confirmation.")
+	id = strings.Fields(strings.TrimPrefix(receipt, "Your request "))[0]
+	if visible("verify-section") {
+		t.Fatal("the opt-out asks for a code")
+	}
+	if v := e.WaitFor(t, id, domain.StatusCompleted); v.Type != domain.OptOut {
+		t.Fatalf("the opt-out from the form: %+v", v.RequestState)
+	}
+}
