@@ -21,6 +21,10 @@ func TestComputeExactly(t *testing.T) {
 		{ID: "e1", Type: domain.Erasure, Status: domain.StatusCompleted, ReceivedAt: day(5), DueAt: day(36), CompletedAt: at(6, 12)},
 		{ID: "e2", Type: domain.Erasure, Status: domain.StatusCancelled, ReceivedAt: day(6), DueAt: day(37), CompletedAt: at(7, 0)},
 		{ID: "e3", Type: domain.Erasure, Status: domain.StatusFulfilling, ReceivedAt: day(50), DueAt: day(81)},
+		// opt-out: answered in 3 days, against its 15-business-day deadline;
+		// a correction still open past its deadline.
+		{ID: "o1", Type: domain.OptOut, Status: domain.StatusCompleted, ReceivedAt: day(8), DueAt: day(29), CompletedAt: at(11, 0)},
+		{ID: "r1", Type: domain.Rectification, Status: domain.StatusAwaitingSignOff, ReceivedAt: day(9), DueAt: day(40)},
 		// outside the period
 		{ID: "x1", Type: domain.Access, Status: domain.StatusCompleted, ReceivedAt: day(-1), DueAt: day(30), CompletedAt: at(1, 0)},
 		{ID: "x2", Type: domain.Access, Status: domain.StatusCompleted, ReceivedAt: day(365), DueAt: day(396), CompletedAt: at(366, 0)},
@@ -38,8 +42,23 @@ func TestComputeExactly(t *testing.T) {
 	if erasure != want {
 		t.Errorf("erasure = %+v\nwant      %+v", erasure, want)
 	}
-	// all answered: 1.5, 2, 4, 10, 40 → median 4, p90 the 5th of 5.
-	want = Figures{Kind: "all", Received: 8, Complied: 3, CompliedInPart: 1, Denied: 1, Cancelled: 1, Open: 2, MedianDays: 4, P90Days: 40, Overdue: 2}
+	if len(r.Kinds) != len(domain.RequestTypes) {
+		t.Fatalf("%d kinds, want one per request type: %+v", len(r.Kinds), r.Kinds)
+	}
+	for _, k := range r.Kinds {
+		switch k.Kind {
+		case "opt_out":
+			if want := (Figures{Kind: "opt_out", Received: 1, Complied: 1, MedianDays: 3, P90Days: 3}); k != want {
+				t.Errorf("opt_out = %+v\nwant      %+v", k, want)
+			}
+		case "rectification":
+			if want := (Figures{Kind: "rectification", Received: 1, Open: 1, Overdue: 1}); k != want {
+				t.Errorf("rectification = %+v\nwant            %+v", k, want)
+			}
+		}
+	}
+	// all answered: 1.5, 2, 3, 4, 10, 40 → median 3.5, p90 the 6th of 6.
+	want = Figures{Kind: "all", Received: 10, Complied: 4, CompliedInPart: 1, Denied: 1, Cancelled: 1, Open: 3, MedianDays: 3.5, P90Days: 40, Overdue: 3}
 	if r.Totals != want {
 		t.Errorf("totals = %+v\nwant     %+v", r.Totals, want)
 	}
