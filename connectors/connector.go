@@ -82,6 +82,18 @@ func KeysOf[V any](ms ...map[string]V) []string {
 	return out
 }
 
+// RestrictionCovers says whether the flag of purpose flag changes: a
+// restriction sets the flags of the purposes named and the flag of every
+// purpose (all); a lift clears only the flags it names, and the flag of
+// every purpose only when it lifts all, so that it never ends another
+// restriction still in force.
+func RestrictionCovers(flag string, purposes []string, restricting bool) bool {
+	if slices.Contains(purposes, domain.AllPurposes) || slices.Contains(purposes, flag) {
+		return true
+	}
+	return restricting && flag == domain.AllPurposes
+}
+
 // Actions of the rights that change records without erasing them.
 const (
 	ActionDiffers    = "differs"

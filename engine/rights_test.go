@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,9 +162,20 @@ func TestRightsOnRealDatabases(t *testing.T) {
 			if got := query(`SELECT CASE WHEN restricted THEN 'yes' ELSE 'no' END FROM customers WHERE id = 3`); got != "yes" {
 				t.Fatalf("Kim is not restricted: %s", got)
 			}
+			// The CRM's one flag stops every purpose: lifting one purpose
+			// leaves it set (and says so), lifting all clears it.
 			lift := request("RES-2", "kim@example.com", domain.Restriction, domain.GDPR)
 			lift.Scope = &domain.Scope{Purposes: []string{"customer-relationship"}, Lift: true}
-			e.Run(t, lift)
+			res = e.Run(t, lift)
+			if got := query(`SELECT CASE WHEN restricted THEN 'yes' ELSE 'no' END FROM customers WHERE id = 3`); got != "yes" {
+				t.Fatalf("lifting one purpose cleared the flag of every purpose: %s", got)
+			}
+			if !strings.Contains(fmt.Sprint(res.Timeline), "crm holds the subject's data for customer-relationship but keeps its restriction of every purpose until every purpose (all) is lifted; Sales is told") {
+				t.Fatalf("the timeline does not say the flag stays: %+v", res.Timeline)
+			}
+			liftAll := request("RES-3", "kim@example.com", domain.Restriction, domain.GDPR)
+			liftAll.Scope = &domain.Scope{Purposes: []string{domain.AllPurposes}, Lift: true}
+			e.Run(t, liftAll)
 			if got := query(`SELECT CASE WHEN restricted THEN 'yes' ELSE 'no' END FROM customers WHERE id = 3`); got != "no" {
 				t.Fatalf("Kim's restriction is not lifted: %s", got)
 			}

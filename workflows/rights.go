@@ -180,6 +180,7 @@ func (l *lifecycle) correct(ctx workflow.Context) error {
 			targets = append(targets, s)
 		}
 	}
+	var changed []activities.SystemRef
 	err := l.eachSystem(ctx, domain.StatusFulfilling, targets, func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
 		return workflow.ExecuteActivity(ctx, a.CorrectAll, activities.CorrectAllInput{RequestID: l.in.RequestID, System: s.Name,
 			Identities: l.ids, Corrections: l.fieldsIn(s)})
@@ -190,6 +191,9 @@ func (l *lifecycle) correct(ctx workflow.Context) error {
 		}
 		p := l.progress(s.Name)
 		p.Done = describe(res)
+		if res.Total() > 0 && !slices.ContainsFunc(changed, func(c activities.SystemRef) bool { return c.Name == s.Name }) {
+			changed = append(changed, s)
+		}
 		var left connectors.Result
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, discoveryActivity), a.CorrectAll, activities.CorrectAllInput{
 			RequestID: l.in.RequestID, System: s.Name, Identities: l.ids, Corrections: l.fieldsIn(s), DryRun: true}).Get(ctx, &left)
@@ -205,7 +209,9 @@ func (l *lifecycle) correct(ctx workflow.Context) error {
 	if err != nil || l.closure != nil {
 		return err
 	}
-	for _, s := range targets {
+	// Art. 19 asks for the recipients of what was corrected: a system
+	// that held the values already changed nothing to pass on.
+	for _, s := range changed {
 		if len(s.Recipients) == 0 {
 			continue
 		}
@@ -222,30 +228,56 @@ func (l *lifecycle) correct(ctx workflow.Context) error {
 }
 
 // restrict sets (or lifts) the restriction of the purposes named in every
-// holding system that uses one and was not exempted by its department. A
-// system that uses them but records no restriction is its department's
-// to handle: it is told, and the timeline says so.
+// holding system that uses one and was not exempted by its department.
+// A restriction sets the flags of those purposes and a system's flag for
+// every purpose ("all"); a lift clears only what it names, so a flag for
+// every purpose stays set until every purpose is lifted, and another
+// restriction still in force is never lifted with it. What a system
+// cannot record is its department's to handle: it is told, and the
+// timeline says so.
 func (l *lifecycle) restrict(ctx workflow.Context) error {
 	var a *activities.Activities
 	var targets []activities.SystemRef
+	lifting, every := l.in.Scope.Lift, slices.Contains(l.in.Scope.Purposes, domain.AllPurposes)
 	for _, s := range l.holding(false) {
-		if len(l.namedPurposesOf(s)) == 0 {
+		named := l.namedPurposesOf(s)
+		if len(named) == 0 {
 			continue
 		}
-		if len(s.Restricts) == 0 {
-			if !l.resuming() {
-				l.note(ctx, fmt.Sprintf("%s holds the subject's data for %s but records no restriction; %s is told", s.Name, strings.Join(l.namedPurposesOf(s), ", "), s.Department))
-				l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: s.Department, Kind: "restriction", Facts: l.facts(),
-					Text: fmt.Sprintf("Request %s (%s): %s holds the subject's data for %s but the data map declares no restriction flag there; stop that processing by hand and declare one.",
-						l.in.RequestID, l.in.Type, s.Name, strings.Join(l.namedPurposesOf(s), ", "))})
+		allFlag := slices.Contains(s.Restricts, domain.AllPurposes)
+		var uncovered []string
+		for _, p := range named {
+			if !slices.Contains(s.Restricts, p) && !(allFlag && (!lifting || every)) {
+				uncovered = append(uncovered, p)
 			}
+		}
+		if len(uncovered) < len(named) {
+			targets = append(targets, s)
+		}
+		if len(uncovered) == 0 || l.resuming() {
 			continue
 		}
-		targets = append(targets, s)
+		what := "records no restriction"
+		if len(uncovered) < len(named) {
+			what += " of " + strings.Join(uncovered, ", ")
+		}
+		if lifting && allFlag {
+			what = "keeps its restriction of every purpose until every purpose (all) is lifted"
+		}
+		l.note(ctx, fmt.Sprintf("%s holds the subject's data for %s but %s; %s is told", s.Name, strings.Join(named, ", "), what, s.Department))
+		l.notify(ctx, activities.Notice{RequestID: l.in.RequestID, To: s.Department, Kind: "restriction", Facts: l.facts(),
+			Text: fmt.Sprintf("Request %s (%s): %s holds the subject's data for %s but %s; handle that by hand, or declare a restriction flag per purpose in the data map.",
+				l.in.RequestID, l.in.Type, s.Name, strings.Join(named, ", "), what)})
+	}
+	purposes := func(s activities.SystemRef) []string {
+		if every {
+			return []string{domain.AllPurposes}
+		}
+		return l.namedPurposesOf(s)
 	}
 	err := l.eachSystem(ctx, domain.StatusFulfilling, targets, func(ctx workflow.Context, s activities.SystemRef) workflow.Future {
 		return workflow.ExecuteActivity(ctx, a.Restrict, activities.RestrictInput{RequestID: l.in.RequestID, System: s.Name,
-			Identities: l.ids, Purposes: l.namedPurposesOf(s), Restricted: !l.in.Scope.Lift})
+			Identities: l.ids, Purposes: purposes(s), Restricted: !lifting})
 	}, func(s activities.SystemRef, f workflow.Future) error {
 		var res connectors.Result
 		if err := f.Get(ctx, &res); err != nil {

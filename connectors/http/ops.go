@@ -321,7 +321,7 @@ func (c *Connector) Restrict(ctx context.Context, subject []domain.Identity, pur
 		var recs []found
 		looked := false
 		for _, p := range connectors.KeysOf(o.Restriction) {
-			if p != domain.AllPurposes && !slices.Contains(purposes, domain.AllPurposes) && !slices.Contains(purposes, p) {
+			if !connectors.RestrictionCovers(p, purposes, restricted) {
 				continue
 			}
 			if !looked {

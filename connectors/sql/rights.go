@@ -123,7 +123,7 @@ func (c *Connector) restrict(ctx context.Context, subject []domain.Identity, pur
 	for _, t := range c.tables {
 		var cols []string
 		for _, p := range connectors.KeysOf(t.Restriction) {
-			if slices.Contains(purposes, domain.AllPurposes) || p == domain.AllPurposes || slices.Contains(purposes, p) {
+			if connectors.RestrictionCovers(p, purposes, restricted) {
 				if col := t.Restriction[p]; !slices.Contains(cols, col) {
 					cols = append(cols, col)
 				}
@@ -153,16 +153,16 @@ func (c *Connector) restrict(ctx context.Context, subject []domain.Identity, pur
 		}
 		res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: action, Count: n, Fields: cols})
 	}
-	if len(res.Records) == 0 && !hasRestriction(c.tables, purposes) {
+	if len(res.Records) == 0 && !hasRestriction(c.tables, purposes, restricted) {
 		return res, fmt.Errorf("%w: no table of this system records restriction of %s", connectors.ErrBadConfig, strings.Join(purposes, ", "))
 	}
 	return res, nil
 }
 
-func hasRestriction(tables []*table, purposes []string) bool {
+func hasRestriction(tables []*table, purposes []string, restricting bool) bool {
 	for _, t := range tables {
 		for p := range t.Restriction {
-			if p == domain.AllPurposes || slices.Contains(purposes, domain.AllPurposes) || slices.Contains(purposes, p) {
+			if connectors.RestrictionCovers(p, purposes, restricting) {
 				return true
 			}
 		}

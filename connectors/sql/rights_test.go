@@ -78,6 +78,12 @@ func TestCorrectAndRestrict(t *testing.T) {
 		if again, err := c.Restrict(ctx, jane(t), []string{"newsletter"}, true); err != nil || counts(again) != "customers:restricted:1" {
 			t.Fatalf("restrict again: %s, %v", counts(again), err)
 		}
+		// Lifting one purpose never clears the flag of every purpose,
+		// which another restriction may still need.
+		if _, err := c.Restrict(ctx, jane(t), []string{"newsletter"}, false); !errors.Is(err, connectors.ErrBadConfig) ||
+			rowCount(t, db, "SELECT COUNT(*) FROM customers WHERE restricted = TRUE") != 1 {
+			t.Fatalf("a lift of one purpose: %v", err)
+		}
 		off, err := c.Restrict(ctx, jane(t), []string{domain.AllPurposes}, false)
 		if err != nil || counts(off) != "customers:restriction lifted:1" || rowCount(t, db, "SELECT COUNT(*) FROM customers WHERE restricted = TRUE") != 0 {
 			t.Fatalf("lift: %s, %v", counts(off), err)
