@@ -101,17 +101,19 @@ func demoDSN(ctx context.Context, dir, name string) string {
 }
 
 // upgrades are the columns the demo's seeds gained after their first
-// release (the restriction flag, the consent to sharing): a data folder
+// release (the restriction flag, the consents to sharing and to offers
+// from inferred health interests): a data folder
 // seeded before gets them at start, so that the map's columns exist.
-var upgrades = map[string]string{
-	"crm":       "ALTER TABLE customers ADD COLUMN restricted BOOLEAN NOT NULL DEFAULT FALSE",
-	"marketing": "ALTER TABLE subscriptions ADD COLUMN share_consent BOOLEAN NOT NULL DEFAULT TRUE",
+var upgrades = map[string][]string{
+	"crm": {"ALTER TABLE customers ADD COLUMN restricted BOOLEAN NOT NULL DEFAULT FALSE"},
+	"marketing": {"ALTER TABLE subscriptions ADD COLUMN share_consent BOOLEAN NOT NULL DEFAULT TRUE",
+		"ALTER TABLE subscriptions ADD COLUMN health_offers_consent BOOLEAN NOT NULL DEFAULT TRUE"},
 }
 
 func seedSQLite(ctx context.Context, path, system string) (string, error) {
 	dsn := "file:" + path
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		if up, ok := upgrades[system]; ok {
+		for _, up := range upgrades[system] {
 			if err := runScript(ctx, "sqlite", dsn, up); err != nil && !strings.Contains(err.Error(), "duplicate column") {
 				return "", fmt.Errorf("upgrade the demo data: %w", err)
 			}

@@ -272,6 +272,12 @@ func runAcmeRights(t *testing.T, e *testengine.Engine, count func(system, query 
 	e.RunLinked(t, out, []int{1})
 	check("opt-out", "marketing", `SELECT COUNT(*) FROM subscriptions WHERE email = 'bob@example.com' AND share_consent = FALSE AND newsletter_consent = TRUE`, 1)
 
+	// A limit of sensitive data: the offers from inferred health interests.
+	limit := bob("BOB-LIM", domain.LimitSensitive, domain.CCPA)
+	limit.Scope = &domain.Scope{Channel: "web form"}
+	e.RunLinked(t, limit, []int{1})
+	check("limit", "marketing", `SELECT COUNT(*) FROM subscriptions WHERE email = 'bob@example.com' AND health_offers_consent = FALSE AND share_consent = FALSE AND newsletter_consent = TRUE`, 1)
+
 	// An objection to direct marketing: the newsletter in both systems.
 	obj := bob("BOB-OBJ", domain.Objection, domain.GDPR)
 	obj.Scope = &domain.Scope{DirectMarketing: true, Channel: "e-mail"}
@@ -345,7 +351,7 @@ func TestOldDemoDataIsUpgraded(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		q := map[string]string{"crm": `SELECT COUNT(*) FROM customers WHERE restricted = FALSE`, "marketing": `SELECT COUNT(*) FROM subscriptions WHERE share_consent = TRUE`}[system]
+		q := map[string]string{"crm": `SELECT COUNT(*) FROM customers WHERE restricted = FALSE`, "marketing": `SELECT COUNT(*) FROM subscriptions WHERE share_consent = TRUE AND health_offers_consent = TRUE`}[system]
 		var n int
 		if err := db.Get(&n, q); err != nil || n != 1 {
 			t.Fatalf("%s after the upgrade: %d, %v", system, n, err)

@@ -8,3 +8,4 @@ INSERT INTO campaign_clicks VALUES (1, 'jane@example.com', 'spring-sale', '2026-
 INSERT INTO campaign_clicks VALUES (2, 'jane@example.com', 'summer-sale', '2026-06-20T18:30:00Z');
 INSERT INTO campaign_clicks VALUES (3, 'bob@example.com', 'spring-sale', '2026-03-03T09:00:00Z');
 ALTER TABLE subscriptions ADD COLUMN share_consent BOOLEAN NOT NULL DEFAULT TRUE;
+ALTER TABLE subscriptions ADD COLUMN health_offers_consent BOOLEAN NOT NULL DEFAULT TRUE;
