@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -22,6 +23,7 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/log/tag"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
@@ -98,22 +100,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	} else if err := forgetPeers(dbPath); err != nil {
 		return nil, err
 	}
-	cfg, err := serverConfig(o, sqlCfg)
+	var base log.Logger = log.NewNoopLogger()
+	if o.LogLevel != "" {
+		base = log.NewZapLogger(log.BuildZapLogger(log.Config{Stdout: true, Level: o.LogLevel, Format: "json"}))
+	}
+	srv, err := newServer(o, sqlCfg, base)
 	if err != nil {
 		return nil, err
-	}
-	var logger log.Logger = log.NewNoopLogger()
-	if o.LogLevel != "" {
-		logger = log.NewZapLogger(log.BuildZapLogger(log.Config{Stdout: true, Level: o.LogLevel, Format: "json"}))
-	}
-	srv, err := temporal.NewServer(
-		temporal.WithConfig(cfg),
-		temporal.ForServices(temporal.DefaultServices),
-		temporal.WithLogger(logger),
-		temporal.WithDynamicConfigClient(DynamicConfig()),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("create Temporal server: %w", err)
 	}
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("start Temporal server: %w", err)
@@ -140,22 +133,105 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	return s, nil
 }
 
+// newServer builds the server on internal ports picked for it. A port
+// picked free can still be taken by another process before the server
+// binds it; the server then only logs a fatal error (its logger here does
+// not exit) and would go on with no listener, to panic once it serves.
+// Such a build is refused with the server's own words, never started.
+func newServer(o Options, sqlCfg *config.SQL, base log.Logger) (temporal.Server, error) {
+	cfg, err := serverConfig(o, sqlCfg)
+	if err != nil {
+		return nil, err
+	}
+	beforeBuild(cfg)
+	logger := &fatalLogger{Logger: base, fatal: new(atomic.Pointer[string])}
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(cfg),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithLogger(logger),
+		temporal.WithDynamicConfigClient(DynamicConfig()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create Temporal server: %w", err)
+	}
+	if msg := logger.fatal.Load(); msg != nil {
+		return nil, fmt.Errorf("create Temporal server: %s", *msg)
+	}
+	return srv, nil
+}
+
+// fatalLogger records the server's fatal errors instead of exiting (or,
+// silenced, ignoring them), so that newServer can tell a build that
+// failed to bind a port.
+type fatalLogger struct {
+	log.Logger
+	fatal *atomic.Pointer[string]
+}
+
+func (l *fatalLogger) Fatal(msg string, tags ...tag.Tag) {
+	for _, t := range tags {
+		msg += fmt.Sprintf(" %s=%v", t.Key(), t.Value())
+	}
+	l.fatal.CompareAndSwap(nil, &msg)
+	l.Logger.Error(msg, tags...)
+}
+
+// With keeps the recording in loggers the server derives with tags.
+func (l *fatalLogger) With(tags ...tag.Tag) log.Logger {
+	return &fatalLogger{Logger: log.With(l.Logger, tags...), fatal: l.fatal}
+}
+
+// pickPort picks an internal port, and beforeBuild runs between the picks
+// and the server's binds: variables for the tests that pick one port
+// twice, and take a port in between.
+var (
+	pickPort    = freePort
+	beforeBuild = func(*config.Config) {}
+)
+
 func serverConfig(o Options, sqlCfg *config.SQL) (*config.Config, error) {
 	frontend := net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort))
+	// The ports picked are held until all are, so that no two services
+	// of this server get the same one.
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
+		}
+	}()
+	pick := func() (int, error) {
+		var err error
+		for range 100 {
+			var port int
+			if port, err = pickPort(o.IP); err != nil {
+				return 0, err
+			}
+			var ln net.Listener
+			if ln, err = net.Listen("tcp", net.JoinHostPort(o.IP, strconv.Itoa(port))); err == nil {
+				held = append(held, ln)
+				return port, nil
+			}
+		}
+		return 0, fmt.Errorf("no port for the embedded server's services: %w", err)
+	}
 	service := func(grpc int) (config.Service, error) {
-		membership, err := freePort(o.IP)
+		membership, err := pick()
 		if err != nil {
 			return config.Service{}, err
 		}
 		if grpc == 0 {
-			if grpc, err = freePort(o.IP); err != nil {
+			if grpc, err = pick(); err != nil {
 				return config.Service{}, err
 			}
 		}
 		return config.Service{RPC: config.RPC{GRPCPort: grpc, MembershipPort: membership, BindOnIP: o.IP}}, nil
 	}
 	services := map[string]config.Service{}
-	for name, port := range map[string]int{"frontend": o.FrontendPort, "history": 0, "matching": 0, "worker": 0} {
+	for _, name := range []string{"frontend", "history", "matching", "worker"} {
+		port := 0
+		if name == "frontend" {
+			port = o.FrontendPort
+		}
 		svc, err := service(port)
 		if err != nil {
 			return nil, err
