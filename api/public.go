@@ -123,8 +123,8 @@ func (s *Server) public(w http.ResponseWriter, r *http.Request) {
 	receipt := PublicReceipt{ID: in.RequestID, DueAt: in.DueAt, NoVerification: in.Type == domain.OptOut || in.Type == domain.LimitSensitive}
 	if optOut.RequestID != "" {
 		if _, err := requests.Start(r.Context(), s.Client, optOut); err != nil {
-			// The request itself stands; the signal is kept against the
-			// visitor by the GPC endpoint, and the next visit sends it again.
+			// The request itself stands. The receipt names no opt-out, and
+			// the browser sends the signal again with its next form.
 			s.Log.Error("opt-out from Global Privacy Control", "request", in.RequestID, "error", err)
 		} else {
 			receipt.OptOut = optOut.RequestID
