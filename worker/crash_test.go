@@ -96,28 +96,7 @@ func TestWorkerKilledMidErasure(t *testing.T) {
 	env := append(os.Environ(), "DSR_TEST_AS_WORKER=1", "DATABASE_URL="+testenv.PostgresSchema(t), "DSR_CONFIG="+cfg,
 		"DSR_MASTER_KEY="+base64.StdEncoding.EncodeToString(testenv.TestKey), "DSR_NAMESPACE="+ts.GetDefaultNamespace(),
 		"DSR_EXPORT_DIR="+dir, "CRASH_EVENTS_DSN="+company)
-	worker := func(name string) (*exec.Cmd, string) {
-		gw := freeAddr(t)
-		cmd := exec.Command(os.Args[0], "--temporal-address", ts.GetFrontendHostPort(), "--gateway-addr", gw, "--log-level", "error")
-		cmd.Env = env
-		log, err := os.Create(filepath.Join(dir, name+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-			if t.Failed() {
-				b, _ := os.ReadFile(log.Name())
-				t.Logf("%s's log:\n%s", name, b)
-			}
-		})
-		return cmd, gw
-	}
+	worker := func(name string) (*exec.Cmd, string) { return startWorker(t, dir, env, ts.GetFrontendHostPort(), name) }
 	left := func() (events, tags int) {
 		t.Helper()
 		if err := db.GetContext(ctx, &events, `SELECT COUNT(*) FROM events WHERE email = 'jane@example.com'`); err != nil {
@@ -226,6 +205,33 @@ func TestWorkerKilledMidErasure(t *testing.T) {
 			t.Fatalf("the counts disagree: %s", s.Note)
 		}
 	}
+}
+
+// startWorker runs this test binary as the production worker, in a
+// process of its own, with env and the gateway on a free address; it is
+// killed when the test ends, and its log shown if the test failed.
+func startWorker(t *testing.T, dir string, env []string, frontend, name string) (*exec.Cmd, string) {
+	t.Helper()
+	gw := freeAddr(t)
+	cmd := exec.Command(os.Args[0], "--temporal-address", frontend, "--gateway-addr", gw, "--log-level", "error")
+	cmd.Env = env
+	log, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(log.Name())
+			t.Logf("%s's log:\n%s", name, b)
+		}
+	})
+	return cmd, gw
 }
 
 // waitFor polls cond until it holds.
