@@ -71,6 +71,8 @@ type Engine struct {
 	Keys      *keyring.Keyring
 	Gateway   string // base URL
 	Namespace string
+
+	options Options
 }
 
 // StartEngine starts Temporal (temporaltest, tuned like dev mode), registers
@@ -100,7 +102,6 @@ type Options struct {
 // StartEngineWith is StartEngine with options.
 func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 	t.Helper()
-	systems := o.Systems
 	keys, err := keyring.New(testenv.TestKey)
 	if err != nil {
 		t.Fatal(err)
@@ -119,8 +120,31 @@ func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 	if err := engine.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
 		t.Fatal(err)
 	}
-	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: quiet, GatewayAddr: "127.0.0.1:0", Systems: systems, ExportDir: t.TempDir(),
+	gateway := runEngine(t, ctx, cancel, c, st, keys, quiet, o)
+	return &Engine{Server: ts, Client: c, RawClient: raw, Store: st, Keys: keys,
+		Gateway: gateway, Namespace: ts.GetDefaultNamespace(), options: o}
+}
+
+// Replica runs another worker and gateway of the same engine, on the same
+// Temporal server and store, as a second replica behind a load balancer
+// does; with o's Slack app, if any. It returns the replica's gateway.
+func (e *Engine) Replica(t testing.TB, o Options) string {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	if o.Systems == nil {
+		o.Systems = e.options.Systems
+	}
+	return runEngine(t, ctx, cancel, e.Client, e.Store, e.Keys, quiet, o)
+}
+
+// runEngine runs a worker and a gateway until the test ends, and returns
+// the gateway's base URL.
+func runEngine(t testing.TB, ctx context.Context, cancel context.CancelFunc, c client.Client, st *store.Store, keys *keyring.Keyring, quiet *slog.Logger, o Options) string {
+	t.Helper()
+	e := &engine.Engine{Client: c, Store: st, Keys: keys, Log: quiet, GatewayAddr: "127.0.0.1:0", Systems: o.Systems, ExportDir: t.TempDir(),
 		ArchiveEvery: 200 * time.Millisecond, Packages: o.Packages}
+	var err error
 	if o.Slack != nil {
 		e.Slack = o.Slack(c)
 	}
@@ -153,8 +177,7 @@ func StartEngineWith(t testing.TB, st *store.Store, o Options) *Engine {
 			t.Error("engine did not stop")
 		}
 	})
-	return &Engine{Server: ts, Client: c, RawClient: raw, Store: st, Keys: keys,
-		Gateway: "http://" + ln.Addr().String(), Namespace: ts.GetDefaultNamespace()}
+	return "http://" + ln.Addr().String()
 }
 
 // Table is an in-memory system holding Rows records on every subject until
