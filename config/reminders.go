@@ -62,8 +62,10 @@ func (f *File) ReminderPolicy() (domain.ReminderPolicy, error) {
 	return p, nil
 }
 
-// parseDuration reads "7d" as seven days, and anything else as a Go
-// duration ("36h", "90m").
+// ParseDuration reads "7d" as seven days, and anything else as a Go
+// duration ("36h", "90m"), as the data map writes durations.
+func ParseDuration(s string) (time.Duration, error) { return parseDuration(s) }
+
 func parseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {

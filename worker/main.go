@@ -82,10 +82,13 @@ func openStore(ctx context.Context, cmd, why string) (*store.Store, *keyring.Key
 }
 
 // run validates the settings, connects and serves until ctx ends; with
-// "tokens …" it manages API tokens in the store (DATABASE_URL) instead,
+// "setup" it prepares the Temporal namespace; with "tokens …" it manages API tokens in the store (DATABASE_URL) instead,
 // with "suppression check" it checks the suppression list, and with
 // "scan" it compares the SQL systems' schemas with the map.
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "setup" {
+		return setup(ctx, args[1:], os.Stdout)
+	}
 	if len(args) > 0 && args[0] == "scan" {
 		return engine.ScanCommand(ctx, args[1:], os.Getenv("DSR_CONFIG"), config.Load, os.Getenv, os.Stdout)
 	}
