@@ -11,14 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/internal/testengine"
-	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
-	"github.com/dsrengine/dsr/slackapp"
 	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
@@ -28,22 +24,8 @@ import (
 // balancer: a Slack click and an API call work on either replica, and a
 // click replayed to the other replica is refused there.
 func TestTwoGatewayReplicas(t *testing.T) {
-	w := newWorkspace(t)
-	st := openStore(t)
+	w, st, slack := slackEngine(t)
 	ctx := context.Background()
-	if err := st.SyncDepartments(ctx, []records.Department{
-		{Name: "Sales", Approvers: []string{"U0SALES001"}},
-		{Name: "Finance", Approvers: []string{"controller@acme.example", "ghost@acme.example"}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	slack := func(c client.Client) *slackapp.App {
-		app, err := slackapp.New(ctx, config(w), st, c, quiet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return app
-	}
 	systems := []activities.System{
 		{SystemRef: activities.SystemRef{Name: "crm", Department: "Sales"}, Connector: &testengine.Table{Rows: 4}},
 		{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 2}},

@@ -23,23 +23,38 @@ import (
 	"github.com/dsrengine/dsr/records"
 	"github.com/dsrengine/dsr/requests"
 	"github.com/dsrengine/dsr/slackapp"
+	"github.com/dsrengine/dsr/store"
 	"github.com/dsrengine/dsr/workflows"
 )
+
+// slackEngine is a Slack workspace, a store with Sales and Finance as
+// the workspace knows them, and the Slack app an engine builds on them.
+func slackEngine(t *testing.T) (*workspace, *store.Store, func(client.Client) *slackapp.App) {
+	t.Helper()
+	w := newWorkspace(t)
+	st := openStore(t)
+	if err := st.SyncDepartments(context.Background(), []records.Department{
+		{Name: "Sales", Approvers: []string{"U0SALES001"}},
+		{Name: "Finance", Approvers: []string{"controller@acme.example", "ghost@acme.example"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return w, st, func(c client.Client) *slackapp.App {
+		app, err := slackapp.New(context.Background(), config(w), st, c, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return app
+	}
+}
 
 // TestSignedClicksTakeAnErasureThroughSignOff runs an erasure on the real
 // in-process Temporal server through two departments' sign-off, taken by
 // signed button clicks, and a manual task confirmed in a modal; every
 // refusal on the way changes nothing.
 func TestSignedClicksTakeAnErasureThroughSignOff(t *testing.T) {
-	w := newWorkspace(t)
-	st := openStore(t)
+	w, st, slack := slackEngine(t)
 	ctx := context.Background()
-	if err := st.SyncDepartments(ctx, []records.Department{
-		{Name: "Sales", Approvers: []string{"U0SALES001"}},
-		{Name: "Finance", Approvers: []string{"controller@acme.example", "ghost@acme.example"}},
-	}); err != nil {
-		t.Fatal(err)
-	}
 	paper := activities.System{SystemRef: activities.SystemRef{Name: "paper", Department: "Finance",
 		Manual: &activities.ManualTask{Location: "cabinet B", Instructions: map[string]string{"access": "scan", "erasure": "shred the contracts"}}}}
 	e := testengine.StartEngineWith(t, st, testengine.Options{
@@ -48,13 +63,7 @@ func TestSignedClicksTakeAnErasureThroughSignOff(t *testing.T) {
 			{SystemRef: activities.SystemRef{Name: "billing", Department: "Finance"}, Connector: &testengine.Table{Rows: 2}},
 			paper,
 		},
-		Slack: func(c client.Client) *slackapp.App {
-			app, err := slackapp.New(ctx, config(w), st, c, quiet)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return app
-		},
+		Slack: slack,
 	})
 	endpoint := e.Gateway + "/slack/interactions"
 	email, _ := domain.NewIdentity(domain.Email, "erin@example.com")

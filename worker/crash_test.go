@@ -88,14 +88,7 @@ func TestWorkerKilledMidErasure(t *testing.T) {
 		fmt.Sprintf(`INSERT INTO events SELECT g, CASE WHEN g <= %d THEN 'jane@example.com' ELSE 'bob@example.com' END, 'page view' FROM generate_series(1, %d) g`, janeEvents, janeEvents+bobEvents),
 		fmt.Sprintf(`INSERT INTO event_tags SELECT g, g * 3, 'campaign' FROM generate_series(1, %d) g`, janeTags),
 	)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "map.yaml")
-	if err := os.WriteFile(cfg, []byte(crashMap), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "DSR_TEST_AS_WORKER=1", "DATABASE_URL="+testenv.PostgresSchema(t), "DSR_CONFIG="+cfg,
-		"DSR_MASTER_KEY="+base64.StdEncoding.EncodeToString(testenv.TestKey), "DSR_NAMESPACE="+ts.GetDefaultNamespace(),
-		"DSR_EXPORT_DIR="+dir, "CRASH_EVENTS_DSN="+company)
+	dir, env := workerEnv(t, ts.GetDefaultNamespace(), company)
 	worker := func(name string) (*exec.Cmd, string) { return startWorker(t, dir, env, ts.GetFrontendHostPort(), name) }
 	left := func() (events, tags int) {
 		t.Helper()
@@ -205,6 +198,21 @@ func TestWorkerKilledMidErasure(t *testing.T) {
 			t.Fatalf("the counts disagree: %s", s.Note)
 		}
 	}
+}
+
+// workerEnv writes the crash map to a new folder and returns it with the
+// environment a production worker runs with: a store of its own, the
+// master key, the namespace and the company's database.
+func workerEnv(t *testing.T, namespace, company string) (string, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "map.yaml")
+	if err := os.WriteFile(cfg, []byte(crashMap), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, append(os.Environ(), "DSR_TEST_AS_WORKER=1", "DATABASE_URL="+testenv.PostgresSchema(t), "DSR_CONFIG="+cfg,
+		"DSR_MASTER_KEY="+base64.StdEncoding.EncodeToString(testenv.TestKey), "DSR_NAMESPACE="+namespace,
+		"DSR_EXPORT_DIR="+dir, "CRASH_EVENTS_DSN="+company)
 }
 
 // startWorker runs this test binary as the production worker, in a

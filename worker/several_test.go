@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -44,14 +41,7 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 		fmt.Sprintf(`INSERT INTO events SELECT g, CASE WHEN g <= %d THEN 'p' || (g %% %d) || '@example.com' ELSE 'bob@example.com' END, 'page view'
 			FROM generate_series(1, %d) g`, subjects*each, subjects, subjects*each+bobs),
 	)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "map.yaml")
-	if err := os.WriteFile(cfg, []byte(crashMap), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "DSR_TEST_AS_WORKER=1", "DATABASE_URL="+testenv.PostgresSchema(t), "DSR_CONFIG="+cfg,
-		"DSR_MASTER_KEY="+base64.StdEncoding.EncodeToString(testenv.TestKey), "DSR_NAMESPACE="+ts.GetDefaultNamespace(),
-		"DSR_EXPORT_DIR="+dir, "CRASH_EVENTS_DSN="+company)
+	dir, env := workerEnv(t, ts.GetDefaultNamespace(), company)
 	first, gw1 := startWorker(t, dir, env, ts.GetFrontendHostPort(), "first")
 	_, gw2 := startWorker(t, dir, env, ts.GetFrontendHostPort(), "second")
 	waitFor(t, "the first worker to be healthy", healthy("http://"+gw1+"/healthz"))
