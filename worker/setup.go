@@ -25,14 +25,17 @@ import (
 // setup prepares a Temporal namespace for the engine before the first
 // worker starts: it checks that the namespace exists, registers the
 // engine's search attributes, and checks that the namespace keeps closed
-// requests' histories long enough for auditors. It reads the same
+// requests' histories long enough for auditors to read them there. It reads the same
 // Temporal settings as the worker (address, namespace, TLS or API key)
 // and needs nothing else: no store, no data map, no master key.
 func setup(ctx context.Context, args []string, out io.Writer) error {
 	var s config.Settings
 	fs := flag.NewFlagSet("worker setup", flag.ContinueOnError)
 	s.Bind(fs)
-	minRetention := fs.String("min-retention", "30d", "the shortest retention of closed histories accepted (auditors read them in the Temporal Web UI and CLI)")
+	// Long enough for auditors to read a closed request in the Web UI and
+	// for the engine to archive it; short, since Temporal's copy is not
+	// crypto-shredded (docs/data-at-rest.md): the store keeps the archive.
+	minRetention := fs.String("min-retention", "7d", "the shortest retention of closed histories accepted")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,7 +81,7 @@ func setup(ctx context.Context, args []string, out io.Writer) error {
 	retention := desc.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
 	days := func(d time.Duration) string { return fmt.Sprintf("%g days", d.Hours()/24) }
 	if retention < least {
-		return fmt.Errorf("setup: namespace %s keeps closed requests' histories %s, less than %s: auditors read them in the Temporal Web UI and CLI; raise it, e.g. temporal operator namespace update --namespace %s --retention %s",
+		return fmt.Errorf("setup: namespace %s keeps closed requests' histories %s, less than %s: auditors read closed requests in the Temporal Web UI and CLI until then; raise it, e.g. temporal operator namespace update --namespace %s --retention %s",
 			s.Namespace, days(retention), days(least), s.Namespace, *minRetention)
 	}
 	fmt.Fprintf(out, "Closed requests' histories are kept %s (at least %s asked).\n", days(retention), days(least))
