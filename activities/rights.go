@@ -59,14 +59,22 @@ func (a *Activities) Correct(ctx context.Context, in CorrectInput) (connectors.R
 }
 
 func (a *Activities) corrector(system string) (connectors.Corrector, error) {
+	return connectorAs[connectors.Corrector](a, system, "cannot correct records: its connector has no correctable fields")
+}
+
+// connectorAs is a system's connector as one that can do what a right
+// asks (correct, restrict); a connector that cannot is the data map's
+// mistake, which no retry fixes.
+func connectorAs[T any](a *Activities, system, cannot string) (T, error) {
+	var none T
 	sys, err := a.system(system)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	c, ok := sys.Connector.(connectors.Corrector)
+	c, ok := sys.Connector.(T)
 	if !ok {
-		err := fmt.Errorf("system %s cannot correct records: its connector has no correctable fields", system)
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadConfig", err)
+		err := fmt.Errorf("system %s %s", system, cannot)
+		return none, temporal.NewNonRetryableApplicationError(err.Error(), "BadConfig", err)
 	}
 	return c, nil
 }
@@ -83,14 +91,9 @@ type RestrictInput struct {
 // Restrict records the subject's restriction (or its lifting) in one
 // system; setting a flag to what it holds changes nothing.
 func (a *Activities) Restrict(ctx context.Context, in RestrictInput) (connectors.Result, error) {
-	sys, err := a.system(in.System)
+	r, err := connectorAs[connectors.Restricter](a, in.System, "cannot record a restriction")
 	if err != nil {
 		return connectors.Result{}, err
-	}
-	r, ok := sys.Connector.(connectors.Restricter)
-	if !ok {
-		err := fmt.Errorf("system %s cannot record a restriction", in.System)
-		return connectors.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadConfig", err)
 	}
 	defer keepAlive(ctx, "restricting in "+in.System)()
 	res, err := r.Restrict(ctx, in.Identities, in.Purposes, in.Restricted)

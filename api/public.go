@@ -88,8 +88,7 @@ func (s *Server) public(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	t, _ := domain.ParseRequestType(b.Type)
-	if scoped := t == domain.Restriction || t == domain.Objection || t == domain.OptOut || t == domain.LimitSensitive; scoped ||
-		len(b.Purposes) > 0 || b.Grounds != "" || b.Lift || b.DirectMarketing {
+	if t.Scoped() || len(b.Purposes) > 0 || b.Grounds != "" || b.Lift || b.DirectMarketing {
 		start.Scope = &domain.Scope{Purposes: b.Purposes, Grounds: b.Grounds, Lift: b.Lift, DirectMarketing: b.DirectMarketing}
 		if t == domain.OptOut || t == domain.LimitSensitive || t == domain.Objection {
 			start.Scope.Channel = channelPrivacyCenter
@@ -120,7 +119,7 @@ func (s *Server) public(w http.ResponseWriter, r *http.Request) {
 		failFor(w, err)
 		return
 	}
-	receipt := PublicReceipt{ID: in.RequestID, DueAt: in.DueAt, NoVerification: in.Type == domain.OptOut || in.Type == domain.LimitSensitive}
+	receipt := PublicReceipt{ID: in.RequestID, DueAt: in.DueAt, NoVerification: in.Type.WithoutVerification()}
 	if optOut.RequestID != "" {
 		if _, err := requests.Start(r.Context(), s.Client, optOut); err != nil {
 			// The request itself stands. The receipt names no opt-out, and

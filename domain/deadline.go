@@ -122,7 +122,7 @@ func endOfDay(t time.Time) time.Time {
 // give 15 business days, with no extension, to honour an opt-out of sale
 // or sharing (§7026(f)) and a limit of sensitive data (§7027(g)).
 func RulesFor(t RequestType, reg Regulation) Rules {
-	if reg == CCPA && (t == OptOut || t == LimitSensitive) {
+	if reg == CCPA && t.WithoutVerification() {
 		return Rules{Response: Period{BusinessDays: 15}}
 	}
 	return reg.Rules()

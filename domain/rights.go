@@ -51,6 +51,16 @@ const AllPurposes = "all"
 // MaxCorrections bounds one rectification; a longer list is several requests.
 const MaxCorrections = 32
 
+// Scoped says whether a request of this kind carries a Scope.
+func (t RequestType) Scoped() bool {
+	return t == Restriction || t == Objection || t == OptOut || t == LimitSensitive
+}
+
+// WithoutVerification says whether the law forbids asking the subject to
+// prove who they are: the CCPA's opt-out and limit (regulations §7026(d),
+// §7027(e)), which are also the rights it gives 15 business days.
+func (t RequestType) WithoutVerification() bool { return t == OptOut || t == LimitSensitive }
+
 // Allowed says whether a regulation grants the right: the CCPA has no
 // restriction or objection (its equivalents are opt_out and
 // limit_sensitive), and only the CCPA has those two.
@@ -58,7 +68,7 @@ func (t RequestType) Allowed(reg Regulation) error {
 	switch {
 	case (t == Restriction || t == Objection) && reg == CCPA:
 		return &FieldError{Field: "type", Value: string(t), Reason: "the CCPA grants no " + string(t) + "; use opt_out (sale and sharing) or limit_sensitive"}
-	case (t == OptOut || t == LimitSensitive) && reg != CCPA:
+	case t.WithoutVerification() && reg != CCPA:
 		return &FieldError{Field: "type", Value: string(t), Reason: fmt.Sprintf("is a right under the CCPA, not %s; use objection (direct marketing) or restriction", reg)}
 	}
 	return nil
@@ -78,7 +88,7 @@ func (r Request) validateRight() error {
 		return validateCorrections(r.Corrections)
 	case len(r.Corrections) > 0:
 		return &FieldError{Field: "corrections", Reason: "only a rectification carries corrections"}
-	case r.Type == Restriction || r.Type == Objection || r.Type == OptOut || r.Type == LimitSensitive:
+	case r.Type.Scoped():
 		if r.Scope == nil {
 			return &FieldError{Field: "scope", Reason: scopeNeeds[r.Type]}
 		}

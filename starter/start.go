@@ -192,15 +192,15 @@ type rightFlags struct {
 // request's check names them.
 func (r rightFlags) apply(f *requests.Form, consent *domain.ConsentChange) error {
 	t, _ := domain.ParseRequestType(f.Type)
-	switch t {
-	case domain.OptIn, domain.Withdrawal:
+	switch {
+	case t == domain.OptIn || t == domain.Withdrawal:
 		if len(r.purposes) > 1 {
 			return usage("--purpose: an opt-in or withdrawal is for one purpose; start one request per purpose")
 		}
 		if len(r.purposes) == 1 {
 			consent.Purpose = r.purposes[0]
 		}
-	case domain.Restriction, domain.Objection, domain.OptOut, domain.LimitSensitive:
+	case t.Scoped():
 		f.Scope = &domain.Scope{Purposes: r.purposes, Grounds: r.grounds, Lift: r.lift, DirectMarketing: r.directMarketing, Channel: consent.Channel}
 		consent.Channel = ""
 	default:

@@ -202,7 +202,7 @@ func (l *lifecycle) run(ctx workflow.Context) (RequestState, error) {
 		}
 		return l.finish(ctx)
 	}
-	if !l.st.IdentityVerified && !l.resuming() && (l.in.Type == domain.OptOut || l.in.Type == domain.LimitSensitive) {
+	if !l.st.IdentityVerified && !l.resuming() && l.in.Type.WithoutVerification() {
 		// The CCPA regulations forbid asking for verification of an
 		// opt-out or a limit (§7026(d), §7027(e)): the identities given
 		// only say whose records to act on.

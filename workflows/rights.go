@@ -353,5 +353,5 @@ func (l *lifecycle) rightAnswer() string {
 
 // isRight says whether the request is one of the rights in this file.
 func isRight(t domain.RequestType) bool {
-	return slices.Contains([]domain.RequestType{domain.Rectification, domain.Restriction, domain.Objection, domain.OptOut, domain.LimitSensitive}, t)
+	return t == domain.Rectification || t.Scoped()
 }

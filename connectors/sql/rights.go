@@ -120,6 +120,7 @@ func (c *Connector) restrict(ctx context.Context, subject []domain.Identity, pur
 	if !restricted {
 		action = connectors.ActionLifted
 	}
+	declared := false
 	for _, t := range c.tables {
 		var cols []string
 		for _, p := range connectors.KeysOf(t.Restriction) {
@@ -132,6 +133,7 @@ func (c *Connector) restrict(ctx context.Context, subject []domain.Identity, pur
 		if len(cols) == 0 {
 			continue
 		}
+		declared = true
 		where, args, ok := c.own(t, subject)
 		if !ok {
 			continue
@@ -153,19 +155,8 @@ func (c *Connector) restrict(ctx context.Context, subject []domain.Identity, pur
 		}
 		res.Records = append(res.Records, connectors.Record{Location: t.Name, Action: action, Count: n, Fields: cols})
 	}
-	if len(res.Records) == 0 && !hasRestriction(c.tables, purposes, restricted) {
+	if !declared {
 		return res, fmt.Errorf("%w: no table of this system records restriction of %s", connectors.ErrBadConfig, strings.Join(purposes, ", "))
 	}
 	return res, nil
-}
-
-func hasRestriction(tables []*table, purposes []string, restricting bool) bool {
-	for _, t := range tables {
-		for p := range t.Restriction {
-			if connectors.RestrictionCovers(p, purposes, restricting) {
-				return true
-			}
-		}
-	}
-	return false
 }
