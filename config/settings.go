@@ -61,10 +61,24 @@ type Settings struct {
 	// from its history when it next moves, so a smaller cache trades CPU
 	// for memory; each cached request costs about 80 KB.
 	WorkflowCache string
+	// Role is what this process runs: "all" (the worker and the gateway,
+	// one process), "worker" (workflows and activities; the gateway
+	// address serves only /healthz) or "gateway" (the API, console, Slack,
+	// OpenDSR and the background loops; no system is connected). Workers
+	// scale on their own that way, behind one or two gateways.
+	Role string
 
 	masterKey []byte
 	fields    []field
+	lookup    func(string) (string, bool)
 }
+
+// The process roles of Settings.Role.
+const (
+	RoleAll     = "all"
+	RoleWorker  = "worker"
+	RoleGateway = "gateway"
+)
 
 type field struct {
 	flag, env string
@@ -74,7 +88,12 @@ type field struct {
 }
 
 // Bind registers the settings' flags on fs, defaulting from the environment.
-func (s *Settings) Bind(fs *flag.FlagSet) {
+func (s *Settings) Bind(fs *flag.FlagSet) { s.BindEnv(fs, os.LookupEnv) }
+
+// BindEnv is Bind with the environment read through lookup, so that a
+// check can run on exactly the variables a deployment file gives.
+func (s *Settings) BindEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) {
+	s.lookup = lookup
 	s.fields = []field{
 		{"temporal-address", "DSR_TEMPORAL_ADDRESS", &s.TemporalAddress, checkHostPort, false},
 		{"namespace", "DSR_NAMESPACE", &s.Namespace, checkNamespace, false},
@@ -100,10 +119,11 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		{"trusted-proxies", "DSR_TRUSTED_PROXIES", &s.TrustedProxies, checkNetworks, false},
 		{"callback-give-up", "DSR_CALLBACK_GIVE_UP", &s.CallbackGiveUp, checkGiveUp, false},
 		{"workflow-cache", "DSR_WORKFLOW_CACHE", &s.WorkflowCache, checkCacheSize, false},
+		{"role", "DSR_ROLE", &s.Role, checkRole, false},
 	}
 	defaults := map[string]string{
 		"temporal-address": "127.0.0.1:7233", "namespace": "dsr", "gateway-addr": "127.0.0.1:8080", "log-level": "info",
-		"callback-give-up": "24h", "workflow-cache": "1000",
+		"callback-give-up": "24h", "workflow-cache": "1000", "role": RoleAll,
 	}
 	usage := map[string]string{
 		"temporal-address": "Temporal frontend host:port",
@@ -126,14 +146,15 @@ func (s *Settings) Bind(fs *flag.FlagSet) {
 		"trusted-proxies":  "networks of the load balancers in front of the gateway (comma-separated CIDRs, e.g. 10.0.0.0/8); their X-Forwarded-For names the client",
 		"workflow-cache":   "how many requests the worker keeps in memory between their steps (about 80 KB each)",
 		"callback-give-up": "how long an OpenDSR callback is retried before it is given up (e.g. 24h, 72h)",
+		"role":             "what this process runs: all, worker (workflows and activities; the gateway address serves /healthz only) or gateway (API, console, Slack, OpenDSR; no system connected)",
 	}
 	for _, f := range s.fields {
 		if f.flag == "" {
-			*f.ptr = os.Getenv(f.env)
+			*f.ptr = s.Getenv(f.env)
 			continue
 		}
 		def := defaults[f.flag]
-		if v, ok := os.LookupEnv(f.env); ok {
+		if v, ok := lookup(f.env); ok {
 			def = v
 		}
 		fs.StringVar(f.ptr, f.flag, def, fmt.Sprintf("%s (env %s)", usage[f.flag], f.env))
@@ -173,12 +194,30 @@ func (s *Settings) Validate() error {
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key (DSR_TEMPORAL_TLS_CERT, DSR_TEMPORAL_TLS_KEY): give both or neither"))
 	}
-	k, err := MasterKey(os.Getenv("DSR_MASTER_KEY"), s.MasterKeyFile)
+	k, err := MasterKey(s.Getenv("DSR_MASTER_KEY"), s.MasterKeyFile)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	s.masterKey = k
 	return errors.Join(errs...)
+}
+
+// Getenv reads a variable from the environment the settings were bound
+// to (the process's, unless BindEnv was given another).
+func (s *Settings) Getenv(name string) string {
+	if s.lookup == nil {
+		return os.Getenv(name)
+	}
+	v, _ := s.lookup(name)
+	return v
+}
+
+func checkRole(v string) error {
+	switch v {
+	case RoleAll, RoleWorker, RoleGateway:
+		return nil
+	}
+	return fmt.Errorf("%q is not a role: all, worker or gateway", v)
 }
 
 // MasterKey reads the master key from DSR_MASTER_KEY's value (env) or

@@ -24,6 +24,7 @@ import (
 
 	"github.com/dsrengine/dsr/activities"
 	"github.com/dsrengine/dsr/api"
+	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/console"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/gateway"
@@ -125,9 +126,20 @@ type Engine struct {
 	// CallbackGiveUp is how long an OpenDSR callback is retried (default 24 h).
 	CallbackGiveUp time.Duration
 
+	// Role is what the process runs: config.RoleAll (empty), RoleWorker
+	// or RoleGateway.
+	Role string
+
 	// closers undo Open, newest last.
 	closers []func()
 }
+
+// runsWorker says whether the process runs workflows and activities.
+func (e *Engine) runsWorker() bool { return e.Role != config.RoleGateway }
+
+// runsGateway says whether the process serves the API, the console, Slack
+// and OpenDSR, and runs the background loops.
+func (e *Engine) runsGateway() bool { return e.Role != config.RoleWorker }
 
 // Activities builds the activity set. Every notice goes to the log and
 // the console's inbox; the subject's by e-mail, and the departments' to
@@ -154,7 +166,9 @@ func (e *Engine) Listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// Run runs the worker and the gateway until ctx ends or one of them fails.
+// Run runs the worker and the gateway (or the one the role names) until
+// ctx ends or one of them fails. A worker alone serves /healthz on ln, for
+// its orchestrator's health check.
 func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	public := e.PublicURL
 	if public == "" {
@@ -163,11 +177,13 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 	if e.Mail != nil && e.Mail.Portal == "" {
 		e.Mail.Portal = public
 	}
-	w := NewWorker(e.Client, e.Activities(), e.Keys)
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	if e.runsWorker() {
+		w := NewWorker(e.Client, e.Activities(), e.Keys)
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		defer w.Stop()
 	}
-	defer w.Stop()
 
 	opts := gateway.Options{Checks: []gateway.Checker{
 		{Name: "store", Check: e.Store.Ping},
@@ -176,6 +192,26 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 			return err
 		}},
 	}}
+	errc := make(chan error, 2)
+	if e.runsGateway() {
+		e.serveGateway(ctx, &opts, public, errc)
+	}
+	srv := gateway.Server(gateway.Handler(opts))
+	go func() { errc <- fmt.Errorf("gateway: %w", srv.Serve(ln)) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+// serveGateway adds the API, console, codec, OpenDSR and Slack to the
+// gateway's routes, and starts the background loops (history archive,
+// OpenDSR callbacks, Slack's socket mode), which end with ctx.
+func (e *Engine) serveGateway(ctx context.Context, opts *gateway.Options, public string, errc chan<- error) {
 	// The background loops (history archive, OpenDSR callbacks) look this often.
 	every := e.ArchiveEvery
 	if every <= 0 {
@@ -199,7 +235,6 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 		opts.OpenDSR = o.Handler(apiServer.Require(opendsr.ControllerKey{}, store.RoleController))
 		go o.RunCallbacks(ctx, every)
 	}
-	errc := make(chan error, 2)
 	go e.archive(ctx, every)
 	if e.Slack != nil {
 		opts.SlackInteractions = e.Slack
@@ -211,14 +246,4 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 			}()
 		}
 	}
-	srv := gateway.Server(gateway.Handler(opts))
-	go func() { errc <- fmt.Errorf("gateway: %w", srv.Serve(ln)) }()
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return err
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdown)
 }

@@ -53,6 +53,9 @@ type Setup struct {
 	// Mail, when set, e-mails the subjects their notices; without it they
 	// stay in the console's inbox.
 	Mail *mail.Config
+	// Role is what the process runs (config.RoleAll, RoleWorker or
+	// RoleGateway; empty is all). A gateway connects no system.
+	Role string
 }
 
 // Open brings the engine up from its setup: departments synced from the
@@ -62,7 +65,7 @@ type Setup struct {
 func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 	e = &Engine{Store: s.Store, Keys: s.Keys, Log: s.Log, GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir,
 		ExposeCodec: s.ExposeCodec, CodecOrigins: s.CodecOrigins, OpenDSR: s.OpenDSR, PublicURL: s.PublicURL, TrustedProxies: s.TrustedProxies,
-		LoopbackCallbacks: s.LoopbackCallbacks, CallbackGiveUp: s.CallbackGiveUp}
+		LoopbackCallbacks: s.LoopbackCallbacks, CallbackGiveUp: s.CallbackGiveUp, Role: s.Role}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -92,16 +95,9 @@ func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 	if err := domain.DeclareKinds(kinds); err != nil {
 		return nil, err
 	}
-	systems, closeSystems, err := OpenSystems(ctx, s.Map, s.Getenv, s.Keys)
-	if err != nil {
-		return nil, err
-	}
-	e.Systems, e.closers = systems, append(e.closers, closeSystems)
-	for _, sys := range systems {
-		if w, ok := sys.Connector.(interface{ Warnings() []string }); ok {
-			for _, msg := range w.Warnings() {
-				s.Log.Warn("data map: "+msg, "system", sys.Name)
-			}
+	if e.runsWorker() {
+		if err := e.openSystems(ctx, s); err != nil {
+			return nil, err
 		}
 	}
 	opts := s.Temporal
@@ -126,6 +122,24 @@ func Open(ctx context.Context, s Setup) (e *Engine, err error) {
 		}
 	}
 	return e, nil
+}
+
+// openSystems connects the data map's systems, for a process that runs
+// their activities.
+func (e *Engine) openSystems(ctx context.Context, s Setup) error {
+	systems, closeSystems, err := OpenSystems(ctx, s.Map, s.Getenv, s.Keys)
+	if err != nil {
+		return err
+	}
+	e.Systems, e.closers = systems, append(e.closers, closeSystems)
+	for _, sys := range systems {
+		if w, ok := sys.Connector.(interface{ Warnings() []string }); ok {
+			for _, msg := range w.Warnings() {
+				s.Log.Warn("data map: "+msg, "system", sys.Name)
+			}
+		}
+	}
+	return nil
 }
 
 // NewMail builds the e-mail notifier from its settings.
@@ -157,8 +171,14 @@ func (e *Engine) Close() {
 // returns every problem at once.
 func CheckSettings(s *config.Settings) error {
 	err := s.Validate()
-	if _, _, merr := mail.FromEnv(os.Getenv); merr != nil {
+	_, hasMail, merr := mail.FromEnv(s.Getenv)
+	if merr != nil {
 		err = errors.Join(err, merr)
+	}
+	if hasMail && s.Role == config.RoleWorker && s.PublicURL == "" {
+		// A worker alone listens only for its health check; the links in
+		// the subjects' e-mails must lead to the gateway.
+		err = errors.Join(err, errors.New("--public-url (DSR_PUBLIC_URL): required for --role worker with mail: the notices link to the gateway's privacy center"))
 	}
 	if s.SlackBotToken != "" || s.SlackSigningSecret != "" || s.SlackAppToken != "" {
 		err = errors.Join(err, SlackConfig(s, nil).Validate())

@@ -81,10 +81,13 @@ func openStore(ctx context.Context, cmd, why string) (*store.Store, *keyring.Key
 	return st, ring, master, nil
 }
 
-// run validates the settings, connects and serves until ctx ends; with
-// "setup" it prepares the Temporal namespace; with "tokens …" it manages API tokens in the store (DATABASE_URL) instead,
-// with "suppression check" it checks the suppression list, and with
-// "scan" it compares the SQL systems' schemas with the map.
+// run validates the settings, connects and serves until ctx ends. The
+// other commands: "setup" prepares the Temporal namespace, "check"
+// validates the settings and the data map without connecting, "health"
+// asks a running process whether it is healthy, "tokens …" manages API
+// tokens in the store (DATABASE_URL), "suppression check" checks the
+// suppression list, "keys" rotates the wrapping key, and "scan" compares
+// the SQL systems' schemas with the map.
 func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "setup" {
 		return setup(ctx, args[1:], os.Stdout)
@@ -110,16 +113,17 @@ func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "keys" {
 		return keys(ctx, args[1:])
 	}
-	var s config.Settings
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	s.Bind(fs)
-	if err := fs.Parse(args); err != nil {
+	if len(args) > 0 && args[0] == "check" {
+		return check(args[1:], os.LookupEnv, os.Stdout)
+	}
+	if len(args) > 0 && args[0] == "health" {
+		return health(ctx, args[1:])
+	}
+	s, err := settings("worker", args, os.LookupEnv)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (settings are flags; see worker -h)", fs.Arg(0))
-	}
-	if err := engine.CheckSettings(&s); err != nil {
+	if err := engine.CheckSettings(s); err != nil {
 		return err
 	}
 	log := connect.NewLogger(s.LogLevel)
@@ -127,7 +131,7 @@ func run(ctx context.Context, args []string) error {
 	// exists; its default (10,000 requests, about 600 MB) is more than a
 	// worker waiting on many sign-offs should hold.
 	worker.SetStickyWorkflowCacheSize(s.CacheSize())
-	dataMap, err := config.Load(s.ConfigFile)
+	dataMap, err := loadMap(s)
 	if err != nil {
 		return err
 	}
@@ -140,12 +144,12 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	setup := engine.Setup{Map: dataMap, Getenv: os.Getenv, Store: st, Keys: keys, Log: log, Slack: s,
+	setup := engine.Setup{Map: dataMap, Getenv: s.Getenv, Role: s.Role, Store: st, Keys: keys, Log: log, Slack: *s,
 		Temporal: connect.Options{Address: s.TemporalAddress, Namespace: s.Namespace, TLSCert: s.TLSCert, TLSKey: s.TLSKey,
 			TLSCA: s.TLSCA, TLSName: s.TLSServerName, APIKey: s.APIKey},
 		GatewayAddr: s.GatewayAddr, ExportDir: s.ExportDir, PublicURL: s.PublicURL,
 		ExposeCodec: s.CodecOrigins != "", CodecOrigins: s.Origins(), TrustedProxies: s.Proxies(), CallbackGiveUp: s.GiveUp()}
-	if mc, ok, _ := mail.FromEnv(os.Getenv); ok { // checked with the other settings
+	if mc, ok, _ := mail.FromEnv(s.Getenv); ok { // checked with the other settings
 		setup.Mail = &mc
 	}
 	if s.OpenDSRKeyFile != "" {
@@ -162,7 +166,38 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("worker running", "temporal", s.TemporalAddress, "namespace", s.Namespace,
+	log.Info("worker running", "role", s.Role, "temporal", s.TemporalAddress, "namespace", s.Namespace,
 		"gateway", "http://"+ln.Addr().String(), "departments", len(dataMap.Departments), "systems", len(e.Systems), "key_id", keys.KeyID(), "slack", e.Slack != nil)
 	return e.Run(ctx, ln)
+}
+
+// settings parses the process settings from args, defaulting from the
+// environment that lookup reads.
+func settings(name string, args []string, lookup func(string) (string, bool)) (*config.Settings, error) {
+	s := &config.Settings{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	s.BindEnv(fs, lookup)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (settings are flags; see %s -h)", fs.Arg(0), name)
+	}
+	return s, nil
+}
+
+// loadMap reads the data map, and for a process that connects the systems
+// checks that every variable it names is set: a forgotten one is reported
+// with the file, line and field here, before anything connects.
+func loadMap(s *config.Settings) (*config.File, error) {
+	m, err := config.Load(s.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	if s.Role != config.RoleGateway {
+		if err := m.MissingVariables(s.Getenv); err != nil {
+			return nil, fmt.Errorf("the data map's systems need these variables:\n%w", err)
+		}
+	}
+	return m, nil
 }
