@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -158,11 +157,8 @@ func newSaaS(file, system string) (*mailwave.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no demo data: %w", err)
 	}
-	var seed struct {
-		Contacts []mailwave.Contact `json:"contacts"`
-		Events   []mailwave.Event   `json:"events"`
-	}
-	if err := json.Unmarshal(b, &seed); err != nil {
+	seed, err := mailwave.ParseSeed(system+".json", b)
+	if err != nil {
 		return nil, fmt.Errorf("demo data: %w", err)
 	}
 	return mailwave.New("", file, seed.Contacts, seed.Events)

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/dsrengine/dsr/config"
 	"github.com/dsrengine/dsr/engine"
+	"github.com/dsrengine/dsr/gateway"
 )
 
 // check validates what the worker would start with, as the worker does at
@@ -39,34 +37,11 @@ func check(args []string, lookup func(string) (string, bool), out io.Writer) err
 	return nil
 }
 
-// health asks the process listening on the gateway address for /healthz,
-// for a container's health check: the image has no shell or curl.
+// health asks the process listening on the gateway address for /healthz.
 func health(ctx context.Context, args []string) error {
 	s, err := settings("worker health", args, os.LookupEnv)
 	if err != nil {
 		return err
 	}
-	host, port, err := net.SplitHostPort(s.GatewayAddr)
-	if err != nil {
-		return fmt.Errorf("health: --gateway-addr (DSR_GATEWAY_ADDR): %q is not host:port", s.GatewayAddr)
-	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	url := "http://" + net.JoinHostPort(host, port) + "/healthz"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("health: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("health: %s answered %s", url, resp.Status)
-	}
-	return nil
+	return gateway.Probe(ctx, s.GatewayAddr)
 }

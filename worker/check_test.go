@@ -56,6 +56,10 @@ func TestCheck(t *testing.T) {
 		{"unknown role", with("DSR_ROLE", "scheduler"), `--role (DSR_ROLE): "scheduler" is not a role: all, worker or gateway`, false},
 		{"a worker's mail links to the gateway", with("DSR_ROLE", "worker", "DSR_SMTP_HOST", "smtp.acme.example", "DSR_SMTP_FROM", "privacy@acme.example"),
 			"--public-url (DSR_PUBLIC_URL): required for --role worker with mail", false},
+		{"http on this machine", with("DSR_PUBLIC_URL", "http://localhost:8080"), "ok: role all", true},
+		{"http on loopback", with("DSR_PUBLIC_URL", "http://127.0.0.1:8080"), "ok: role all", true},
+		{"http elsewhere", with("DSR_PUBLIC_URL", "http://privacy.acme.example"), `"http://privacy.acme.example" must be an https:// URL (http only on localhost)`, false},
+		{"a host named like loopback", with("DSR_PUBLIC_URL", "http://localhost.acme.example"), "http only on localhost", false},
 		{"no master key", with("DSR_MASTER_KEY", ""), "DSR_MASTER_KEY or --master-key-file", false},
 		{"no map file", with("DSR_CONFIG", filepath.Join(dir, "missing.yaml")), "--config (DSR_CONFIG): cannot read " + filepath.Join(dir, "missing.yaml"), false},
 	}

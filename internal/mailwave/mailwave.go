@@ -6,6 +6,7 @@
 package mailwave
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -315,4 +316,28 @@ func reply(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// Seed is a demo company's data in the SaaS, as JSON: its contacts and
+// their e-mail events.
+type Seed struct {
+	Contacts []Contact `json:"contacts"`
+	Events   []Event   `json:"events"`
+}
+
+// ParseSeed reads a seed, refusing a field it does not know so that a
+// typo in a demo's data is an error, not a missing contact.
+func ParseSeed(name string, b []byte) (Seed, error) {
+	var s Seed
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return Seed{}, fmt.Errorf("mailwave seed %s: %w", name, err)
+	}
+	for i, c := range s.Contacts {
+		if c.ID == "" || c.Email == "" {
+			return Seed{}, fmt.Errorf("mailwave seed %s: contacts[%d]: id and email are required", name, i)
+		}
+	}
+	return s, nil
 }
