@@ -48,6 +48,11 @@ type SystemRef struct {
 	// Restricts the purposes ("all") whose restriction the system records.
 	Correctable []string `json:"correctable,omitempty"`
 	Restricts   []string `json:"restricts,omitempty"`
+	// TaskQueue is where the system's activities run: its connector
+	// class's queue, so that a slow class cannot hold the others' work,
+	// or its own when the data map bounds its rate. Empty (a request
+	// begun before queues were split) is the requests' queue.
+	TaskQueue string `json:"task_queue,omitempty"`
 }
 
 // PurposesOf lists the system's purposes of any of the kinds, in the

@@ -87,6 +87,12 @@ type System struct {
 	// SignOffFor lists kinds besides erasure that need the department's sign-off.
 	SignOffFor []string `yaml:"signoff_for"`
 	Tables     []Table  `yaml:"tables"`
+	// RateLimit bounds how many of the system's activities (a discovery,
+	// an export, an erasure) start per second across every worker, as
+	// "N/s", "N/m" or "N/h"; empty is no bound beyond its connector
+	// class's. A bounded system gets a task queue of its own, whose rate
+	// Temporal enforces.
+	RateLimit string `yaml:"rate_limit"`
 
 	line int
 }

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/dsrengine/dsr/domain"
@@ -75,6 +76,14 @@ func (f *File) validateSystems(departments map[string]int) error {
 			// objection to direct marketing never wait for one.
 			if !slices.Contains(optionalSignOff, domain.RequestType(k)) {
 				return fail(fmt.Sprintf(".signoff_for[%d]", j), "%q must be one of %s", k, domain.JoinNames(optionalSignOff))
+			}
+		}
+		if s.RateLimit != "" {
+			if s.Connector == "manual" {
+				return fail(".rate_limit", "a manual system is worked by people: there is nothing to rate-limit")
+			}
+			if _, err := ParseRate(s.RateLimit); err != nil {
+				return fail(".rate_limit", "%v", err)
 			}
 		}
 		if other := foreignSettings(s); other != "" {
@@ -620,4 +629,20 @@ func (f *File) MissingVariables(getenv func(string) string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+var ratePattern = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)/(s|m|h)$`)
+
+// ParseRate reads a rate such as "5/s", "30/m" or "100/h" as a number per
+// second.
+func ParseRate(v string) (float64, error) {
+	m := ratePattern.FindStringSubmatch(v)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a rate: a number per s, m or h, such as 5/s or 30/m", v)
+	}
+	n, err := strconv.ParseFloat(m[1], 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q: the rate must be more than zero", v)
+	}
+	return n / map[string]float64{"s": 1, "m": 60, "h": 3600}[m[2]], nil
 }

@@ -80,6 +80,15 @@ func NewWorker(c client.Client, acts *activities.Activities, keys claims.Keys) w
 	return w
 }
 
+// NewSystemWorker runs the system activities of one system task queue
+// (SystemQueue), at most rate per second across every worker when rate
+// is above zero. It runs no workflow.
+func NewSystemWorker(c client.Client, acts *activities.Activities, queue string, rate float64) worker.Worker {
+	w := worker.New(c, queue, worker.Options{DisableWorkflowWorker: true, TaskQueueActivitiesPerSecond: rate})
+	w.RegisterActivity(acts)
+	return w
+}
+
 // Engine is a running engine's dependencies.
 type Engine struct {
 	Client      client.Client
@@ -87,8 +96,11 @@ type Engine struct {
 	Keys        *keyring.Keyring
 	Log         *slog.Logger
 	GatewayAddr string
-	// Systems are the data map's systems with their connectors.
+	// Systems are the data map's systems with their connectors, and
+	// Rates the rates of the task queues of those with a rate limit
+	// (SystemRates).
 	Systems []activities.System
+	Rates   map[string]float64
 	// ExportDir holds access exports and packages.
 	ExportDir string
 	// Reminders is the data map's reminder policy.
@@ -178,11 +190,26 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 		e.Mail.Portal = public
 	}
 	if e.runsWorker() {
-		w := NewWorker(e.Client, e.Activities(), e.Keys)
+		acts := e.Activities()
+		w := NewWorker(e.Client, acts, e.Keys)
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
 		defer w.Stop()
+		// Every queue a system's activities go to is polled here.
+		queues := map[string]float64{}
+		for _, s := range e.Systems {
+			if s.TaskQueue != "" {
+				queues[s.TaskQueue] = e.Rates[s.TaskQueue]
+			}
+		}
+		for queue, rate := range queues {
+			sw := NewSystemWorker(e.Client, acts, queue, rate)
+			if err := sw.Start(); err != nil {
+				return fmt.Errorf("start the worker of %s: %w", queue, err)
+			}
+			defer sw.Stop()
+		}
 	}
 
 	opts := gateway.Options{Checks: []gateway.Checker{

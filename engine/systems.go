@@ -16,6 +16,7 @@ import (
 	dsrsql "github.com/dsrengine/dsr/connectors/sql"
 	"github.com/dsrengine/dsr/domain"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/workflows"
 )
 
 // OpenSystems connects to every system of the data map. Connection strings
@@ -57,6 +58,7 @@ func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string
 			out = append(out, sys)
 			continue
 		}
+		sys.TaskQueue = SystemQueue(s)
 		conn, closer, err := openConnector(ctx, s, getenv, keys)
 		if err != nil {
 			closeAll()
@@ -67,6 +69,29 @@ func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string
 		out = append(out, sys)
 	}
 	return out, closeAll, nil
+}
+
+// SystemQueue is the task queue of a system's activities: its connector
+// class's (dsr-requests-sql, -http, -redis), or with a rate limit its own
+// (dsr-requests-system-<name>), which Temporal holds to that rate across
+// every worker.
+func SystemQueue(s config.System) string {
+	if s.RateLimit != "" {
+		return workflows.TaskQueue + "-system-" + s.Name
+	}
+	return workflows.TaskQueue + "-" + s.Connector
+}
+
+// SystemRates are the rates, in activities per second, of the map's
+// systems that have their own task queue for a rate limit.
+func SystemRates(f *config.File) map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range f.Systems {
+		if rate, err := config.ParseRate(s.RateLimit); err == nil && s.Connector != "manual" {
+			out[SystemQueue(s)] = rate
+		}
+	}
+	return out
 }
 
 // heartbeat keeps long connector calls alive inside activities; outside

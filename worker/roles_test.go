@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -45,6 +47,12 @@ func TestWorkerAndGatewayRoles(t *testing.T) {
 		`INSERT INTO event_tags VALUES (1, 1, 'x'), (2, 3, 'y')`,
 	)
 	dir, env := workerEnv(t, ts.GetDefaultNamespace(), company)
+	// The system's rate bounded: its activities go to a queue of its own,
+	// which the worker polls at that rate.
+	limited := strings.Replace(crashMap, "    connector: sql\n", "    connector: sql\n    rate_limit: 50/s\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "map.yaml"), []byte(limited), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	gatewayEnv := slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "CRASH_EVENTS_DSN=") })
 	gw, gwAddr := startWorker(t, dir, append(gatewayEnv, "DSR_ROLE=gateway"), ts.GetFrontendHostPort(), "gateway")
 	wk, wkAddr := startWorker(t, dir, append(env, "DSR_ROLE=worker"), ts.GetFrontendHostPort(), "worker")
@@ -109,12 +117,31 @@ func TestWorkerAndGatewayRoles(t *testing.T) {
 	}
 
 	worker, gateway := fmt.Sprintf("%d@", wk.Process.Pid), fmt.Sprintf("%d@", gw.Process.Pid)
+	const queue = "dsr-requests-system-events"
+	pollers, err := c.DescribeTaskQueue(ctx, queue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rates []string
+	for _, p := range pollers.GetPollers() {
+		rates = append(rates, fmt.Sprintf("%s at %v/s", p.GetIdentity(), p.GetRatePerSecond()))
+		if !strings.HasPrefix(p.GetIdentity(), worker) || p.GetRatePerSecond() != 50 {
+			t.Errorf("%s is polled by %s at %v/s, not by the worker at 50/s", queue, p.GetIdentity(), p.GetRatePerSecond())
+		}
+	}
+	if len(rates) == 0 {
+		t.Fatalf("nothing polls %s", queue)
+	}
+	onQueue := map[string]int{}
 	tasks := 0
 	iter := c.GetWorkflowHistory(ctx, domain.WorkflowID("ROLES-1"), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for iter.HasNext() {
 		ev, err := iter.Next()
 		if err != nil {
 			t.Fatal(err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			onQueue[a.GetActivityType().GetName()+" on "+a.GetTaskQueue().GetName()]++
 		}
 		who := ev.GetActivityTaskStartedEventAttributes().GetIdentity() + ev.GetWorkflowTaskStartedEventAttributes().GetIdentity()
 		if who == "" {
@@ -127,5 +154,9 @@ func TestWorkerAndGatewayRoles(t *testing.T) {
 	}
 	if tasks == 0 {
 		t.Fatal("the history names no worker")
+	}
+	// Discovery, erasure and the verification's discovery.
+	if onQueue["Discover on "+queue] != 2 || onQueue["Erase on "+queue] != 1 {
+		t.Fatalf("the system's activities were scheduled %v, not on %s", onQueue, queue)
 	}
 }

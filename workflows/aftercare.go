@@ -113,7 +113,7 @@ func (l *lifecycle) checkResurrection(ctx workflow.Context, at time.Duration) {
 	var back []string
 	for _, s := range systems {
 		var found connectors.Result
-		err := workflow.ExecuteActivity(actx, a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s, Identities: l.ids}).Get(ctx, &found)
+		err := workflow.ExecuteActivity(onSystem(actx, l.systemRef(s)), a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s, Identities: l.ids}).Get(ctx, &found)
 		if err != nil {
 			l.note(ctx, fmt.Sprintf("resurrection check %d days after the erasure could not search %s: %v", days, s, err))
 			continue
@@ -156,13 +156,13 @@ func (l *lifecycle) erasePass(ctx workflow.Context) {
 	for _, s := range l.resurrected {
 		in := activities.SystemInput{RequestID: l.in.RequestID, System: s, Identities: l.ids, Pass: pass}
 		var res connectors.Result
-		if err := workflow.ExecuteActivity(actx, a.Erase, in).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(onSystem(actx, l.systemRef(s)), a.Erase, in).Get(ctx, &res); err != nil {
 			l.note(ctx, fmt.Sprintf("%s: erasing again failed: %v", s, err))
 			still = append(still, s)
 			continue
 		}
 		var left connectors.Result
-		err := workflow.ExecuteActivity(actx, a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s, Identities: l.ids}).Get(ctx, &left)
+		err := workflow.ExecuteActivity(onSystem(actx, l.systemRef(s)), a.Discover, activities.DiscoverInput{RequestID: l.in.RequestID, System: s, Identities: l.ids}).Get(ctx, &left)
 		switch {
 		case err != nil:
 			l.note(ctx, fmt.Sprintf("%s: erased again (%s), but the verification failed: %v", s, describe(res), err))

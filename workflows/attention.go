@@ -18,6 +18,17 @@ import (
 // operator's retry runs only the systems that failed, in the same phase.
 // A continued run that resumes later in the phase skips it; one that
 // resumes waiting for the retry goes straight back to waiting.
+// onSystem sends the activities of ctx to the system's task queue (its
+// connector class's, or its own when its rate is bounded), so that a slow
+// system holds up only the systems of its queue. A system listed before
+// the queues were split has none, and stays on the requests' queue.
+func onSystem(ctx workflow.Context, s activities.SystemRef) workflow.Context {
+	if s.TaskQueue == "" {
+		return ctx
+	}
+	return workflow.WithTaskQueue(ctx, s.TaskQueue)
+}
+
 func (l *lifecycle) eachSystem(ctx workflow.Context, phase domain.Status, systems []activities.SystemRef,
 	start func(workflow.Context, activities.SystemRef) workflow.Future, done func(activities.SystemRef, workflow.Future) error) error {
 	actx := workflow.WithActivityOptions(ctx, discoveryActivity)
@@ -33,7 +44,7 @@ func (l *lifecycle) eachSystem(ctx workflow.Context, phase domain.Status, system
 		if waiting == nil {
 			futures := make([]workflow.Future, len(todo))
 			for i, s := range todo {
-				futures[i] = start(actx, s)
+				futures[i] = start(onSystem(actx, s), s)
 			}
 			var failed []activities.SystemRef
 			var problems []string

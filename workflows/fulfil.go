@@ -149,7 +149,7 @@ func (l *lifecycle) erase(ctx workflow.Context) error {
 			l.note(ctx, fmt.Sprintf("%s: discovery found %d records to erase, erasure changed %d", s.Name, found, changed))
 		}
 		var left connectors.Result
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, discoveryActivity), a.Discover,
+		err := workflow.ExecuteActivity(onSystem(workflow.WithActivityOptions(ctx, discoveryActivity), s), a.Discover,
 			activities.DiscoverInput{RequestID: l.in.RequestID, System: s.Name, Identities: l.ids}).Get(ctx, &left)
 		if err != nil {
 			return fmt.Errorf("verification: %w", err)

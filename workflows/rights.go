@@ -195,7 +195,7 @@ func (l *lifecycle) correct(ctx workflow.Context) error {
 			changed = append(changed, s)
 		}
 		var left connectors.Result
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, discoveryActivity), a.CorrectAll, activities.CorrectAllInput{
+		err := workflow.ExecuteActivity(onSystem(workflow.WithActivityOptions(ctx, discoveryActivity), s), a.CorrectAll, activities.CorrectAllInput{
 			RequestID: l.in.RequestID, System: s.Name, Identities: l.ids, Corrections: l.fieldsIn(s), DryRun: true}).Get(ctx, &left)
 		if err != nil {
 			return fmt.Errorf("verification: %w", err)
