@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +31,16 @@ type Settings struct {
 	DatabaseURL     string
 	ConfigFile      string
 	MasterKeyFile   string
+	// MasterKeyWrappedFile holds the master key encrypted by a KMS (Vault
+	// transit: VaultAddr, VaultTransitKey, and the token from
+	// DSR_VAULT_TOKEN or VaultTokenFile), decrypted at each start.
+	MasterKeyWrappedFile string
+	VaultAddr            string
+	VaultNamespace       string
+	VaultMount           string
+	VaultTransitKey      string
+	VaultTokenFile       string
+	vaultToken           string
 	// WrapKeyFile is the key that wraps the subjects' data keys, when it is
 	// not derived from the master key: it can be rotated (worker keys rotate).
 	WrapKeyFile string
@@ -105,6 +116,13 @@ func (s *Settings) BindEnv(fs *flag.FlagSet, lookup func(string) (string, bool))
 		{"database-url", "DATABASE_URL", &s.DatabaseURL, checkDatabaseURL, false},
 		{"config", "DSR_CONFIG", &s.ConfigFile, checkFile, false},
 		{"master-key-file", "DSR_MASTER_KEY_FILE", &s.MasterKeyFile, checkFile, false},
+		{"master-key-wrapped-file", "DSR_MASTER_KEY_WRAPPED_FILE", &s.MasterKeyWrappedFile, checkFile, false},
+		{"vault-addr", "DSR_VAULT_ADDR", &s.VaultAddr, checkVaultAddr, false},
+		{"vault-namespace", "DSR_VAULT_NAMESPACE", &s.VaultNamespace, nil, false},
+		{"vault-transit-mount", "DSR_VAULT_TRANSIT_MOUNT", &s.VaultMount, nil, false},
+		{"vault-transit-key", "DSR_VAULT_TRANSIT_KEY", &s.VaultTransitKey, nil, false},
+		{"vault-token-file", "DSR_VAULT_TOKEN_FILE", &s.VaultTokenFile, checkFile, false},
+		{"", "DSR_VAULT_TOKEN", &s.vaultToken, nil, true},
 		{"wrap-key-file", "DSR_WRAP_KEY_FILE", &s.WrapKeyFile, checkWrapKey, false},
 		{"gateway-addr", "DSR_GATEWAY_ADDR", &s.GatewayAddr, checkHostPort, false},
 		{"export-dir", "DSR_EXPORT_DIR", &s.ExportDir, checkDir, false},
@@ -126,27 +144,33 @@ func (s *Settings) BindEnv(fs *flag.FlagSet, lookup func(string) (string, bool))
 		"callback-give-up": "24h", "workflow-cache": "1000", "role": RoleAll,
 	}
 	usage := map[string]string{
-		"temporal-address": "Temporal frontend host:port",
-		"namespace":        "Temporal namespace of the engine",
-		"tls-cert":         "client certificate for Temporal mTLS (PEM file)",
-		"tls-key":          "client key for Temporal mTLS (PEM file)",
-		"tls-ca":           "CA bundle that signed the Temporal server certificate",
-		"tls-server-name":  "server name to verify in the Temporal certificate",
-		"database-url":     "engine store: postgres://user:pass@host/db (required)",
-		"config":           "data map YAML file (required)",
-		"master-key-file":  "file holding the base64 master key; or set DSR_MASTER_KEY",
-		"wrap-key-file":    "file holding the base64 key that wraps the subjects' data keys (rotate with: worker keys rotate --from OLD); default: derived from the master key",
-		"gateway-addr":     "host:port of the HTTP gateway",
-		"export-dir":       "directory for access exports and packages, kept by reference (required)",
-		"log-level":        "debug, info, warn or error",
-		"opendsr-key":      "OpenDSR processor's RSA private key (PEM); enables the OpenDSR endpoints",
-		"opendsr-cert":     "OpenDSR processor's certificate (PEM), served to controllers",
-		"public-url":       "https URL at which controllers and Slack reach the gateway",
-		"codec-origins":    "Temporal Web UI origins (comma-separated, e.g. https://temporal-ui.example.com); serves /codec/ to auditors and admins",
-		"trusted-proxies":  "networks of the load balancers in front of the gateway (comma-separated CIDRs, e.g. 10.0.0.0/8); their X-Forwarded-For names the client",
-		"workflow-cache":   "how many requests the worker keeps in memory between their steps (about 80 KB each)",
-		"callback-give-up": "how long an OpenDSR callback is retried before it is given up (e.g. 24h, 72h)",
-		"role":             "what this process runs: all, worker (workflows and activities; the gateway address serves /healthz only) or gateway (API, console, Slack, OpenDSR; no system connected)",
+		"temporal-address":        "Temporal frontend host:port",
+		"namespace":               "Temporal namespace of the engine",
+		"tls-cert":                "client certificate for Temporal mTLS (PEM file)",
+		"tls-key":                 "client key for Temporal mTLS (PEM file)",
+		"tls-ca":                  "CA bundle that signed the Temporal server certificate",
+		"tls-server-name":         "server name to verify in the Temporal certificate",
+		"database-url":            "engine store: postgres://user:pass@host/db (required)",
+		"config":                  "data map YAML file (required)",
+		"master-key-file":         "file holding the base64 master key; or set DSR_MASTER_KEY, or --master-key-wrapped-file",
+		"master-key-wrapped-file": "file holding the master key encrypted by Vault's transit engine (worker kms wrap); decrypted at each start",
+		"vault-addr":              "Vault's URL, for --master-key-wrapped-file (e.g. https://vault.internal:8200)",
+		"vault-namespace":         "Vault Enterprise or HCP namespace",
+		"vault-transit-mount":     "mount of Vault's transit engine (default transit)",
+		"vault-transit-key":       "name of the transit key that wraps the master key",
+		"vault-token-file":        "file holding the Vault token (e.g. written by Vault Agent); or set DSR_VAULT_TOKEN",
+		"wrap-key-file":           "file holding the base64 key that wraps the subjects' data keys (rotate with: worker keys rotate --from OLD); default: derived from the master key",
+		"gateway-addr":            "host:port of the HTTP gateway",
+		"export-dir":              "directory for access exports and packages, kept by reference (required)",
+		"log-level":               "debug, info, warn or error",
+		"opendsr-key":             "OpenDSR processor's RSA private key (PEM); enables the OpenDSR endpoints",
+		"opendsr-cert":            "OpenDSR processor's certificate (PEM), served to controllers",
+		"public-url":              "https URL at which controllers and Slack reach the gateway",
+		"codec-origins":           "Temporal Web UI origins (comma-separated, e.g. https://temporal-ui.example.com); serves /codec/ to auditors and admins",
+		"trusted-proxies":         "networks of the load balancers in front of the gateway (comma-separated CIDRs, e.g. 10.0.0.0/8); their X-Forwarded-For names the client",
+		"workflow-cache":          "how many requests the worker keeps in memory between their steps (about 80 KB each)",
+		"callback-give-up":        "how long an OpenDSR callback is retried before it is given up (e.g. 24h, 72h)",
+		"role":                    "what this process runs: all, worker (workflows and activities; the gateway address serves /healthz only) or gateway (API, console, Slack, OpenDSR; no system connected)",
 	}
 	for _, f := range s.fields {
 		if f.flag == "" {
@@ -194,12 +218,89 @@ func (s *Settings) Validate() error {
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key (DSR_TEMPORAL_TLS_CERT, DSR_TEMPORAL_TLS_KEY): give both or neither"))
 	}
-	k, err := MasterKey(s.Getenv("DSR_MASTER_KEY"), s.MasterKeyFile)
-	if err != nil {
-		errs = append(errs, err)
+	if s.MasterKeyWrappedFile != "" {
+		// Decrypted at start, by LoadMasterKey: validation connects to nothing.
+		if err := s.checkKMS(); err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		k, err := MasterKey(s.Getenv("DSR_MASTER_KEY"), s.MasterKeyFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		s.masterKey = k
 	}
-	s.masterKey = k
 	return errors.Join(errs...)
+}
+
+// checkKMS checks that a wrapped master key comes alone and with what
+// decrypting it needs.
+func (s *Settings) checkKMS() error {
+	var errs []error
+	if s.Getenv("DSR_MASTER_KEY") != "" || s.MasterKeyFile != "" {
+		errs = append(errs, errors.New("--master-key-wrapped-file (DSR_MASTER_KEY_WRAPPED_FILE): give one master key, not it and DSR_MASTER_KEY or --master-key-file"))
+	}
+	if _, err := s.KMS(); err != nil {
+		errs = append(errs, fmt.Errorf("--master-key-wrapped-file (DSR_MASTER_KEY_WRAPPED_FILE): %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// KMS is Vault's transit engine as the settings name it; the error says
+// what is missing.
+func (s *Settings) KMS() (keyring.KMS, error) {
+	if s.VaultAddr == "" || s.VaultTransitKey == "" {
+		return nil, errors.New("needs --vault-addr (DSR_VAULT_ADDR) and --vault-transit-key (DSR_VAULT_TRANSIT_KEY)")
+	}
+	if (s.vaultToken == "") == (s.VaultTokenFile == "") {
+		return nil, errors.New("needs exactly one of DSR_VAULT_TOKEN and --vault-token-file (DSR_VAULT_TOKEN_FILE): the token that may use the transit key")
+	}
+	token := s.vaultToken
+	if s.VaultTokenFile != "" {
+		b, err := os.ReadFile(s.VaultTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--vault-token-file (DSR_VAULT_TOKEN_FILE): %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	return keyring.VaultTransit{Addr: s.VaultAddr, Token: token, Namespace: s.VaultNamespace, Mount: s.VaultMount, Key: s.VaultTransitKey}, nil
+}
+
+// LoadMasterKey is the master key, decrypting a wrapped one with the KMS:
+// the only setting that connects anywhere, so it runs at start, after
+// Validate, and not in a check.
+func (s *Settings) LoadMasterKey(ctx context.Context) ([]byte, error) {
+	if s.masterKey != nil {
+		return s.masterKey, nil
+	}
+	if s.MasterKeyWrappedFile == "" {
+		k, err := MasterKey(s.Getenv("DSR_MASTER_KEY"), s.MasterKeyFile)
+		s.masterKey = k
+		return k, err
+	}
+	if err := s.checkKMS(); err != nil {
+		return nil, err
+	}
+	kms, err := s.KMS()
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(s.MasterKeyWrappedFile)
+	if err != nil {
+		return nil, fmt.Errorf("--master-key-wrapped-file (DSR_MASTER_KEY_WRAPPED_FILE): %w", err)
+	}
+	if s.masterKey, err = keyring.UnwrapMasterKey(ctx, kms, s.MasterKeyWrappedFile, b); err != nil {
+		return nil, fmt.Errorf("--master-key-wrapped-file (DSR_MASTER_KEY_WRAPPED_FILE): %w", err)
+	}
+	return s.masterKey, nil
+}
+
+func checkVaultAddr(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("%q is not Vault's URL (https://host:8200)", v)
+	}
+	return nil
 }
 
 // Getenv reads a variable from the environment the settings were bound
@@ -242,7 +343,7 @@ func MasterKey(env, file string) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("--master-key-file (DSR_MASTER_KEY_FILE): %w", err)
 	}
-	return nil, errors.New("DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE): required: the base64 key that encrypts identities and workflow payloads (openssl rand -base64 32)")
+	return nil, errors.New("DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE), or a KMS-wrapped key (--master-key-wrapped-file): required: the base64 key that encrypts identities and workflow payloads (openssl rand -base64 32)")
 }
 
 // CacheSize is the number of requests the worker keeps in memory; valid
@@ -263,13 +364,19 @@ func checkCacheSize(v string) error {
 	return nil
 }
 
-// MasterKey is the decoded key; valid after Validate succeeded.
+// MasterKey is the decoded key; valid after Validate succeeded, or with a
+// wrapped key after LoadMasterKey.
 func (s *Settings) MasterKey() []byte { return s.masterKey }
 
-// Keyring is the engine's keyring: the master key's, with the wrapping
-// key of DSR_WRAP_KEY_FILE when set. Valid after Validate succeeded.
-func (s *Settings) Keyring() (*keyring.Keyring, error) {
-	return NewKeyring(s.masterKey, s.WrapKeyFile)
+// Keyring is the engine's keyring: the master key's (decrypted by the KMS
+// when it is wrapped), with the wrapping key of DSR_WRAP_KEY_FILE when
+// set. Valid after Validate succeeded.
+func (s *Settings) Keyring(ctx context.Context) (*keyring.Keyring, error) {
+	master, err := s.LoadMasterKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewKeyring(master, s.WrapKeyFile)
 }
 
 // NewKeyring builds the keyring from the master key and, when wrapFile is

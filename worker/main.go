@@ -60,17 +60,24 @@ func keys(ctx context.Context, args []string) error {
 }
 
 // openStore opens the store and the keyring for a command that needs no
-// other setting: DATABASE_URL, the master key and DSR_WRAP_KEY_FILE.
+// other setting: DATABASE_URL, the master key (a variable, a file or a
+// KMS-wrapped file) and DSR_WRAP_KEY_FILE.
 func openStore(ctx context.Context, cmd, why string) (*store.Store, *keyring.Keyring, []byte, error) {
 	url := os.Getenv("DATABASE_URL")
 	if url == "" {
 		return nil, nil, nil, fmt.Errorf("%s: DATABASE_URL is required: %s", cmd, why)
 	}
-	master, err := config.MasterKey(os.Getenv("DSR_MASTER_KEY"), os.Getenv("DSR_MASTER_KEY_FILE"))
+	// The master key's settings only, from the environment: the file, the
+	// variable or the KMS-wrapped file.
+	s, err := settings("worker "+cmd, nil, os.LookupEnv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	master, err := s.LoadMasterKey(ctx)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", cmd, err)
 	}
-	ring, err := config.NewKeyring(master, os.Getenv("DSR_WRAP_KEY_FILE"))
+	ring, err := config.NewKeyring(master, s.WrapKeyFile)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", cmd, err)
 	}
@@ -84,7 +91,8 @@ func openStore(ctx context.Context, cmd, why string) (*store.Store, *keyring.Key
 // run validates the settings, connects and serves until ctx ends. The
 // other commands: "setup" prepares the Temporal namespace, "check"
 // validates the settings and the data map without connecting, "health"
-// asks a running process whether it is healthy, "tokens …" manages API
+// asks a running process whether it is healthy, "kms" wraps the master
+// key with Vault or rewraps it, "tokens …" manages API
 // tokens in the store (DATABASE_URL), "suppression check" checks the
 // suppression list, "keys" rotates the wrapping key, and "scan" compares
 // the SQL systems' schemas with the map.
@@ -116,6 +124,9 @@ func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "check" {
 		return check(args[1:], os.LookupEnv, os.Stdout)
 	}
+	if len(args) > 0 && args[0] == "kms" {
+		return kmsCommand(ctx, args[1:], os.LookupEnv, os.Stdout)
+	}
 	if len(args) > 0 && args[0] == "health" {
 		return health(ctx, args[1:])
 	}
@@ -135,7 +146,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	keys, err := s.Keyring()
+	keys, err := s.Keyring(ctx)
 	if err != nil {
 		return err
 	}
