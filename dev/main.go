@@ -86,6 +86,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	configFile := fs.String("config", "", "data map YAML file (default: the built-in Acme demo)")
 	logLevel := fs.String("log-level", "info", "engine log level: debug, info, warn, error")
 	serverLog := fs.String("server-log-level", "", "Temporal server log level on stdout (default silent)")
+	temporalOnly := fs.Bool("temporal-only", false, "run only the Temporal server and its Web UI, for production workers and gateways started apart (docs/deployment.md)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,6 +106,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if net.ParseIP(*ip) == nil {
 		return fmt.Errorf("--ip %q: not an IP address", *ip)
+	}
+
+	if *temporalOnly {
+		return serveTemporal(ctx, out, *dataDir, *ip, *temporalPort, *uiPort, *gatewayPort, *namespace, *retentionDays, *serverLog)
 	}
 
 	dataMap, err := loadMap(*configFile)
@@ -274,4 +279,31 @@ func banner(srv *devserver.Server, namespace, gatewayAddr, saas, dataDir string,
 	fmt.Fprintf(&b, "  go run ./starter decide DEMO-1 --department Sales --as sales.lead@acme.example --approve%s\n", extra)
 	fmt.Fprintf(&b, "  go run ./starter show DEMO-1%s\n\n", extra)
 	return b.String()
+}
+
+// serveTemporal runs the embedded Temporal server and its Web UI alone,
+// with the namespace registered, until ctx ends: the cluster for trying
+// the production worker and gateway on one machine. The UI decrypts
+// through the codec of a gateway on gatewayPort.
+func serveTemporal(ctx context.Context, out io.Writer, dataDir, ip string, port, uiPort, gatewayPort int, namespace string, retentionDays int, serverLog string) error {
+	if abs, err := filepath.Abs(filepath.Join(dataDir, "temporal-only")); err == nil {
+		dataDir = abs
+	}
+	codec := ""
+	if uiPort != 0 {
+		codec = "http://" + net.JoinHostPort(ip, strconv.Itoa(gatewayPort)) + "/codec"
+	}
+	srv, err := devserver.Start(ctx, devserver.Options{DataDir: dataDir, IP: ip, FrontendPort: port, UIPort: uiPort, Namespace: namespace,
+		Retention: time.Duration(retentionDays) * 24 * time.Hour, CodecEndpoint: codec, LogLevel: serverLog})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	fmt.Fprintf(out, "Temporal server only (state in %s)\n  Temporal frontend  %s  namespace %s\n", dataDir, srv.FrontendAddress(), namespace)
+	if uiPort != 0 {
+		fmt.Fprintf(out, "  Web UI             http://%s  (codec: %s)\n", net.JoinHostPort(ip, strconv.Itoa(uiPort)), codec)
+	}
+	fmt.Fprintln(out, "Start the worker and the gateway against it (docs/deployment.md). Ctrl-C stops.")
+	<-ctx.Done()
+	return nil
 }

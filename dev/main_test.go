@@ -22,6 +22,7 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/dsrengine/dsr/claims"
 	"github.com/dsrengine/dsr/connect"
@@ -432,5 +433,36 @@ func getJSON(t *testing.T, u string, into any) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, into) != nil {
 		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
+}
+
+// TestTemporalOnly runs the Temporal server and its Web UI alone, for the
+// production worker and gateway started apart (docs/deployment.md): the
+// namespace is registered, and no engine runs (no gateway, no key made).
+func TestTemporalOnly(t *testing.T) {
+	dir := t.TempDir()
+	ports := freePorts(t, 3)
+	banner, stop := startDev(t, []string{"--temporal-only", "--data-dir", dir, "--temporal-port", ports[0], "--ui-port", ports[1], "--gateway-port", ports[2]},
+		"http://127.0.0.1:"+ports[1]+"/")
+	defer stop()
+	for _, want := range []string{"Temporal frontend  127.0.0.1:" + ports[0] + "  namespace dsr", "(codec: http://127.0.0.1:" + ports[2] + "/codec)"} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+	if healthy("http://127.0.0.1:" + ports[2] + "/healthz") {
+		t.Error("a gateway runs: --temporal-only started the engine")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "master.key")); err == nil {
+		t.Error("--temporal-only made a master key: the engine's processes bring their own")
+	}
+	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + ports[0], Namespace: "dsr", Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ns, err := c.WorkflowService().DescribeNamespace(context.Background(), &workflowservice.DescribeNamespaceRequest{Namespace: "dsr"})
+	if err != nil || ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration() < 30*24*time.Hour {
+		t.Fatalf("namespace: %v, %v", ns.GetConfig(), err)
 	}
 }
