@@ -82,7 +82,7 @@ func listen(addr, seedFile, stateFile, token string) (func(context.Context) erro
 	}
 	srv, err := mailwave.New(token, stateFile, seed.Contacts, seed.Events)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--state (MAILWAVE_STATE): %w", err)
 	}
 	// A real provider pages too, but in pages of this size rather than
 	// the tests' two.
