@@ -175,6 +175,11 @@ func TestEveryKindOnRealDatabases(t *testing.T) {
 	if path := os.Getenv("DSR_RECORD_CONSENT_HISTORY"); path != "" {
 		testengine.RecordHistory(t, e.RawClient, "dsr-KIM-OPT", path)
 	}
+	// An erasure whose systems' activities ran on their connector classes'
+	// queues (SQL and Redis): request-v14-system-queues.json.
+	if path := os.Getenv("DSR_RECORD_QUEUES_HISTORY"); path != "" {
+		testengine.RecordHistory(t, e.RawClient, "dsr-KIM-ERA", path)
+	}
 }
 
 // TestOpenSystemsNamesWhatIsMissing: an http system's URL and secrets come
