@@ -71,7 +71,7 @@ func TestSettings(t *testing.T) {
 	}{
 		{"valid from env", map[string]string{"DATABASE_URL": "postgres://dsr@db:5432/dsr", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_EXPORT_DIR": dir}, nil, nil},
 		{"flags override env", map[string]string{"DATABASE_URL": "mysql://x", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_EXPORT_DIR": dir}, []string{"--database-url", "postgres://dsr@db/dsr"}, nil},
-		{"everything missing", nil, nil, []string{"--database-url (DATABASE_URL): required", "--config (DSR_CONFIG): required", "DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE): required", "--export-dir (DSR_EXPORT_DIR): required"}},
+		{"everything missing", nil, nil, []string{"--database-url (DATABASE_URL): required", "--config (DSR_CONFIG): required", "DSR_MASTER_KEY or --master-key-file (DSR_MASTER_KEY_FILE), or a KMS-wrapped key (--master-key-wrapped-file): required", "--export-dir (DSR_EXPORT_DIR): required"}},
 		{"bad values", map[string]string{"DATABASE_URL": "sqlite://x.db", "DSR_CONFIG": filepath.Join(dir, "nope.yaml"), "DSR_MASTER_KEY": "c2hvcnQ=", "DSR_TEMPORAL_ADDRESS": "localhost", "DSR_LOG_LEVEL": "loud", "DSR_EXPORT_DIR": cfg},
 			nil, []string{"--export-dir (DSR_EXPORT_DIR): " + cfg + " is not a directory", `--database-url (DATABASE_URL): scheme "sqlite"`, "--config (DSR_CONFIG): cannot read", "DSR_MASTER_KEY: must decode to 32 bytes", `--temporal-address (DSR_TEMPORAL_ADDRESS): "localhost" is not host:port`, `--log-level (DSR_LOG_LEVEL): "loud"`}},
 		{"tls half", map[string]string{"DATABASE_URL": "postgres://h/d", "DSR_CONFIG": cfg, "DSR_MASTER_KEY": goodKey, "DSR_TEMPORAL_TLS_CERT": cfg}, nil, []string{"give both or neither"}},

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/keyring/vault"
 )
 
 // Settings are the worker's process settings. Each comes from a flag or,
@@ -263,7 +264,7 @@ func (s *Settings) KMS() (keyring.KMS, error) {
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	return keyring.VaultTransit{Addr: s.VaultAddr, Token: token, Namespace: s.VaultNamespace, Mount: s.VaultMount, Key: s.VaultTransitKey}, nil
+	return vault.Transit{Addr: s.VaultAddr, Token: token, Namespace: s.VaultNamespace, Mount: s.VaultMount, Key: s.VaultTransitKey}, nil
 }
 
 // LoadMasterKey is the master key, decrypting a wrapped one with the KMS:

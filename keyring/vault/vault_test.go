@@ -1,4 +1,4 @@
-package keyring_test
+package vault_test
 
 import (
 	"context"
@@ -9,17 +9,18 @@ import (
 
 	"github.com/dsrengine/dsr/internal/transit"
 	"github.com/dsrengine/dsr/keyring"
+	"github.com/dsrengine/dsr/keyring/vault"
 )
 
 // TestVaultTransit wraps a master key, unwraps it, and rewraps it under a
 // rotated key version; a wrong token, another key, a changed ciphertext
 // and a plaintext that is no master key each fail with what is wrong.
 func TestVaultTransit(t *testing.T) {
-	vault := transit.New("s.root-token", "dsr-master")
-	srv := httptest.NewServer(vault)
+	server := transit.New("s.root-token", "dsr-master")
+	srv := httptest.NewServer(server)
 	defer srv.Close()
 	ctx := context.Background()
-	kms := keyring.VaultTransit{Addr: srv.URL, Token: "s.root-token", Key: "dsr-master"}
+	kms := vault.Transit{Addr: srv.URL, Token: "s.root-token", Key: "dsr-master"}
 	master := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", keyring.MasterKeySize)))
 
 	wrapped, err := kms.Encrypt(ctx, []byte(master))
@@ -30,7 +31,7 @@ func TestVaultTransit(t *testing.T) {
 	if err != nil || string(key) != strings.Repeat("k", keyring.MasterKeySize) {
 		t.Fatalf("unwrapped = %q, %v", key, err)
 	}
-	vault.Rotate()
+	server.Rotate()
 	rewrapped, err := kms.Rewrap(ctx, wrapped)
 	if err != nil || !strings.HasPrefix(rewrapped, "vault:v2:") {
 		t.Fatalf("rewrapped = %q, %v", rewrapped, err)
@@ -42,16 +43,16 @@ func TestVaultTransit(t *testing.T) {
 	notAKey, _ := kms.Encrypt(ctx, []byte("hello"))
 	tampered := wrapped[:len(wrapped)-4] + "AAA="
 	for name, tc := range map[string]struct {
-		kms     keyring.VaultTransit
+		kms     vault.Transit
 		wrapped string
 		want    string
 	}{
-		"wrong token":       {keyring.VaultTransit{Addr: srv.URL, Token: "s.stolen", Key: "dsr-master"}, wrapped, `decrypt with key "dsr-master": 403 Forbidden: permission denied`},
-		"another key":       {keyring.VaultTransit{Addr: srv.URL, Token: "s.root-token", Key: "other"}, wrapped, "encryption key not found"},
+		"wrong token":       {vault.Transit{Addr: srv.URL, Token: "s.stolen", Key: "dsr-master"}, wrapped, `decrypt with key "dsr-master": 403 Forbidden: permission denied`},
+		"another key":       {vault.Transit{Addr: srv.URL, Token: "s.root-token", Key: "other"}, wrapped, "encryption key not found"},
 		"changed":           {kms, tampered, "message authentication failed"},
 		"not a ciphertext":  {kms, master, `not a Vault transit ciphertext`},
 		"not a master key":  {kms, notAKey, "what the KMS decrypted is not a master key"},
-		"vault unreachable": {keyring.VaultTransit{Addr: "http://127.0.0.1:1", Token: "s.root-token", Key: "dsr-master"}, wrapped, "vault transit decrypt"},
+		"vault unreachable": {vault.Transit{Addr: "http://127.0.0.1:1", Token: "s.root-token", Key: "dsr-master"}, wrapped, "vault transit decrypt"},
 	} {
 		_, err := keyring.UnwrapMasterKey(ctx, tc.kms, "master.wrapped", []byte(tc.wrapped))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "master.wrapped") {
