@@ -301,6 +301,11 @@ func checkVaultAddr(v string) error {
 	if err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http" {
 		return fmt.Errorf("%q is not Vault's URL (https://host:8200)", v)
 	}
+	// The token goes out and the master key comes back: plain http only
+	// to a Vault Agent on this machine.
+	if u.Scheme != "https" && !loopbackHTTP(u) {
+		return fmt.Errorf("%q must be https:// (http only to a Vault Agent on localhost): the master key travels on it", v)
+	}
 	return nil
 }
 
@@ -470,13 +475,16 @@ func checkPublicURL(v string) error {
 	}
 	// Plain http only for a gateway on this machine (a laptop's compose
 	// stack): anywhere else the links carry tokens and codes.
-	if u.Scheme == "http" && (u.Hostname() == "localhost" || net.ParseIP(u.Hostname()).IsLoopback()) {
-		return nil
-	}
-	if u.Scheme != "https" {
+	if u.Scheme != "https" && !loopbackHTTP(u) {
 		return fmt.Errorf("%q must be an https:// URL (http only on localhost)", v)
 	}
 	return nil
+}
+
+// loopbackHTTP says whether u is plain http to this machine, where no
+// network sees what it carries.
+func loopbackHTTP(u *url.URL) bool {
+	return u.Scheme == "http" && (u.Hostname() == "localhost" || net.ParseIP(u.Hostname()).IsLoopback())
 }
 
 // Origins lists CodecOrigins.

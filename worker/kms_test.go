@@ -103,6 +103,8 @@ func TestMasterKeyInVault(t *testing.T) {
 		"a token Vault refuses": {[]string{"DSR_MASTER_KEY_WRAPPED_FILE", wrapped, "DSR_VAULT_TOKEN", "s.revoked"},
 			"--master-key-wrapped-file (DSR_MASTER_KEY_WRAPPED_FILE): wrapped master key " + wrapped + `: vault transit decrypt with key "dsr-master": 403 Forbidden`},
 		"Vault unreachable": {[]string{"DSR_MASTER_KEY_WRAPPED_FILE", wrapped, "DSR_VAULT_ADDR", "http://127.0.0.1:1"}, "vault transit decrypt"},
+		"Vault over plain http": {[]string{"DSR_MASTER_KEY_WRAPPED_FILE", wrapped, "DSR_VAULT_ADDR", "http://vault.internal:8200"},
+			`--vault-addr (DSR_VAULT_ADDR): "http://vault.internal:8200" must be https:// (http only to a Vault Agent on localhost)`},
 	} {
 		if _, err := start(tc.extra...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
