@@ -118,7 +118,7 @@ func (s *Settings) BindEnv(fs *flag.FlagSet, lookup func(string) (string, bool))
 		{"config", "DSR_CONFIG", &s.ConfigFile, checkFile, false},
 		{"master-key-file", "DSR_MASTER_KEY_FILE", &s.MasterKeyFile, checkFile, false},
 		{"master-key-wrapped-file", "DSR_MASTER_KEY_WRAPPED_FILE", &s.MasterKeyWrappedFile, checkFile, false},
-		{"vault-addr", "DSR_VAULT_ADDR", &s.VaultAddr, checkVaultAddr, false},
+		{"vault-addr", "DSR_VAULT_ADDR", &s.VaultAddr, nil, false}, // checked by KMS, for every command that uses it
 		{"vault-namespace", "DSR_VAULT_NAMESPACE", &s.VaultNamespace, nil, false},
 		{"vault-transit-mount", "DSR_VAULT_TRANSIT_MOUNT", &s.VaultMount, nil, false},
 		{"vault-transit-key", "DSR_VAULT_TRANSIT_KEY", &s.VaultTransitKey, nil, false},
@@ -252,6 +252,9 @@ func (s *Settings) checkKMS() error {
 func (s *Settings) KMS() (keyring.KMS, error) {
 	if s.VaultAddr == "" || s.VaultTransitKey == "" {
 		return nil, errors.New("needs --vault-addr (DSR_VAULT_ADDR) and --vault-transit-key (DSR_VAULT_TRANSIT_KEY)")
+	}
+	if err := checkVaultAddr(s.VaultAddr); err != nil {
+		return nil, fmt.Errorf("--vault-addr (DSR_VAULT_ADDR): %w", err)
 	}
 	if (s.vaultToken == "") == (s.VaultTokenFile == "") {
 		return nil, errors.New("needs exactly one of DSR_VAULT_TOKEN and --vault-token-file (DSR_VAULT_TOKEN_FILE): the token that may use the transit key")

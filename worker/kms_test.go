@@ -55,6 +55,11 @@ func TestMasterKeyInVault(t *testing.T) {
 	if !strings.HasPrefix(string(b), "vault:v1:") || strings.Contains(string(b), key) || st.Mode().Perm() != 0o600 {
 		t.Fatalf("wrapped file %q, mode %v", b, st.Mode())
 	}
+	// The plain key is never sent over a network in the clear.
+	if err := kmsCommand(ctx, []string{"wrap", "--from", plain, "--out", filepath.Join(dir, "other.wrapped")}, lookup("DSR_VAULT_ADDR", "http://vault.internal:8200"), &out); err == nil ||
+		!strings.Contains(err.Error(), "http only to a Vault Agent on localhost") {
+		t.Fatalf("a wrap over plain http to another host: %v", err)
+	}
 	if err := kmsCommand(ctx, []string{"wrap", "--from", plain, "--out", wrapped}, lookup(), &out); err == nil || !strings.Contains(err.Error(), "never overwritten") {
 		t.Fatalf("a second wrap over the file: %v", err)
 	}
