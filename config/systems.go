@@ -583,49 +583,51 @@ func (s System) FieldCategories() map[string][]string {
 // Variable is an environment variable the data map names: where, and
 // what it holds.
 type Variable struct {
-	// Name is the variable; Field says where the map names it, such as
-	// systems[0].sql.dsn_env, and System which system it belongs to.
-	Name, Field, System string
-	// Line is the system's line in the file.
-	Line int
+	// Name is the variable; Field says where its system names it, such as
+	// sql.dsn_env, and What what it holds.
+	Name, Field, What string
+	// System, Index and Line are its system's name, place in the list and
+	// line in the file.
+	System      string
+	Index, Line int
 }
 
 // Variables lists every environment variable the map's systems read (their
-// connection strings, base URLs and credentials), in the file's order, so
-// that a deployment can be checked for one it forgot before anything
-// connects.
+// connection strings, base URLs and credentials), in the file's order: the
+// one list that both the connectors' start and a deployment's check use.
 func (f *File) Variables() []Variable {
 	var out []Variable
 	for i, s := range f.Systems {
-		add := func(field, name string) {
+		add := func(field, name, what string) {
 			if name != "" {
-				out = append(out, Variable{Name: name, Field: fmt.Sprintf("systems[%d].%s", i, field), System: s.Name, Line: s.Line()})
+				out = append(out, Variable{Name: name, Field: field, What: what, System: s.Name, Index: i, Line: s.Line()})
 			}
 		}
 		if s.SQL != nil {
-			add("sql.dsn_env", s.SQL.DSNEnv)
+			add("sql.dsn_env", s.SQL.DSNEnv, "connection string")
 		}
 		if s.Redis != nil {
-			add("redis.url_env", s.Redis.URLEnv)
+			add("redis.url_env", s.Redis.URLEnv, "redis:// URL")
 		}
 		if h := s.HTTP; h != nil {
-			add("http.base_url_env", h.BaseURLEnv)
-			add("http.auth.token_env", h.Auth.TokenEnv)
-			add("http.auth.username_env", h.Auth.UsernameEnv)
-			add("http.auth.password_env", h.Auth.PasswordEnv)
-			add("http.auth.key_env", h.Auth.KeyEnv)
+			add("http.base_url_env", h.BaseURLEnv, "API's base URL")
+			add("http.auth.token_env", h.Auth.TokenEnv, "bearer token")
+			add("http.auth.username_env", h.Auth.UsernameEnv, "user name")
+			add("http.auth.password_env", h.Auth.PasswordEnv, "password")
+			add("http.auth.key_env", h.Auth.KeyEnv, "API key")
 		}
 	}
 	return out
 }
 
-// MissingVariables names, one error each with the file, the line and the
-// field, the map's variables that getenv finds empty.
+// MissingVariables names, one error each with the file, the line, the
+// system and the field, the map's variables that getenv finds empty.
 func (f *File) MissingVariables(getenv func(string) string) error {
 	var errs []error
 	for _, v := range f.Variables() {
 		if getenv(v.Name) == "" {
-			errs = append(errs, fmt.Errorf("%s:%d: %s: %s is not set (system %s)", f.Path(), v.Line, v.Field, v.Name, v.System))
+			errs = append(errs, fmt.Errorf("%s:%d: systems[%d] (%s): environment variable %s is not set (it holds the %s), named by %s",
+				f.Path(), v.Line, v.Index, v.System, v.Name, v.What, v.Field))
 		}
 	}
 	return errors.Join(errs...)

@@ -20,13 +20,17 @@ import (
 )
 
 // OpenSystems connects to every system of the data map. Connection strings
-// come from the environment variables the map names; a missing one, an
-// unreachable system or a table or column the map invents stops the start
-// with a message naming the file, the system and the variable.
+// come from the environment variables the map names; a missing one (all of
+// them, checked first), an unreachable system or a table or column the map
+// invents stops the start with a message naming the file, the system and
+// the variable.
 //
 // keys gives each SQL system its key for the hmac erase strategy; with
 // nil, a map that uses hmac is refused.
 func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string, keys *keyring.Keyring) ([]activities.System, func(), error) {
+	if err := f.MissingVariables(getenv); err != nil {
+		return nil, nil, err
+	}
 	var out []activities.System
 	var closers []func() error
 	closeAll := func() {
@@ -113,39 +117,21 @@ func openConnector(ctx context.Context, s config.System, getenv func(string) str
 	return openSQL(ctx, s, getenv, keys)
 }
 
-// openHTTP resolves the base URL and credentials from the environment.
+// openHTTP takes the base URL and credentials from the environment
+// (OpenSystems checked that they are set).
 func openHTTP(s config.System, getenv func(string) string) (connectors.Connector, func() error, error) {
 	h := s.HTTP
-	lookup := func(name, what string) (string, error) {
-		v := getenv(name)
-		if v == "" {
-			return "", fmt.Errorf("environment variable %s is not set (it holds the %s)", name, what)
-		}
-		return v, nil
-	}
 	base := h.BaseURL
-	var err error
 	if h.BaseURLEnv != "" {
-		if base, err = lookup(h.BaseURLEnv, "API's base URL"); err != nil {
-			return nil, nil, err
-		}
+		base = getenv(h.BaseURLEnv)
 	}
 	auth := httpconn.Auth{Type: h.Auth.Type, Header: h.Auth.Header, Query: h.Auth.Query}
 	for _, secret := range []struct {
-		env  string
-		dst  *string
-		what string
-	}{
-		{h.Auth.TokenEnv, &auth.Token, "bearer token"},
-		{h.Auth.UsernameEnv, &auth.Username, "user name"},
-		{h.Auth.PasswordEnv, &auth.Password, "password"},
-		{h.Auth.KeyEnv, &auth.Key, "API key"},
-	} {
-		if secret.env == "" {
-			continue
-		}
-		if *secret.dst, err = lookup(secret.env, secret.what); err != nil {
-			return nil, nil, err
+		env string
+		dst *string
+	}{{h.Auth.TokenEnv, &auth.Token}, {h.Auth.UsernameEnv, &auth.Username}, {h.Auth.PasswordEnv, &auth.Password}, {h.Auth.KeyEnv, &auth.Key}} {
+		if secret.env != "" {
+			*secret.dst = getenv(secret.env)
 		}
 	}
 	conn, err := httpconn.Open(s.Name, base, auth, s.Objects)
@@ -161,9 +147,6 @@ func openHTTP(s config.System, getenv func(string) string) (connectors.Connector
 
 func openRedis(ctx context.Context, s config.System, getenv func(string) string) (connectors.Connector, func() error, error) {
 	url := getenv(s.Redis.URLEnv)
-	if url == "" {
-		return nil, nil, fmt.Errorf("environment variable %s is not set (it holds the redis:// URL)", s.Redis.URLEnv)
-	}
 	patterns := make([]dsrredis.Pattern, len(s.Keys))
 	for j, k := range s.Keys {
 		patterns[j] = dsrredis.Pattern{Pattern: k.Pattern, Erase: k.Erase, LegalHold: k.LegalHold, Links: map[domain.IdentityKind]string{}, Correct: k.Correct}
@@ -181,9 +164,6 @@ func openRedis(ctx context.Context, s config.System, getenv func(string) string)
 
 func openSQL(ctx context.Context, s config.System, getenv func(string) string, keys *keyring.Keyring) (connectors.Connector, func() error, error) {
 	dsn := getenv(s.SQL.DSNEnv)
-	if dsn == "" {
-		return nil, nil, fmt.Errorf("environment variable %s is not set (it holds the connection string)", s.SQL.DSNEnv)
-	}
 	tables := make([]dsrsql.Table, len(s.Tables))
 	for j, t := range s.Tables {
 		tables[j] = SQLTable(t)

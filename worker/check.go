@@ -24,13 +24,22 @@ func check(args []string, lookup func(string) (string, bool), out io.Writer) err
 	if err := engine.CheckSettings(s); err != nil {
 		return err
 	}
-	m, err := loadMap(s)
+	m, err := config.Load(s.ConfigFile)
 	if err != nil {
 		return err
 	}
-	connected := len(m.Systems)
-	if s.Role == config.RoleGateway {
-		connected = 0
+	// What a start would refuse when it connects the systems, which a
+	// gateway does not.
+	connected := 0
+	if s.Role != config.RoleGateway {
+		if err := m.MissingVariables(s.Getenv); err != nil {
+			return fmt.Errorf("the data map's systems need these variables:\n%w", err)
+		}
+		for _, sys := range m.Systems {
+			if sys.Connector != "manual" {
+				connected++
+			}
+		}
 	}
 	fmt.Fprintf(out, "ok: role %s, data map %s with %d departments and %d systems (%d connected by this role)\n",
 		s.Role, s.ConfigFile, len(m.Departments), len(m.Systems), connected)

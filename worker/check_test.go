@@ -52,7 +52,7 @@ func TestCheck(t *testing.T) {
 		{"all", base, "ok: role all, data map " + cfg + " with 1 departments and 1 systems (1 connected by this role)", true},
 		{"worker", with("DSR_ROLE", "worker"), "ok: role worker", true},
 		{"a gateway needs no system's variable", with("DSR_ROLE", "gateway", "CRASH_EVENTS_DSN", ""), "(0 connected by this role)", true},
-		{"a worker does", with("DSR_ROLE", "worker", "CRASH_EVENTS_DSN", ""), cfg + ":7: systems[0].sql.dsn_env: CRASH_EVENTS_DSN is not set (system events)", false},
+		{"a worker does", with("DSR_ROLE", "worker", "CRASH_EVENTS_DSN", ""), cfg + ":7: systems[0] (events): environment variable CRASH_EVENTS_DSN is not set (it holds the connection string), named by sql.dsn_env", false},
 		{"unknown role", with("DSR_ROLE", "scheduler"), `--role (DSR_ROLE): "scheduler" is not a role: all, worker or gateway`, false},
 		{"a worker's mail links to the gateway", with("DSR_ROLE", "worker", "DSR_SMTP_HOST", "smtp.acme.example", "DSR_SMTP_FROM", "privacy@acme.example"),
 			"--public-url (DSR_PUBLIC_URL): required for --role worker with mail", false},

@@ -191,7 +191,7 @@ func TestComposeFileRefusesWhatIsMissing(t *testing.T) {
 	}
 	delete(p.Services["worker"].Environment, "SHOP_DSN")
 	err = check(nil, containerEnv(t, p, "worker"), &bytes.Buffer{})
-	if err == nil || !strings.Contains(err.Error(), "deploy/datamap.yaml:31: systems[0].sql.dsn_env: SHOP_DSN is not set (system shop)") {
+	if err == nil || !strings.Contains(err.Error(), "deploy/datamap.yaml:31: systems[0] (shop): environment variable SHOP_DSN is not set (it holds the connection string), named by sql.dsn_env") {
 		t.Fatalf("a worker without SHOP_DSN passed its check, or the error does not name the map's line: %v", err)
 	}
 

@@ -142,7 +142,7 @@ func run(ctx context.Context, args []string) error {
 	// exists; its default (10,000 requests, about 600 MB) is more than a
 	// worker waiting on many sign-offs should hold.
 	worker.SetStickyWorkflowCacheSize(s.CacheSize())
-	dataMap, err := loadMap(s)
+	dataMap, err := config.Load(s.ConfigFile)
 	if err != nil {
 		return err
 	}
@@ -195,20 +195,4 @@ func settings(name string, args []string, lookup func(string) (string, bool)) (*
 		return nil, fmt.Errorf("unexpected argument %q (settings are flags; see %s -h)", fs.Arg(0), name)
 	}
 	return s, nil
-}
-
-// loadMap reads the data map, and for a process that connects the systems
-// checks that every variable it names is set: a forgotten one is reported
-// with the file, line and field here, before anything connects.
-func loadMap(s *config.Settings) (*config.File, error) {
-	m, err := config.Load(s.ConfigFile)
-	if err != nil {
-		return nil, err
-	}
-	if s.Role != config.RoleGateway {
-		if err := m.MissingVariables(s.Getenv); err != nil {
-			return nil, fmt.Errorf("the data map's systems need these variables:\n%w", err)
-		}
-	}
-	return m, nil
 }
