@@ -16,6 +16,9 @@ import (
 type System struct {
 	SystemRef
 	Connector connectors.Connector
+	// Rate bounds, in activities per second across every worker, the
+	// system's own task queue (the data map's rate_limit); 0 is none.
+	Rate float64
 }
 
 // SystemRef is what the workflow keeps of a system: no connection details.

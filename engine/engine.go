@@ -96,11 +96,9 @@ type Engine struct {
 	Keys        *keyring.Keyring
 	Log         *slog.Logger
 	GatewayAddr string
-	// Systems are the data map's systems with their connectors, and
-	// Rates the rates of the task queues of those with a rate limit
-	// (SystemRates).
+	// Systems are the data map's systems with their connectors, task
+	// queues and rates.
 	Systems []activities.System
-	Rates   map[string]float64
 	// ExportDir holds access exports and packages.
 	ExportDir string
 	// Reminders is the data map's reminder policy.
@@ -200,7 +198,7 @@ func (e *Engine) Run(ctx context.Context, ln net.Listener) error {
 		queues := map[string]float64{}
 		for _, s := range e.Systems {
 			if s.TaskQueue != "" {
-				queues[s.TaskQueue] = e.Rates[s.TaskQueue]
+				queues[s.TaskQueue] = s.Rate
 			}
 		}
 		for queue, rate := range queues {

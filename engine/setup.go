@@ -132,7 +132,6 @@ func (e *Engine) openSystems(ctx context.Context, s Setup) error {
 		return err
 	}
 	e.Systems, e.closers = systems, append(e.closers, closeSystems)
-	e.Rates = SystemRates(s.Map)
 	for _, sys := range systems {
 		if w, ok := sys.Connector.(interface{ Warnings() []string }); ok {
 			for _, msg := range w.Warnings() {

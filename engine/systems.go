@@ -63,6 +63,9 @@ func OpenSystems(ctx context.Context, f *config.File, getenv func(string) string
 			continue
 		}
 		sys.TaskQueue = SystemQueue(s)
+		if s.RateLimit != "" {
+			sys.Rate, _ = config.ParseRate(s.RateLimit) // validated at load
+		}
 		conn, closer, err := openConnector(ctx, s, getenv, keys)
 		if err != nil {
 			closeAll()
@@ -84,18 +87,6 @@ func SystemQueue(s config.System) string {
 		return workflows.TaskQueue + "-system-" + s.Name
 	}
 	return workflows.TaskQueue + "-" + s.Connector
-}
-
-// SystemRates are the rates, in activities per second, of the map's
-// systems that have their own task queue for a rate limit.
-func SystemRates(f *config.File) map[string]float64 {
-	out := map[string]float64{}
-	for _, s := range f.Systems {
-		if rate, err := config.ParseRate(s.RateLimit); err == nil && s.Connector != "manual" {
-			out[SystemQueue(s)] = rate
-		}
-	}
-	return out
 }
 
 // heartbeat keeps long connector calls alive inside activities; outside
