@@ -221,7 +221,7 @@ func (s *Settings) Validate() error {
 	}
 	if s.MasterKeyWrappedFile != "" {
 		// Decrypted at start, by LoadMasterKey: validation connects to nothing.
-		if err := s.checkKMS(); err != nil {
+		if _, err := s.wrappedKMS(); err != nil {
 			errs = append(errs, err)
 		}
 	} else {
@@ -234,17 +234,18 @@ func (s *Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkKMS checks that a wrapped master key comes alone and with what
-// decrypting it needs.
-func (s *Settings) checkKMS() error {
+// wrappedKMS is the KMS of a wrapped master key, once it is checked to
+// come alone and with what decrypting it needs.
+func (s *Settings) wrappedKMS() (keyring.KMS, error) {
 	var errs []error
 	if s.Getenv("DSR_MASTER_KEY") != "" || s.MasterKeyFile != "" {
 		errs = append(errs, errors.New("--master-key-wrapped-file (DSR_MASTER_KEY_WRAPPED_FILE): give one master key, not it and DSR_MASTER_KEY or --master-key-file"))
 	}
-	if _, err := s.KMS(); err != nil {
+	kms, err := s.KMS()
+	if err != nil {
 		errs = append(errs, fmt.Errorf("--master-key-wrapped-file (DSR_MASTER_KEY_WRAPPED_FILE): %w", err))
 	}
-	return errors.Join(errs...)
+	return kms, errors.Join(errs...)
 }
 
 // KMS is Vault's transit engine as the settings name it; the error says
@@ -282,10 +283,7 @@ func (s *Settings) LoadMasterKey(ctx context.Context) ([]byte, error) {
 		s.masterKey = k
 		return k, err
 	}
-	if err := s.checkKMS(); err != nil {
-		return nil, err
-	}
-	kms, err := s.KMS()
+	kms, err := s.wrappedKMS()
 	if err != nil {
 		return nil, err
 	}
